@@ -1,0 +1,123 @@
+//! The benchmark tasks of `shared/bench/SPEC.md`, each returning one JSON object of figures.
+//!
+//! - `epoch`: one epoch of seed3-cnn over the training set (batch 64, Adam 1e-3), then test
+//!   accuracy: samples/s, seconds, accuracy.
+//! - `ensemble`: N small-cnn models (default 50), each full-batch on its own 2-per-digit sample
+//!   with AdamW 1e-3 / 1e-4 until training accuracy ≥ 0.99 or 200 steps, then each on the test
+//!   set: total seconds, mean steps, mean ± std accuracy. (Sequential for now.)
+//! - `latency`: one 28×28 image through small-cnn in eval mode: median ms over 200 calls.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::data::{Dataset, IMAGE_PIXELS, batch};
+use crate::device::SelectedDevice;
+use crate::model::ModelSpec;
+use crate::train::{Control, Event, OptimizerKind, Subset, TrainConfig, TrainJob, evaluate, run_training};
+
+/// Names of the benchmark tasks.
+pub const TASKS: [&str; 3] = ["epoch", "ensemble", "latency"];
+
+fn train_quietly(config: TrainConfig, data: &Arc<Dataset>, device: &SelectedDevice) -> (Vec<Event>, Option<crate::model::Model>) {
+    let mut events = Vec::new();
+    let job = TrainJob {
+        run_id: 0,
+        config,
+        data: data.clone(),
+        run_dir: None,
+        resume: None,
+        device: Some(device.clone()),
+        model_slot: None,
+    };
+    let model = run_training(job, &Control::default(), &mut |e| {
+        if !matches!(e, Event::Step { .. }) {
+            events.push(e)
+        }
+    });
+    (events, model)
+}
+
+/// The `epoch` task.
+pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
+    let config = TrainConfig {
+        model: ModelSpec::preset("seed3-cnn").expect("preset"),
+        batch_size: 64,
+        epochs: 1,
+        evaluate_each_epoch: false,
+        ..TrainConfig::default()
+    };
+    let start = Instant::now();
+    let (_, model) = train_quietly(config, data, device);
+    let seconds = start.elapsed().as_secs_f64();
+    let accuracy = model.map(|m| evaluate(&m, &data.test, &device.device).accuracy);
+    json!({
+        "task": "epoch", "model": "seed3-cnn", "device": device.name,
+        "samples_per_sec": data.train.len() as f64 / seconds, "seconds": seconds,
+        "test_accuracy": accuracy,
+    })
+}
+
+/// The `ensemble` task with `models` models.
+pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> Value {
+    let start = Instant::now();
+    let mut accuracies = Vec::new();
+    let mut steps = Vec::new();
+    for i in 0..models {
+        let config = TrainConfig {
+            model: ModelSpec::preset("small-cnn").expect("preset"),
+            optimizer: OptimizerKind::AdamW,
+            learning_rate: 1e-3,
+            weight_decay: 1e-4,
+            batch_size: 60_000,
+            epochs: 200,
+            target_train_accuracy: Some(0.99),
+            subset: Subset::PerDigit { k: 2 },
+            seed: 42 + i as u64,
+            evaluate_each_epoch: false,
+            ..TrainConfig::default()
+        };
+        let (events, model) = train_quietly(config, data, device);
+        if let Some(Event::Finished { steps: s, .. }) = events.last() {
+            steps.push(*s as f64);
+        }
+        if let Some(m) = model {
+            accuracies.push(evaluate(&m, &data.test, &device.device).accuracy);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let std = |v: &[f64]| {
+        let m = mean(v);
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    };
+    json!({
+        "task": "ensemble", "model": "small-cnn", "device": device.name, "models": models,
+        "seconds": start.elapsed().as_secs_f64(), "mean_epochs": mean(&steps),
+        "mean_test_accuracy": mean(&accuracies), "std_test_accuracy": std(&accuracies),
+        "vectorised": false,
+    })
+}
+
+/// The `latency` task.
+pub fn latency(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
+    let dev = device.device.clone();
+    dev.seed(1);
+    let model = ModelSpec::preset("small-cnn").expect("preset").init(&dev);
+    let image = batch::normalized_inputs(&data.test, &[0], None);
+    debug_assert_eq!(image.len(), IMAGE_PIXELS);
+    let mut times = Vec::with_capacity(200);
+    for i in 0..220 {
+        let t = Instant::now();
+        let logits: Vec<f32> = model.forward(batch::images_tensor(image.clone(), &dev)).into_data().iter::<f32>().collect();
+        assert_eq!(logits.len(), 10);
+        if i >= 20 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    json!({
+        "task": "latency", "model": "small-cnn", "device": device.name,
+        "median_ms": times[times.len() / 2], "p95_ms": times[times.len() * 95 / 100],
+    })
+}

@@ -1,0 +1,80 @@
+//! Command-line interface (clap): argument types and dispatch to one module per subcommand.
+
+mod bench_cmd;
+mod data_cmd;
+mod eval_cmd;
+mod progress;
+mod train_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use mnist_workbench::data::sources::DataRequest;
+
+/// MNIST Workbench: train, inspect and probe small digit classifiers.
+#[derive(Debug, Parser)]
+#[command(name = "mnist-workbench", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Train a model; writes a run folder (config, metrics, checkpoint, summary).
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a run's checkpoint on the test set.
+    Eval(eval_cmd::EvalArgs),
+    /// Predict the digit in a picture (any size PNG) with a run's model.
+    Predict(eval_cmd::PredictArgs),
+    /// Inspect, verify or download MNIST.
+    Data {
+        #[command(subcommand)]
+        action: data_cmd::DataAction,
+    },
+    /// Run the benchmark tasks (one JSON line each).
+    Bench(bench_cmd::BenchArgs),
+}
+
+/// Where to take the data from (shared by the subcommands that need data).
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Folder with the four MNIST files (raw or .gz); default: $MNIST_DIR, then the cache.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Use the built-in synthetic digits instead of MNIST.
+    #[arg(long)]
+    synthetic: bool,
+    /// Training images generated with --synthetic.
+    #[arg(long, default_value_t = 12_000, value_name = "N")]
+    synthetic_size: usize,
+}
+
+impl DataArgs {
+    fn request(&self) -> DataRequest {
+        DataRequest {
+            folder: self.data.clone(),
+            force_synthetic: self.synthetic,
+            allow_synthetic_fallback: false,
+            synthetic_train_size: self.synthetic_size,
+            synthetic_seed: 2024,
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!();
+            Ok(())
+        }
+        Some(Cmd::Train(a)) => train_cmd::run(a),
+        Some(Cmd::Eval(a)) => eval_cmd::eval(a),
+        Some(Cmd::Predict(a)) => eval_cmd::predict(a),
+        Some(Cmd::Data { action }) => data_cmd::run(action),
+        Some(Cmd::Bench(a)) => bench_cmd::run(a),
+    }
+}

@@ -1,0 +1,38 @@
+//! A one-line progress bar on standard error (redrawn in place on a terminal, printed every
+//! few percent otherwise).
+
+use std::io::{IsTerminal, Write};
+
+/// A text progress bar.
+pub struct ProgressBar {
+    label: String,
+    tty: bool,
+    last_percent: Option<u64>,
+}
+
+impl ProgressBar {
+    /// A bar with a label.
+    pub fn new(label: impl Into<String>) -> Self {
+        Self { label: label.into(), tty: std::io::stderr().is_terminal(), last_percent: None }
+    }
+
+    /// Shows `done` of `total` with a trailing note.
+    pub fn update(&mut self, done: u64, total: u64, note: &str) {
+        let percent = (done * 100).checked_div(total).unwrap_or(0).min(100);
+        if self.tty {
+            let filled = (percent / 4) as usize;
+            eprint!("\r{} [{}{}] {percent:3}% {note}   ", self.label, "#".repeat(filled), "-".repeat(25 - filled));
+            let _flush = std::io::stderr().flush();
+        } else if self.last_percent.is_none_or(|p| percent >= p + 10 || (percent == 100 && p != 100)) {
+            eprintln!("{} {percent:3}% {note}", self.label);
+            self.last_percent = Some(percent);
+        }
+    }
+
+    /// Ends the bar's line.
+    pub fn finish(&mut self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! `train`: builds a config from flags, trains on the worker thread with a progress bar,
+//! writes the run folder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mnist_workbench::data::load_dataset;
+use mnist_workbench::device::{DeviceChoice, select_device};
+use mnist_workbench::model::{ModelSpec, PRESET_NAMES};
+use mnist_workbench::train::runs::{RunConfig, utc_timestamp};
+use mnist_workbench::train::{Event, OptimizerKind, RunDir, Schedule, Subset, TrainConfig, TrainJob, spawn_training};
+
+use super::DataArgs;
+use super::progress::ProgressBar;
+
+/// Flags of `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model preset: mlp, tiny-cnn, small-cnn, seed3-cnn.
+    #[arg(long, default_value = "small-cnn")]
+    model: String,
+    /// MLP hidden widths, comma-separated (overrides the preset's), e.g. 256,128.
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// CNN channels per block, comma-separated, e.g. 16,32.
+    #[arg(long, value_delimiter = ',')]
+    channels: Option<Vec<usize>>,
+    /// CNN kernel size (odd).
+    #[arg(long)]
+    kernel: Option<usize>,
+    /// CNN batch norm on (true) or off (false).
+    #[arg(long)]
+    batch_norm: Option<bool>,
+    /// Dropout probability.
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// CNN dense layer width.
+    #[arg(long)]
+    dense: Option<usize>,
+    /// Optimiser: adam, adamw, sgd.
+    #[arg(long, default_value = "adam")]
+    optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    /// Weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Learning-rate schedule: constant, step, cosine.
+    #[arg(long, default_value = "constant")]
+    schedule: String,
+    /// Step schedule: epochs between decays.
+    #[arg(long, default_value_t = 1)]
+    step_every: usize,
+    /// Step schedule: decay factor.
+    #[arg(long, default_value_t = 0.7)]
+    gamma: f64,
+    /// Images per batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Epochs.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Stop when an epoch's training accuracy reaches this (e.g. 0.99).
+    #[arg(long)]
+    target_accuracy: Option<f64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Random rotation ±15°, shift ±2 px, scale 0.9-1.1.
+    #[arg(long)]
+    augment: bool,
+    /// Train on K images per digit.
+    #[arg(long, value_name = "K", conflicts_with = "fraction")]
+    per_digit: Option<usize>,
+    /// Train on this fraction of every digit.
+    #[arg(long)]
+    fraction: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Device: auto, wgpu, flex.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Folder the run folder is created in.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    runs: PathBuf,
+    /// Continue training a run folder (its weights and optimiser state) for --epochs more.
+    #[arg(long, value_name = "RUN")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+fn model_spec(a: &TrainArgs) -> anyhow::Result<ModelSpec> {
+    let mut spec = ModelSpec::preset(&a.model)
+        .with_context(|| format!("unknown model '{}': choose one of {}", a.model, PRESET_NAMES.join(", ")))?;
+    match &mut spec {
+        ModelSpec::Mlp { hidden, dropout } => {
+            if let Some(h) = &a.hidden {
+                *hidden = h.clone();
+            }
+            if let Some(d) = a.dropout {
+                *dropout = d;
+            }
+            if a.channels.is_some() || a.kernel.is_some() || a.dense.is_some() || a.batch_norm.is_some() {
+                bail!("--channels, --kernel, --dense and --batch-norm apply to CNN models, not mlp");
+            }
+        }
+        ModelSpec::Cnn { channels, kernel_size, batch_norm, dropout, dense } => {
+            if a.hidden.is_some() {
+                bail!("--hidden applies to the mlp model");
+            }
+            if let Some(c) = &a.channels {
+                *channels = c.clone();
+            }
+            if let Some(k) = a.kernel {
+                *kernel_size = k;
+            }
+            if let Some(b) = a.batch_norm {
+                *batch_norm = b;
+            }
+            if let Some(d) = a.dropout {
+                *dropout = d;
+            }
+            if let Some(d) = a.dense {
+                *dense = d;
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn schedule(a: &TrainArgs) -> anyhow::Result<Schedule> {
+    Ok(match a.schedule.as_str() {
+        "constant" => Schedule::Constant,
+        "step" => Schedule::Step { every_epochs: a.step_every, gamma: a.gamma },
+        "cosine" => Schedule::Cosine,
+        other => bail!("unknown schedule '{other}': use constant, step or cosine"),
+    })
+}
+
+/// Runs `train`.
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let resume_from = a.resume.as_ref().map(|p| RunDir::open(p)).transpose()?;
+    let config = TrainConfig {
+        model: match &resume_from {
+            Some((_, rc)) => rc.train.model.clone(),
+            None => model_spec(&a)?,
+        },
+        optimizer: a.optimizer,
+        learning_rate: a.lr,
+        momentum: a.momentum,
+        weight_decay: a.weight_decay,
+        schedule: schedule(&a)?,
+        batch_size: a.batch_size,
+        epochs: a.epochs,
+        target_train_accuracy: a.target_accuracy,
+        time_budget_secs: a.time_budget,
+        augment: a.augment,
+        subset: match (a.per_digit, a.fraction) {
+            (Some(k), _) => Subset::PerDigit { k },
+            (_, Some(fraction)) => Subset::Fraction { fraction },
+            _ => Subset::All,
+        },
+        seed: a.seed,
+        device: a.device,
+        evaluate_each_epoch: true,
+    };
+    config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
+    let device = select_device(config.device)?;
+    eprintln!("device: {} ({})", device.name, device.reason);
+    let data = Arc::new(load_dataset(&a.data.request())?);
+    eprintln!("data: {} — {} training, {} test images", data.source, data.train.len(), data.test.len());
+    let resume = match &resume_from {
+        Some((dir, _)) => Some((dir.load_model(&config.model, &device.device)?, dir.optimizer_bytes())),
+        None => None,
+    };
+    let run_config = RunConfig {
+        version: env!("CARGO_PKG_VERSION").into(),
+        created: utc_timestamp(),
+        train: config.clone(),
+        data_source: data.source.clone(),
+        train_digest: data.train.digest(),
+        test_digest: data.test.digest(),
+    };
+    let run_dir = RunDir::create(&a.runs, &run_config)?;
+    eprintln!("run folder: {}", run_dir.path.display());
+    eprintln!("model: {} — {} parameters", config.model.describe(), config.model.param_count());
+    let job = TrainJob {
+        run_id: 1,
+        config: config.clone(),
+        data,
+        run_dir: Some(run_dir.clone()),
+        resume,
+        device: Some(device),
+        model_slot: None,
+    };
+    let handle = spawn_training(job, Arc::new(|| {}))?;
+    let mut bar = ProgressBar::new("training");
+    let mut steps_per_epoch = 1;
+    let mut outcome = Ok(());
+    for event in handle.events.iter() {
+        match &event {
+            Event::Started { steps_per_epoch: s, train_size, parameters, .. } => {
+                steps_per_epoch = *s;
+                eprintln!("{train_size} images, {s} steps per epoch, {parameters} parameters");
+            }
+            Event::Step { epoch, step, loss, samples_per_sec, .. } => {
+                let in_epoch = (step - 1) % steps_per_epoch + 1;
+                bar.update(
+                    in_epoch as u64,
+                    steps_per_epoch as u64,
+                    &format!("epoch {epoch}/{} loss {loss:.4} {samples_per_sec:.0} img/s", config.epochs),
+                );
+            }
+            Event::Epoch { metrics, .. } => {
+                bar.finish();
+                println!(
+                    "epoch {:>3}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1}s",
+                    metrics.epoch,
+                    metrics.train_loss,
+                    metrics.train_accuracy,
+                    metrics.test_loss.unwrap_or(f64::NAN),
+                    metrics.test_accuracy.unwrap_or(f64::NAN),
+                    metrics.elapsed_secs
+                );
+                bar = ProgressBar::new("training");
+            }
+            Event::Finished { reason, test_accuracy, elapsed_secs, .. } => {
+                println!(
+                    "finished ({reason:?}) in {elapsed_secs:.1}s, test accuracy {}",
+                    test_accuracy.map_or("n/a".into(), |a| format!("{a:.4}"))
+                );
+            }
+            Event::Failed { reason, .. } => {
+                bar.finish();
+                outcome = Err(anyhow::anyhow!("training failed: {reason}"));
+            }
+        }
+    }
+    handle.join();
+    println!("run: {}", run_dir.path.display());
+    outcome
+}

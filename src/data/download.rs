@@ -1,0 +1,208 @@
+//! Downloading MNIST from the public mirrors: streamed with progress, verified by the SHA-256
+//! of the decompressed payload, moved into place only when complete; the next mirror is tried
+//! when one fails or serves a damaged file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::Digest;
+
+use super::hex;
+use super::sources::MNIST_FILES;
+use crate::fsutil::temp_path_for;
+
+/// The standard public mirrors, tried in order.
+pub const DEFAULT_MIRRORS: [&str; 3] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+];
+
+/// SHA-256 of each decompressed MNIST file, in [`MNIST_FILES`] order.
+pub const MNIST_SHA256: [&str; 4] = [
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+];
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The user cancelled.
+    #[error("download cancelled")]
+    Cancelled,
+    /// Every mirror failed for a file; each attempt is listed.
+    #[error("could not download {file}:\n  {}", attempts.join("\n  "))]
+    AllMirrorsFailed {
+        /// The file.
+        file: String,
+        /// One line per mirror tried.
+        attempts: Vec<String>,
+    },
+    /// The destination folder cannot be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path involved.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Progress of a download, reported as bytes arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadProgress {
+    /// Index of the file (0-3) being fetched.
+    pub file_index: usize,
+    /// Its name.
+    pub file: String,
+    /// Bytes received of this file.
+    pub received: u64,
+    /// Its size, when the server says.
+    pub total: Option<u64>,
+    /// The mirror in use.
+    pub mirror: String,
+}
+
+/// What to download and where.
+#[derive(Debug, Clone)]
+pub struct DownloadPlan {
+    /// Folder the four `.gz` files end up in.
+    pub dest: PathBuf,
+    /// Mirror base URLs (ending in `/`), tried in order.
+    pub mirrors: Vec<String>,
+    /// Expected digests of the decompressed files.
+    pub sha256: [String; 4],
+    /// Timeout for each request.
+    pub timeout: Duration,
+}
+
+impl DownloadPlan {
+    /// The standard plan into `dest`.
+    pub fn standard(dest: PathBuf) -> Self {
+        Self {
+            dest,
+            mirrors: DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect(),
+            sha256: MNIST_SHA256.map(String::from),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// SHA-256 of the decompressed content of a gzip file.
+pub fn gz_payload_sha256(path: &Path) -> std::io::Result<String> {
+    let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = decoder.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Downloads the four files. Files already present with the right digest are kept. Calls
+/// `progress` as bytes arrive and checks `cancel` between chunks.
+pub fn download_mnist(
+    plan: &DownloadPlan,
+    progress: &dyn Fn(&DownloadProgress),
+    cancel: &AtomicBool,
+) -> Result<(), DownloadError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DownloadError::Io { path, source }
+    };
+    std::fs::create_dir_all(&plan.dest).map_err(io(&plan.dest))?;
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(plan.timeout))
+            .build(),
+    );
+    for (file_index, name) in MNIST_FILES.iter().enumerate() {
+        let file = format!("{name}.gz");
+        let final_path = plan.dest.join(&file);
+        let expected = &plan.sha256[file_index];
+        if final_path.is_file() && gz_payload_sha256(&final_path).ok().as_ref() == Some(expected) {
+            continue;
+        }
+        let mut attempts = Vec::new();
+        let mut done = false;
+        for mirror in &plan.mirrors {
+            let url = format!("{mirror}{file}");
+            let part = temp_path_for(&final_path);
+            let report = |received, total| {
+                progress(&DownloadProgress {
+                    file_index,
+                    file: file.clone(),
+                    received,
+                    total,
+                    mirror: mirror.clone(),
+                })
+            };
+            let result = fetch_to(&agent, &url, &part, &report, cancel).and_then(|()| {
+                let got = gz_payload_sha256(&part).map_err(|e| format!("not a valid gzip file: {e}"))?;
+                if &got != expected {
+                    return Err(format!("checksum mismatch: expected {expected}, got {got}"));
+                }
+                std::fs::rename(&part, &final_path).map_err(|e| format!("cannot move into place: {e}"))
+            });
+            if result.is_err() {
+                let _ignored = std::fs::remove_file(&part);
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return Err(DownloadError::Cancelled);
+            }
+            match result {
+                Ok(()) => {
+                    done = true;
+                    break;
+                }
+                Err(reason) => attempts.push(format!("{url}: {reason}")),
+            }
+        }
+        if !done {
+            return Err(DownloadError::AllMirrorsFailed { file, attempts });
+        }
+    }
+    Ok(())
+}
+
+fn fetch_to(
+    agent: &ureq::Agent,
+    url: &str,
+    dest: &Path,
+    report: &dyn Fn(u64, Option<u64>),
+    cancel: &AtomicBool,
+) -> Result<(), String> {
+    let response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let body = response.into_body();
+    let total = body.content_length();
+    let mut reader = body.into_reader();
+    let mut out = std::fs::File::create(dest).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut received = 0u64;
+    report(0, total);
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err("cancelled".into());
+        }
+        let n = reader.read(&mut buf).map_err(|e| format!("connection broke: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n]).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+        received += n as u64;
+        report(received, total);
+    }
+    out.sync_all().map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    match total {
+        Some(t) if t != received => Err(format!("incomplete: {received} of {t} bytes")),
+        _ => Ok(()),
+    }
+}

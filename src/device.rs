@@ -1,0 +1,174 @@
+//! Choosing the compute device: wgpu on a hardware GPU, flex (pure-Rust CPU) otherwise.
+//!
+//! `auto` picks wgpu only when a hardware adapter (discrete, integrated or virtual GPU) exists;
+//! software rasterisers such as Mesa's lavapipe are about 100× slower than a GPU, so `auto`
+//! falls back to flex for them and says why. Initialisation is always the fallible path.
+
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+use burn::tensor::wgpu::wgpu;
+
+/// The user's device choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// wgpu on a hardware GPU, else flex.
+    #[default]
+    Auto,
+    /// wgpu on whatever adapter wgpu picks (a software one too).
+    Wgpu,
+    /// flex on the CPU.
+    Flex,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "wgpu" => Ok(Self::Wgpu),
+            "flex" | "cpu" => Ok(Self::Flex),
+            other => Err(format!("unknown device '{other}': use auto, wgpu or flex")),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Wgpu => "wgpu",
+            Self::Flex => "flex",
+        })
+    }
+}
+
+/// Which backend a selected device runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// burn's wgpu backend.
+    Wgpu,
+    /// burn's flex CPU backend.
+    Flex,
+}
+
+/// A device ready for tensors, with what to tell the user about it.
+#[derive(Debug, Clone)]
+pub struct SelectedDevice {
+    /// The burn device (without autodiff).
+    pub device: Device,
+    /// Its backend.
+    pub backend: Backend,
+    /// Adapter name, or "CPU (flex)".
+    pub name: String,
+    /// Why this device was chosen.
+    pub reason: String,
+}
+
+/// Device initialisation failures.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeviceError {
+    /// wgpu was requested but could not start.
+    #[error("wgpu is not available: {0}")]
+    WgpuUnavailable(String),
+}
+
+/// What wgpu reports about an adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    /// Adapter name.
+    pub name: String,
+    /// Graphics API.
+    pub backend: String,
+    /// Whether it is a real GPU (not a CPU rasteriser).
+    pub hardware: bool,
+}
+
+/// Lists the adapters wgpu can see, without initialising burn.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters
+        .into_iter()
+        .map(|a| {
+            let info = a.get_info();
+            AdapterSummary {
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                hardware: matches!(
+                    info.device_type,
+                    wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The process-wide wgpu device (burn's wgpu runtime initialises once per process).
+fn wgpu_device() -> Result<(Device, String), DeviceError> {
+    static WGPU: OnceLock<Result<(Device, String), DeviceError>> = OnceLock::new();
+    WGPU.get_or_init(|| {
+        let attempt = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
+        match attempt {
+            Ok(Ok((device, setup))) => {
+                let info = setup.adapter.get_info();
+                Ok((device, format!("{} ({:?})", info.name, info.backend)))
+            }
+            Ok(Err(e)) => Err(DeviceError::WgpuUnavailable(e.to_string())),
+            Err(_) => Err(DeviceError::WgpuUnavailable("wgpu initialisation panicked".into())),
+        }
+    })
+    .clone()
+}
+
+/// The flex CPU device.
+pub fn flex() -> SelectedDevice {
+    SelectedDevice {
+        device: Device::flex(),
+        backend: Backend::Flex,
+        name: "CPU (flex)".into(),
+        reason: "flex chosen".into(),
+    }
+}
+
+/// Resolves a choice to a device. `Wgpu` fails with a message when no adapter exists; `Auto`
+/// never fails.
+pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
+    match choice {
+        DeviceChoice::Flex => Ok(flex()),
+        DeviceChoice::Wgpu => {
+            let (device, name) = wgpu_device()?;
+            Ok(SelectedDevice { device, backend: Backend::Wgpu, name, reason: "wgpu chosen".into() })
+        }
+        DeviceChoice::Auto => {
+            let adapters = list_adapters();
+            if let Some(hw) = adapters.iter().find(|a| a.hardware) {
+                match wgpu_device() {
+                    Ok((device, name)) => {
+                        return Ok(SelectedDevice {
+                            device,
+                            backend: Backend::Wgpu,
+                            name,
+                            reason: format!("hardware GPU found: {}", hw.name),
+                        });
+                    }
+                    Err(e) => {
+                        return Ok(SelectedDevice {
+                            reason: format!("hardware GPU {} found but {e}; using the CPU", hw.name),
+                            ..flex()
+                        });
+                    }
+                }
+            }
+            let reason = if adapters.is_empty() {
+                "no GPU adapter found; using the CPU".to_string()
+            } else {
+                let names: Vec<String> = adapters.iter().map(|a| a.name.clone()).collect();
+                format!("only software adapters ({}); using the CPU", names.join(", "))
+            };
+            Ok(SelectedDevice { reason, ..flex() })
+        }
+    }
+}

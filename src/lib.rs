@@ -1,0 +1,24 @@
+//! MNIST Workbench: an engine for training and inspecting small digit classifiers, and the
+//! desktop app that drives it.
+//!
+//! What lives where:
+//! - [`data`]: IDX files, finding and downloading MNIST, the built-in synthetic digits,
+//!   stratified subsets, augmentation and batching into tensors.
+//! - [`model`]: the model families (MLP, parametric CNN and its named presets), each a burn
+//!   `Config` with `init(&device)` and a `forward_with_activations` for inspection.
+//! - [`train`]: the training loop on a named worker thread, its `Command` / `Event` messages,
+//!   metrics, run folders and checkpoints.
+//! - [`device`]: choosing between wgpu (hardware GPU) and flex (CPU).
+//! - [`preprocess`]: turning any digit picture into an MNIST-style 28×28 input.
+//! - [`bench`]: the benchmark tasks of the project's benchmark spec.
+//!
+//! The engine never imports egui: the desktop app talks to it only through this API.
+
+pub mod bench;
+pub mod data;
+pub mod device;
+pub mod fsutil;
+pub mod model;
+pub mod preprocess;
+pub mod rng;
+pub mod train;

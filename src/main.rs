@@ -1,0 +1,17 @@
+//! `mnist-workbench`: the command line. Without a subcommand it prints help (the desktop app
+//! arrives with the GUI work); every subcommand is in `cli/`.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

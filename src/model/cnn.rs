@@ -1,0 +1,120 @@
+//! Parametric convolutional network: blocks of Conv (same padding) → optional BatchNorm →
+//! ReLU → MaxPool 2, then Linear → ReLU → Dropout → Linear. `small-cnn` (seed S0), `seed3-cnn`
+//! (seed S3) and `tiny-cnn` are presets of it.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use super::LayerOutput;
+use crate::data::{IMAGE_SIDE, NUM_CLASSES};
+
+/// Configuration of a [`Cnn`].
+#[derive(Config, Debug, PartialEq)]
+pub struct CnnConfig {
+    /// Output channels of each conv block (1 to 4 blocks).
+    pub channels: Vec<usize>,
+    /// Square kernel size (odd).
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// Batch normalisation after each convolution.
+    #[config(default = true)]
+    pub batch_norm: bool,
+    /// Dropout before the output layer.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Width of the dense layer.
+    #[config(default = 128)]
+    pub dense: usize,
+}
+
+/// One Conv → (BatchNorm) → ReLU → MaxPool block.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: Option<BatchNorm>,
+}
+
+/// A convolutional digit classifier.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    blocks: Vec<ConvBlock>,
+    pool: MaxPool2d,
+    fc: Linear,
+    dropout: Dropout,
+    output: Linear,
+}
+
+impl CnnConfig {
+    /// Side of the feature maps after all blocks (each pool halves, rounding down).
+    pub fn final_side(&self) -> usize {
+        self.channels.iter().fold(IMAGE_SIDE, |side, _| side / 2)
+    }
+
+    /// Inputs of the dense layer: last channels × final side².
+    pub fn flat_features(&self) -> usize {
+        self.channels.last().copied().unwrap_or(1) * self.final_side().pow(2)
+    }
+
+    /// Builds the network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Cnn {
+        let mut in_channels = 1;
+        let mut blocks = Vec::new();
+        for &out in &self.channels {
+            let pad = self.kernel_size / 2;
+            blocks.push(ConvBlock {
+                conv: Conv2dConfig::new([in_channels, out], [self.kernel_size, self.kernel_size])
+                    .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                    .init(device),
+                norm: self.batch_norm.then(|| BatchNormConfig::new(out).init(device)),
+            });
+            in_channels = out;
+        }
+        Cnn {
+            blocks,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            fc: LinearConfig::new(self.flat_features(), self.dense).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            output: LinearConfig::new(self.dense, NUM_CLASSES).init(device),
+        }
+    }
+}
+
+impl Cnn {
+    /// Logits for a batch of images `[batch, 1, 28, 28]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_impl(images, None)
+    }
+
+    /// Logits and every block's pooled feature maps and the dense layer's output.
+    pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
+        let mut acts = Vec::new();
+        let logits = self.forward_impl(images, Some(&mut acts));
+        (logits, acts)
+    }
+
+    fn forward_impl(&self, images: Tensor<4>, mut acts: Option<&mut Vec<LayerOutput>>) -> Tensor<2> {
+        let mut x = images; // [batch, 1, 28, 28]
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.conv.forward(x); // [batch, c_i, s, s]
+            if let Some(norm) = &block.norm {
+                x = norm.forward(x);
+            }
+            x = self.pool.forward(relu(x)); // [batch, c_i, s/2, s/2]
+            if let Some(acts) = acts.as_deref_mut() {
+                acts.push(LayerOutput::Conv { name: format!("conv{}", i + 1), maps: x.clone() });
+            }
+        }
+        let [batch, c, h, w] = x.dims();
+        let x = x.reshape([batch, c * h * w]); // [batch, flat]
+        let x = relu(self.fc.forward(x)); // [batch, dense]
+        if let Some(acts) = acts.as_deref_mut() {
+            acts.push(LayerOutput::Dense { name: "fc".into(), values: x.clone() });
+        }
+        self.output.forward(self.dropout.forward(x)) // [batch, 10]
+    }
+}

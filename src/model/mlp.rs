@@ -1,0 +1,73 @@
+//! Fully connected network: 784 → hidden… → 10 with ReLU (seed S4's StandardFCNet is
+//! `hidden = [128, 64]`).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+use super::LayerOutput;
+use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
+
+/// Configuration of an [`Mlp`].
+#[derive(Config, Debug, PartialEq)]
+pub struct MlpConfig {
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Dropout after each hidden layer (0 = none).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+/// A multilayer perceptron over flattened 28×28 images.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<Linear>,
+    dropout: Dropout,
+    output: Linear,
+}
+
+impl MlpConfig {
+    /// Builds the network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> Mlp {
+        let mut inputs = IMAGE_PIXELS;
+        let mut hidden = Vec::new();
+        for &width in &self.hidden {
+            hidden.push(LinearConfig::new(inputs, width).init(device));
+            inputs = width;
+        }
+        Mlp {
+            hidden,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            output: LinearConfig::new(inputs, NUM_CLASSES).init(device),
+        }
+    }
+}
+
+impl Mlp {
+    /// Logits for a batch of images.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward_impl(images, None)
+    }
+
+    /// Logits and the output of every hidden layer (after ReLU).
+    pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
+        let mut acts = Vec::new();
+        let logits = self.forward_impl(images, Some(&mut acts));
+        (logits, acts)
+    }
+
+    fn forward_impl(&self, images: Tensor<4>, mut acts: Option<&mut Vec<LayerOutput>>) -> Tensor<2> {
+        let [batch, _, _, _] = images.dims();
+        let mut x = images.reshape([batch, IMAGE_PIXELS]); // [batch, 784]
+        for (i, layer) in self.hidden.iter().enumerate() {
+            x = relu(layer.forward(x)); // [batch, hidden[i]]
+            if let Some(acts) = acts.as_deref_mut() {
+                acts.push(LayerOutput::Dense { name: format!("fc{}", i + 1), values: x.clone() });
+            }
+            x = self.dropout.forward(x);
+        }
+        self.output.forward(x) // [batch, 10]
+    }
+}

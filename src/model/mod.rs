@@ -1,0 +1,224 @@
+//! Model families. Each has a burn `Config` with `init(&device)` and a
+//! `forward_with_activations` that returns every layer's output for inspection.
+//!
+//! [`ModelSpec`] is the serialisable description saved in run folders; [`Model`] is the
+//! network itself, one enum over the families so the training loop and the app handle any.
+
+pub mod cnn;
+pub mod mlp;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use cnn::{Cnn, CnnConfig};
+pub use mlp::{Mlp, MlpConfig};
+
+/// The output of one layer, as returned by `forward_with_activations`.
+#[derive(Debug, Clone)]
+pub enum LayerOutput {
+    /// Feature maps of a conv block, `[batch, channels, side, side]`.
+    Conv {
+        /// Layer name (`conv1`, …).
+        name: String,
+        /// The maps.
+        maps: Tensor<4>,
+    },
+    /// Activations of a dense layer, `[batch, units]`.
+    Dense {
+        /// Layer name (`fc1`, …).
+        name: String,
+        /// The values.
+        values: Tensor<2>,
+    },
+}
+
+impl LayerOutput {
+    /// The layer's name.
+    pub fn name(&self) -> &str {
+        match self {
+            LayerOutput::Conv { name, .. } | LayerOutput::Dense { name, .. } => name,
+        }
+    }
+}
+
+/// Names of the built-in presets accepted by [`ModelSpec::preset`].
+pub const PRESET_NAMES: [&str; 4] = ["mlp", "tiny-cnn", "small-cnn", "seed3-cnn"];
+
+/// A serialisable model architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "kebab-case")]
+pub enum ModelSpec {
+    /// Fully connected network.
+    Mlp {
+        /// Hidden layer widths.
+        hidden: Vec<usize>,
+        /// Dropout after hidden layers.
+        dropout: f64,
+    },
+    /// Convolutional network.
+    Cnn {
+        /// Channels per conv block.
+        channels: Vec<usize>,
+        /// Kernel size (odd).
+        kernel_size: usize,
+        /// BatchNorm after each conv.
+        batch_norm: bool,
+        /// Dropout before the output layer.
+        dropout: f64,
+        /// Dense layer width.
+        dense: usize,
+    },
+}
+
+impl ModelSpec {
+    /// A named preset (`mlp`, `tiny-cnn`, `small-cnn`, `seed3-cnn`).
+    pub fn preset(name: &str) -> Option<Self> {
+        let cnn = |channels: &[usize], batch_norm, dropout, dense| ModelSpec::Cnn {
+            channels: channels.to_vec(),
+            kernel_size: 3,
+            batch_norm,
+            dropout,
+            dense,
+        };
+        Some(match name {
+            // seed S4's StandardFCNet and the benchmark spec's `mlp`.
+            "mlp" => ModelSpec::Mlp { hidden: vec![128, 64], dropout: 0.0 },
+            "tiny-cnn" => cnn(&[8, 16], false, 0.0, 32),
+            // seed S0's SmallCNN (benchmark spec `small-cnn`).
+            "small-cnn" => cnn(&[32, 64, 128], true, 0.3, 256),
+            // seed S3's CNN (benchmark spec `seed3-cnn`).
+            "seed3-cnn" => cnn(&[32, 64], true, 0.4, 320),
+            _ => return None,
+        })
+    }
+
+    /// The preset this spec equals, if any.
+    pub fn preset_name(&self) -> Option<&'static str> {
+        PRESET_NAMES.into_iter().find(|n| Self::preset(n).as_ref() == Some(self))
+    }
+
+    /// A one-line description, e.g. `cnn 32-64 k3 bn dense 320 dropout 0.4`.
+    pub fn describe(&self) -> String {
+        let join = |v: &[usize]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("-");
+        let body = match self {
+            ModelSpec::Mlp { hidden, dropout } => format!("mlp 784-{}-10 dropout {dropout}", join(hidden)),
+            ModelSpec::Cnn { channels, kernel_size, batch_norm, dropout, dense } => format!(
+                "cnn {} k{kernel_size}{} dense {dense} dropout {dropout}",
+                join(channels),
+                if *batch_norm { " bn" } else { "" }
+            ),
+        };
+        match self.preset_name() {
+            Some(name) => format!("{name} ({body})"),
+            None => body,
+        }
+    }
+
+    /// Checks the numbers make a buildable network; the message says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        let dropout_ok = |p: f64| (0.0..1.0).contains(&p);
+        match self {
+            ModelSpec::Mlp { hidden, dropout } => {
+                if hidden.iter().any(|&w| w == 0 || w > 8192) {
+                    return Err("hidden widths must be between 1 and 8192".into());
+                }
+                if !dropout_ok(*dropout) {
+                    return Err(format!("dropout must be in [0, 1), got {dropout}"));
+                }
+            }
+            ModelSpec::Cnn { channels, kernel_size, dropout, dense, .. } => {
+                if channels.is_empty() || channels.len() > 4 {
+                    return Err(format!("a CNN needs 1 to 4 conv blocks, got {}", channels.len()));
+                }
+                if channels.iter().any(|&c| c == 0 || c > 1024) {
+                    return Err("channels must be between 1 and 1024".into());
+                }
+                if kernel_size % 2 == 0 || !(1..=9).contains(kernel_size) {
+                    return Err(format!("kernel size must be odd and 1-9, got {kernel_size}"));
+                }
+                if *dense == 0 || *dense > 8192 {
+                    return Err(format!("dense width must be 1-8192, got {dense}"));
+                }
+                if !dropout_ok(*dropout) {
+                    return Err(format!("dropout must be in [0, 1), got {dropout}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the network on `device`. Call [`validate`](Self::validate) first for a message
+    /// instead of a panic on impossible numbers.
+    pub fn init(&self, device: &Device) -> Model {
+        match self {
+            ModelSpec::Mlp { hidden, dropout } => {
+                Model::Mlp(MlpConfig::new(hidden.clone()).with_dropout(*dropout).init(device))
+            }
+            ModelSpec::Cnn { channels, kernel_size, batch_norm, dropout, dense } => Model::Cnn(
+                CnnConfig::new(channels.clone())
+                    .with_kernel_size(*kernel_size)
+                    .with_batch_norm(*batch_norm)
+                    .with_dropout(*dropout)
+                    .with_dense(*dense)
+                    .init(device),
+            ),
+        }
+    }
+
+    /// Trainable parameter count (PyTorch's convention: BatchNorm running statistics are not
+    /// counted), computed without building the network, for live display while editing.
+    pub fn param_count(&self) -> usize {
+        match self {
+            ModelSpec::Mlp { hidden, .. } => {
+                let mut inputs = crate::data::IMAGE_PIXELS;
+                let mut total = 0;
+                for &w in hidden.iter().chain(std::iter::once(&crate::data::NUM_CLASSES)) {
+                    total += inputs * w + w;
+                    inputs = w;
+                }
+                total
+            }
+            ModelSpec::Cnn { channels, kernel_size, batch_norm, dense, .. } => {
+                let config = CnnConfig::new(channels.clone());
+                let mut inputs = 1;
+                let mut total = 0;
+                for &c in channels {
+                    total += inputs * c * kernel_size * kernel_size + c;
+                    if *batch_norm {
+                        total += 2 * c; // gamma, beta (running stats are buffers, not params)
+                    }
+                    inputs = c;
+                }
+                total + config.flat_features() * dense + dense + dense * 10 + 10
+            }
+        }
+    }
+}
+
+/// A network of any family.
+#[derive(Module, Debug)]
+pub enum Model {
+    /// Fully connected.
+    Mlp(Mlp),
+    /// Convolutional.
+    Cnn(Cnn),
+}
+
+impl Model {
+    /// Logits `[batch, 10]` for images `[batch, 1, 28, 28]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Model::Mlp(m) => m.forward(images),
+            Model::Cnn(m) => m.forward(images),
+        }
+    }
+
+    /// Logits and each layer's output, in order from input to output.
+    pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
+        match self {
+            Model::Mlp(m) => m.forward_with_activations(images),
+            Model::Cnn(m) => m.forward_with_activations(images),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! MNIST-style preprocessing of any digit picture: grey, invert light backgrounds, crop to
+//! the ink, fit into 20×20 keeping the aspect ratio, centre by mass in 28×28.
+
+use std::path::Path;
+
+use crate::data::IMAGE_SIDE;
+
+/// Why a picture could not be turned into a digit.
+#[derive(Debug, thiserror::Error)]
+pub enum PreprocessError {
+    /// The file is not a readable image.
+    #[error("{path}: cannot read image: {detail}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// Decoder message.
+        detail: String,
+    },
+    /// Nothing drawn.
+    #[error("the picture is blank: no ink found")]
+    Blank,
+}
+
+/// Loads a picture file (PNG) as grey intensities in [0, 1], with its width and height.
+pub fn load_grey(path: &Path) -> Result<(Vec<f32>, usize, usize), PreprocessError> {
+    let img = image::open(path).map_err(|e| PreprocessError::Unreadable {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let grey = img.to_luma8();
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    Ok((grey.into_raw().into_iter().map(|p| p as f32 / 255.0).collect(), w, h))
+}
+
+/// Turns a grey picture (`w × h`, values in [0, 1]) into a 28×28 MNIST-style image.
+pub fn mnist_style(grey: &[f32], w: usize, h: usize) -> Result<Vec<f32>, PreprocessError> {
+    if w == 0 || h == 0 || grey.len() < w * h {
+        return Err(PreprocessError::Blank);
+    }
+    // Light background (judged by the border) → invert so ink is bright.
+    let border: Vec<f32> = (0..w * h)
+        .filter(|&i| { let (x, y) = (i % w, i / w); x == 0 || y == 0 || x == w - 1 || y == h - 1 })
+        .map(|i| grey[i])
+        .collect();
+    let invert = border.iter().sum::<f32>() / border.len() as f32 > 0.5;
+    let ink: Vec<f32> = grey[..w * h].iter().map(|&v| if invert { 1.0 - v } else { v }).collect();
+    // Crop to the ink.
+    let threshold = 0.2;
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (i, &v) in ink.iter().enumerate() {
+        if v > threshold {
+            let (x, y) = (i % w, i / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 == usize::MAX {
+        return Err(PreprocessError::Blank);
+    }
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    // Fit into 20×20 keeping the aspect ratio (area-averaged by 4×4 supersampling).
+    let scale = 20.0 / cw.max(ch) as f32;
+    let (tw, th) = (((cw as f32 * scale).round() as usize).max(1), ((ch as f32 * scale).round() as usize).max(1));
+    let mut fitted = vec![0f32; tw * th];
+    for ty in 0..th {
+        for tx in 0..tw {
+            let mut acc = 0.0;
+            for sy in 0..4 {
+                for sx in 0..4 {
+                    let fx = x0 as f32 + (tx as f32 + (sx as f32 + 0.5) / 4.0) / scale;
+                    let fy = y0 as f32 + (ty as f32 + (sy as f32 + 0.5) / 4.0) / scale;
+                    let (ix, iy) = ((fx as usize).min(w - 1), (fy as usize).min(h - 1));
+                    acc += ink[iy * w + ix];
+                }
+            }
+            fitted[ty * tw + tx] = acc / 16.0;
+        }
+    }
+    // Centre of mass of the fitted digit → integer shift to the centre of 28×28.
+    let (mut m, mut sx, mut sy) = (0.0f32, 0.0f32, 0.0f32);
+    for (i, &v) in fitted.iter().enumerate() {
+        m += v;
+        sx += v * ((i % tw) as f32 + 0.5);
+        sy += v * ((i / tw) as f32 + 0.5);
+    }
+    let half = IMAGE_SIDE as f32 / 2.0;
+    let (ox, oy) = ((half - sx / m.max(1e-6)).round() as i64, (half - sy / m.max(1e-6)).round() as i64);
+    let mut out = vec![0f32; IMAGE_SIDE * IMAGE_SIDE];
+    for ty in 0..th {
+        for tx in 0..tw {
+            let (x, y) = (tx as i64 + ox, ty as i64 + oy);
+            if (0..IMAGE_SIDE as i64).contains(&x) && (0..IMAGE_SIDE as i64).contains(&y) {
+                out[y as usize * IMAGE_SIDE + x as usize] = fitted[ty * tw + tx].clamp(0.0, 1.0);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dark_bar_on_white_becomes_a_centred_bright_bar() {
+        // A 100×60 white picture with a black vertical bar near the left edge.
+        let (w, h) = (100, 60);
+        let mut grey = vec![1.0f32; w * h];
+        for y in 10..50 {
+            for x in 5..13 {
+                grey[y * w + x] = 0.0;
+            }
+        }
+        let out = mnist_style(&grey, w, h).unwrap();
+        let (mut m, mut sx, mut sy) = (0.0, 0.0, 0.0);
+        for (i, &v) in out.iter().enumerate() {
+            m += v;
+            sx += v * ((i % 28) as f32 + 0.5);
+            sy += v * ((i / 28) as f32 + 0.5);
+        }
+        assert!((sx / m - 14.0).abs() <= 1.0 && (sy / m - 14.0).abs() <= 1.0);
+        // Bar height fitted to 20 rows.
+        let rows_with_ink = (0..28).filter(|y| (0..28).any(|x| out[y * 28 + x] > 0.5)).count();
+        assert_eq!(rows_with_ink, 20);
+        // Corners are background.
+        assert_eq!(out[0], 0.0);
+    }
+
+    #[test]
+    fn blank_picture_is_refused() {
+        assert!(matches!(mnist_style(&vec![1.0; 100], 10, 10), Err(PreprocessError::Blank)));
+    }
+}

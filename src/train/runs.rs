@@ -1,0 +1,259 @@
+//! Run folders: `config.json` (everything needed to reproduce the run), `metrics.jsonl`
+//! (every event but per-step ones), `model.bpk` and `optimizer.bpk` (burnpack, written after
+//! each epoch), `summary.json`. Every file but the append-only metrics is written to a
+//! temporary name and renamed.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::events::{EpochMetrics, Event};
+use crate::data::DataSource;
+use crate::fsutil::{append_line, atomic_write};
+use crate::model::{Model, ModelSpec};
+
+/// Problems with run folders and checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A JSON file is damaged.
+    #[error("{path}: not valid run JSON: {detail}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        detail: String,
+    },
+    /// The checkpoint is damaged or of another architecture.
+    #[error("{path}: checkpoint does not load as {expected}: {detail}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// The architecture expected (from config.json).
+        expected: String,
+        /// What was found instead.
+        detail: String,
+    },
+    /// There is no checkpoint yet.
+    #[error("{0}: no model.bpk in this run folder (did its first epoch finish?)")]
+    NoCheckpoint(PathBuf),
+}
+
+/// `config.json`: the training config plus the data it saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Program version that wrote it.
+    pub version: String,
+    /// UTC creation time, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created: String,
+    /// The training configuration.
+    pub train: TrainConfig,
+    /// Where the data came from.
+    pub data_source: DataSource,
+    /// SHA-256 of the training images and labels.
+    pub train_digest: String,
+    /// SHA-256 of the test images and labels.
+    pub test_digest: String,
+}
+
+/// `summary.json`: how the run ended and its best figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The final event (`finished` or `failed`).
+    pub outcome: Event,
+    /// Epoch metrics of the last finished epoch.
+    pub last_epoch: Option<EpochMetrics>,
+    /// Best test accuracy over the epochs.
+    pub best_test_accuracy: Option<f64>,
+}
+
+/// A run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The folder.
+    pub path: PathBuf,
+}
+
+/// Current UTC time as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, no time zone database).
+pub fn utc_timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io { path: path.to_path_buf(), source }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| RunError::Json { path: path.to_path_buf(), detail: e.to_string() })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunError> {
+    let text = serde_json::to_string_pretty(value).expect("run files serialise");
+    atomic_write(path, text.as_bytes()).map_err(io(path))
+}
+
+impl RunDir {
+    /// Creates a new run folder under `root`, named by time, model and seed, and writes
+    /// `config.json`.
+    pub fn create(root: &Path, config: &RunConfig) -> Result<Self, RunError> {
+        let model = config.train.model.preset_name().unwrap_or(match config.train.model {
+            ModelSpec::Mlp { .. } => "mlp-custom",
+            ModelSpec::Cnn { .. } => "cnn-custom",
+        });
+        let stamp: String = config.created.chars().filter(|c| c.is_ascii_digit()).collect();
+        let base = format!("{}-{}-{model}-seed{}", &stamp[..8], &stamp[8..14], config.train.seed);
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let mut path = root.join(&base);
+        let mut n = 1;
+        while path.exists() {
+            n += 1;
+            path = root.join(format!("{base}-{n}"));
+        }
+        std::fs::create_dir(&path).map_err(io(&path))?;
+        let dir = Self { path };
+        write_json(&dir.config_path(), config)?;
+        Ok(dir)
+    }
+
+    /// Opens an existing run folder (checks `config.json` is there and readable).
+    pub fn open(path: &Path) -> Result<(Self, RunConfig), RunError> {
+        let dir = Self { path: path.to_path_buf() };
+        let config = read_json(&dir.config_path())?;
+        Ok((dir, config))
+    }
+
+    /// `config.json`.
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+    /// `model.bpk`.
+    pub fn model_path(&self) -> PathBuf {
+        self.path.join("model.bpk")
+    }
+    /// `optimizer.bpk`.
+    pub fn optimizer_path(&self) -> PathBuf {
+        self.path.join("optimizer.bpk")
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join("metrics.jsonl")
+    }
+    /// `summary.json`.
+    pub fn summary_path(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+
+    /// Appends an event to `metrics.jsonl`.
+    pub fn append_event(&self, event: &Event) -> Result<(), RunError> {
+        let line = serde_json::to_string(event).expect("events serialise");
+        append_line(&self.metrics_path(), &line).map_err(io(&self.metrics_path()))
+    }
+
+    /// All events recorded so far (a torn last line is skipped).
+    pub fn read_events(&self) -> Result<Vec<Event>, RunError> {
+        let path = self.metrics_path();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    }
+
+    /// Saves model and optimiser state after an epoch (each atomically).
+    pub fn save_checkpoint(&self, model: &Model, optim: &ModuleOptimizer, _epoch: &EpochMetrics) -> Result<(), RunError> {
+        save_model(model, &self.model_path())?;
+        let bytes = optim.clone().into_bytes().map_err(|e| RunError::Io {
+            path: self.optimizer_path(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        atomic_write(&self.optimizer_path(), &bytes).map_err(io(&self.optimizer_path()))
+    }
+
+    /// Writes `summary.json` from the final event and the recorded epochs.
+    pub fn write_summary(&self, outcome: &Event) -> Result<(), RunError> {
+        let epochs: Vec<EpochMetrics> = self
+            .read_events()?
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Epoch { metrics, .. } => Some(metrics),
+                _ => None,
+            })
+            .collect();
+        let best = epochs.iter().filter_map(|m| m.test_accuracy).fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
+        let summary = RunSummary { outcome: outcome.clone(), last_epoch: epochs.last().cloned(), best_test_accuracy: best };
+        write_json(&self.summary_path(), &summary)
+    }
+
+    /// Reads `summary.json`, if the run has ended.
+    pub fn read_summary(&self) -> Result<Option<RunSummary>, RunError> {
+        if !self.summary_path().exists() {
+            return Ok(None);
+        }
+        read_json(&self.summary_path()).map(Some)
+    }
+
+    /// Loads the checkpoint into a model built from `spec` on `device`.
+    pub fn load_model(&self, spec: &ModelSpec, device: &Device) -> Result<Model, RunError> {
+        if !self.model_path().exists() {
+            return Err(RunError::NoCheckpoint(self.path.clone()));
+        }
+        load_model(&self.model_path(), spec, device)
+    }
+
+    /// The saved optimiser state, if any.
+    pub fn optimizer_bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.optimizer_path()).ok()
+    }
+}
+
+/// Saves a model's weights as burnpack, atomically.
+pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
+    let bytes = model.clone().into_record().into_bytes().map_err(|e| RunError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    atomic_write(path, &bytes).map_err(io(path))
+}
+
+/// Loads burnpack weights into a fresh model of `spec`. Damaged files and checkpoints of
+/// another architecture give [`RunError::Checkpoint`] naming the expected architecture and
+/// what did not fit.
+pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model, RunError> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let expected = spec.describe();
+    let checkpoint_err = |detail: String| RunError::Checkpoint { path: path.to_path_buf(), expected: expected.clone(), detail };
+    let record = std::panic::catch_unwind(|| burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)))
+        .map_err(|_| checkpoint_err("the file is damaged (reader panicked)".into()))?
+        .map_err(|e| checkpoint_err(format!("the file is damaged or not burnpack ({e})")))?;
+    let fresh = spec.init(device);
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fresh.try_load_record(record)))
+        .map_err(|_| checkpoint_err("the weights do not fit (loader panicked)".into()))?
+        .map_err(|e| checkpoint_err(format!("found weights of another shape: {e}")))?;
+    Ok(loaded)
+}

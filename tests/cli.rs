@@ -1,0 +1,217 @@
+//! The command line as a user runs it: bad inputs give a clear message, a non-zero exit and
+//! no partial file; a short training run can be evaluated and used for predictions.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use mnist_workbench::data::idx::{encode_images, encode_labels};
+use mnist_workbench::data::sources::MNIST_FILES;
+
+/// Writes a folder with the four files built from (train, test) synthetic digits, then lets
+/// `damage` change the raw bytes of one file before gzip.
+fn mnist_like_folder(tag: &str, damage: impl Fn(usize, &mut Vec<u8>)) -> PathBuf {
+    let dir = common::temp_dir(tag);
+    let train = mnist_workbench::data::synthetic::generate(40, 1);
+    let test = mnist_workbench::data::synthetic::generate(20, 2);
+    let raws = [encode_images(&train.pixels), encode_labels(&train.labels), encode_images(&test.pixels), encode_labels(&test.labels)];
+    for (i, (name, mut raw)) in MNIST_FILES.iter().zip(raws).enumerate() {
+        damage(i, &mut raw);
+        std::fs::write(dir.join(format!("{name}.gz")), common::gzip(&raw)).unwrap();
+    }
+    dir
+}
+
+fn data_info(dir: &Path) -> (bool, String) {
+    let (ok, _, err) = common::cli(&["data", "info", "--data", dir.to_str().unwrap()], &[], &[]);
+    (ok, err)
+}
+
+#[test]
+fn intact_folder_is_accepted() {
+    let dir = mnist_like_folder("ok", |_, _| {});
+    let (ok, out, err) = common::cli(&["data", "info", "--data", dir.to_str().unwrap()], &[], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("train: 40 images"), "{out}");
+}
+
+#[test]
+fn truncated_gz_is_reported() {
+    let dir = mnist_like_folder("trunc-gz", |_, _| {});
+    let path = dir.join("t10k-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let (ok, err) = data_info(&dir);
+    assert!(!ok);
+    assert!(err.contains("t10k-images-idx3-ubyte.gz") && (err.contains("gzip") || err.contains("truncated")), "{err}");
+}
+
+#[test]
+fn wrong_magic_is_reported() {
+    let dir = mnist_like_folder("magic", |i, raw| if i == 0 { raw[3] = 0x01 });
+    let (ok, err) = data_info(&dir);
+    assert!(!ok);
+    assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("wrong magic number 0x00000801"), "{err}");
+}
+
+#[test]
+fn image_label_count_mismatch_is_reported() {
+    let dir = mnist_like_folder("count", |i, raw| {
+        if i == 1 {
+            raw.truncate(raw.len() - 5);
+            raw[4..8].copy_from_slice(&35u32.to_be_bytes());
+        }
+    });
+    let (ok, err) = data_info(&dir);
+    assert!(!ok);
+    assert!(err.contains("40 images but") && err.contains("35 labels"), "{err}");
+}
+
+#[test]
+fn zero_and_huge_dimensions_are_reported() {
+    for (tag, side) in [("dims0", 0u32), ("dims-huge", 100_000u32)] {
+        let dir = mnist_like_folder(tag, |i, raw| {
+            if i == 2 {
+                raw[8..12].copy_from_slice(&side.to_be_bytes());
+                raw[12..16].copy_from_slice(&side.to_be_bytes());
+            }
+        });
+        let (ok, err) = data_info(&dir);
+        assert!(!ok);
+        assert!(err.contains(&format!("{side}×{side}")) && err.contains("expected 28×28"), "{err}");
+    }
+}
+
+#[test]
+fn label_eleven_is_reported() {
+    let dir = mnist_like_folder("label11", |i, raw| if i == 3 { raw[8 + 4] = 11 });
+    let (ok, err) = data_info(&dir);
+    assert!(!ok);
+    assert!(err.contains("label 11 at item 4"), "{err}");
+}
+
+#[test]
+fn missing_data_offline_says_what_to_do() {
+    let home = common::temp_dir("empty-home");
+    let (ok, _, err) = common::cli(
+        &["train", "--model", "tiny-cnn", "--runs", home.join("runs").to_str().unwrap()],
+        &[("HOME", &home), ("XDG_CACHE_HOME", &home.join("cache"))],
+        &["MNIST_DIR"],
+    );
+    assert!(!ok);
+    assert!(err.contains("no MNIST data found") && err.contains("data download"), "{err}");
+    assert!(!home.join("runs").exists(), "a run folder was created for a run that never started");
+}
+
+#[test]
+fn batch_size_zero_is_refused_before_anything_is_written() {
+    let runs = common::temp_dir("bs0");
+    let (ok, _, err) = common::cli(&["train", "--synthetic", "--batch-size", "0", "--runs", runs.to_str().unwrap()], &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("batch size must be at least 1"), "{err}");
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 0);
+}
+
+#[test]
+fn huge_learning_rate_diverges_with_a_clear_message() {
+    let runs = common::temp_dir("lr");
+    let (ok, _, err) = common::cli(
+        &["train", "--synthetic", "--synthetic-size", "640", "--model", "mlp", "--lr", "1e6", "--device", "flex", "--runs", runs.to_str().unwrap()],
+        &[],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("diverged") && err.contains("lower the learning rate"), "{err}");
+}
+
+fn train_tiny(runs: &Path) -> PathBuf {
+    let (ok, out, err) = common::cli(
+        &["train", "--synthetic", "--synthetic-size", "1200", "--model", "tiny-cnn", "--epochs", "2", "--lr", "0.002", "--batch-size", "32", "--device", "flex", "--runs", runs.to_str().unwrap()],
+        &[],
+        &[],
+    );
+    assert!(ok, "{out}\n{err}");
+    let run = std::fs::read_dir(runs).unwrap().next().unwrap().unwrap().path();
+    for f in ["config.json", "metrics.jsonl", "model.bpk", "optimizer.bpk", "summary.json"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    run
+}
+
+#[test]
+fn train_eval_predict_round_trip_and_damaged_checkpoints() {
+    let runs = common::temp_dir("roundtrip");
+    let run = train_tiny(&runs);
+    let run_s = run.to_str().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let trained = summary["outcome"]["test_accuracy"].as_f64().unwrap();
+
+    let (ok, out, err) = common::cli(&["eval", "--run", run_s, "--device", "flex", "--json"], &[], &[]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!((report["accuracy"].as_f64().unwrap() - trained).abs() < 1e-9, "eval differs from training's figure");
+
+    // predict on a PNG: a dark "1" on a white 60×90 canvas.
+    let png = runs.join("one.png");
+    let mut img = image::GrayImage::from_pixel(60, 90, image::Luma([255]));
+    for y in 10..80 {
+        for x in 27..34 {
+            img.put_pixel(x, y, image::Luma([0]));
+        }
+    }
+    img.save(&png).unwrap();
+    let (ok, out, err) = common::cli(&["predict", "--run", run_s, png.to_str().unwrap()], &[], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("prediction: ") && out.lines().count() >= 12, "{out}");
+
+    // A checkpoint of another architecture.
+    let config_path = run.join("config.json");
+    let original = std::fs::read_to_string(&config_path).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&original).unwrap();
+    config["train"]["model"] = serde_json::to_value(mnist_workbench::model::ModelSpec::preset("small-cnn").unwrap()).unwrap();
+    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("does not load as small-cnn"), "{err}");
+    std::fs::write(&config_path, original).unwrap();
+
+    // Not a picture.
+    let (ok, _, err) = common::cli(&["predict", "--run", run_s, config_path.to_str().unwrap()], &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("cannot read image"), "{err}");
+
+    // A truncated checkpoint.
+    let model = run.join("model.bpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() - 100]).unwrap();
+    let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("model.bpk") && err.contains("does not load as tiny-cnn"), "{err}");
+
+}
+
+#[test]
+fn data_check_verifies_real_mnist_digests() {
+    let Some(dir) = common::mnist_dir("data check") else { return };
+    let (ok, out, err) = common::cli(&["data", "check", "--data", dir.to_str().unwrap()], &[], &[]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("all four files are intact MNIST"));
+}
+
+#[test]
+fn data_check_flags_a_damaged_folder() {
+    let dir = mnist_like_folder("check-bad", |_, _| {});
+    let (ok, out, err) = common::cli(&["data", "check", "--data", dir.to_str().unwrap()], &[], &[]);
+    assert!(!ok);
+    assert!(out.contains("BAD") && err.contains("4 of 4 files missing or damaged"), "{out}{err}");
+}
+
+#[test]
+fn download_subcommand_uses_given_mirrors_and_fails_cleanly() {
+    let server = common::LocalServer::start(Vec::new());
+    let dest = common::temp_dir("cli-dl");
+    let (ok, _, err) = common::cli(&["data", "download", "--dest", dest.to_str().unwrap(), "--mirror", &server.base_url], &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("could not download train-images-idx3-ubyte.gz") && err.contains("404"), "{err}");
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+}

@@ -1,0 +1,123 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use mnist_workbench::data::{Dataset, DataSource, synthetic};
+
+/// The real MNIST folder from `MNIST_DIR`, or `None` with a printed notice.
+pub fn mnist_dir(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("MNIST_DIR").map(PathBuf::from) {
+        Some(dir) if dir.join("train-images-idx3-ubyte.gz").exists() || dir.join("train-images-idx3-ubyte").exists() => Some(dir),
+        _ => {
+            eprintln!("SKIPPED {test}: set MNIST_DIR to a folder with real MNIST to run it");
+            None
+        }
+    }
+}
+
+/// A small synthetic dataset.
+pub fn synthetic_dataset(train: usize, test: usize, seed: u64) -> Arc<Dataset> {
+    Arc::new(Dataset {
+        train: synthetic::generate(train, seed),
+        test: synthetic::generate(test, seed + 1000),
+        source: DataSource::Synthetic { reason: "test".into(), train_size: train, seed },
+    })
+}
+
+/// A fresh empty folder under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mw-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Gzip-compresses bytes.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A minimal HTTP/1.1 file server on 127.0.0.1 serving `files` (name → bytes); it stops when
+/// dropped and serves at most `max_requests` requests.
+pub struct LocalServer {
+    pub base_url: String,
+    stop: Arc<AtomicBool>,
+    pub requests: Arc<AtomicUsize>,
+}
+
+impl LocalServer {
+    pub fn start(files: Vec<(String, Vec<u8>)>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base_url = format!("http://{}/", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (stop2, req2) = (stop.clone(), requests.clone());
+        std::thread::Builder::new()
+            .name("test-http".into())
+            .spawn(move || {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+                while !stop2.load(Ordering::SeqCst) && std::time::Instant::now() < deadline && req2.load(Ordering::SeqCst) < 100 {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            req2.fetch_add(1, Ordering::SeqCst);
+                            stream.set_nonblocking(false).unwrap();
+                            let mut buf = [0u8; 4096];
+                            let n = stream.read(&mut buf).unwrap_or(0);
+                            let req = String::from_utf8_lossy(&buf[..n]);
+                            let path = req.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+                            match files.iter().find(|(name, _)| *name == path) {
+                                Some((_, body)) => {
+                                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                                    let _ = stream.write_all(head.as_bytes());
+                                    let _ = stream.write_all(body);
+                                }
+                                None => {
+                                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                                }
+                            }
+                        }
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                    }
+                }
+            })
+            .unwrap();
+        Self { base_url, stop, requests }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Runs the CLI binary with args and extra env; returns (success, stdout, stderr).
+pub fn cli(args: &[&str], env: &[(&str, &Path)], remove_env: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-workbench"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    for k in remove_env {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().expect("binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,121 @@
+//! `data download` against local HTTP servers on 127.0.0.1 serving the shared MNIST files, a
+//! corrupted copy, or nothing.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use mnist_workbench::data::download::{DownloadError, DownloadPlan, download_mnist};
+use mnist_workbench::data::sources::{MNIST_FILES, has_mnist};
+
+fn shared_files() -> Option<Vec<(String, Vec<u8>)>> {
+    let dir = common::mnist_dir("download test")?;
+    Some(
+        MNIST_FILES
+            .iter()
+            .map(|n| (format!("{n}.gz"), std::fs::read(dir.join(format!("{n}.gz"))).expect("gz file")))
+            .collect(),
+    )
+}
+
+/// Small fake "MNIST" files with matching digests, so the mechanics are tested without MNIST.
+fn fake_files() -> (Vec<(String, Vec<u8>)>, [String; 4]) {
+    use sha2::Digest;
+    let data = mnist_workbench::data::synthetic::generate(30, 1);
+    let raw = [
+        mnist_workbench::data::idx::encode_images(&data.pixels),
+        mnist_workbench::data::idx::encode_labels(&data.labels),
+        mnist_workbench::data::idx::encode_images(&data.pixels[..784 * 10]),
+        mnist_workbench::data::idx::encode_labels(&data.labels[..10]),
+    ];
+    let digests = raw.clone().map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
+    let files = MNIST_FILES.iter().zip(raw).map(|(n, r)| (format!("{n}.gz"), common::gzip(&r))).collect();
+    (files, digests)
+}
+
+fn corrupt(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    files
+        .iter()
+        .map(|(n, b)| {
+            let mut b = b.clone();
+            let mid = b.len() / 2;
+            b[mid] ^= 0xFF;
+            b[mid + 1] ^= 0x55;
+            (n.clone(), b)
+        })
+        .collect()
+}
+
+fn plan(dest: std::path::PathBuf, mirrors: Vec<String>, sha: Option<[String; 4]>) -> DownloadPlan {
+    let mut p = DownloadPlan::standard(dest);
+    p.mirrors = mirrors;
+    if let Some(s) = sha {
+        p.sha256 = s;
+    }
+    p
+}
+
+#[test]
+fn downloads_verify_and_fall_back_to_the_next_mirror() {
+    let (files, digests) = fake_files();
+    let bad = common::LocalServer::start(corrupt(&files));
+    let good = common::LocalServer::start(files);
+    let dest = common::temp_dir("dl-ok");
+    let progress = std::sync::Mutex::new(Vec::new());
+    download_mnist(
+        &plan(dest.clone(), vec![bad.base_url.clone(), good.base_url.clone()], Some(digests)),
+        &|p| progress.lock().unwrap().push(p.clone()),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(has_mnist(&dest));
+    let (train, test) = mnist_workbench::data::load_split_from_folder(&dest).unwrap();
+    assert_eq!((train.len(), test.len()), (30, 10));
+    let progress = progress.into_inner().unwrap();
+    assert!(progress.iter().any(|p| p.file_index == 3 && Some(p.received) == p.total));
+    // Only final files remain: no temporary leftovers.
+    let names: Vec<String> = std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn corrupted_download_is_refused_and_leaves_nothing() {
+    let (files, digests) = fake_files();
+    let bad = common::LocalServer::start(corrupt(&files));
+    let dest = common::temp_dir("dl-bad");
+    let err = download_mnist(&plan(dest.clone(), vec![bad.base_url.clone()], Some(digests)), &|_| {}, &AtomicBool::new(false))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, DownloadError::AllMirrorsFailed { .. }));
+    assert!(msg.contains("checksum mismatch") || msg.contains("not a valid gzip"), "{msg}");
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+}
+
+#[test]
+fn unreachable_mirrors_give_a_clear_error() {
+    let dest = common::temp_dir("dl-none");
+    let empty = common::LocalServer::start(Vec::new());
+    let err = download_mnist(&plan(dest.clone(), vec![empty.base_url.clone()], None), &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+}
+
+#[test]
+fn cancel_stops_the_download() {
+    let (files, digests) = fake_files();
+    let good = common::LocalServer::start(files);
+    let dest = common::temp_dir("dl-cancel");
+    let err = download_mnist(&plan(dest.clone(), vec![good.base_url.clone()], Some(digests)), &|_| {}, &AtomicBool::new(true)).unwrap_err();
+    assert!(matches!(err, DownloadError::Cancelled));
+    assert!(!has_mnist(&dest));
+}
+
+#[test]
+fn real_mnist_files_download_with_the_standard_digests() {
+    let Some(files) = shared_files() else { return };
+    let server = common::LocalServer::start(files);
+    let dest = common::temp_dir("dl-real");
+    download_mnist(&plan(dest.clone(), vec![server.base_url.clone()], None), &|_| {}, &AtomicBool::new(false)).unwrap();
+    assert!(has_mnist(&dest));
+    std::fs::remove_dir_all(&dest).unwrap();
+}
