@@ -15,12 +15,18 @@ use serde_json::{Value, json};
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
 use crate::model::ModelSpec;
-use crate::train::{Control, Event, OptimizerKind, Subset, TrainConfig, TrainJob, evaluate, run_training};
+use crate::train::{
+    Control, Event, OptimizerKind, Schedule, Subset, TrainConfig, TrainJob, evaluate, run_training,
+};
 
 /// Names of the benchmark tasks.
 pub const TASKS: [&str; 3] = ["epoch", "ensemble", "latency"];
 
-fn train_quietly(config: TrainConfig, data: &Arc<Dataset>, device: &SelectedDevice) -> (Vec<Event>, Option<crate::model::Model>) {
+fn train_quietly(
+    config: TrainConfig,
+    data: &Arc<Dataset>,
+    device: &SelectedDevice,
+) -> (Vec<Event>, Option<crate::model::Model>) {
     let mut events = Vec::new();
     let job = TrainJob {
         run_id: 0,
@@ -43,6 +49,7 @@ fn train_quietly(config: TrainConfig, data: &Arc<Dataset>, device: &SelectedDevi
 pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     let config = TrainConfig {
         model: ModelSpec::preset("seed3-cnn").expect("preset"),
+        schedule: Schedule::Constant,
         batch_size: 64,
         epochs: 1,
         evaluate_each_epoch: false,
@@ -69,6 +76,7 @@ pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> 
             model: ModelSpec::preset("small-cnn").expect("preset"),
             optimizer: OptimizerKind::AdamW,
             learning_rate: 1e-3,
+            schedule: Schedule::Constant,
             weight_decay: 1e-4,
             batch_size: 60_000,
             epochs: 200,
@@ -109,7 +117,11 @@ pub fn latency(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     let mut times = Vec::with_capacity(200);
     for i in 0..220 {
         let t = Instant::now();
-        let logits: Vec<f32> = model.forward(batch::images_tensor(image.clone(), &dev)).into_data().iter::<f32>().collect();
+        let logits: Vec<f32> = model
+            .forward(batch::images_tensor(image.clone(), &dev))
+            .into_data()
+            .iter::<f32>()
+            .collect();
         assert_eq!(logits.len(), 10);
         if i >= 20 {
             times.push(t.elapsed().as_secs_f64() * 1000.0);

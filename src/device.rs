@@ -99,7 +99,9 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
                 backend: format!("{:?}", info.backend),
                 hardware: matches!(
                     info.device_type,
-                    wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
+                    wgpu::DeviceType::DiscreteGpu
+                        | wgpu::DeviceType::IntegratedGpu
+                        | wgpu::DeviceType::VirtualGpu
                 ),
             }
         })
@@ -117,7 +119,9 @@ fn wgpu_device() -> Result<(Device, String), DeviceError> {
                 Ok((device, format!("{} ({:?})", info.name, info.backend)))
             }
             Ok(Err(e)) => Err(DeviceError::WgpuUnavailable(e.to_string())),
-            Err(_) => Err(DeviceError::WgpuUnavailable("wgpu initialisation panicked".into())),
+            Err(_) => Err(DeviceError::WgpuUnavailable(
+                "wgpu initialisation panicked".into(),
+            )),
         }
     })
     .clone()
@@ -140,7 +144,12 @@ pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError
         DeviceChoice::Flex => Ok(flex()),
         DeviceChoice::Wgpu => {
             let (device, name) = wgpu_device()?;
-            Ok(SelectedDevice { device, backend: Backend::Wgpu, name, reason: "wgpu chosen".into() })
+            Ok(SelectedDevice {
+                device,
+                backend: Backend::Wgpu,
+                name,
+                reason: "wgpu chosen".into(),
+            })
         }
         DeviceChoice::Auto => {
             let adapters = list_adapters();

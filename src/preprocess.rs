@@ -29,7 +29,11 @@ pub fn load_grey(path: &Path) -> Result<(Vec<f32>, usize, usize), PreprocessErro
     })?;
     let grey = img.to_luma8();
     let (w, h) = (grey.width() as usize, grey.height() as usize);
-    Ok((grey.into_raw().into_iter().map(|p| p as f32 / 255.0).collect(), w, h))
+    Ok((
+        grey.into_raw().into_iter().map(|p| p as f32 / 255.0).collect(),
+        w,
+        h,
+    ))
 }
 
 /// Turns a grey picture (`w × h`, values in [0, 1]) into a 28×28 MNIST-style image.
@@ -39,11 +43,17 @@ pub fn mnist_style(grey: &[f32], w: usize, h: usize) -> Result<Vec<f32>, Preproc
     }
     // Light background (judged by the border) → invert so ink is bright.
     let border: Vec<f32> = (0..w * h)
-        .filter(|&i| { let (x, y) = (i % w, i / w); x == 0 || y == 0 || x == w - 1 || y == h - 1 })
+        .filter(|&i| {
+            let (x, y) = (i % w, i / w);
+            x == 0 || y == 0 || x == w - 1 || y == h - 1
+        })
         .map(|i| grey[i])
         .collect();
     let invert = border.iter().sum::<f32>() / border.len() as f32 > 0.5;
-    let ink: Vec<f32> = grey[..w * h].iter().map(|&v| if invert { 1.0 - v } else { v }).collect();
+    let ink: Vec<f32> = grey[..w * h]
+        .iter()
+        .map(|&v| if invert { 1.0 - v } else { v })
+        .collect();
     // Crop to the ink.
     let threshold = 0.2;
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
@@ -59,7 +69,10 @@ pub fn mnist_style(grey: &[f32], w: usize, h: usize) -> Result<Vec<f32>, Preproc
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     // Fit into 20×20 keeping the aspect ratio (area-averaged by 4×4 supersampling).
     let scale = 20.0 / cw.max(ch) as f32;
-    let (tw, th) = (((cw as f32 * scale).round() as usize).max(1), ((ch as f32 * scale).round() as usize).max(1));
+    let (tw, th) = (
+        ((cw as f32 * scale).round() as usize).max(1),
+        ((ch as f32 * scale).round() as usize).max(1),
+    );
     let mut fitted = vec![0f32; tw * th];
     for ty in 0..th {
         for tx in 0..tw {
@@ -83,7 +96,10 @@ pub fn mnist_style(grey: &[f32], w: usize, h: usize) -> Result<Vec<f32>, Preproc
         sy += v * ((i / tw) as f32 + 0.5);
     }
     let half = IMAGE_SIDE as f32 / 2.0;
-    let (ox, oy) = ((half - sx / m.max(1e-6)).round() as i64, (half - sy / m.max(1e-6)).round() as i64);
+    let (ox, oy) = (
+        (half - sx / m.max(1e-6)).round() as i64,
+        (half - sy / m.max(1e-6)).round() as i64,
+    );
     let mut out = vec![0f32; IMAGE_SIDE * IMAGE_SIDE];
     for ty in 0..th {
         for tx in 0..tw {
@@ -127,6 +143,9 @@ mod tests {
 
     #[test]
     fn blank_picture_is_refused() {
-        assert!(matches!(mnist_style(&vec![1.0; 100], 10, 10), Err(PreprocessError::Blank)));
+        assert!(matches!(
+            mnist_style(&vec![1.0; 100], 10, 10),
+            Err(PreprocessError::Blank)
+        ));
     }
 }

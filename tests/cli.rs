@@ -14,7 +14,12 @@ fn mnist_like_folder(tag: &str, damage: impl Fn(usize, &mut Vec<u8>)) -> PathBuf
     let dir = common::temp_dir(tag);
     let train = mnist_workbench::data::synthetic::generate(40, 1);
     let test = mnist_workbench::data::synthetic::generate(20, 2);
-    let raws = [encode_images(&train.pixels), encode_labels(&train.labels), encode_images(&test.pixels), encode_labels(&test.labels)];
+    let raws = [
+        encode_images(&train.pixels),
+        encode_labels(&train.labels),
+        encode_images(&test.pixels),
+        encode_labels(&test.labels),
+    ];
     for (i, (name, mut raw)) in MNIST_FILES.iter().zip(raws).enumerate() {
         damage(i, &mut raw);
         std::fs::write(dir.join(format!("{name}.gz")), common::gzip(&raw)).unwrap();
@@ -43,15 +48,25 @@ fn truncated_gz_is_reported() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let (ok, err) = data_info(&dir);
     assert!(!ok);
-    assert!(err.contains("t10k-images-idx3-ubyte.gz") && (err.contains("gzip") || err.contains("truncated")), "{err}");
+    assert!(
+        err.contains("t10k-images-idx3-ubyte.gz") && (err.contains("gzip") || err.contains("truncated")),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_magic_is_reported() {
-    let dir = mnist_like_folder("magic", |i, raw| if i == 0 { raw[3] = 0x01 });
+    let dir = mnist_like_folder("magic", |i, raw| {
+        if i == 0 {
+            raw[3] = 0x01
+        }
+    });
     let (ok, err) = data_info(&dir);
     assert!(!ok);
-    assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("wrong magic number 0x00000801"), "{err}");
+    assert!(
+        err.contains("train-images-idx3-ubyte.gz") && err.contains("wrong magic number 0x00000801"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,7 +79,10 @@ fn image_label_count_mismatch_is_reported() {
     });
     let (ok, err) = data_info(&dir);
     assert!(!ok);
-    assert!(err.contains("40 images but") && err.contains("35 labels"), "{err}");
+    assert!(
+        err.contains("40 images but") && err.contains("35 labels"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,13 +96,20 @@ fn zero_and_huge_dimensions_are_reported() {
         });
         let (ok, err) = data_info(&dir);
         assert!(!ok);
-        assert!(err.contains(&format!("{side}×{side}")) && err.contains("expected 28×28"), "{err}");
+        assert!(
+            err.contains(&format!("{side}×{side}")) && err.contains("expected 28×28"),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn label_eleven_is_reported() {
-    let dir = mnist_like_folder("label11", |i, raw| if i == 3 { raw[8 + 4] = 11 });
+    let dir = mnist_like_folder("label11", |i, raw| {
+        if i == 3 {
+            raw[8 + 4] = 11
+        }
+    });
     let (ok, err) = data_info(&dir);
     assert!(!ok);
     assert!(err.contains("label 11 at item 4"), "{err}");
@@ -94,19 +119,42 @@ fn label_eleven_is_reported() {
 fn missing_data_offline_says_what_to_do() {
     let home = common::temp_dir("empty-home");
     let (ok, _, err) = common::cli(
-        &["train", "--model", "tiny-cnn", "--runs", home.join("runs").to_str().unwrap()],
+        &[
+            "train",
+            "--model",
+            "tiny-cnn",
+            "--runs",
+            home.join("runs").to_str().unwrap(),
+        ],
         &[("HOME", &home), ("XDG_CACHE_HOME", &home.join("cache"))],
         &["MNIST_DIR"],
     );
     assert!(!ok);
-    assert!(err.contains("no MNIST data found") && err.contains("data download"), "{err}");
-    assert!(!home.join("runs").exists(), "a run folder was created for a run that never started");
+    assert!(
+        err.contains("no MNIST data found") && err.contains("data download"),
+        "{err}"
+    );
+    assert!(
+        !home.join("runs").exists(),
+        "a run folder was created for a run that never started"
+    );
 }
 
 #[test]
 fn batch_size_zero_is_refused_before_anything_is_written() {
     let runs = common::temp_dir("bs0");
-    let (ok, _, err) = common::cli(&["train", "--synthetic", "--batch-size", "0", "--runs", runs.to_str().unwrap()], &[], &[]);
+    let (ok, _, err) = common::cli(
+        &[
+            "train",
+            "--synthetic",
+            "--batch-size",
+            "0",
+            "--runs",
+            runs.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
     assert!(!ok);
     assert!(err.contains("batch size must be at least 1"), "{err}");
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 0);
@@ -116,23 +164,62 @@ fn batch_size_zero_is_refused_before_anything_is_written() {
 fn huge_learning_rate_diverges_with_a_clear_message() {
     let runs = common::temp_dir("lr");
     let (ok, _, err) = common::cli(
-        &["train", "--synthetic", "--synthetic-size", "640", "--model", "mlp", "--lr", "1e6", "--device", "flex", "--runs", runs.to_str().unwrap()],
+        &[
+            "train",
+            "--synthetic",
+            "--synthetic-size",
+            "640",
+            "--model",
+            "mlp",
+            "--lr",
+            "1e6",
+            "--device",
+            "flex",
+            "--runs",
+            runs.to_str().unwrap(),
+        ],
         &[],
         &[],
     );
     assert!(!ok);
-    assert!(err.contains("diverged") && err.contains("lower the learning rate"), "{err}");
+    assert!(
+        err.contains("diverged") && err.contains("lower the learning rate"),
+        "{err}"
+    );
 }
 
 fn train_tiny(runs: &Path) -> PathBuf {
     let (ok, out, err) = common::cli(
-        &["train", "--synthetic", "--synthetic-size", "1200", "--model", "tiny-cnn", "--epochs", "2", "--lr", "0.002", "--batch-size", "32", "--device", "flex", "--runs", runs.to_str().unwrap()],
+        &[
+            "train",
+            "--synthetic",
+            "--synthetic-size",
+            "1200",
+            "--model",
+            "tiny-cnn",
+            "--epochs",
+            "2",
+            "--lr",
+            "0.002",
+            "--batch-size",
+            "32",
+            "--device",
+            "flex",
+            "--runs",
+            runs.to_str().unwrap(),
+        ],
         &[],
         &[],
     );
     assert!(ok, "{out}\n{err}");
     let run = std::fs::read_dir(runs).unwrap().next().unwrap().unwrap().path();
-    for f in ["config.json", "metrics.jsonl", "model.bpk", "optimizer.bpk", "summary.json"] {
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "model.bpk",
+        "optimizer.bpk",
+        "summary.json",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     run
@@ -143,13 +230,17 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     let runs = common::temp_dir("roundtrip");
     let run = train_tiny(&runs);
     let run_s = run.to_str().unwrap();
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     let trained = summary["outcome"]["test_accuracy"].as_f64().unwrap();
 
     let (ok, out, err) = common::cli(&["eval", "--run", run_s, "--device", "flex", "--json"], &[], &[]);
     assert!(ok, "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!((report["accuracy"].as_f64().unwrap() - trained).abs() < 1e-9, "eval differs from training's figure");
+    assert!(
+        (report["accuracy"].as_f64().unwrap() - trained).abs() < 1e-9,
+        "eval differs from training's figure"
+    );
 
     // predict on a PNG: a dark "1" on a white 60×90 canvas.
     let png = runs.join("one.png");
@@ -168,7 +259,8 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     let config_path = run.join("config.json");
     let original = std::fs::read_to_string(&config_path).unwrap();
     let mut config: serde_json::Value = serde_json::from_str(&original).unwrap();
-    config["train"]["model"] = serde_json::to_value(mnist_workbench::model::ModelSpec::preset("small-cnn").unwrap()).unwrap();
+    config["train"]["model"] =
+        serde_json::to_value(mnist_workbench::model::ModelSpec::preset("small-cnn").unwrap()).unwrap();
     std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
     let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
     assert!(!ok);
@@ -176,7 +268,11 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     std::fs::write(&config_path, original).unwrap();
 
     // Not a picture.
-    let (ok, _, err) = common::cli(&["predict", "--run", run_s, config_path.to_str().unwrap()], &[], &[]);
+    let (ok, _, err) = common::cli(
+        &["predict", "--run", run_s, config_path.to_str().unwrap()],
+        &[],
+        &[],
+    );
     assert!(!ok);
     assert!(err.contains("cannot read image"), "{err}");
 
@@ -186,13 +282,17 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     std::fs::write(&model, &bytes[..bytes.len() - 100]).unwrap();
     let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
     assert!(!ok);
-    assert!(err.contains("model.bpk") && err.contains("does not load as tiny-cnn"), "{err}");
-
+    assert!(
+        err.contains("model.bpk") && err.contains("does not load as tiny-cnn"),
+        "{err}"
+    );
 }
 
 #[test]
 fn data_check_verifies_real_mnist_digests() {
-    let Some(dir) = common::mnist_dir("data check") else { return };
+    let Some(dir) = common::mnist_dir("data check") else {
+        return;
+    };
     let (ok, out, err) = common::cli(&["data", "check", "--data", dir.to_str().unwrap()], &[], &[]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("all four files are intact MNIST"));
@@ -203,15 +303,32 @@ fn data_check_flags_a_damaged_folder() {
     let dir = mnist_like_folder("check-bad", |_, _| {});
     let (ok, out, err) = common::cli(&["data", "check", "--data", dir.to_str().unwrap()], &[], &[]);
     assert!(!ok);
-    assert!(out.contains("BAD") && err.contains("4 of 4 files missing or damaged"), "{out}{err}");
+    assert!(
+        out.contains("BAD") && err.contains("4 of 4 files missing or damaged"),
+        "{out}{err}"
+    );
 }
 
 #[test]
 fn download_subcommand_uses_given_mirrors_and_fails_cleanly() {
     let server = common::LocalServer::start(Vec::new());
     let dest = common::temp_dir("cli-dl");
-    let (ok, _, err) = common::cli(&["data", "download", "--dest", dest.to_str().unwrap(), "--mirror", &server.base_url], &[], &[]);
+    let (ok, _, err) = common::cli(
+        &[
+            "data",
+            "download",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--mirror",
+            &server.base_url,
+        ],
+        &[],
+        &[],
+    );
     assert!(!ok);
-    assert!(err.contains("could not download train-images-idx3-ubyte.gz") && err.contains("404"), "{err}");
+    assert!(
+        err.contains("could not download train-images-idx3-ubyte.gz") && err.contains("404"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
 }

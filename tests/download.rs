@@ -13,7 +13,12 @@ fn shared_files() -> Option<Vec<(String, Vec<u8>)>> {
     Some(
         MNIST_FILES
             .iter()
-            .map(|n| (format!("{n}.gz"), std::fs::read(dir.join(format!("{n}.gz"))).expect("gz file")))
+            .map(|n| {
+                (
+                    format!("{n}.gz"),
+                    std::fs::read(dir.join(format!("{n}.gz"))).expect("gz file"),
+                )
+            })
             .collect(),
     )
 }
@@ -28,8 +33,14 @@ fn fake_files() -> (Vec<(String, Vec<u8>)>, [String; 4]) {
         mnist_workbench::data::idx::encode_images(&data.pixels[..784 * 10]),
         mnist_workbench::data::idx::encode_labels(&data.labels[..10]),
     ];
-    let digests = raw.clone().map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
-    let files = MNIST_FILES.iter().zip(raw).map(|(n, r)| (format!("{n}.gz"), common::gzip(&r))).collect();
+    let digests = raw
+        .clone()
+        .map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
+    let files = MNIST_FILES
+        .iter()
+        .zip(raw)
+        .map(|(n, r)| (format!("{n}.gz"), common::gzip(&r)))
+        .collect();
     (files, digests)
 }
 
@@ -63,7 +74,11 @@ fn downloads_verify_and_fall_back_to_the_next_mirror() {
     let dest = common::temp_dir("dl-ok");
     let progress = std::sync::Mutex::new(Vec::new());
     download_mnist(
-        &plan(dest.clone(), vec![bad.base_url.clone(), good.base_url.clone()], Some(digests)),
+        &plan(
+            dest.clone(),
+            vec![bad.base_url.clone(), good.base_url.clone()],
+            Some(digests),
+        ),
         &|p| progress.lock().unwrap().push(p.clone()),
         &AtomicBool::new(false),
     )
@@ -72,9 +87,16 @@ fn downloads_verify_and_fall_back_to_the_next_mirror() {
     let (train, test) = mnist_workbench::data::load_split_from_folder(&dest).unwrap();
     assert_eq!((train.len(), test.len()), (30, 10));
     let progress = progress.into_inner().unwrap();
-    assert!(progress.iter().any(|p| p.file_index == 3 && Some(p.received) == p.total));
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.file_index == 3 && Some(p.received) == p.total)
+    );
     // Only final files remain: no temporary leftovers.
-    let names: Vec<String> = std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names.len(), 4, "{names:?}");
 }
 
@@ -83,11 +105,18 @@ fn corrupted_download_is_refused_and_leaves_nothing() {
     let (files, digests) = fake_files();
     let bad = common::LocalServer::start(corrupt(&files));
     let dest = common::temp_dir("dl-bad");
-    let err = download_mnist(&plan(dest.clone(), vec![bad.base_url.clone()], Some(digests)), &|_| {}, &AtomicBool::new(false))
-        .unwrap_err();
+    let err = download_mnist(
+        &plan(dest.clone(), vec![bad.base_url.clone()], Some(digests)),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DownloadError::AllMirrorsFailed { .. }));
-    assert!(msg.contains("checksum mismatch") || msg.contains("not a valid gzip"), "{msg}");
+    assert!(
+        msg.contains("checksum mismatch") || msg.contains("not a valid gzip"),
+        "{msg}"
+    );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
 }
 
@@ -95,7 +124,12 @@ fn corrupted_download_is_refused_and_leaves_nothing() {
 fn unreachable_mirrors_give_a_clear_error() {
     let dest = common::temp_dir("dl-none");
     let empty = common::LocalServer::start(Vec::new());
-    let err = download_mnist(&plan(dest.clone(), vec![empty.base_url.clone()], None), &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    let err = download_mnist(
+        &plan(dest.clone(), vec![empty.base_url.clone()], None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
 }
@@ -105,7 +139,12 @@ fn cancel_stops_the_download() {
     let (files, digests) = fake_files();
     let good = common::LocalServer::start(files);
     let dest = common::temp_dir("dl-cancel");
-    let err = download_mnist(&plan(dest.clone(), vec![good.base_url.clone()], Some(digests)), &|_| {}, &AtomicBool::new(true)).unwrap_err();
+    let err = download_mnist(
+        &plan(dest.clone(), vec![good.base_url.clone()], Some(digests)),
+        &|_| {},
+        &AtomicBool::new(true),
+    )
+    .unwrap_err();
     assert!(matches!(err, DownloadError::Cancelled));
     assert!(!has_mnist(&dest));
 }
@@ -115,7 +154,12 @@ fn real_mnist_files_download_with_the_standard_digests() {
     let Some(files) = shared_files() else { return };
     let server = common::LocalServer::start(files);
     let dest = common::temp_dir("dl-real");
-    download_mnist(&plan(dest.clone(), vec![server.base_url.clone()], None), &|_| {}, &AtomicBool::new(false)).unwrap();
+    download_mnist(
+        &plan(dest.clone(), vec![server.base_url.clone()], None),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     assert!(has_mnist(&dest));
     std::fs::remove_dir_all(&dest).unwrap();
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use mnist_workbench::data::{Dataset, DataSource, load_split_from_folder};
+use mnist_workbench::data::{DataSource, Dataset, load_split_from_folder};
 use mnist_workbench::device;
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::{Control, Event, TrainConfig, TrainJob, run_training};
@@ -12,15 +12,25 @@ use mnist_workbench::train::{Control, Event, TrainConfig, TrainJob, run_training
 fn real() -> Option<Arc<Dataset>> {
     let dir = common::mnist_dir("real MNIST test")?;
     let (train, test) = load_split_from_folder(&dir).expect("MNIST_DIR holds intact MNIST");
-    Some(Arc::new(Dataset { train, test, source: DataSource::EnvVar { path: dir } }))
+    Some(Arc::new(Dataset {
+        train,
+        test,
+        source: DataSource::EnvVar { path: dir },
+    }))
 }
 
 #[test]
 fn real_mnist_loads_with_the_documented_counts() {
     let Some(data) = real() else { return };
     // Counts from shared/data/mnist/README.md.
-    assert_eq!(data.train.label_counts(), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    assert_eq!(data.test.label_counts(), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert_eq!(
+        data.train.label_counts(),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(
+        data.test.label_counts(),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
 }
 
 #[test]
@@ -33,9 +43,23 @@ fn mlp_reaches_96_percent_after_one_epoch() {
         seed: 1,
         ..TrainConfig::default()
     };
-    let job = TrainJob { run_id: 1, config, data, run_dir: None, resume: None, device: Some(device::flex()), model_slot: None };
+    let job = TrainJob {
+        run_id: 1,
+        config,
+        data,
+        run_dir: None,
+        resume: None,
+        device: Some(device::flex()),
+        model_slot: None,
+    };
     let mut last = None;
     run_training(job, &Control::default(), &mut |e| last = Some(e));
-    let Some(Event::Finished { test_accuracy: Some(acc), .. }) = last else { panic!("{last:?}") };
+    let Some(Event::Finished {
+        test_accuracy: Some(acc),
+        ..
+    }) = last
+    else {
+        panic!("{last:?}")
+    };
     assert!(acc >= 0.96, "MLP after one epoch: {acc}");
 }

@@ -10,11 +10,24 @@ use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::{Control, Event, TrainConfig, TrainJob, run_training};
 
 fn job(config: TrainConfig, data: Arc<mnist_workbench::data::Dataset>) -> TrainJob {
-    TrainJob { run_id: 7, config, data, run_dir: None, resume: None, device: Some(device::flex()), model_slot: None }
+    TrainJob {
+        run_id: 7,
+        config,
+        data,
+        run_dir: None,
+        resume: None,
+        device: Some(device::flex()),
+        model_slot: None,
+    }
 }
 
 fn quick_config() -> TrainConfig {
-    TrainConfig { learning_rate: 2e-3, batch_size: 32, seed: 3, ..TrainConfig::default() }
+    TrainConfig {
+        learning_rate: 2e-3,
+        batch_size: 32,
+        seed: 3,
+        ..TrainConfig::default()
+    }
 }
 
 fn collect(job: TrainJob, control: &Control) -> (Vec<Event>, Option<mnist_workbench::model::Model>) {
@@ -38,7 +51,13 @@ fn same_seed_gives_the_same_losses_on_flex() {
         collect(job(config, data.clone()), &Control::default())
             .0
             .into_iter()
-            .filter_map(|e| if let Event::Step { loss, .. } = e { Some(loss) } else { None })
+            .filter_map(|e| {
+                if let Event::Step { loss, .. } = e {
+                    Some(loss)
+                } else {
+                    None
+                }
+            })
             .collect()
     };
     let a = losses(config.clone());
@@ -48,4 +67,3 @@ fn same_seed_gives_the_same_losses_on_flex() {
     let c = losses(TrainConfig { seed: 99, ..config });
     assert_ne!(a, c);
 }
-

@@ -17,7 +17,11 @@ fn wgpu_forward_backward_and_step() {
     let selected = select_device(DeviceChoice::Wgpu).expect("wgpu starts when an adapter exists");
     assert_eq!(selected.backend, Backend::Wgpu);
     let device = selected.device.clone().autodiff();
-    let model = ModelSpec::Mlp { hidden: vec![8], dropout: 0.0 }.init(&device);
+    let model = ModelSpec::Mlp {
+        hidden: vec![8],
+        dropout: 0.0,
+    }
+    .init(&device);
     let x = Tensor::<4>::from_data(TensorData::new(vec![0.5f32; 4 * 784], [4, 1, 28, 28]), &device);
     let logits = model.forward(x.clone());
     assert_eq!(logits.dims(), [4, 10]);
@@ -28,7 +32,10 @@ fn wgpu_forward_backward_and_step() {
     let model = optim.step(0.01, model, grads);
     let after: f32 = model.forward(x).powf_scalar(2.0).mean().into_scalar();
     assert!(before.is_finite() && after.is_finite());
-    assert!(after < before, "a step down the gradient lowers the loss: {before} → {after}");
+    assert!(
+        after < before,
+        "a step down the gradient lowers the loss: {before} → {after}"
+    );
 }
 
 #[test]

@@ -27,13 +27,20 @@ pub struct BenchArgs {
 
 /// Runs `bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let tasks: Vec<String> = if a.tasks.is_empty() { bench::TASKS.map(String::from).to_vec() } else { a.tasks };
+    let tasks: Vec<String> = if a.tasks.is_empty() {
+        bench::TASKS.map(String::from).to_vec()
+    } else {
+        a.tasks
+    };
     if let Some(bad) = tasks.iter().find(|t| !bench::TASKS.contains(&t.as_str())) {
         anyhow::bail!("unknown task '{bad}': use {}", bench::TASKS.join(", "));
     }
     let device = select_device(a.device)?;
     let data = Arc::new(load_dataset(&a.data.request())?);
-    eprintln!("data: {}; device: {} ({})", data.source, device.name, device.reason);
+    eprintln!(
+        "data: {}; device: {} ({})",
+        data.source, device.name, device.reason
+    );
     for task in tasks {
         let line = match task.as_str() {
             "epoch" => bench::epoch(&data, &device),

@@ -62,7 +62,12 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
                 let digest = if path.extension().is_some_and(|e| e == "gz") {
                     gz_payload_sha256(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
                 } else {
-                    read_decompressed(&path).map(|b| { use sha2::Digest; hex(&sha2::Sha256::digest(&b)) }).map_err(Into::into)
+                    read_decompressed(&path)
+                        .map(|b| {
+                            use sha2::Digest;
+                            hex(&sha2::Sha256::digest(&b))
+                        })
+                        .map_err(Into::into)
                 };
                 match digest {
                     Ok(d) if d == want => println!("ok       {}", path.display()),
@@ -84,10 +89,15 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
             Ok(())
         }
         DataAction::Download { dest, mirror } => {
-            let dest = dest.or_else(cache_dir).ok_or_else(|| anyhow::anyhow!("no cache folder on this system; pass --dest"))?;
+            let dest = dest
+                .or_else(cache_dir)
+                .ok_or_else(|| anyhow::anyhow!("no cache folder on this system; pass --dest"))?;
             let mut plan = DownloadPlan::standard(dest.clone());
             if !mirror.is_empty() {
-                plan.mirrors = mirror.into_iter().map(|m| if m.ends_with('/') { m } else { format!("{m}/") }).collect();
+                plan.mirrors = mirror
+                    .into_iter()
+                    .map(|m| if m.ends_with('/') { m } else { format!("{m}/") })
+                    .collect();
             }
             let bar = std::cell::RefCell::new(ProgressBar::new("download"));
             let cancel = AtomicBool::new(false);
@@ -95,7 +105,11 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
                 &plan,
                 &|p| {
                     let total = p.total.unwrap_or(p.received.max(1));
-                    bar.borrow_mut().update(p.received, total, &format!("{} ({}/4)", p.file, p.file_index + 1));
+                    bar.borrow_mut().update(
+                        p.received,
+                        total,
+                        &format!("{} ({}/4)", p.file, p.file_index + 1),
+                    );
                 },
                 &cancel,
             );

@@ -43,7 +43,10 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     }
     let data = load_dataset(&request)?;
     if data.test.digest() != run_config.test_digest {
-        eprintln!("note: this test set differs from the one the run was trained with ({})", run_config.data_source);
+        eprintln!(
+            "note: this test set differs from the one the run was trained with ({})",
+            run_config.data_source
+        );
     }
     let report = evaluate(&model, &data.test, &device.device);
     if a.json {
@@ -65,7 +68,10 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     println!("confusion matrix (rows: true, columns: predicted):");
     println!("      {}", (0..10).map(|c| format!("{c:>5}")).collect::<String>());
     for (t, row) in report.confusion.iter().enumerate() {
-        println!("  {t:>2}: {}", row.iter().map(|c| format!("{c:>5}")).collect::<String>());
+        println!(
+            "  {t:>2}: {}",
+            row.iter().map(|c| format!("{c:>5}")).collect::<String>()
+        );
     }
     Ok(())
 }
@@ -89,7 +95,10 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     let device = select_device(a.device)?;
     let model = dir.load_model(&run_config.train.model, &device.device)?;
     let (grey, w, h) = load_grey(&a.image)?;
-    let input: Vec<f32> = mnist_style(&grey, w, h)?.into_iter().map(normalize_intensity).collect();
+    let input: Vec<f32> = mnist_style(&grey, w, h)?
+        .into_iter()
+        .map(normalize_intensity)
+        .collect();
     let logits: Vec<f32> = model
         .forward(mnist_workbench::data::batch::images_tensor(input, &device.device))
         .into_data()

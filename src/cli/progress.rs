@@ -13,7 +13,11 @@ pub struct ProgressBar {
 impl ProgressBar {
     /// A bar with a label.
     pub fn new(label: impl Into<String>) -> Self {
-        Self { label: label.into(), tty: std::io::stderr().is_terminal(), last_percent: None }
+        Self {
+            label: label.into(),
+            tty: std::io::stderr().is_terminal(),
+            last_percent: None,
+        }
     }
 
     /// Shows `done` of `total` with a trailing note.
@@ -21,9 +25,17 @@ impl ProgressBar {
         let percent = (done * 100).checked_div(total).unwrap_or(0).min(100);
         if self.tty {
             let filled = (percent / 4) as usize;
-            eprint!("\r{} [{}{}] {percent:3}% {note}   ", self.label, "#".repeat(filled), "-".repeat(25 - filled));
+            eprint!(
+                "\r{} [{}{}] {percent:3}% {note}   ",
+                self.label,
+                "#".repeat(filled),
+                "-".repeat(25 - filled)
+            );
             let _flush = std::io::stderr().flush();
-        } else if self.last_percent.is_none_or(|p| percent >= p + 10 || (percent == 100 && p != 100)) {
+        } else if self
+            .last_percent
+            .is_none_or(|p| percent >= p + 10 || (percent == 100 && p != 100))
+        {
             eprintln!("{} {percent:3}% {note}", self.label);
             self.last_percent = Some(percent);
         }

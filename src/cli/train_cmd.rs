@@ -10,7 +10,9 @@ use mnist_workbench::data::load_dataset;
 use mnist_workbench::device::{DeviceChoice, select_device};
 use mnist_workbench::model::{ModelSpec, PRESET_NAMES};
 use mnist_workbench::train::runs::{RunConfig, utc_timestamp};
-use mnist_workbench::train::{Event, OptimizerKind, RunDir, Schedule, Subset, TrainConfig, TrainJob, spawn_training};
+use mnist_workbench::train::{
+    Event, OptimizerKind, RunDir, Schedule, Subset, TrainConfig, TrainJob, spawn_training,
+};
 
 use super::DataArgs;
 use super::progress::ProgressBar;
@@ -51,8 +53,8 @@ pub struct TrainArgs {
     /// Weight decay.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
-    /// Learning-rate schedule: constant, step, cosine.
-    #[arg(long, default_value = "constant")]
+    /// Learning-rate schedule: constant, step, cosine (decay to zero over the run).
+    #[arg(long, default_value = "cosine")]
     schedule: String,
     /// Step schedule: epochs between decays.
     #[arg(long, default_value_t = 1)]
@@ -98,8 +100,13 @@ pub struct TrainArgs {
 }
 
 fn model_spec(a: &TrainArgs) -> anyhow::Result<ModelSpec> {
-    let mut spec = ModelSpec::preset(&a.model)
-        .with_context(|| format!("unknown model '{}': choose one of {}", a.model, PRESET_NAMES.join(", ")))?;
+    let mut spec = ModelSpec::preset(&a.model).with_context(|| {
+        format!(
+            "unknown model '{}': choose one of {}",
+            a.model,
+            PRESET_NAMES.join(", ")
+        )
+    })?;
     match &mut spec {
         ModelSpec::Mlp { hidden, dropout } => {
             if let Some(h) = &a.hidden {
@@ -112,7 +119,13 @@ fn model_spec(a: &TrainArgs) -> anyhow::Result<ModelSpec> {
                 bail!("--channels, --kernel, --dense and --batch-norm apply to CNN models, not mlp");
             }
         }
-        ModelSpec::Cnn { channels, kernel_size, batch_norm, dropout, dense } => {
+        ModelSpec::Cnn {
+            channels,
+            kernel_size,
+            batch_norm,
+            dropout,
+            dense,
+        } => {
             if a.hidden.is_some() {
                 bail!("--hidden applies to the mlp model");
             }
@@ -139,7 +152,10 @@ fn model_spec(a: &TrainArgs) -> anyhow::Result<ModelSpec> {
 fn schedule(a: &TrainArgs) -> anyhow::Result<Schedule> {
     Ok(match a.schedule.as_str() {
         "constant" => Schedule::Constant,
-        "step" => Schedule::Step { every_epochs: a.step_every, gamma: a.gamma },
+        "step" => Schedule::Step {
+            every_epochs: a.step_every,
+            gamma: a.gamma,
+        },
         "cosine" => Schedule::Cosine,
         other => bail!("unknown schedule '{other}': use constant, step or cosine"),
     })
@@ -176,9 +192,17 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let device = select_device(config.device)?;
     eprintln!("device: {} ({})", device.name, device.reason);
     let data = Arc::new(load_dataset(&a.data.request())?);
-    eprintln!("data: {} — {} training, {} test images", data.source, data.train.len(), data.test.len());
+    eprintln!(
+        "data: {} — {} training, {} test images",
+        data.source,
+        data.train.len(),
+        data.test.len()
+    );
     let resume = match &resume_from {
-        Some((dir, _)) => Some((dir.load_model(&config.model, &device.device)?, dir.optimizer_bytes())),
+        Some((dir, _)) => Some((
+            dir.load_model(&config.model, &device.device)?,
+            dir.optimizer_bytes(),
+        )),
         None => None,
     };
     let run_config = RunConfig {
@@ -191,7 +215,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     };
     let run_dir = RunDir::create(&a.runs, &run_config)?;
     eprintln!("run folder: {}", run_dir.path.display());
-    eprintln!("model: {} — {} parameters", config.model.describe(), config.model.param_count());
+    eprintln!(
+        "model: {} — {} parameters",
+        config.model.describe(),
+        config.model.param_count()
+    );
     let job = TrainJob {
         run_id: 1,
         config: config.clone(),
@@ -207,16 +235,30 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mut outcome = Ok(());
     for event in handle.events.iter() {
         match &event {
-            Event::Started { steps_per_epoch: s, train_size, parameters, .. } => {
+            Event::Started {
+                steps_per_epoch: s,
+                train_size,
+                parameters,
+                ..
+            } => {
                 steps_per_epoch = *s;
                 eprintln!("{train_size} images, {s} steps per epoch, {parameters} parameters");
             }
-            Event::Step { epoch, step, loss, samples_per_sec, .. } => {
+            Event::Step {
+                epoch,
+                step,
+                loss,
+                samples_per_sec,
+                ..
+            } => {
                 let in_epoch = (step - 1) % steps_per_epoch + 1;
                 bar.update(
                     in_epoch as u64,
                     steps_per_epoch as u64,
-                    &format!("epoch {epoch}/{} loss {loss:.4} {samples_per_sec:.0} img/s", config.epochs),
+                    &format!(
+                        "epoch {epoch}/{} loss {loss:.4} {samples_per_sec:.0} img/s",
+                        config.epochs
+                    ),
                 );
             }
             Event::Epoch { metrics, .. } => {
@@ -232,7 +274,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                 );
                 bar = ProgressBar::new("training");
             }
-            Event::Finished { reason, test_accuracy, elapsed_secs, .. } => {
+            Event::Finished {
+                reason,
+                test_accuracy,
+                elapsed_secs,
+                ..
+            } => {
                 println!(
                     "finished ({reason:?}) in {elapsed_secs:.1}s, test accuracy {}",
                     test_accuracy.map_or("n/a".into(), |a| format!("{a:.4}"))

@@ -192,15 +192,19 @@ fn fetch_to(
         if cancel.load(Ordering::Relaxed) {
             return Err("cancelled".into());
         }
-        let n = reader.read(&mut buf).map_err(|e| format!("connection broke: {e}"))?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| format!("connection broke: {e}"))?;
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n]).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+        out.write_all(&buf[..n])
+            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
         received += n as u64;
         report(received, total);
     }
-    out.sync_all().map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    out.sync_all()
+        .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
     match total {
         Some(t) if t != received => Err(format!("incomplete: {received} of {t} bytes")),
         _ => Ok(()),

@@ -96,7 +96,10 @@ pub struct IdxImages {
 }
 
 fn open_stream(path: &Path) -> Result<Box<dyn Read>, IdxError> {
-    let io = |source| IdxError::Io { path: path.to_path_buf(), source };
+    let io = |source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic).map_err(io)?;
@@ -125,7 +128,10 @@ fn read_up_to(path: &Path, reader: &mut dyn Read, buf: &mut [u8]) -> Result<usiz
                         path: path.to_path_buf(),
                         detail: e.to_string(),
                     },
-                    _ => IdxError::Io { path: path.to_path_buf(), source: e },
+                    _ => IdxError::Io {
+                        path: path.to_path_buf(),
+                        source: e,
+                    },
                 });
             }
         }
@@ -137,14 +143,26 @@ fn read_header(path: &Path, reader: &mut dyn Read, words: usize) -> Result<Vec<u
     let mut header = vec![0u8; 4 * words];
     let found = read_up_to(path, reader, &mut header)?;
     if found < header.len() {
-        return Err(IdxError::ShortHeader { path: path.to_path_buf(), needed: header.len(), found });
+        return Err(IdxError::ShortHeader {
+            path: path.to_path_buf(),
+            needed: header.len(),
+            found,
+        });
     }
-    Ok(header.chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Ok(header
+        .chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 fn check_magic(path: &Path, found: u32, expected: u32, what: &'static str) -> Result<(), IdxError> {
     if found != expected {
-        return Err(IdxError::Magic { path: path.to_path_buf(), found, expected, what });
+        return Err(IdxError::Magic {
+            path: path.to_path_buf(),
+            found,
+            expected,
+            what,
+        });
     }
     Ok(())
 }
@@ -153,7 +171,11 @@ fn read_payload(path: &Path, reader: &mut dyn Read, len: usize) -> Result<Vec<u8
     let mut data = vec![0u8; len];
     let found = read_up_to(path, reader, &mut data)?;
     if found < len {
-        return Err(IdxError::Truncated { path: path.to_path_buf(), expected: len, found });
+        return Err(IdxError::Truncated {
+            path: path.to_path_buf(),
+            expected: len,
+            found,
+        });
     }
     Ok(data)
 }
@@ -195,7 +217,11 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
     }
     let labels = read_payload(path, &mut reader, count)?;
     if let Some((index, &label)) = labels.iter().enumerate().find(|(_, l)| **l > 9) {
-        return Err(IdxError::BadLabel { path: path.to_path_buf(), label, index });
+        return Err(IdxError::BadLabel {
+            path: path.to_path_buf(),
+            label,
+            index,
+        });
     }
     Ok(labels)
 }

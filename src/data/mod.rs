@@ -72,7 +72,10 @@ impl Digits {
         for &i in indices {
             pixels.extend_from_slice(self.image(i));
         }
-        Digits { pixels, labels: indices.iter().map(|&i| self.labels[i]).collect() }
+        Digits {
+            pixels,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        }
     }
 
     /// A SHA-256 digest of pixels and labels, recorded in run configs for reproducibility.

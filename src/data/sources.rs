@@ -90,9 +90,14 @@ impl std::fmt::Display for DataSource {
             DataSource::Folder { path } => write!(f, "MNIST from {}", path.display()),
             DataSource::EnvVar { path } => write!(f, "MNIST from $MNIST_DIR ({})", path.display()),
             DataSource::Cache { path } => write!(f, "MNIST from cache ({})", path.display()),
-            DataSource::Synthetic { reason, train_size, .. } => {
-                write!(f, "built-in synthetic digits, {train_size} training images ({reason})")
-            },
+            DataSource::Synthetic {
+                reason, train_size, ..
+            } => {
+                write!(
+                    f,
+                    "built-in synthetic digits, {train_size} training images ({reason})"
+                )
+            }
         }
     }
 }
@@ -122,7 +127,9 @@ pub fn cache_dir() -> Option<PathBuf> {
 
 /// Finds `name` or `name.gz` in `folder`.
 pub fn find_file(folder: &Path, name: &str) -> Option<PathBuf> {
-    [folder.join(format!("{name}.gz")), folder.join(name)].into_iter().find(|p| p.is_file())
+    [folder.join(format!("{name}.gz")), folder.join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 /// Whether `folder` holds all four MNIST files.
@@ -131,7 +138,10 @@ pub fn has_mnist(folder: &Path) -> bool {
 }
 
 fn load_pair(folder: &Path, images: &str, labels: &str) -> Result<Digits, DataError> {
-    let missing = |name: &str| DataError::Missing { folder: folder.to_path_buf(), name: name.into() };
+    let missing = |name: &str| DataError::Missing {
+        folder: folder.to_path_buf(),
+        name: name.into(),
+    };
     let image_path = find_file(folder, images).ok_or_else(|| missing(images))?;
     let label_path = find_file(folder, labels).ok_or_else(|| missing(labels))?;
     let imgs = idx::read_images(&image_path)?;
@@ -144,7 +154,10 @@ fn load_pair(folder: &Path, images: &str, labels: &str) -> Result<Digits, DataEr
             label_count: lbls.len(),
         });
     }
-    Ok(Digits { pixels: imgs.pixels, labels: lbls })
+    Ok(Digits {
+        pixels: imgs.pixels,
+        labels: lbls,
+    })
 }
 
 /// Loads train and test sets from a folder holding the four MNIST files (raw or `.gz`).
@@ -172,11 +185,19 @@ pub struct DataRequest {
 impl DataRequest {
     /// The synthetic dataset this request would produce.
     pub fn synthetic(&self, reason: String) -> Dataset {
-        let n = if self.synthetic_train_size == 0 { 12_000 } else { self.synthetic_train_size };
+        let n = if self.synthetic_train_size == 0 {
+            12_000
+        } else {
+            self.synthetic_train_size
+        };
         Dataset {
             train: synthetic::generate(n, self.synthetic_seed),
             test: synthetic::generate((n / 6).max(10), self.synthetic_seed ^ 0x7E57),
-            source: DataSource::Synthetic { reason, train_size: n, seed: self.synthetic_seed },
+            source: DataSource::Synthetic {
+                reason,
+                train_size: n,
+                seed: self.synthetic_seed,
+            },
         }
     }
 }
@@ -190,23 +211,39 @@ pub fn load_dataset(request: &DataRequest) -> Result<Dataset, DataError> {
     let mut looked = Vec::new();
     if let Some(folder) = &request.folder {
         let (train, test) = load_split_from_folder(folder)?;
-        return Ok(Dataset { train, test, source: DataSource::Folder { path: folder.clone() } });
+        return Ok(Dataset {
+            train,
+            test,
+            source: DataSource::Folder { path: folder.clone() },
+        });
     }
     if let Some(dir) = std::env::var_os(MNIST_DIR_VAR).map(PathBuf::from) {
         if has_mnist(&dir) {
             let (train, test) = load_split_from_folder(&dir)?;
-            return Ok(Dataset { train, test, source: DataSource::EnvVar { path: dir } });
+            return Ok(Dataset {
+                train,
+                test,
+                source: DataSource::EnvVar { path: dir },
+            });
         }
         looked.push(format!("$MNIST_DIR={}", dir.display()));
     }
     if let Some(dir) = cache_dir() {
         if has_mnist(&dir) {
             let (train, test) = load_split_from_folder(&dir)?;
-            return Ok(Dataset { train, test, source: DataSource::Cache { path: dir } });
+            return Ok(Dataset {
+                train,
+                test,
+                source: DataSource::Cache { path: dir },
+            });
         }
         looked.push(dir.display().to_string());
     }
-    let looked = if looked.is_empty() { "nowhere".to_string() } else { looked.join(", ") };
+    let looked = if looked.is_empty() {
+        "nowhere".to_string()
+    } else {
+        looked.join(", ")
+    };
     if request.allow_synthetic_fallback {
         return Ok(request.synthetic(format!("no MNIST found in {looked}")));
     }

@@ -30,33 +30,66 @@ fn template(digit: u8, rng: &mut Rng) -> Vec<Stroke> {
             }
         }
         2 => vec![vec![
-            (0.2, 0.28), (0.3, 0.1), (0.5, 0.04), (0.72, 0.12), (0.78, 0.32), (0.62, 0.55),
-            (0.38, 0.75), (0.18, 0.95), (0.85, 0.95),
+            (0.2, 0.28),
+            (0.3, 0.1),
+            (0.5, 0.04),
+            (0.72, 0.12),
+            (0.78, 0.32),
+            (0.62, 0.55),
+            (0.38, 0.75),
+            (0.18, 0.95),
+            (0.85, 0.95),
         ]],
         3 => vec![vec![
-            (0.2, 0.12), (0.45, 0.04), (0.72, 0.12), (0.74, 0.32), (0.45, 0.48), (0.76, 0.6),
-            (0.78, 0.82), (0.5, 0.96), (0.2, 0.88),
+            (0.2, 0.12),
+            (0.45, 0.04),
+            (0.72, 0.12),
+            (0.74, 0.32),
+            (0.45, 0.48),
+            (0.76, 0.6),
+            (0.78, 0.82),
+            (0.5, 0.96),
+            (0.2, 0.88),
         ]],
         4 => {
             if v == 0 {
                 vec![vec![(0.62, 0.95), (0.62, 0.05), (0.12, 0.66), (0.88, 0.66)]]
             } else {
-                vec![vec![(0.25, 0.05), (0.2, 0.55), (0.85, 0.55)], vec![(0.68, 0.25), (0.68, 0.95)]]
+                vec![
+                    vec![(0.25, 0.05), (0.2, 0.55), (0.85, 0.55)],
+                    vec![(0.68, 0.25), (0.68, 0.95)],
+                ]
             }
         }
         5 => vec![vec![
-            (0.8, 0.05), (0.3, 0.05), (0.24, 0.45), (0.55, 0.38), (0.8, 0.52), (0.8, 0.8),
-            (0.55, 0.96), (0.2, 0.88),
+            (0.8, 0.05),
+            (0.3, 0.05),
+            (0.24, 0.45),
+            (0.55, 0.38),
+            (0.8, 0.52),
+            (0.8, 0.8),
+            (0.55, 0.96),
+            (0.2, 0.88),
         ]],
         6 => vec![vec![
-            (0.7, 0.04), (0.42, 0.2), (0.24, 0.5), (0.25, 0.8), (0.48, 0.96), (0.74, 0.84),
-            (0.76, 0.62), (0.52, 0.5), (0.26, 0.62),
+            (0.7, 0.04),
+            (0.42, 0.2),
+            (0.24, 0.5),
+            (0.25, 0.8),
+            (0.48, 0.96),
+            (0.74, 0.84),
+            (0.76, 0.62),
+            (0.52, 0.5),
+            (0.26, 0.62),
         ]],
         7 => {
             if v == 0 {
                 vec![vec![(0.15, 0.06), (0.85, 0.06), (0.42, 0.95)]]
             } else {
-                vec![vec![(0.15, 0.06), (0.85, 0.06), (0.42, 0.95)], vec![(0.4, 0.5), (0.75, 0.5)]]
+                vec![
+                    vec![(0.15, 0.06), (0.85, 0.06), (0.42, 0.95)],
+                    vec![(0.4, 0.5), (0.75, 0.5)],
+                ]
             }
         }
         8 => vec![
@@ -73,7 +106,11 @@ fn template(digit: u8, rng: &mut Rng) -> Vec<Stroke> {
 fn dist_to_segment(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let (cx, cy) = (a.0 + t * dx, a.1 + t * dy);
     ((p.0 - cx).powi(2) + (p.1 - cy).powi(2)).sqrt()
 }
@@ -116,7 +153,10 @@ pub fn draw_digit(digit: u8, rng: &mut Rng) -> Vec<u8> {
     let (sin, cos) = angle.sin_cos();
     for s in &mut strokes {
         for p in s.iter_mut() {
-            let (x, y) = (p.0 + rng.uniform(-0.035, 0.035) - 0.5, p.1 + rng.uniform(-0.035, 0.035) - 0.5);
+            let (x, y) = (
+                p.0 + rng.uniform(-0.035, 0.035) - 0.5,
+                p.1 + rng.uniform(-0.035, 0.035) - 0.5,
+            );
             let x = (x + shear * y) * aspect;
             *p = (cos * x - sin * y, sin * x + cos * y);
         }
@@ -130,7 +170,10 @@ pub fn draw_digit(digit: u8, rng: &mut Rng) -> Vec<u8> {
     let box_side = 20.0 - width;
     let scale = box_side / (x1 - x0).max(y1 - y0).max(1e-3);
     for p in strokes.iter_mut().flatten() {
-        *p = (14.0 + (p.0 - (x0 + x1) / 2.0) * scale, 14.0 + (p.1 - (y0 + y1) / 2.0) * scale);
+        *p = (
+            14.0 + (p.0 - (x0 + x1) / 2.0) * scale,
+            14.0 + (p.1 - (y0 + y1) / 2.0) * scale,
+        );
     }
     // Centre by mass: render, measure, shift, render again.
     if let Some((cx, cy)) = centre_of_mass(&render(&strokes, width)) {
@@ -179,10 +222,16 @@ mod tests {
         for i in 0..d.len() {
             let img: Vec<f32> = d.image(i).iter().map(|&p| p as f32 / 255.0).collect();
             let (cx, cy) = centre_of_mass(&img).expect("ink");
-            assert!((cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5, "digit {i} at {cx},{cy}");
+            assert!(
+                (cx - 14.0).abs() < 1.5 && (cy - 14.0).abs() < 1.5,
+                "digit {i} at {cx},{cy}"
+            );
             // The outer two-pixel frame stays nearly empty, as in MNIST.
             let border: u32 = (0..IMAGE_PIXELS)
-                .filter(|p| { let (x, y) = (p % 28, p / 28); !(2..26).contains(&x) || !(2..26).contains(&y) })
+                .filter(|p| {
+                    let (x, y) = (p % 28, p / 28);
+                    !(2..26).contains(&x) || !(2..26).contains(&y)
+                })
                 .map(|p| img[p] as u32)
                 .sum();
             assert!(border < 3, "digit {i} touches the frame");

@@ -106,14 +106,20 @@ impl Cnn {
             }
             x = self.pool.forward(relu(x)); // [batch, c_i, s/2, s/2]
             if let Some(acts) = acts.as_deref_mut() {
-                acts.push(LayerOutput::Conv { name: format!("conv{}", i + 1), maps: x.clone() });
+                acts.push(LayerOutput::Conv {
+                    name: format!("conv{}", i + 1),
+                    maps: x.clone(),
+                });
             }
         }
         let [batch, c, h, w] = x.dims();
         let x = x.reshape([batch, c * h * w]); // [batch, flat]
         let x = relu(self.fc.forward(x)); // [batch, dense]
         if let Some(acts) = acts.as_deref_mut() {
-            acts.push(LayerOutput::Dense { name: "fc".into(), values: x.clone() });
+            acts.push(LayerOutput::Dense {
+                name: "fc".into(),
+                values: x.clone(),
+            });
         }
         self.output.forward(self.dropout.forward(x)) // [batch, 10]
     }

@@ -64,7 +64,10 @@ impl Mlp {
         for (i, layer) in self.hidden.iter().enumerate() {
             x = relu(layer.forward(x)); // [batch, hidden[i]]
             if let Some(acts) = acts.as_deref_mut() {
-                acts.push(LayerOutput::Dense { name: format!("fc{}", i + 1), values: x.clone() });
+                acts.push(LayerOutput::Dense {
+                    name: format!("fc{}", i + 1),
+                    values: x.clone(),
+                });
             }
             x = self.dropout.forward(x);
         }

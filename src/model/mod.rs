@@ -83,7 +83,10 @@ impl ModelSpec {
         };
         Some(match name {
             // seed S4's StandardFCNet and the benchmark spec's `mlp`.
-            "mlp" => ModelSpec::Mlp { hidden: vec![128, 64], dropout: 0.0 },
+            "mlp" => ModelSpec::Mlp {
+                hidden: vec![128, 64],
+                dropout: 0.0,
+            },
             "tiny-cnn" => cnn(&[8, 16], false, 0.0, 32),
             // seed S0's SmallCNN (benchmark spec `small-cnn`).
             "small-cnn" => cnn(&[32, 64, 128], true, 0.3, 256),
@@ -95,7 +98,9 @@ impl ModelSpec {
 
     /// The preset this spec equals, if any.
     pub fn preset_name(&self) -> Option<&'static str> {
-        PRESET_NAMES.into_iter().find(|n| Self::preset(n).as_ref() == Some(self))
+        PRESET_NAMES
+            .into_iter()
+            .find(|n| Self::preset(n).as_ref() == Some(self))
     }
 
     /// A one-line description, e.g. `cnn 32-64 k3 bn dense 320 dropout 0.4`.
@@ -103,7 +108,13 @@ impl ModelSpec {
         let join = |v: &[usize]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("-");
         let body = match self {
             ModelSpec::Mlp { hidden, dropout } => format!("mlp 784-{}-10 dropout {dropout}", join(hidden)),
-            ModelSpec::Cnn { channels, kernel_size, batch_norm, dropout, dense } => format!(
+            ModelSpec::Cnn {
+                channels,
+                kernel_size,
+                batch_norm,
+                dropout,
+                dense,
+            } => format!(
                 "cnn {} k{kernel_size}{} dense {dense} dropout {dropout}",
                 join(channels),
                 if *batch_norm { " bn" } else { "" }
@@ -127,7 +138,13 @@ impl ModelSpec {
                     return Err(format!("dropout must be in [0, 1), got {dropout}"));
                 }
             }
-            ModelSpec::Cnn { channels, kernel_size, dropout, dense, .. } => {
+            ModelSpec::Cnn {
+                channels,
+                kernel_size,
+                dropout,
+                dense,
+                ..
+            } => {
                 if channels.is_empty() || channels.len() > 4 {
                     return Err(format!("a CNN needs 1 to 4 conv blocks, got {}", channels.len()));
                 }
@@ -155,7 +172,13 @@ impl ModelSpec {
             ModelSpec::Mlp { hidden, dropout } => {
                 Model::Mlp(MlpConfig::new(hidden.clone()).with_dropout(*dropout).init(device))
             }
-            ModelSpec::Cnn { channels, kernel_size, batch_norm, dropout, dense } => Model::Cnn(
+            ModelSpec::Cnn {
+                channels,
+                kernel_size,
+                batch_norm,
+                dropout,
+                dense,
+            } => Model::Cnn(
                 CnnConfig::new(channels.clone())
                     .with_kernel_size(*kernel_size)
                     .with_batch_norm(*batch_norm)
@@ -179,7 +202,13 @@ impl ModelSpec {
                 }
                 total
             }
-            ModelSpec::Cnn { channels, kernel_size, batch_norm, dense, .. } => {
+            ModelSpec::Cnn {
+                channels,
+                kernel_size,
+                batch_norm,
+                dense,
+                ..
+            } => {
                 let config = CnnConfig::new(channels.clone());
                 let mut inputs = 1;
                 let mut total = 0;

@@ -16,7 +16,11 @@ pub fn per_class_accuracy(confusion: &[[u32; NUM_CLASSES]; NUM_CLASSES]) -> [f64
     let mut out = [0.0; NUM_CLASSES];
     for (c, row) in confusion.iter().enumerate() {
         let total: u32 = row.iter().sum();
-        out[c] = if total == 0 { 0.0 } else { row[c] as f64 / total as f64 };
+        out[c] = if total == 0 {
+            0.0
+        } else {
+            row[c] as f64 / total as f64
+        };
     }
     out
 }
@@ -36,7 +40,9 @@ pub fn argmax_rows(logits: &[f32]) -> Vec<u8> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 { (i, v) } else { best }
+                })
                 .0 as u8
         })
         .collect()

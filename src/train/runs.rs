@@ -101,16 +101,27 @@ pub fn utc_timestamp() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io { path: path.to_path_buf(), source }
+    move |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
-    serde_json::from_str(&text).map_err(|e| RunError::Json { path: path.to_path_buf(), detail: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| RunError::Json {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), RunError> {
@@ -122,12 +133,21 @@ impl RunDir {
     /// Creates a new run folder under `root`, named by time, model and seed, and writes
     /// `config.json`.
     pub fn create(root: &Path, config: &RunConfig) -> Result<Self, RunError> {
-        let model = config.train.model.preset_name().unwrap_or(match config.train.model {
-            ModelSpec::Mlp { .. } => "mlp-custom",
-            ModelSpec::Cnn { .. } => "cnn-custom",
-        });
+        let model = config
+            .train
+            .model
+            .preset_name()
+            .unwrap_or(match config.train.model {
+                ModelSpec::Mlp { .. } => "mlp-custom",
+                ModelSpec::Cnn { .. } => "cnn-custom",
+            });
         let stamp: String = config.created.chars().filter(|c| c.is_ascii_digit()).collect();
-        let base = format!("{}-{}-{model}-seed{}", &stamp[..8], &stamp[8..14], config.train.seed);
+        let base = format!(
+            "{}-{}-{model}-seed{}",
+            &stamp[..8],
+            &stamp[8..14],
+            config.train.seed
+        );
         std::fs::create_dir_all(root).map_err(io(root))?;
         let mut path = root.join(&base);
         let mut n = 1;
@@ -143,7 +163,9 @@ impl RunDir {
 
     /// Opens an existing run folder (checks `config.json` is there and readable).
     pub fn open(path: &Path) -> Result<(Self, RunConfig), RunError> {
-        let dir = Self { path: path.to_path_buf() };
+        let dir = Self {
+            path: path.to_path_buf(),
+        };
         let config = read_json(&dir.config_path())?;
         Ok((dir, config))
     }
@@ -182,11 +204,19 @@ impl RunDir {
             return Ok(Vec::new());
         }
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
     }
 
     /// Saves model and optimiser state after an epoch (each atomically).
-    pub fn save_checkpoint(&self, model: &Model, optim: &ModuleOptimizer, _epoch: &EpochMetrics) -> Result<(), RunError> {
+    pub fn save_checkpoint(
+        &self,
+        model: &Model,
+        optim: &ModuleOptimizer,
+        _epoch: &EpochMetrics,
+    ) -> Result<(), RunError> {
         save_model(model, &self.model_path())?;
         let bytes = optim.clone().into_bytes().map_err(|e| RunError::Io {
             path: self.optimizer_path(),
@@ -205,8 +235,15 @@ impl RunDir {
                 _ => None,
             })
             .collect();
-        let best = epochs.iter().filter_map(|m| m.test_accuracy).fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
-        let summary = RunSummary { outcome: outcome.clone(), last_epoch: epochs.last().cloned(), best_test_accuracy: best };
+        let best = epochs
+            .iter()
+            .filter_map(|m| m.test_accuracy)
+            .fold(None, |b: Option<f64>, a| Some(b.map_or(a, |b| b.max(a))));
+        let summary = RunSummary {
+            outcome: outcome.clone(),
+            last_epoch: epochs.last().cloned(),
+            best_test_accuracy: best,
+        };
         write_json(&self.summary_path(), &summary)
     }
 
@@ -234,10 +271,14 @@ impl RunDir {
 
 /// Saves a model's weights as burnpack, atomically.
 pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
-    let bytes = model.clone().into_record().into_bytes().map_err(|e| RunError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| RunError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
     atomic_write(path, &bytes).map_err(io(path))
 }
 
@@ -247,10 +288,16 @@ pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
 pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model, RunError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let expected = spec.describe();
-    let checkpoint_err = |detail: String| RunError::Checkpoint { path: path.to_path_buf(), expected: expected.clone(), detail };
-    let record = std::panic::catch_unwind(|| burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)))
-        .map_err(|_| checkpoint_err("the file is damaged (reader panicked)".into()))?
-        .map_err(|e| checkpoint_err(format!("the file is damaged or not burnpack ({e})")))?;
+    let checkpoint_err = |detail: String| RunError::Checkpoint {
+        path: path.to_path_buf(),
+        expected: expected.clone(),
+        detail,
+    };
+    let record = std::panic::catch_unwind(|| {
+        burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+    })
+    .map_err(|_| checkpoint_err("the file is damaged (reader panicked)".into()))?
+    .map_err(|e| checkpoint_err(format!("the file is damaged or not burnpack ({e})")))?;
     let fresh = spec.init(device);
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fresh.try_load_record(record)))
         .map_err(|_| checkpoint_err("the weights do not fit (loader panicked)".into()))?

@@ -81,9 +81,14 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             .with_epsilon(1e-8)
             .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
             .init(),
-        OptimizerKind::AdamW => AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(wd as f32).init(),
+        OptimizerKind::AdamW => AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(wd as f32)
+            .init(),
         OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum((config.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(config.momentum)))
+            .with_momentum(
+                (config.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(config.momentum)),
+            )
             .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
             .init(),
     }
@@ -93,8 +98,12 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 pub fn training_indices(config: &TrainConfig, data: &Dataset) -> Vec<usize> {
     match config.subset {
         Subset::All => (0..data.train.len()).collect(),
-        Subset::PerDigit { k } => subset::k_per_digit(&data.train.labels, k, &mut Rng::derive(config.seed, 0x5B5E7)),
-        Subset::Fraction { fraction } => subset::fraction_per_digit(&data.train.labels, fraction, config.seed),
+        Subset::PerDigit { k } => {
+            subset::k_per_digit(&data.train.labels, k, &mut Rng::derive(config.seed, 0x5B5E7))
+        }
+        Subset::Fraction { fraction } => {
+            subset::fraction_per_digit(&data.train.labels, fraction, config.seed)
+        }
     }
 }
 
@@ -111,15 +120,33 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
         }
         emit(event);
     };
-    let fail = |message: FailReason| Event::Failed { run_id, reason: message };
+    let fail = |message: FailReason| Event::Failed {
+        run_id,
+        reason: message,
+    };
     if let Err(e) = job.config.validate() {
-        emit_logged(fail(FailReason::InvalidConfig { message: e.to_string() }), &job.run_dir);
+        emit_logged(
+            fail(FailReason::InvalidConfig {
+                message: e.to_string(),
+            }),
+            &job.run_dir,
+        );
         return None;
     }
-    let selected = match job.device.clone().map(Ok).unwrap_or_else(|| select_device(job.config.device)) {
+    let selected = match job
+        .device
+        .clone()
+        .map(Ok)
+        .unwrap_or_else(|| select_device(job.config.device))
+    {
         Ok(d) => d,
         Err(e) => {
-            emit_logged(fail(FailReason::Error { message: e.to_string() }), &job.run_dir);
+            emit_logged(
+                fail(FailReason::Error {
+                    message: e.to_string(),
+                }),
+                &job.run_dir,
+            );
             return None;
         }
     };
@@ -138,7 +165,9 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
             Ok(o) => optim = o,
             Err(e) => {
                 emit_logged(
-                    fail(FailReason::Error { message: format!("optimizer state does not fit this model: {e}") }),
+                    fail(FailReason::Error {
+                        message: format!("optimizer state does not fit this model: {e}"),
+                    }),
                     &job.run_dir,
                 );
                 return None;
@@ -191,7 +220,9 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
                 stop = StopReason::Cancelled;
                 break 'epochs;
             }
-            lr = config.schedule.rate(config.learning_rate, epoch, step, total_steps);
+            lr = config
+                .schedule
+                .rate(config.learning_rate, epoch, step, total_steps);
             let augment = config.augment.then_some(&mut augment_rng);
             let (x, y) = batch::batch(&data.train, chunk, augment, &ad_device);
             let logits = model.forward(x); // [batch, 10]
@@ -199,10 +230,22 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
             let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
             step += 1;
             if !loss_value.is_finite() || loss_value > DIVERGED_LOSS {
-                emit_logged(fail(FailReason::Diverged { step, loss: format!("{loss_value}") }), &job.run_dir);
+                emit_logged(
+                    fail(FailReason::Diverged {
+                        step,
+                        loss: format!("{loss_value}"),
+                    }),
+                    &job.run_dir,
+                );
                 return Some(model.valid());
             }
-            let batch_correct = logits.argmax(1).reshape([chunk.len()]).equal(y).int().sum().into_scalar::<i64>();
+            let batch_correct = logits
+                .argmax(1)
+                .reshape([chunk.len()])
+                .equal(y)
+                .int()
+                .sum()
+                .into_scalar::<i64>();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             loss_sum += loss_value;
@@ -233,7 +276,9 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
             }
         }
         let train_accuracy = correct as f64 / seen.max(1) as f64;
-        let report = config.evaluate_each_epoch.then(|| evaluate(&model, &data.test, &device));
+        let report = config
+            .evaluate_each_epoch
+            .then(|| evaluate(&model, &data.test, &device));
         last_test_accuracy = report.as_ref().map(|r| r.accuracy);
         let metrics = EpochMetrics {
             epoch: epoch + 1,
@@ -251,7 +296,12 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
         if let Some(dir) = &job.run_dir
             && let Err(e) = dir.save_checkpoint(&model, &optim, &metrics)
         {
-            emit_logged(fail(FailReason::Error { message: e.to_string() }), &job.run_dir);
+            emit_logged(
+                fail(FailReason::Error {
+                    message: e.to_string(),
+                }),
+                &job.run_dir,
+            );
             return Some(model.valid());
         }
         emit_logged(Event::Epoch { run_id, metrics }, &job.run_dir);
@@ -313,14 +363,20 @@ pub fn spawn_training(job: TrainJob, wake: Arc<dyn Fn() + Send + Sync>) -> std::
     let control = Arc::new(Control::default());
     let (tx, rx): (Sender<Event>, Receiver<Event>) = channel();
     let worker_control = control.clone();
-    let thread = std::thread::Builder::new().name("mnist-trainer".into()).spawn(move || {
-        let mut emit = |event: Event| {
-            if tx.send(event).is_err() {
-                worker_control.apply(Command::Stop);
-            }
-            wake();
-        };
-        run_training(job, &worker_control, &mut emit)
-    })?;
-    Ok(TrainerHandle { events: rx, control, thread: Some(thread) })
+    let thread = std::thread::Builder::new()
+        .name("mnist-trainer".into())
+        .spawn(move || {
+            let mut emit = |event: Event| {
+                if tx.send(event).is_err() {
+                    worker_control.apply(Command::Stop);
+                }
+                wake();
+            };
+            run_training(job, &worker_control, &mut emit)
+        })?;
+    Ok(TrainerHandle {
+        events: rx,
+        control,
+        thread: Some(thread),
+    })
 }

@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use mnist_workbench::data::{Dataset, DataSource, synthetic};
+use mnist_workbench::data::{DataSource, Dataset, synthetic};
 
 /// The real MNIST folder from `MNIST_DIR`, or `None` with a printed notice.
 pub fn mnist_dir(test: &str) -> Option<PathBuf> {
     match std::env::var_os("MNIST_DIR").map(PathBuf::from) {
-        Some(dir) if dir.join("train-images-idx3-ubyte.gz").exists() || dir.join("train-images-idx3-ubyte").exists() => Some(dir),
+        Some(dir)
+            if dir.join("train-images-idx3-ubyte.gz").exists()
+                || dir.join("train-images-idx3-ubyte").exists() =>
+        {
+            Some(dir)
+        }
         _ => {
             eprintln!("SKIPPED {test}: set MNIST_DIR to a folder with real MNIST to run it");
             None
@@ -25,7 +30,11 @@ pub fn synthetic_dataset(train: usize, test: usize, seed: u64) -> Arc<Dataset> {
     Arc::new(Dataset {
         train: synthetic::generate(train, seed),
         test: synthetic::generate(test, seed + 1000),
-        source: DataSource::Synthetic { reason: "test".into(), train_size: train, seed },
+        source: DataSource::Synthetic {
+            reason: "test".into(),
+            train_size: train,
+            seed,
+        },
     })
 }
 
@@ -94,7 +103,11 @@ impl LocalServer {
                 }
             })
             .unwrap();
-        Self { base_url, stop, requests }
+        Self {
+            base_url,
+            stop,
+            requests,
+        }
     }
 }
 
