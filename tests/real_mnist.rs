@@ -5,9 +5,8 @@ mod common;
 use std::sync::Arc;
 
 use mnist_workbench::data::{DataSource, Dataset, load_split_from_folder};
-use mnist_workbench::device;
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::{Control, Event, TrainConfig, TrainJob, run_training};
+use mnist_workbench::train::{Control, Event, TrainConfig, run_training};
 
 fn real() -> Option<Arc<Dataset>> {
     let dir = common::mnist_dir("real MNIST test")?;
@@ -43,15 +42,7 @@ fn mlp_reaches_96_percent_after_one_epoch() {
         seed: 1,
         ..TrainConfig::default()
     };
-    let job = TrainJob {
-        run_id: 1,
-        config,
-        data,
-        run_dir: None,
-        resume: None,
-        device: Some(device::flex()),
-        model_slot: None,
-    };
+    let job = common::flex_job(config, data);
     let mut last = None;
     run_training(job, &Control::default(), &mut |e| last = Some(e));
     let Some(Event::Finished {

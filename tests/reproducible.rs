@@ -3,23 +3,10 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::{collect, flex_job as job};
 
-use mnist_workbench::device;
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::{Control, Event, TrainConfig, TrainJob, run_training};
-
-fn job(config: TrainConfig, data: Arc<mnist_workbench::data::Dataset>) -> TrainJob {
-    TrainJob {
-        run_id: 7,
-        config,
-        data,
-        run_dir: None,
-        resume: None,
-        device: Some(device::flex()),
-        model_slot: None,
-    }
-}
+use mnist_workbench::train::{Control, Event, TrainConfig};
 
 fn quick_config() -> TrainConfig {
     TrainConfig {
@@ -28,12 +15,6 @@ fn quick_config() -> TrainConfig {
         seed: 3,
         ..TrainConfig::default()
     }
-}
-
-fn collect(job: TrainJob, control: &Control) -> (Vec<Event>, Option<mnist_workbench::model::Model>) {
-    let mut events = Vec::new();
-    let model = run_training(job, control, &mut |e| events.push(e));
-    (events, model)
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{collect, flex_job as job};
+
 use std::sync::Arc;
 
 use mnist_workbench::device;
@@ -10,21 +12,8 @@ use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::eval::logits_of;
 use mnist_workbench::train::runs::{RunConfig, load_model, save_model, utc_timestamp};
 use mnist_workbench::train::{
-    Command, Control, Event, FailReason, RunDir, StopReason, TrainConfig, TrainJob, evaluate, run_training,
-    spawn_training,
+    Command, Control, Event, FailReason, RunDir, StopReason, TrainConfig, TrainJob, evaluate, spawn_training,
 };
-
-fn job(config: TrainConfig, data: Arc<mnist_workbench::data::Dataset>) -> TrainJob {
-    TrainJob {
-        run_id: 7,
-        config,
-        data,
-        run_dir: None,
-        resume: None,
-        device: Some(device::flex()),
-        model_slot: None,
-    }
-}
 
 fn quick_config() -> TrainConfig {
     TrainConfig {
@@ -35,12 +24,6 @@ fn quick_config() -> TrainConfig {
         seed: 3,
         ..TrainConfig::default()
     }
-}
-
-fn collect(job: TrainJob, control: &Control) -> (Vec<Event>, Option<mnist_workbench::model::Model>) {
-    let mut events = Vec::new();
-    let model = run_training(job, control, &mut |e| events.push(e));
-    (events, model)
 }
 
 #[test]

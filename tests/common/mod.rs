@@ -8,6 +8,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use mnist_workbench::data::{DataSource, Dataset, synthetic};
+use mnist_workbench::model::Model;
+use mnist_workbench::train::{Control, Event, TrainConfig, TrainJob, run_training};
+
+/// A job on flex with nothing written to disk.
+pub fn flex_job(config: TrainConfig, data: Arc<Dataset>) -> TrainJob {
+    TrainJob {
+        run_id: 7,
+        config,
+        data,
+        run_dir: None,
+        resume: None,
+        device: Some(mnist_workbench::device::flex()),
+        model_slot: None,
+    }
+}
+
+/// Runs a job on this thread and returns every event and the final model.
+pub fn collect(job: TrainJob, control: &Control) -> (Vec<Event>, Option<Model>) {
+    let mut events = Vec::new();
+    let model = run_training(job, control, &mut |e| events.push(e));
+    (events, model)
+}
 
 /// The real MNIST folder from `MNIST_DIR`, or `None` with a printed notice.
 pub fn mnist_dir(test: &str) -> Option<PathBuf> {
