@@ -182,6 +182,9 @@ fn huge_learning_rate_diverges_with_a_clear_message() {
         &[],
     );
     assert!(!ok);
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let summary = std::fs::read_to_string(run.join("summary.json")).expect("failed runs get a summary");
+    assert!(summary.contains("\"diverged\""), "{summary}");
     assert!(
         err.contains("diverged") && err.contains("lower the learning rate"),
         "{err}"
@@ -331,4 +334,58 @@ fn download_subcommand_uses_given_mirrors_and_fails_cleanly() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+}
+
+#[test]
+fn corrupted_download_exits_non_zero_and_leaves_nothing() {
+    let Some(dir) = common::mnist_dir("corrupted download via the CLI") else {
+        return;
+    };
+    // The real files with a few bytes flipped in the middle: gzip or the digest must refuse them.
+    let files = MNIST_FILES
+        .iter()
+        .map(|n| {
+            let mut bytes = std::fs::read(dir.join(format!("{n}.gz"))).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xFF;
+            bytes[mid + 7] ^= 0x55;
+            (format!("{n}.gz"), bytes)
+        })
+        .collect();
+    let server = common::LocalServer::start(files);
+    let dest = common::temp_dir("cli-dl-corrupt");
+    let (ok, _, err) = common::cli(
+        &[
+            "data",
+            "download",
+            "--dest",
+            dest.to_str().unwrap(),
+            "--mirror",
+            &server.base_url,
+        ],
+        &[],
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("could not download train-images-idx3-ubyte.gz")
+            && (err.contains("checksum mismatch") || err.contains("not a valid gzip")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dest).unwrap().count(),
+        0,
+        "a partial file was left behind"
+    );
+}
+
+#[test]
+fn absurd_synthetic_size_is_refused() {
+    let (ok, _, err) = common::cli(
+        &["data", "info", "--synthetic", "--synthetic-size", "10000000000"],
+        &[],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("--synthetic-size"), "{err}");
 }

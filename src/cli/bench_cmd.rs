@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use clap::Args;
+use clap::builder::TypedValueParser as _;
 use mnist_workbench::bench;
 use mnist_workbench::data::load_dataset;
 use mnist_workbench::device::{DeviceChoice, select_device};
@@ -15,8 +16,9 @@ pub struct BenchArgs {
     /// Tasks to run (default: all): epoch, ensemble, latency.
     #[arg(long = "task", value_name = "TASK")]
     tasks: Vec<String>,
-    /// Models in the ensemble task.
-    #[arg(long, default_value_t = 50)]
+    /// Models in the ensemble task (1 to 1000).
+    #[arg(long, default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=1000).map(|n| n as usize))]
     models: usize,
     /// Device: auto, wgpu, flex.
     #[arg(long, default_value = "auto")]

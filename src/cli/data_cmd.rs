@@ -5,9 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::bail;
 use clap::Subcommand;
-use mnist_workbench::data::download::{DownloadPlan, download_mnist, gz_payload_sha256};
+use mnist_workbench::data::download::{DownloadPlan, download_mnist};
 use mnist_workbench::data::idx::read_decompressed;
-use mnist_workbench::data::sources::{MNIST_FILES, cache_dir, find_file};
+use mnist_workbench::data::sources::{MNIST_DIR_VAR, MNIST_FILES, cache_dir, find_file};
 use mnist_workbench::data::{hex, load_dataset};
 
 use super::DataArgs;
@@ -48,7 +48,7 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
         }
         DataAction::Check { data } => {
             let folder = data
-                .or_else(|| std::env::var_os("MNIST_DIR").map(PathBuf::from))
+                .or_else(|| std::env::var_os(MNIST_DIR_VAR).map(PathBuf::from))
                 .or_else(cache_dir)
                 .ok_or_else(|| anyhow::anyhow!("no folder given and no cache folder on this system"))?;
             let expected = mnist_workbench::data::download::MNIST_SHA256;
@@ -59,16 +59,11 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
                     bad += 1;
                     continue;
                 };
-                let digest = if path.extension().is_some_and(|e| e == "gz") {
-                    gz_payload_sha256(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-                } else {
-                    read_decompressed(&path)
-                        .map(|b| {
-                            use sha2::Digest;
-                            hex(&sha2::Sha256::digest(&b))
-                        })
-                        .map_err(Into::into)
-                };
+                // The payload's digest, whether the file is gzip or raw.
+                let digest = read_decompressed(&path).map(|bytes| {
+                    use sha2::Digest;
+                    hex(&sha2::Sha256::digest(&bytes))
+                });
                 match digest {
                     Ok(d) if d == want => println!("ok       {}", path.display()),
                     Ok(d) => {

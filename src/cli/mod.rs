@@ -8,6 +8,7 @@ mod train_cmd;
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use mnist_workbench::data::sources::DataRequest;
 
@@ -45,8 +46,9 @@ pub struct DataArgs {
     /// Use the built-in synthetic digits instead of MNIST.
     #[arg(long)]
     synthetic: bool,
-    /// Training images generated with --synthetic.
-    #[arg(long, default_value_t = 12_000, value_name = "N")]
+    /// Training images generated with --synthetic (10 to 1,000,000).
+    #[arg(long, default_value_t = 12_000, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(10..=1_000_000).map(|n| n as usize))]
     synthetic_size: usize,
 }
 

@@ -211,12 +211,7 @@ impl RunDir {
     }
 
     /// Saves model and optimiser state after an epoch (each atomically).
-    pub fn save_checkpoint(
-        &self,
-        model: &Model,
-        optim: &ModuleOptimizer,
-        _epoch: &EpochMetrics,
-    ) -> Result<(), RunError> {
+    pub fn save_checkpoint(&self, model: &Model, optim: &ModuleOptimizer) -> Result<(), RunError> {
         save_model(model, &self.model_path())?;
         let bytes = optim.clone().into_bytes().map_err(|e| RunError::Io {
             path: self.optimizer_path(),

@@ -114,9 +114,16 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
     let mut emit_logged = |event: Event, run_dir: &Option<RunDir>| {
         if let Some(dir) = run_dir
             && !matches!(event, Event::Step { .. })
-            && let Err(e) = dir.append_event(&event)
         {
-            eprintln!("warning: cannot append to metrics.jsonl: {e}");
+            if let Err(e) = dir.append_event(&event) {
+                eprintln!("warning: cannot append to metrics.jsonl: {e}");
+            }
+            // Every run that ends, finished or failed, gets its summary.json.
+            if event.is_terminal()
+                && let Err(e) = dir.write_summary(&event)
+            {
+                eprintln!("warning: cannot write summary.json: {e}");
+            }
         }
         emit(event);
     };
@@ -294,7 +301,7 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
         epochs_done = epoch + 1;
         publish(&model);
         if let Some(dir) = &job.run_dir
-            && let Err(e) = dir.save_checkpoint(&model, &optim, &metrics)
+            && let Err(e) = dir.save_checkpoint(&model, &optim)
         {
             emit_logged(
                 fail(FailReason::Error {
@@ -321,11 +328,6 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
         test_accuracy: last_test_accuracy,
         elapsed_secs: start.elapsed().as_secs_f64(),
     };
-    if let Some(dir) = &job.run_dir
-        && let Err(e) = dir.write_summary(&finished)
-    {
-        eprintln!("warning: cannot write summary.json: {e}");
-    }
     emit_logged(finished, &job.run_dir);
     Some(model.valid())
 }
