@@ -108,15 +108,36 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
         .collect()
 }
 
+/// The wgpu objects behind burn's device, for a renderer that wants to share them.
+#[derive(Debug, Clone)]
+pub struct SharedWgpu {
+    /// The instance.
+    pub instance: wgpu::Instance,
+    /// The adapter (physical GPU).
+    pub adapter: wgpu::Adapter,
+    /// The logical device burn submits to.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+}
+
+type WgpuInit = Result<(Device, String, SharedWgpu), DeviceError>;
+
 /// The process-wide wgpu device (burn's wgpu runtime initialises once per process).
-fn wgpu_device() -> Result<(Device, String), DeviceError> {
-    static WGPU: OnceLock<Result<(Device, String), DeviceError>> = OnceLock::new();
+fn wgpu_init() -> &'static WgpuInit {
+    static WGPU: OnceLock<WgpuInit> = OnceLock::new();
     WGPU.get_or_init(|| {
         let attempt = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
         match attempt {
             Ok(Ok((device, setup))) => {
                 let info = setup.adapter.get_info();
-                Ok((device, format!("{} ({:?})", info.name, info.backend)))
+                let shared = SharedWgpu {
+                    instance: setup.instance.clone(),
+                    adapter: setup.adapter.clone(),
+                    device: setup.device.clone(),
+                    queue: setup.queue.clone(),
+                };
+                Ok((device, format!("{} ({:?})", info.name, info.backend), shared))
             }
             Ok(Err(e)) => Err(DeviceError::WgpuUnavailable(e.to_string())),
             Err(_) => Err(DeviceError::WgpuUnavailable(
@@ -124,8 +145,24 @@ fn wgpu_device() -> Result<(Device, String), DeviceError> {
             )),
         }
     })
-    .clone()
 }
+
+fn wgpu_device() -> Result<(Device, String), DeviceError> {
+    wgpu_init()
+        .as_ref()
+        .map(|(d, n, _)| (d.clone(), n.clone()))
+        .map_err(Clone::clone)
+}
+
+/// The wgpu objects burn uses, once a wgpu device has been selected (so a window renderer can
+/// run on the same device); `None` when burn is not on wgpu.
+pub fn shared_wgpu() -> Option<SharedWgpu> {
+    WGPU_SELECTED
+        .get()
+        .and_then(|_| wgpu_init().as_ref().ok().map(|(_, _, s)| s.clone()))
+}
+
+static WGPU_SELECTED: OnceLock<()> = OnceLock::new();
 
 /// The flex CPU device.
 pub fn flex() -> SelectedDevice {
@@ -144,6 +181,7 @@ pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError
         DeviceChoice::Flex => Ok(flex()),
         DeviceChoice::Wgpu => {
             let (device, name) = wgpu_device()?;
+            WGPU_SELECTED.get_or_init(|| ());
             Ok(SelectedDevice {
                 device,
                 backend: Backend::Wgpu,
@@ -156,6 +194,7 @@ pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError
             if let Some(hw) = adapters.iter().find(|a| a.hardware) {
                 match wgpu_device() {
                     Ok((device, name)) => {
+                        WGPU_SELECTED.get_or_init(|| ());
                         return Ok(SelectedDevice {
                             device,
                             backend: Backend::Wgpu,

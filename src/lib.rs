@@ -19,6 +19,8 @@ pub mod data;
 pub mod device;
 pub mod fsutil;
 pub mod model;
+pub mod pad;
 pub mod preprocess;
 pub mod rng;
 pub mod train;
+pub mod ui;

@@ -1,5 +1,5 @@
-//! `mnist-workbench`: the command line. Without a subcommand it prints help (the desktop app
-//! arrives with the GUI work); every subcommand is in `cli/`.
+//! `mnist-workbench`: without a subcommand it opens the desktop workbench; every subcommand
+//! is in `cli/`.
 
 mod cli;
 

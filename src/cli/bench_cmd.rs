@@ -6,20 +6,37 @@ use clap::Args;
 use clap::builder::TypedValueParser as _;
 use mnist_workbench::bench;
 use mnist_workbench::data::load_dataset;
+use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::device::{DeviceChoice, select_device};
+use mnist_workbench::model::ModelSpec;
+use mnist_workbench::ui::frame_bench;
+
+/// Tasks that measure the app rather than the engine.
+const APP_TASKS: [&str; 2] = ["frame", "pad"];
+
+/// A scratch runs folder for the frame task (removed afterwards).
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mnist-workbench-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
 
 use super::DataArgs;
 
 /// Flags of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Tasks to run (default: all): epoch, ensemble, latency.
+    /// Tasks to run (default: all): epoch, ensemble, latency, frame, pad.
     #[arg(long = "task", value_name = "TASK")]
     tasks: Vec<String>,
     /// Models in the ensemble task (1 to 1000).
     #[arg(long, default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=1000).map(|n| n as usize))]
     models: usize,
+    /// Seconds the frame task watches the app while small-cnn trains (1 to 3600).
+    #[arg(long, default_value_t = 60.0,
+          value_parser = clap::value_parser!(u64).range(1..=3600).map(|n| n as f64))]
+    seconds: f64,
     /// Device: auto, wgpu, flex.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -29,13 +46,14 @@ pub struct BenchArgs {
 
 /// Runs `bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let all: Vec<&str> = bench::TASKS.iter().chain(APP_TASKS.iter()).copied().collect();
     let tasks: Vec<String> = if a.tasks.is_empty() {
-        bench::TASKS.map(String::from).to_vec()
+        all.iter().map(|t| t.to_string()).collect()
     } else {
         a.tasks
     };
-    if let Some(bad) = tasks.iter().find(|t| !bench::TASKS.contains(&t.as_str())) {
-        anyhow::bail!("unknown task '{bad}': use {}", bench::TASKS.join(", "));
+    if let Some(bad) = tasks.iter().find(|t| !all.contains(&t.as_str())) {
+        anyhow::bail!("unknown task '{bad}': use {}", all.join(", "));
     }
     let device = select_device(a.device)?;
     let data = Arc::new(load_dataset(&a.data.request())?);
@@ -47,6 +65,18 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         let line = match task.as_str() {
             "epoch" => bench::epoch(&data, &device),
             "ensemble" => bench::ensemble(&data, &device, a.models),
+            "frame" => {
+                let runs = tempfile_dir()?;
+                let loaded = LoadedData {
+                    dataset: data.clone(),
+                    train_digest: data.train.digest(),
+                    test_digest: data.test.digest(),
+                };
+                let line = frame_bench::frame(loaded, a.seconds, runs.clone());
+                std::fs::remove_dir_all(&runs).ok();
+                line
+            }
+            "pad" => frame_bench::pad(&ModelSpec::preset("small-cnn").expect("preset"), 500),
             _ => bench::latency(&data, &device),
         };
         println!("{line}");

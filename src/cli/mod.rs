@@ -35,6 +35,48 @@ enum Cmd {
     },
     /// Run the benchmark tasks (one JSON line each).
     Bench(bench_cmd::BenchArgs),
+    /// Open the desktop workbench (the default without a subcommand).
+    App(AppArgs),
+}
+
+/// Flags of `app`.
+#[derive(Debug, Clone, Args)]
+pub struct AppArgs {
+    /// Folder with the four MNIST files; default: $MNIST_DIR, then the cache, then the
+    /// built-in synthetic digits (the app says which it uses).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Start with the built-in synthetic digits.
+    #[arg(long)]
+    synthetic: bool,
+    /// Folder for run folders.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    runs: PathBuf,
+    /// Start with the default layout and settings instead of the saved ones.
+    #[arg(long)]
+    reset_layout: bool,
+}
+
+impl Default for AppArgs {
+    fn default() -> Self {
+        Self {
+            data: None,
+            synthetic: false,
+            runs: PathBuf::from("runs"),
+            reset_layout: false,
+        }
+    }
+}
+
+fn open_app(a: AppArgs) -> anyhow::Result<()> {
+    let mut options = mnist_workbench::ui::AppOptions {
+        runs_root: a.runs,
+        restore: !a.reset_layout,
+        ..Default::default()
+    };
+    options.data.folder = a.data;
+    options.data.force_synthetic = a.synthetic;
+    mnist_workbench::ui::run_native(options)
 }
 
 /// Where to take the data from (shared by the subcommands that need data).
@@ -67,12 +109,8 @@ impl DataArgs {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!();
-            Ok(())
-        }
+        None => open_app(AppArgs::default()),
+        Some(Cmd::App(a)) => open_app(a),
         Some(Cmd::Train(a)) => train_cmd::run(a),
         Some(Cmd::Eval(a)) => eval_cmd::eval(a),
         Some(Cmd::Predict(a)) => eval_cmd::predict(a),

@@ -8,6 +8,7 @@ pub mod idx;
 pub mod sources;
 pub mod subset;
 pub mod synthetic;
+pub mod worker;
 
 pub use sources::{DataError, DataSource, Dataset, load_dataset, load_split_from_folder};
 

@@ -65,3 +65,24 @@ pub fn report_from_logits(logits: &[f32], labels: &[u8]) -> EvalReport {
         confidences,
     }
 }
+
+/// Logits of one pad image: 784 intensities in `[0, 1]` (0 = background), row-major.
+/// Normalised exactly as training images are. Returns `None` for a wrong length.
+pub fn logits_for_intensities(model: &Model, intensities: &[f32], device: &Device) -> Option<[f32; 10]> {
+    if intensities.len() != crate::data::IMAGE_PIXELS {
+        return None;
+    }
+    let inputs = model_input(intensities);
+    let x = batch::images_tensor(inputs, &device.clone().without_autodiff()); // [1, 1, 28, 28]
+    let logits: Vec<f32> = model.forward(x).into_data().iter::<f32>().collect(); // [1, 10]
+    logits.try_into().ok()
+}
+
+/// What the model sees for a pad image: each intensity normalised with MNIST's mean and
+/// standard deviation.
+pub fn model_input(intensities: &[f32]) -> Vec<f32> {
+    intensities
+        .iter()
+        .map(|&v| crate::data::normalize_intensity(v.clamp(0.0, 1.0)))
+        .collect()
+}

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod eval;
 pub mod events;
+pub mod history;
 pub mod metrics;
 pub mod runs;
 pub mod worker;

@@ -299,3 +299,88 @@ pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Mode
         .map_err(|e| checkpoint_err(format!("found weights of another shape: {e}")))?;
     Ok(loaded)
 }
+
+/// How a run folder looks from the outside, for the Runs list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// No summary yet: still training, or the program stopped without one.
+    Unfinished,
+    /// Ended normally.
+    Finished(super::events::StopReason),
+    /// Ended with an error.
+    Failed(String),
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::events::StopReason as S;
+        match self {
+            RunState::Unfinished => f.write_str("unfinished"),
+            RunState::Finished(S::EpochsDone) => f.write_str("finished"),
+            RunState::Finished(S::TargetReached) => f.write_str("target reached"),
+            RunState::Finished(S::TimeBudget) => f.write_str("time budget"),
+            RunState::Finished(S::Cancelled) => f.write_str("stopped"),
+            RunState::Failed(m) => write!(f, "failed: {m}"),
+        }
+    }
+}
+
+/// One entry of [`list_runs`].
+#[derive(Debug, Clone)]
+pub struct RunListing {
+    /// The folder.
+    pub path: PathBuf,
+    /// Its config, when readable.
+    pub config: Result<RunConfig, String>,
+    /// How it ended.
+    pub state: RunState,
+    /// Best test accuracy.
+    pub best_test_accuracy: Option<f64>,
+    /// Whether `model.bpk` exists.
+    pub has_checkpoint: bool,
+}
+
+impl RunListing {
+    /// Reads a run folder's config and summary; damaged files are reported, not fatal.
+    pub fn read(path: &Path) -> RunListing {
+        let dir = RunDir {
+            path: path.to_path_buf(),
+        };
+        let config = read_json::<RunConfig>(&dir.config_path()).map_err(|e| e.to_string());
+        let summary = dir.read_summary();
+        let (state, best) = match summary {
+            Ok(Some(s)) => (
+                match s.outcome {
+                    Event::Finished { reason, .. } => RunState::Finished(reason),
+                    Event::Failed { reason, .. } => RunState::Failed(reason.to_string()),
+                    _ => RunState::Unfinished,
+                },
+                s.best_test_accuracy,
+            ),
+            Ok(None) => (RunState::Unfinished, None),
+            Err(e) => (RunState::Failed(e.to_string()), None),
+        };
+        RunListing {
+            has_checkpoint: dir.model_path().is_file(),
+            path: path.to_path_buf(),
+            config,
+            state,
+            best_test_accuracy: best,
+        }
+    }
+}
+
+/// Every run folder (a folder with `config.json`) directly under `root`, newest first.
+pub fn list_runs(root: &Path) -> Vec<RunListing> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<RunListing> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("config.json").is_file())
+        .map(|p| RunListing::read(&p))
+        .collect();
+    runs.sort_by(|a, b| b.path.file_name().cmp(&a.path.file_name()));
+    runs
+}

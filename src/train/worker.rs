@@ -346,6 +346,11 @@ impl TrainerHandle {
         self.control.apply(command);
     }
 
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Waits for the worker to end and returns the final model.
     pub fn join(mut self) -> Option<Model> {
         self.thread.take().and_then(|t| t.join().ok().flatten())

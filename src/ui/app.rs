@@ -1,0 +1,358 @@
+//! The eframe app: menu bar, status bar, keyboard shortcuts, the tile layout of panels, and
+//! persistence of layout and panel settings. `logic` drains worker events into the
+//! [`Workbench`]; `ui` only draws and queues actions.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+use super::AppOptions;
+use super::layout::{PanelKind, TileBehavior, contains, default_tree, reopen};
+use super::panels::Panels;
+use super::state::{Action, Workbench};
+use crate::train::Command;
+use crate::train::history::RunPhase;
+
+const LAYOUT_KEY: &str = "layout";
+const SETTINGS_KEY: &str = "panel-settings";
+
+/// Open run… (Ctrl+O).
+pub const OPEN_RUN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+/// Open data folder… (Ctrl+Shift+O).
+pub const OPEN_DATA: KeyboardShortcut =
+    KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::O);
+/// Save model as… (Ctrl+S).
+pub const SAVE_MODEL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
+/// Pad undo (Ctrl+Z).
+pub const UNDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Z);
+/// Pad redo (Ctrl+Shift+Z).
+pub const REDO: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z);
+/// Start training with the form's settings (Ctrl+Enter).
+pub const START: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Enter);
+/// Pause or resume training (Ctrl+P).
+pub const PAUSE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::P);
+/// Stop training (Ctrl+.).
+pub const STOP: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Period);
+
+/// The workbench window.
+pub struct WorkbenchApp {
+    /// Shared state (public so tests and benchmarks can look inside).
+    pub workbench: Workbench,
+    /// The panels.
+    pub panels: Panels,
+    tree: egui_tiles::Tree<PanelKind>,
+    show_shortcuts: bool,
+}
+
+impl WorkbenchApp {
+    /// Creates the app from eframe's creation context, restoring layout and settings.
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
+        let restore = options.restore;
+        let mut app = Self::with_context(&cc.egui_ctx, options);
+        if restore && let Some(storage) = cc.storage {
+            if let Some(tree) = eframe::get_value::<egui_tiles::Tree<PanelKind>>(storage, LAYOUT_KEY) {
+                app.tree = tree;
+            }
+            if let Some(settings) = eframe::get_value::<Vec<(String, String)>>(storage, SETTINGS_KEY) {
+                app.panels.load_settings(&settings);
+            }
+        }
+        app
+    }
+
+    /// Creates the app on a bare egui context (tests, benchmarks).
+    pub fn with_context(ctx: &egui::Context, options: AppOptions) -> Self {
+        let repaint = ctx.clone();
+        // Workers call this after each event; egui coalesces the requests.
+        let wake: Arc<dyn Fn() + Send + Sync> =
+            Arc::new(move || repaint.request_repaint_after(Duration::from_millis(30)));
+        Self {
+            workbench: Workbench::new(options, wake),
+            panels: Panels::new(),
+            tree: default_tree(),
+            show_shortcuts: false,
+        }
+    }
+
+    /// Drains worker events (once per frame, before [`Self::draw`]).
+    pub fn logic_step(&mut self) {
+        self.workbench.logic();
+    }
+
+    /// Draws the whole window into `ui`.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        self.shortcuts(ui.ctx());
+        egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            let mut behavior = TileBehavior {
+                panels: &mut self.panels,
+                workbench: &mut self.workbench,
+            };
+            self.tree.ui(&mut behavior, ui);
+        });
+        if self.show_shortcuts {
+            egui::Window::new("Keyboard shortcuts")
+                .open(&mut self.show_shortcuts)
+                .resizable(false)
+                .show(ui.ctx(), |ui| {
+                    egui::Grid::new("shortcuts").show(ui, |ui| {
+                        for (keys, what) in [
+                            ("Ctrl+Enter", "Start training"),
+                            ("Ctrl+P", "Pause / resume training"),
+                            ("Ctrl+.", "Stop training"),
+                            ("Ctrl+Z", "Undo the last pad edit"),
+                            ("Ctrl+Shift+Z", "Redo"),
+                            ("B / E", "Pad brush / eraser"),
+                            ("Ctrl+O", "Open run…"),
+                            ("Ctrl+Shift+O", "Open data folder…"),
+                            ("Ctrl+S", "Save model as…"),
+                        ] {
+                            ui.monospace(keys);
+                            ui.label(what);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+        // Apply what this frame asked for right away, so the next frame shows it.
+        self.workbench.apply_actions();
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let typing = ctx.egui_wants_keyboard_input();
+        let pressed = |s: &KeyboardShortcut| ctx.input_mut(|i| i.consume_shortcut(s));
+        // Longer combinations first: Ctrl+Shift+Z must not be read as Ctrl+Z.
+        if pressed(&OPEN_DATA) {
+            self.open_data_folder();
+        }
+        if pressed(&OPEN_RUN) {
+            self.open_run_dialog();
+        }
+        if pressed(&SAVE_MODEL) {
+            self.save_model_dialog();
+        }
+        if !typing {
+            if pressed(&REDO) {
+                self.panels.pad.redo();
+            }
+            if pressed(&UNDO) {
+                self.panels.pad.undo();
+            }
+        }
+        if pressed(&START) {
+            match self.panels.training.config() {
+                Ok(config) => self.workbench.act(Action::StartTraining(config)),
+                Err(e) => self
+                    .workbench
+                    .notify(format!("Cannot start: {}", e.message), true),
+            }
+        }
+        if pressed(&PAUSE) {
+            let paused = self.workbench.training.as_ref().is_some_and(|s| s.paused);
+            self.workbench.act(Action::Training(if paused {
+                Command::Resume
+            } else {
+                Command::Pause
+            }));
+        }
+        if pressed(&STOP) {
+            self.workbench.act(Action::Training(Command::Stop));
+        }
+        if ctx.input(|i| i.key_pressed(Key::F1)) {
+            self.show_shortcuts = !self.show_shortcuts;
+        }
+    }
+
+    fn open_data_folder(&mut self) {
+        if let Some(folder) = rfd::FileDialog::new().pick_folder() {
+            let request = crate::data::sources::DataRequest {
+                folder: Some(folder),
+                ..self.workbench.options.data.clone()
+            };
+            self.workbench.act(Action::LoadData(request));
+        }
+    }
+
+    fn open_run_dialog(&mut self) {
+        let start = std::fs::canonicalize(&self.workbench.options.runs_root).ok();
+        let mut dialog = rfd::FileDialog::new();
+        if let Some(dir) = start {
+            dialog = dialog.set_directory(dir);
+        }
+        if let Some(folder) = dialog.pick_folder() {
+            self.workbench.act(Action::OpenRun(folder));
+        }
+    }
+
+    fn save_model_dialog(&mut self) {
+        if self.workbench.model.is_none() {
+            self.workbench
+                .notify("No model to save yet: train one or open a run.", true);
+            return;
+        }
+        if let Some(path) = rfd::FileDialog::new().set_file_name("my-model").save_file() {
+            self.workbench.act(Action::SaveModelTo(path));
+        }
+    }
+
+    fn export_pad_png(&mut self, path: &Path) {
+        let bytes = super::widgets::intensities_to_grey(self.panels.pad.image().pixels());
+        let mut png = Vec::new();
+        let result = image::GrayImage::from_raw(28, 28, bytes)
+            .ok_or_else(|| "pad image has the wrong size".to_string())
+            .and_then(|img| {
+                img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|()| crate::fsutil::atomic_write(path, &png).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => self
+                .workbench
+                .notify(format!("Pad image written to {}", path.display()), false),
+            Err(e) => self
+                .workbench
+                .notify(format!("Cannot write {}: {e}", path.display()), true),
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .add(egui::Button::new("Open data folder…").shortcut_text("Ctrl+Shift+O"))
+                    .clicked()
+                {
+                    self.open_data_folder();
+                }
+                if ui
+                    .add(egui::Button::new("Open run…").shortcut_text("Ctrl+O"))
+                    .clicked()
+                {
+                    self.open_run_dialog();
+                }
+                if ui
+                    .add(egui::Button::new("Save model as…").shortcut_text("Ctrl+S"))
+                    .clicked()
+                {
+                    self.save_model_dialog();
+                }
+                ui.menu_button("Export…", |ui| {
+                    if ui.button("Training curves (CSV)…").clicked()
+                        && let Some(path) = rfd::FileDialog::new()
+                            .set_file_name("training-curves.csv")
+                            .save_file()
+                    {
+                        self.workbench.act(Action::ExportCurves(path));
+                    }
+                    if ui.button("Pad image (PNG)…").clicked()
+                        && let Some(path) = rfd::FileDialog::new().set_file_name("pad.png").save_file()
+                    {
+                        self.export_pad_png(&path);
+                    }
+                });
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                for kind in PanelKind::ALL {
+                    let shown = contains(&self.tree, kind);
+                    if ui.add_enabled(!shown, egui::Button::new(kind.title())).clicked() {
+                        reopen(&mut self.tree, kind);
+                    }
+                }
+                ui.separator();
+                if ui.button("Reset layout").clicked() {
+                    self.tree = default_tree();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui
+                    .add(egui::Button::new("Keyboard shortcuts").shortcut_text("F1"))
+                    .clicked()
+                {
+                    self.show_shortcuts = true;
+                }
+            });
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        let wb = &self.workbench;
+        ui.horizontal(|ui| {
+            ui.label(format!("Device: {}", wb.device.name))
+                .on_hover_text(&wb.device.reason);
+            ui.separator();
+            match (wb.dataset(), &wb.data.task) {
+                (_, Some((_, label))) => {
+                    ui.spinner();
+                    ui.label(label);
+                }
+                (Some(d), None) if d.source.is_real() => {
+                    ui.label(format!("Data: {}", d.source));
+                }
+                (Some(d), None) => {
+                    ui.colored_label(ui.visuals().warn_fg_color, "Data: synthetic digits (not MNIST)")
+                        .on_hover_text(d.source.to_string());
+                }
+                (None, None) => {
+                    ui.label("Data: none");
+                }
+            }
+            ui.separator();
+            let state = match &wb.training {
+                None => "Training: idle".to_string(),
+                Some(s) => match &s.history.phase {
+                    RunPhase::Starting => "Training: starting".into(),
+                    RunPhase::Running if s.paused => {
+                        format!("Training: paused at step {}", s.history.current_step())
+                    }
+                    RunPhase::Running => format!(
+                        "Training: step {}/{} · {:.0} samples/s",
+                        s.history.current_step(),
+                        s.history.total_steps(),
+                        s.history.samples_per_sec
+                    ),
+                    RunPhase::Finished(r) => format!("Training: finished ({r:?})"),
+                    RunPhase::Failed(_) => "Training: failed".into(),
+                },
+            };
+            ui.label(state);
+            if let Some(n) = wb.notices.last()
+                && (n.is_error || n.at.elapsed() < Duration::from_secs(15))
+            {
+                ui.separator();
+                let color = if n.is_error {
+                    ui.visuals().error_fg_color
+                } else {
+                    ui.visuals().text_color()
+                };
+                ui.colored_label(color, &n.text);
+            }
+        });
+    }
+}
+
+impl eframe::App for WorkbenchApp {
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.logic_step();
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, LAYOUT_KEY, &self.tree);
+        eframe::set_value(storage, SETTINGS_KEY, &self.panels.save_settings());
+    }
+
+    fn on_exit(&mut self) {
+        // Stop training within one batch; checkpoints on disk stay those of finished epochs.
+        self.workbench.shutdown(Duration::from_secs(20));
+    }
+}

@@ -1,0 +1,132 @@
+//! The tile layout: which panels exist ([`PanelKind`]), the default arrangement, and the
+//! egui_tiles behaviour that draws each tile with its panel.
+
+use serde::{Deserialize, Serialize};
+
+use super::panels::Panels;
+use super::state::Workbench;
+
+/// The panels, as stored in the (persisted) layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PanelKind {
+    /// Data source, download, label charts, sample grid.
+    Data,
+    /// Architecture and training settings, Start / Pause / Stop.
+    Training,
+    /// Live curves.
+    Dashboard,
+    /// Drawing pad with logits.
+    Pad,
+    /// Run folders.
+    Runs,
+}
+
+impl PanelKind {
+    /// Every panel, in menu order.
+    pub const ALL: [PanelKind; 5] = [
+        PanelKind::Data,
+        PanelKind::Training,
+        PanelKind::Dashboard,
+        PanelKind::Pad,
+        PanelKind::Runs,
+    ];
+
+    /// Tab title.
+    pub fn title(self) -> &'static str {
+        match self {
+            PanelKind::Data => "Data",
+            PanelKind::Training => "Model & training",
+            PanelKind::Dashboard => "Training dashboard",
+            PanelKind::Pad => "Drawing pad",
+            PanelKind::Runs => "Runs",
+        }
+    }
+}
+
+/// The default arrangement: settings, data and runs as tabs on the left, the dashboard in the
+/// middle, the pad on the right, so curves and the pad are visible while training.
+pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
+    let mut tiles = egui_tiles::Tiles::default();
+    let training = tiles.insert_pane(PanelKind::Training);
+    let data = tiles.insert_pane(PanelKind::Data);
+    let runs = tiles.insert_pane(PanelKind::Runs);
+    let left = tiles.insert_tab_tile(vec![training, data, runs]);
+    let dashboard = tiles.insert_pane(PanelKind::Dashboard);
+    let pad = tiles.insert_pane(PanelKind::Pad);
+    let root = tiles.insert_horizontal_tile(vec![left, dashboard, pad]);
+    if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
+        linear.shares.set_share(left, 1.0);
+        linear.shares.set_share(dashboard, 1.5);
+        linear.shares.set_share(pad, 1.5);
+    }
+    egui_tiles::Tree::new(egui::Id::unique("workbench_tiles"), root, tiles)
+}
+
+/// Whether the layout shows `kind` somewhere.
+pub fn contains(tree: &egui_tiles::Tree<PanelKind>, kind: PanelKind) -> bool {
+    tree.tiles.find_pane(&kind).is_some()
+}
+
+/// Adds a closed panel back, as a tab next to the first tab group (or beside the root).
+pub fn reopen(tree: &mut egui_tiles::Tree<PanelKind>, kind: PanelKind) {
+    if contains(tree, kind) {
+        return;
+    }
+    let pane = tree.tiles.insert_pane(kind);
+    let tabs = tree.tiles.iter().find_map(|(id, tile)| match tile {
+        egui_tiles::Tile::Container(egui_tiles::Container::Tabs(_)) => Some(*id),
+        _ => None,
+    });
+    match (tabs, tree.root) {
+        (Some(tabs), _) => {
+            if let Some(egui_tiles::Tile::Container(c)) = tree.tiles.get_mut(tabs) {
+                c.add_child(pane);
+            }
+        }
+        (None, Some(root)) => {
+            let new_root = tree.tiles.insert_tab_tile(vec![root, pane]);
+            tree.root = Some(new_root);
+        }
+        (None, None) => tree.root = Some(pane),
+    }
+}
+
+/// Draws tiles with the registered panels.
+pub struct TileBehavior<'a> {
+    /// The panels.
+    pub panels: &'a mut Panels,
+    /// Shared state.
+    pub workbench: &'a mut Workbench,
+}
+
+impl egui_tiles::Behavior<PanelKind> for TileBehavior<'_> {
+    fn pane_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        _tile_id: egui_tiles::TileId,
+        kind: &mut PanelKind,
+    ) -> egui_tiles::UiResponse {
+        egui::Frame::new().inner_margin(6.0).show(ui, |ui| {
+            egui::ScrollArea::both()
+                .id_salt(kind.title())
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.panels.get_mut(*kind).ui(ui, self.workbench));
+        });
+        egui_tiles::UiResponse::None
+    }
+
+    fn tab_title_for_pane(&mut self, kind: &PanelKind) -> egui::WidgetText {
+        kind.title().into()
+    }
+
+    fn is_tab_closable(&self, _tiles: &egui_tiles::Tiles<PanelKind>, _tile_id: egui_tiles::TileId) -> bool {
+        true
+    }
+
+    fn simplification_options(&self) -> egui_tiles::SimplificationOptions {
+        egui_tiles::SimplificationOptions {
+            all_panes_must_have_tabs: true,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The desktop workbench (egui). This is the only module that imports egui; it talks to the
+//! engine through its public API: [`crate::train`] workers and events, [`crate::data::worker`],
+//! [`crate::pad`], [`crate::train::eval`].
+//!
+//! - [`app`]: the eframe `App` (menu, status bar, shortcuts, tile layout, persistence).
+//! - [`state`]: [`state::Workbench`], the state every panel reads, and the [`state::Action`]s
+//!   panels ask for; `logic` drains worker events into it with the engine's pure reducers.
+//! - [`layout`]: the panel kinds and the egui_tiles layout.
+//! - [`panels`]: one file per panel behind the [`panels::Panel`] trait, registered in one place.
+//! - [`widgets`]: pure pixel helpers (greyscale images, atlases, colours) and small drawing
+//!   helpers shared by panels.
+
+pub mod app;
+pub mod frame_bench;
+pub mod layout;
+pub mod panels;
+pub mod state;
+pub mod widgets;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::data::sources::DataRequest;
+use crate::data::worker::LoadedData;
+use crate::device::SelectedDevice;
+
+pub use app::WorkbenchApp;
+
+/// How the app starts.
+#[derive(Clone)]
+pub struct AppOptions {
+    /// Where to look for data at start (the app falls back to synthetic digits and says so).
+    pub data: DataRequest,
+    /// Data already in memory (tests, benchmarks); skips the loading worker.
+    pub preloaded: Option<LoadedData>,
+    /// Folder holding run folders.
+    pub runs_root: PathBuf,
+    /// The device `auto` resolves to (chosen before the window opens); `None` = CPU (flex).
+    pub device: Option<SelectedDevice>,
+    /// Restore layout and settings from eframe storage.
+    pub restore: bool,
+    /// Open the newest run with a checkpoint at start, so the pad has a model.
+    pub open_latest_run: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            data: DataRequest {
+                allow_synthetic_fallback: true,
+                synthetic_train_size: 12_000,
+                synthetic_seed: 2024,
+                ..DataRequest::default()
+            },
+            preloaded: None,
+            runs_root: PathBuf::from("runs"),
+            device: None,
+            restore: true,
+            open_latest_run: true,
+        }
+    }
+}
+
+/// Opens the workbench window and runs until it closes. Where burn runs on a hardware GPU
+/// through wgpu, the window renders on the same wgpu device.
+pub fn run_native(mut options: AppOptions) -> anyhow::Result<()> {
+    use eframe::egui_wgpu::{WgpuConfiguration, WgpuSetup, WgpuSetupExisting};
+    if options.device.is_none() {
+        options.device = crate::device::select_device(crate::device::DeviceChoice::Auto).ok();
+    }
+    let mut wgpu_options = WgpuConfiguration::default();
+    if let Some(shared) = crate::device::shared_wgpu() {
+        wgpu_options.wgpu_setup = WgpuSetup::Existing(WgpuSetupExisting {
+            instance: shared.instance,
+            adapter: shared.adapter,
+            device: shared.device,
+            queue: shared.queue,
+        });
+    }
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("MNIST Workbench")
+            .with_inner_size([1500.0, 900.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options,
+        persist_window: true,
+        ..Default::default()
+    };
+    let options = Arc::new(options);
+    eframe::run_native(
+        "mnist-workbench",
+        native,
+        Box::new(move |cc| Ok(Box::new(WorkbenchApp::new(cc, (*options).clone())))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}

@@ -1,0 +1,551 @@
+//! Drawing pad: a 28×28 canvas shown large with an MNIST-like soft brush, eraser, row tools
+//! (click the margin to fill or erase a row, drag along it for a range), shifts, undo/redo,
+//! loading test images, PNG drop; beside it the exact model input, the logits and softmax
+//! after every edit, the margin between two chosen classes and its history.
+
+use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
+use egui_plot::{Bar, BarChart, HLine, Line, Plot, PlotPoints};
+use serde::{Deserialize, Serialize};
+
+use super::Panel;
+use crate::data::{IMAGE_SIDE, NUM_CLASSES};
+use crate::pad::{Brush, PadImage};
+use crate::rng::Rng;
+use crate::train::eval::model_input;
+use crate::train::metrics::softmax;
+use crate::ui::layout::PanelKind;
+use crate::ui::state::Workbench;
+use crate::ui::widgets::{CachedTexture, class_color, grey_image, intensities_to_grey, model_input_to_grey};
+
+/// Margin values kept for the sparkline.
+pub const MARGIN_HISTORY: usize = 200;
+
+/// Settings that survive a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PadSettings {
+    /// Brush radius in pixels.
+    pub brush_radius: f32,
+    /// The class whose margin is shown (default 7)…
+    pub class_a: usize,
+    /// …against this one (default 1).
+    pub class_b: usize,
+    /// Row margin fills (true) or erases rows.
+    pub rows_fill: bool,
+}
+
+impl Default for PadSettings {
+    fn default() -> Self {
+        Self {
+            brush_radius: Brush::default().radius,
+            class_a: 7,
+            class_b: 1,
+            rows_fill: false,
+        }
+    }
+}
+
+/// The Drawing pad panel.
+#[derive(Default)]
+pub struct PadPanel {
+    image: PadImage,
+    settings: PadSettings,
+    erasing: bool,
+    caption: String,
+    last_pos: Option<(f32, f32)>,
+    row_drag: Option<(usize, usize)>,
+    test_index: usize,
+    random_digit: usize,
+    random_draws: u64,
+    prediction_key: Option<(u64, u64)>,
+    logits: Option<[f32; 10]>,
+    margins: Vec<f64>,
+    canvas_tex: CachedTexture,
+    input_tex: CachedTexture,
+    error: Option<String>,
+}
+
+impl PadPanel {
+    /// The pad's image.
+    pub fn image(&self) -> &PadImage {
+        &self.image
+    }
+
+    /// Latest logits (None without a model).
+    pub fn logits(&self) -> Option<[f32; 10]> {
+        self.logits
+    }
+
+    /// logit(class A) − logit(class B) for the latest prediction.
+    pub fn margin(&self) -> Option<f64> {
+        self.logits
+            .map(|l| l[self.settings.class_a] as f64 - l[self.settings.class_b] as f64)
+    }
+
+    /// The margin after each edit, oldest first.
+    pub fn margin_history(&self) -> &[f64] {
+        &self.margins
+    }
+
+    /// Undo the last edit (Ctrl+Z).
+    pub fn undo(&mut self) -> bool {
+        self.image.undo()
+    }
+
+    /// Redo (Ctrl+Shift+Z).
+    pub fn redo(&mut self) -> bool {
+        self.image.redo()
+    }
+
+    /// Replaces the image (an undoable edit) and says where it came from.
+    pub fn load(&mut self, pixels: &[f32], caption: String) {
+        if self.image.set(pixels) {
+            self.caption = caption;
+        }
+    }
+
+    fn brush(&self) -> Brush {
+        Brush {
+            radius: self.settings.brush_radius,
+            erase: self.erasing,
+            ..Brush::default()
+        }
+    }
+
+    /// Re-predicts when the image or the model changed.
+    fn update_prediction(&mut self, wb: &Workbench) {
+        let key = (self.image.revision(), wb.model.as_ref().map_or(0, |m| m.version));
+        if self.prediction_key == Some(key) {
+            return;
+        }
+        let image_changed = self.prediction_key.is_none_or(|(rev, _)| rev != key.0);
+        self.prediction_key = Some(key);
+        self.logits = wb.predict(self.image.pixels());
+        if (image_changed || self.margins.is_empty())
+            && let Some(m) = self.margin()
+        {
+            self.margins.push(m);
+            if self.margins.len() > MARGIN_HISTORY {
+                self.margins.remove(0);
+            }
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.erasing, false, "Brush")
+                .on_hover_text("Paint with a soft pen (B)");
+            ui.selectable_value(&mut self.erasing, true, "Eraser")
+                .on_hover_text("Erase with the same soft pen (E)");
+            let l = ui.label("Size");
+            ui.add(egui::Slider::new(&mut self.settings.brush_radius, 0.4..=2.5).fixed_decimals(1))
+                .labelled_by(l.id)
+                .on_hover_text("Radius of the pen's solid core, in pixels");
+            if ui
+                .button("Clear")
+                .on_hover_text("Blank the pad (undoable)")
+                .clicked()
+            {
+                self.image.clear();
+                self.caption = "drawn".into();
+            }
+            if ui
+                .add_enabled(self.image.can_undo(), egui::Button::new("Undo"))
+                .on_hover_text("Ctrl+Z")
+                .clicked()
+            {
+                self.image.undo();
+            }
+            if ui
+                .add_enabled(self.image.can_redo(), egui::Button::new("Redo"))
+                .on_hover_text("Ctrl+Shift+Z")
+                .clicked()
+            {
+                self.image.redo();
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Shift:");
+            for (label, dx, dy, tip) in [
+                ("Left", -1, 0, "Shift left one pixel"),
+                ("Right", 1, 0, "Shift right one pixel"),
+                ("Up", 0, -1, "Shift up one pixel"),
+                ("Down", 0, 1, "Shift down one pixel"),
+            ] {
+                if ui.button(label).on_hover_text(tip).clicked() {
+                    self.image.shift(dx, dy);
+                }
+            }
+            ui.separator();
+            ui.label("Row margin:");
+            ui.selectable_value(&mut self.settings.rows_fill, false, "erases")
+                .on_hover_text("Clicking or dragging the margin left of the canvas erases rows");
+            ui.selectable_value(&mut self.settings.rows_fill, true, "fills")
+                .on_hover_text("Clicking or dragging the margin left of the canvas fills rows");
+        });
+        let Some(data) = wb.dataset().cloned() else {
+            return;
+        };
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Test #");
+            let max = data.test.len().saturating_sub(1);
+            ui.add(egui::DragValue::new(&mut self.test_index).range(0..=max))
+                .labelled_by(l.id);
+            if ui
+                .button("Load")
+                .on_hover_text("Load this test image into the pad")
+                .clicked()
+            {
+                self.load_test(&data.test, self.test_index);
+            }
+            ui.separator();
+            let l = ui.label("Random");
+            egui::ComboBox::from_id_salt("random-digit")
+                .width(40.0)
+                .selected_text(self.random_digit.to_string())
+                .show_ui(ui, |ui| {
+                    for d in 0..NUM_CLASSES {
+                        ui.selectable_value(&mut self.random_digit, d, d.to_string());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            if ui
+                .button("Load random")
+                .on_hover_text("A random test image of the chosen digit")
+                .clicked()
+            {
+                let candidates: Vec<usize> = (0..data.test.len())
+                    .filter(|&i| data.test.labels[i] as usize == self.random_digit)
+                    .collect();
+                if !candidates.is_empty() {
+                    self.random_draws += 1;
+                    let mut rng = Rng::derive(self.random_draws, 0x9AD);
+                    let pick = candidates[rng.below(candidates.len())];
+                    self.test_index = pick;
+                    self.load_test(&data.test, pick);
+                }
+            }
+        });
+    }
+
+    fn load_test(&mut self, test: &crate::data::Digits, index: usize) {
+        if index < test.len() {
+            let px: Vec<f32> = test.image(index).iter().map(|&b| b as f32 / 255.0).collect();
+            self.load(&px, format!("test #{index} (label {})", test.labels[index]));
+        }
+    }
+
+    /// The margin strip and the canvas. Returns whether the image changed.
+    fn canvas_ui(&mut self, ui: &mut egui::Ui, side: f32) {
+        let margin_w = 22.0;
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(side + margin_w + 4.0, side), Sense::hover());
+        let margin = Rect::from_min_size(rect.min, Vec2::new(margin_w, side));
+        let canvas = Rect::from_min_size(rect.min + Vec2::new(margin_w + 4.0, 0.0), Vec2::splat(side));
+        let cell = side / IMAGE_SIDE as f32;
+        let to_pixel = |p: Pos2| ((p.x - canvas.min.x) / cell, (p.y - canvas.min.y) / cell);
+        let row_of = |p: Pos2| (((p.y - margin.min.y) / cell).floor().max(0.0) as usize).min(IMAGE_SIDE - 1);
+
+        // Canvas: strokes.
+        let response = ui
+            .interact(canvas, ui.scope_id().with("pad-canvas"), Sense::click_and_drag())
+            .on_hover_text("Draw with the mouse; the model answers after every edit");
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Drawing canvas"));
+        if response.drag_started() || response.clicked() {
+            self.image.checkpoint();
+            self.caption = "drawn".into();
+            self.last_pos = response.interact_pointer_pos().map(to_pixel);
+        }
+        if (response.dragged() || response.clicked())
+            && let Some(pos) = response.interact_pointer_pos().map(to_pixel)
+        {
+            let from = self.last_pos.unwrap_or(pos);
+            self.image.stroke(from, pos, &self.brush());
+            self.last_pos = Some(pos);
+        }
+        if response.drag_stopped() {
+            self.last_pos = None;
+        }
+
+        // Margin: rows.
+        let margin_resp = ui
+            .interact(margin, ui.scope_id().with("pad-rows"), Sense::click_and_drag())
+            .on_hover_text("Click a row to erase or fill it; drag to select a range of rows");
+        margin_resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Row margin"));
+        if margin_resp.drag_started()
+            && let Some(p) = margin_resp.interact_pointer_pos()
+        {
+            let r = row_of(p);
+            self.row_drag = Some((r, r));
+        }
+        if margin_resp.dragged()
+            && let (Some(p), Some((start, _))) = (margin_resp.interact_pointer_pos(), self.row_drag)
+        {
+            self.row_drag = Some((start, row_of(p)));
+        }
+        let value = if self.settings.rows_fill { 1.0 } else { 0.0 };
+        if margin_resp.drag_stopped()
+            && let Some((a, b)) = self.row_drag.take()
+        {
+            self.image.fill_rows(a, b, value);
+        } else if margin_resp.clicked()
+            && let Some(p) = margin_resp.interact_pointer_pos()
+        {
+            let r = row_of(p);
+            self.image.fill_rows(r, r, value);
+        }
+
+        // Paint.
+        let painter = ui.painter_at(rect);
+        let pixels = self.image.pixels().to_vec();
+        let tex = self
+            .canvas_tex
+            .get(ui.ctx(), "pad-canvas", self.image.revision(), || {
+                grey_image(IMAGE_SIDE, IMAGE_SIDE, &intensities_to_grey(&pixels))
+            });
+        painter.image(
+            tex.id(),
+            canvas,
+            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+            Color32::WHITE,
+        );
+        let grid = Stroke::new(0.5, Color32::from_gray(40));
+        for i in 1..IMAGE_SIDE {
+            let y = canvas.min.y + i as f32 * cell;
+            painter.hline(canvas.x_range(), y, grid);
+        }
+        painter.rect_stroke(canvas, 0.0, Stroke::new(1.0, Color32::GRAY), StrokeKind::Outside);
+        painter.rect_filled(margin, 2.0, ui.visuals().extreme_bg_color);
+        let hover_row = margin_resp.hover_pos().map(row_of);
+        for r in 0..IMAGE_SIDE {
+            let y0 = margin.min.y + r as f32 * cell;
+            let row_rect = Rect::from_min_size(Pos2::new(margin.min.x, y0), Vec2::new(margin_w, cell));
+            let selected = self
+                .row_drag
+                .is_some_and(|(a, b)| (a.min(b)..=a.max(b)).contains(&r));
+            if selected || hover_row == Some(r) {
+                let c = if self.settings.rows_fill {
+                    Color32::from_rgb(90, 160, 90)
+                } else {
+                    Color32::from_rgb(190, 80, 80)
+                };
+                painter.rect_filled(row_rect, 0.0, c.gamma_multiply(if selected { 0.9 } else { 0.5 }));
+            }
+            if r % 4 == 0 && cell >= 8.0 {
+                painter.text(
+                    row_rect.left_center() + Vec2::new(2.0, 0.0),
+                    egui::Align2::LEFT_CENTER,
+                    r.to_string(),
+                    egui::FontId::monospace((cell * 0.8).min(11.0)),
+                    ui.visuals().weak_text_color(),
+                );
+            }
+        }
+    }
+
+    fn drop_ui(&mut self, ui: &mut egui::Ui) {
+        let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
+        if hovering {
+            ui.colored_label(ui.visuals().hyperlink_color, "Drop a PNG to load it into the pad");
+        }
+        let dropped: Vec<egui::DroppedFileHandle> = ui.ctx().input(|i| i.raw.dropped_files.clone());
+        for file in dropped {
+            let path = file.path().to_path_buf();
+            let loaded = crate::preprocess::load_grey(&path)
+                .and_then(|(grey, w, h)| crate::preprocess::mnist_style(&grey, w, h));
+            match loaded {
+                Ok(px) => {
+                    self.load(&px, format!("dropped {}", path.display()));
+                    self.error = None;
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+    }
+
+    fn predictions_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
+        let input = model_input(self.image.pixels());
+        let tex = self
+            .input_tex
+            .get(ui.ctx(), "pad-model-input", self.image.revision(), || {
+                grey_image(IMAGE_SIDE, IMAGE_SIDE, &model_input_to_grey(&input))
+            });
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.small("Model input (28×28, normalised)");
+                ui.add(egui::Image::new((tex.id(), Vec2::splat(84.0))))
+                    .on_hover_text("Exactly what the network receives: (intensity − 0.1307) / 0.3081");
+            });
+            ui.vertical(|ui| match (self.logits, &wb.model) {
+                (Some(logits), Some(m)) => {
+                    let probs = softmax(&logits);
+                    let (best, p) = probs
+                        .iter()
+                        .enumerate()
+                        .fold((0, 0.0f32), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+                    ui.label(
+                        egui::RichText::new(format!("Prediction: {best}"))
+                            .size(18.0)
+                            .strong(),
+                    );
+                    ui.label(format!("confidence {:.1} %", p * 100.0));
+                    ui.small(format!("model: {}", m.source));
+                }
+                _ => {
+                    ui.label("No model yet.");
+                    ui.small("Train one (Model & training) or open a run (Runs).");
+                }
+            });
+        });
+        let Some(logits) = self.logits else {
+            return;
+        };
+        let probs = softmax(&logits);
+        let bars = |values: &[f32], name: &str| {
+            BarChart::new(
+                name,
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &v)| {
+                        Bar::new(d as f64, v as f64)
+                            .name(format!("{d}"))
+                            .fill(class_color(d))
+                    })
+                    .collect(),
+            )
+        };
+        ui.label(egui::RichText::new("Logits").strong());
+        Plot::new("pad-logits")
+            .height(110.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .show_x(false)
+            .show(ui, |p| p.bar_chart(bars(&logits, "logit")));
+        ui.label(egui::RichText::new("Softmax probabilities").strong());
+        Plot::new("pad-softmax")
+            .height(90.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .include_y(1.0)
+            .show_x(false)
+            .show(ui, |p| p.bar_chart(bars(&probs, "probability")));
+
+        ui.horizontal(|ui| {
+            let l = ui.label("Margin");
+            for (id, value) in [
+                ("class-a", &mut self.settings.class_a),
+                ("class-b", &mut self.settings.class_b),
+            ] {
+                egui::ComboBox::from_id_salt(id)
+                    .width(36.0)
+                    .selected_text(value.to_string())
+                    .show_ui(ui, |ui| {
+                        for d in 0..NUM_CLASSES {
+                            ui.selectable_value(value, d, d.to_string());
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+            }
+        });
+        if let Some(m) = self.margin() {
+            let (a, b) = (self.settings.class_a, self.settings.class_b);
+            let winner = if m >= 0.0 { a } else { b };
+            ui.label(
+                egui::RichText::new(format!("logit({a}) − logit({b}) = {m:+.2}  ({winner} ahead)"))
+                    .strong()
+                    .color(class_color(winner)),
+            );
+        }
+        let points: Vec<[f64; 2]> = self
+            .margins
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| [i as f64, m])
+            .collect();
+        Plot::new("pad-margin-history")
+            .height(70.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .show_x(false)
+            .show(ui, |p| {
+                p.hline(HLine::new("zero", 0.0).color(Color32::GRAY));
+                p.line(Line::new("margin per edit", PlotPoints::from(points.clone())).width(1.5));
+                p.points(egui_plot::Points::new("margin", PlotPoints::from(points)).radius(2.0));
+            });
+    }
+}
+
+impl Panel for PadPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::Pad
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        if let Some((pixels, caption)) = wb.pad_request.take() {
+            self.load(&pixels, caption);
+        }
+        if !ui.ctx().egui_wants_keyboard_input() {
+            if ui.input(|i| i.key_pressed(egui::Key::B) && i.modifiers.is_none()) {
+                self.erasing = false;
+            }
+            if ui.input(|i| i.key_pressed(egui::Key::E) && i.modifiers.is_none()) {
+                self.erasing = true;
+            }
+        }
+        // Start with a real digit (test #0) rather than a blank pad.
+        if self.image.revision() == 0
+            && let Some(data) = wb.dataset().cloned()
+        {
+            self.load_test(&data.test, 0);
+        }
+        self.toolbar_ui(ui, wb);
+        self.drop_ui(ui);
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+        }
+        let wide = ui.available_width() > 500.0;
+        let side = if wide {
+            (ui.available_width() * 0.45)
+                .min(ui.available_height() - 40.0)
+                .clamp(196.0, 392.0)
+        } else {
+            (ui.available_width() - 30.0)
+                .min(ui.available_height() * 0.5)
+                .clamp(168.0, 392.0)
+        };
+        let draw = |this: &mut Self, ui: &mut egui::Ui| {
+            ui.vertical(|ui| {
+                this.canvas_ui(ui, side);
+                if !this.caption.is_empty() {
+                    ui.small(&this.caption);
+                }
+            });
+        };
+        if wide {
+            ui.horizontal_top(|ui| {
+                draw(self, ui);
+                self.update_prediction(wb);
+                ui.vertical(|ui| self.predictions_ui(ui, wb));
+            });
+        } else {
+            draw(self, ui);
+            self.update_prediction(wb);
+            self.predictions_ui(ui, wb);
+        }
+    }
+
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&self.settings).ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok(s) = serde_json::from_str(json) {
+            self.settings = s;
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! [`Workbench`]: the state all panels read (data, the training session, the model used for
+//! predictions, runs, messages), and the [`Action`]s panels and menus ask for. Actions are
+//! applied between frames by [`Workbench::apply_actions`]; worker events are drained by
+//! [`Workbench::logic`], which folds training events with the engine's pure reducer
+//! ([`RunHistory::apply`]). No method here waits on a worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+
+use super::AppOptions;
+use crate::data::download::{DownloadPlan, DownloadProgress};
+use crate::data::sources::{DataRequest, cache_dir};
+use crate::data::worker::{DataEvent, DataJob, DataTask, LoadedData, spawn_data_job};
+use crate::device::{DeviceChoice, SelectedDevice};
+use crate::model::{Model, ModelSpec};
+use crate::train::history::{RunHistory, RunPhase};
+use crate::train::runs::{RunConfig, RunDir, RunListing, list_runs, save_model, utc_timestamp};
+use crate::train::worker::ModelSlot;
+use crate::train::{Command, TrainConfig, TrainJob, TrainerHandle, spawn_training};
+
+/// Something a panel or menu asks the workbench to do (applied after the frame).
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start training with this configuration.
+    StartTraining(TrainConfig),
+    /// Pause, resume or stop the running training.
+    Training(Command),
+    /// Load data as the request says (on the data worker).
+    LoadData(DataRequest),
+    /// Download MNIST into the cache, then load it.
+    DownloadMnist,
+    /// Cancel the running data task.
+    CancelData,
+    /// Make a run's checkpoint the model used for predictions.
+    OpenRun(PathBuf),
+    /// Delete a run folder (the panel has asked for confirmation).
+    DeleteRun(PathBuf),
+    /// Write the current model as a run folder at this path.
+    SaveModelTo(PathBuf),
+    /// Show or hide a run's curves on the dashboard.
+    Overlay(PathBuf, bool),
+    /// Re-read the runs folder.
+    RefreshRuns,
+    /// Write the current run's curves as CSV.
+    ExportCurves(PathBuf),
+}
+
+/// A message in the status bar.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The text.
+    pub text: String,
+    /// Whether it reports a problem.
+    pub is_error: bool,
+    /// When it was posted.
+    pub at: Instant,
+}
+
+/// The data side: what is loaded and what is being loaded.
+#[derive(Default)]
+pub struct DataState {
+    /// The data in use.
+    pub loaded: Option<LoadedData>,
+    /// A running load or download, with a label for it.
+    pub task: Option<(DataTask, String)>,
+    /// Latest download progress.
+    pub progress: Option<DownloadProgress>,
+    /// The last failure, shown in the Data panel.
+    pub error: Option<String>,
+}
+
+/// The current (or last) training run.
+pub struct TrainingSession {
+    /// Its history, folded from events.
+    pub history: RunHistory,
+    /// Its configuration.
+    pub config: TrainConfig,
+    /// Its run folder.
+    pub run_dir: Option<PathBuf>,
+    /// Whether a pause was asked for.
+    pub paused: bool,
+    handle: Option<TrainerHandle>,
+    slot: ModelSlot,
+    device: Device,
+}
+
+impl TrainingSession {
+    /// A session with no worker showing a recorded history (an opened run, or a test).
+    pub fn recorded(history: RunHistory, config: TrainConfig, run_dir: Option<PathBuf>) -> Self {
+        Self {
+            history,
+            config,
+            run_dir,
+            paused: false,
+            handle: None,
+            slot: Arc::new(Mutex::new(None)),
+            device: Device::flex(),
+        }
+    }
+
+    /// Whether the worker is still going.
+    pub fn is_active(&self) -> bool {
+        !self.history.phase.is_over()
+    }
+}
+
+/// The model that answers predictions (pad, inspection).
+pub struct ActiveModel {
+    /// The network (eval mode).
+    pub model: Model,
+    /// Its device.
+    pub device: Device,
+    /// Its architecture.
+    pub spec: ModelSpec,
+    /// Where it came from, for the user.
+    pub source: String,
+    /// Bumped whenever the weights change, so views know to re-predict.
+    pub version: u64,
+    /// The run folder it belongs to.
+    pub run_dir: Option<PathBuf>,
+}
+
+/// A run shown for comparison on the dashboard.
+pub struct Overlay {
+    /// Its folder.
+    pub path: PathBuf,
+    /// Its label.
+    pub label: String,
+    /// Its recorded history.
+    pub history: RunHistory,
+}
+
+/// Everything the panels share.
+pub struct Workbench {
+    /// Start options.
+    pub options: AppOptions,
+    /// The device `auto` means here.
+    pub device: SelectedDevice,
+    /// Data.
+    pub data: DataState,
+    /// The current or last training run.
+    pub training: Option<TrainingSession>,
+    /// The model predictions use.
+    pub model: Option<ActiveModel>,
+    /// The runs folder's content.
+    pub runs: Vec<RunListing>,
+    /// Runs overlaid on the dashboard.
+    pub overlays: Vec<Overlay>,
+    /// Status-bar messages, newest last.
+    pub notices: Vec<Notice>,
+    /// An image (784 intensities) a panel wants shown in the pad, with a caption.
+    pub pad_request: Option<(Vec<f32>, String)>,
+    actions: Vec<Action>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    next_run_id: u64,
+    model_versions: u64,
+}
+
+impl Workbench {
+    /// A workbench; `wake` asks the UI for a new frame (called from worker threads).
+    pub fn new(options: AppOptions, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+        let device = options.device.clone().unwrap_or_else(crate::device::flex);
+        let mut wb = Self {
+            device,
+            data: DataState::default(),
+            training: None,
+            model: None,
+            runs: Vec::new(),
+            overlays: Vec::new(),
+            notices: Vec::new(),
+            pad_request: None,
+            actions: Vec::new(),
+            wake,
+            next_run_id: 1,
+            model_versions: 0,
+            options,
+        };
+        match wb.options.preloaded.clone() {
+            Some(data) => wb.data.loaded = Some(data),
+            None => wb.start_data_job(DataJob::Load(wb.options.data.clone()), "Loading data…"),
+        }
+        wb.refresh_runs();
+        if wb.options.open_latest_run
+            && let Some(run) = wb.runs.iter().find(|r| r.has_checkpoint && r.config.is_ok())
+        {
+            let path = run.path.clone();
+            wb.open_run(&path, true);
+        }
+        wb
+    }
+
+    /// Queues an action for after this frame.
+    pub fn act(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    /// Posts a status message.
+    pub fn notify(&mut self, text: impl Into<String>, is_error: bool) {
+        self.notices.push(Notice {
+            text: text.into(),
+            is_error,
+            at: Instant::now(),
+        });
+        if self.notices.len() > 50 {
+            self.notices.remove(0);
+        }
+    }
+
+    /// Whether a training run is going.
+    pub fn is_training(&self) -> bool {
+        self.training.as_ref().is_some_and(TrainingSession::is_active)
+    }
+
+    /// The dataset, once loaded.
+    pub fn dataset(&self) -> Option<&Arc<crate::data::Dataset>> {
+        self.data.loaded.as_ref().map(|d| &d.dataset)
+    }
+
+    /// Logits of a pad image under the current model.
+    pub fn predict(&self, intensities: &[f32]) -> Option<[f32; 10]> {
+        let m = self.model.as_ref()?;
+        crate::train::eval::logits_for_intensities(&m.model, intensities, &m.device)
+    }
+
+    /// Drains worker events and takes fresh weights; call once per frame before drawing.
+    pub fn logic(&mut self) {
+        self.drain_data_events();
+        self.drain_training_events();
+        self.apply_actions();
+    }
+
+    fn start_data_job(&mut self, job: DataJob, label: &str) {
+        match spawn_data_job(job, self.wake.clone()) {
+            Ok(task) => {
+                self.data.task = Some((task, label.to_string()));
+                self.data.progress = None;
+                self.data.error = None;
+            }
+            Err(e) => self.notify(format!("cannot start the data worker: {e}"), true),
+        }
+    }
+
+    fn drain_data_events(&mut self) {
+        let mut ended = false;
+        if let Some((task, _)) = &self.data.task {
+            let events: Vec<DataEvent> = task.events.try_iter().collect();
+            for event in events {
+                match event {
+                    DataEvent::Progress(p) => self.data.progress = Some(p),
+                    DataEvent::Loaded(data) => {
+                        let text = format!(
+                            "Loaded {} training and {} test images",
+                            data.dataset.train.len(),
+                            data.dataset.test.len()
+                        );
+                        self.data.loaded = Some(data);
+                        self.notify(text, false);
+                        ended = true;
+                    }
+                    DataEvent::Failed(message) => {
+                        self.notify(message.clone(), true);
+                        self.data.error = Some(message);
+                        ended = true;
+                    }
+                    DataEvent::Cancelled => {
+                        self.notify("Cancelled; the data in use is unchanged.", false);
+                        ended = true;
+                    }
+                }
+            }
+        }
+        if ended {
+            self.data.task = None;
+            self.data.progress = None;
+        }
+    }
+
+    fn drain_training_events(&mut self) {
+        let Some(session) = &mut self.training else {
+            return;
+        };
+        let mut ended = None;
+        if let Some(handle) = &session.handle {
+            for event in handle.events.try_iter() {
+                session.history.apply(&event);
+                if event.is_terminal() {
+                    ended = Some(session.history.phase.clone());
+                }
+            }
+        }
+        // Fresh weights for live predictions (latest wins).
+        let fresh = session.slot.lock().ok().and_then(|mut g| g.take());
+        if let Some(model) = fresh {
+            self.model_versions += 1;
+            let epochs = session.history.epochs.len();
+            self.model = Some(ActiveModel {
+                device: session.device.clone(),
+                spec: session.config.model.clone(),
+                source: format!(
+                    "training run, step {}, {epochs} of {} epochs done",
+                    session.history.current_step(),
+                    session.config.epochs
+                ),
+                version: self.model_versions,
+                run_dir: session.run_dir.clone(),
+                model,
+            });
+        }
+        if let Some(phase) = ended {
+            if let Some(session) = &mut self.training {
+                session.handle = None;
+            }
+            match phase {
+                RunPhase::Failed(message) => self.notify(format!("Training failed: {message}"), true),
+                RunPhase::Finished(reason) => self.notify(format!("Training ended: {reason:?}"), false),
+                _ => {}
+            }
+            self.refresh_runs();
+        }
+    }
+
+    fn device_for(&self, choice: DeviceChoice) -> Device {
+        match choice {
+            DeviceChoice::Auto => self.device.device.clone(),
+            DeviceChoice::Flex => Device::flex(),
+            DeviceChoice::Wgpu => crate::device::select_device(DeviceChoice::Wgpu)
+                .map(|d| d.device)
+                .unwrap_or_else(|_| Device::flex()),
+        }
+    }
+
+    /// Applies queued actions.
+    pub fn apply_actions(&mut self) {
+        for action in std::mem::take(&mut self.actions) {
+            self.apply(action);
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::StartTraining(config) => self.start_training(config),
+            Action::Training(command) => {
+                if let Some(s) = &mut self.training
+                    && let Some(h) = &s.handle
+                {
+                    h.send(command);
+                    s.paused = command == Command::Pause;
+                }
+            }
+            Action::LoadData(request) => self.start_data_job(DataJob::Load(request), "Loading data…"),
+            Action::DownloadMnist => match cache_dir() {
+                Some(dest) => self.start_data_job(
+                    DataJob::Download(DownloadPlan::standard(dest)),
+                    "Downloading MNIST…",
+                ),
+                None => self.notify("no cache folder on this system; use Open data folder…", true),
+            },
+            Action::CancelData => {
+                if let Some((task, _)) = &self.data.task {
+                    task.cancel();
+                }
+            }
+            Action::OpenRun(path) => self.open_run(&path, false),
+            Action::DeleteRun(path) => self.delete_run(&path),
+            Action::SaveModelTo(path) => self.save_model_to(&path),
+            Action::Overlay(path, on) => self.set_overlay(&path, on),
+            Action::RefreshRuns => self.refresh_runs(),
+            Action::ExportCurves(path) => self.export_curves(&path),
+        }
+    }
+
+    fn start_training(&mut self, config: TrainConfig) {
+        if self.is_training() {
+            self.notify("A run is already training; stop it first.", true);
+            return;
+        }
+        if let Err(e) = config.validate() {
+            self.notify(format!("Cannot start: {e}"), true);
+            return;
+        }
+        let Some(data) = self.data.loaded.clone() else {
+            self.notify("Cannot start: no data loaded yet.", true);
+            return;
+        };
+        let run_config = RunConfig {
+            version: env!("CARGO_PKG_VERSION").into(),
+            created: utc_timestamp(),
+            train: config.clone(),
+            data_source: data.dataset.source.clone(),
+            train_digest: data.train_digest.clone(),
+            test_digest: data.test_digest.clone(),
+        };
+        let run_dir = match RunDir::create(&self.options.runs_root, &run_config) {
+            Ok(d) => d,
+            Err(e) => {
+                self.notify(format!("Cannot create the run folder: {e}"), true);
+                return;
+            }
+        };
+        let run_id = self.next_run_id;
+        self.next_run_id += 1;
+        let slot: ModelSlot = Arc::new(Mutex::new(None));
+        let job = TrainJob {
+            run_id,
+            config: config.clone(),
+            data: data.dataset.clone(),
+            run_dir: Some(run_dir.clone()),
+            resume: None,
+            device: (config.device == DeviceChoice::Auto).then(|| self.device.clone()),
+            model_slot: Some(slot.clone()),
+        };
+        let training_device = self.device_for(config.device);
+        match spawn_training(job, self.wake.clone()) {
+            Ok(handle) => {
+                self.notify(format!("Training started: {}", run_dir.path.display()), false);
+                self.training = Some(TrainingSession {
+                    history: RunHistory::new(run_id, config.epochs),
+                    config,
+                    run_dir: Some(run_dir.path),
+                    paused: false,
+                    handle: Some(handle),
+                    slot,
+                    device: training_device,
+                });
+                self.refresh_runs();
+            }
+            Err(e) => self.notify(format!("Cannot start the training thread: {e}"), true),
+        }
+    }
+
+    /// Makes a run's checkpoint the prediction model. A damaged checkpoint or one of another
+    /// architecture leaves everything as it was and says why.
+    pub fn open_run(&mut self, path: &Path, quiet: bool) {
+        let loaded = RunDir::open(path).and_then(|(dir, config)| {
+            let device = Device::flex();
+            dir.load_model(&config.train.model, &device)
+                .map(|model| (model, device, config))
+        });
+        match loaded {
+            Ok((model, device, config)) => {
+                self.model_versions += 1;
+                // Show the run's curves unless a run is training right now.
+                if !self.is_training()
+                    && let Ok(events) = RunDir::open(path).and_then(|(dir, _)| dir.read_events())
+                {
+                    let history = RunHistory::from_events(&events, config.train.epochs);
+                    self.training = Some(TrainingSession::recorded(
+                        history,
+                        config.train.clone(),
+                        Some(path.to_path_buf()),
+                    ));
+                }
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                if !quiet {
+                    self.notify(format!("Opened run {name}"), false);
+                }
+                self.model = Some(ActiveModel {
+                    model,
+                    device,
+                    spec: config.train.model.clone(),
+                    source: format!("run {name}"),
+                    version: self.model_versions,
+                    run_dir: Some(path.to_path_buf()),
+                });
+            }
+            Err(e) => {
+                if !quiet {
+                    self.notify(format!("Cannot open run: {e}"), true);
+                }
+            }
+        }
+    }
+
+    fn delete_run(&mut self, path: &Path) {
+        let active = self
+            .training
+            .as_ref()
+            .is_some_and(|s| s.is_active() && s.run_dir.as_deref() == Some(path));
+        if active {
+            self.notify("That run is training; stop it before deleting.", true);
+            return;
+        }
+        if !path.join("config.json").is_file() {
+            self.notify(
+                format!("{} is not a run folder; not deleted", path.display()),
+                true,
+            );
+            return;
+        }
+        match std::fs::remove_dir_all(path) {
+            Ok(()) => {
+                self.overlays.retain(|o| o.path != path);
+                self.notify(format!("Deleted {}", path.display()), false);
+            }
+            Err(e) => self.notify(format!("Cannot delete {}: {e}", path.display()), true),
+        }
+        self.refresh_runs();
+    }
+
+    /// Writes the current model as a run folder (config.json + model.bpk) at `path`, which
+    /// Open run… can load again.
+    fn save_model_to(&mut self, path: &Path) {
+        let Some(m) = &self.model else {
+            self.notify("No model to save yet: train one or open a run.", true);
+            return;
+        };
+        let config = m
+            .run_dir
+            .as_ref()
+            .and_then(|d| RunDir::open(d).ok())
+            .map(|(_, c)| c);
+        let Some(mut config) = config else {
+            self.notify("The model has no run configuration to save with.", true);
+            return;
+        };
+        config.created = utc_timestamp();
+        let result = std::fs::create_dir_all(path)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
+                crate::fsutil::atomic_write(&path.join("config.json"), text.as_bytes())
+                    .map_err(|e| e.to_string())?;
+                save_model(&m.model, &path.join("model.bpk")).map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(()) => self.notify(format!("Model saved to {}", path.display()), false),
+            Err(e) => self.notify(format!("Cannot save the model: {e}"), true),
+        }
+        self.refresh_runs();
+    }
+
+    fn set_overlay(&mut self, path: &Path, on: bool) {
+        self.overlays.retain(|o| o.path != path);
+        if !on {
+            return;
+        }
+        let loaded = RunDir::open(path).and_then(|(dir, config)| {
+            dir.read_events()
+                .map(|events| RunHistory::from_events(&events, config.train.epochs))
+        });
+        match loaded {
+            Ok(history) => self.overlays.push(Overlay {
+                label: path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                path: path.to_path_buf(),
+                history,
+            }),
+            Err(e) => self.notify(format!("Cannot read the run's metrics: {e}"), true),
+        }
+    }
+
+    /// Re-reads the runs folder.
+    pub fn refresh_runs(&mut self) {
+        self.runs = list_runs(&self.options.runs_root);
+    }
+
+    fn export_curves(&mut self, path: &Path) {
+        let Some(session) = &self.training else {
+            self.notify("No training run to export yet.", true);
+            return;
+        };
+        let mut csv =
+            String::from("kind,step_or_epoch,loss,accuracy,learning_rate,test_loss,test_accuracy\n");
+        for s in &session.history.steps {
+            csv.push_str(&format!(
+                "step,{},{},{},{},,\n",
+                s.step, s.loss, s.accuracy, s.learning_rate
+            ));
+        }
+        for e in &session.history.epochs {
+            let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+            csv.push_str(&format!(
+                "epoch,{},{},{},{},{},{}\n",
+                e.epoch,
+                e.train_loss,
+                e.train_accuracy,
+                e.learning_rate,
+                opt(e.test_loss),
+                opt(e.test_accuracy)
+            ));
+        }
+        match crate::fsutil::atomic_write(path, csv.as_bytes()) {
+            Ok(()) => self.notify(format!("Curves written to {}", path.display()), false),
+            Err(e) => self.notify(format!("Cannot write {}: {e}", path.display()), true),
+        }
+    }
+
+    /// Stops a running training and waits up to `timeout` for its worker to finish the current
+    /// batch (the last finished epoch's checkpoint stays valid). Used when the window closes.
+    pub fn shutdown(&mut self, timeout: Duration) {
+        if let Some(session) = &mut self.training
+            && let Some(handle) = session.handle.take()
+        {
+            handle.send(Command::Stop);
+            let deadline = Instant::now() + timeout;
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if handle.is_finished() {
+                // Collect the final events so the session says how it ended.
+                for event in handle.events.try_iter() {
+                    session.history.apply(&event);
+                }
+                handle.join();
+            }
+        }
+        if let Some((task, _)) = &self.data.task {
+            task.cancel();
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Pixel helpers shared by panels: pure conversions from intensities to grey bytes, image
+//! atlases, class colours (unit-tested), and [`CachedTexture`], which uploads a texture once
+//! and updates it with `TextureHandle::set` only when its content changes.
+
+use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
+
+use crate::data::{MNIST_MEAN, MNIST_STD};
+
+/// Intensities in `[0, 1]` to grey bytes (clamped).
+pub fn intensities_to_grey(values: &[f32]) -> Vec<u8> {
+    values
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
+}
+
+/// Normalised model inputs to grey bytes over the full range the normalisation can produce
+/// (background maps to black, full ink to white), so the model-input view shows exactly the
+/// numbers the network receives.
+pub fn model_input_to_grey(values: &[f32]) -> Vec<u8> {
+    let lo = -MNIST_MEAN / MNIST_STD;
+    let hi = (1.0 - MNIST_MEAN) / MNIST_STD;
+    values
+        .iter()
+        .map(|&v| (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
+}
+
+/// Lays equally sized square grey images into a grid `cols` wide with `gap` black pixels
+/// between them. Returns `(width, height, bytes)`.
+pub fn atlas(images: &[&[u8]], side: usize, cols: usize, gap: usize) -> (usize, usize, Vec<u8>) {
+    let cols = cols.max(1);
+    let rows = images.len().div_ceil(cols).max(1);
+    let (w, h) = (cols * side + (cols - 1) * gap, rows * side + (rows - 1) * gap);
+    let mut out = vec![0u8; w * h];
+    for (n, img) in images.iter().enumerate() {
+        let (ox, oy) = ((n % cols) * (side + gap), (n / cols) * (side + gap));
+        for y in 0..side {
+            let src = &img[y * side..(y + 1) * side];
+            out[(oy + y) * w + ox..(oy + y) * w + ox + side].copy_from_slice(src);
+        }
+    }
+    (w, h, out)
+}
+
+/// A distinct colour per digit (Tableau 10), used by every chart that colours by class.
+pub fn class_color(digit: usize) -> Color32 {
+    const TABLEAU: [(u8, u8, u8); 10] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ];
+    let (r, g, b) = TABLEAU[digit % 10];
+    Color32::from_rgb(r, g, b)
+}
+
+/// A texture that is uploaded once and then updated in place when its content key changes.
+#[derive(Default)]
+pub struct CachedTexture {
+    handle: Option<TextureHandle>,
+    key: Option<u64>,
+}
+
+impl CachedTexture {
+    /// The texture for content `key`; `make` is called only when the key changed.
+    pub fn get(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        key: u64,
+        make: impl FnOnce() -> ColorImage,
+    ) -> &TextureHandle {
+        if self.key != Some(key) || self.handle.is_none() {
+            let image = make();
+            match &mut self.handle {
+                Some(handle) => handle.set(image, TextureOptions::NEAREST),
+                None => self.handle = Some(ctx.load_texture(name, image, TextureOptions::NEAREST)),
+            }
+            self.key = Some(key);
+        }
+        self.handle.as_ref().expect("texture just set")
+    }
+}
+
+/// A grey `ColorImage` from bytes.
+pub fn grey_image(width: usize, height: usize, bytes: &[u8]) -> ColorImage {
+    ColorImage::from_gray([width, height], bytes)
+}
+
+/// Formats seconds as `1h 02m`, `3m 05s` or `12s`.
+pub fn format_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, s / 60 % 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intensities_map_to_bytes() {
+        assert_eq!(
+            intensities_to_grey(&[0.0, 0.5, 1.0, 2.0, -1.0]),
+            vec![0, 128, 255, 255, 0]
+        );
+    }
+
+    #[test]
+    fn model_input_range_maps_to_black_and_white() {
+        let lo = crate::data::normalize_intensity(0.0);
+        let hi = crate::data::normalize_intensity(1.0);
+        assert_eq!(model_input_to_grey(&[lo, hi]), vec![0, 255]);
+    }
+
+    #[test]
+    fn atlas_places_images_in_a_grid() {
+        let a = [1u8; 4];
+        let b = [2u8; 4];
+        let c = [3u8; 4];
+        let (w, h, px) = atlas(&[&a, &b, &c], 2, 2, 1);
+        assert_eq!((w, h), (5, 5));
+        #[rustfmt::skip]
+        let expected = vec![
+            1, 1, 0, 2, 2,
+            1, 1, 0, 2, 2,
+            0, 0, 0, 0, 0,
+            3, 3, 0, 0, 0,
+            3, 3, 0, 0, 0,
+        ];
+        assert_eq!(px, expected);
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(12.4), "12s");
+        assert_eq!(format_duration(185.0), "3m 05s");
+        assert_eq!(format_duration(3720.0), "1h 02m");
+    }
+}
