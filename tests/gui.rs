@@ -310,3 +310,104 @@ fn opening_a_damaged_checkpoint_changes_nothing_and_says_why() {
     );
     h.get_by_label_contains("Cannot open run");
 }
+
+#[test]
+fn closing_during_training_stops_within_a_batch_and_keeps_the_last_checkpoint() {
+    let data = common::synthetic_dataset(2000, 100, 4);
+    let root = common::temp_dir("gui-close");
+    let mut wb = mnist_workbench::ui::state::Workbench::new(options(&data, &root, false), Arc::new(|| {}));
+    let config = TrainConfig {
+        model: ModelSpec::preset("tiny-cnn").unwrap(),
+        epochs: 500,
+        batch_size: 50,
+        device: mnist_workbench::device::DeviceChoice::Flex,
+        ..TrainConfig::default()
+    };
+    wb.act(mnist_workbench::ui::state::Action::StartTraining(config));
+    wb.logic();
+    // Let it finish at least one epoch (40 steps) and then some.
+    let start = Instant::now();
+    while wb.training.as_ref().unwrap().history.epochs.is_empty()
+        || wb.training.as_ref().unwrap().history.steps.len() < 45
+    {
+        assert!(start.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(10));
+        wb.logic();
+    }
+    let steps_seen = wb.training.as_ref().unwrap().history.current_step();
+    // What the window's on_exit does.
+    wb.shutdown(Duration::from_secs(30));
+    let session = wb.training.as_ref().unwrap();
+    assert_eq!(
+        session.history.phase,
+        RunPhase::Finished(mnist_workbench::train::StopReason::Cancelled)
+    );
+    assert!(
+        session.history.current_step() <= steps_seen + 3,
+        "stopped within a batch or so: {} steps after {steps_seen}",
+        session.history.current_step()
+    );
+    let run = session.run_dir.clone().unwrap();
+    let (dir, config) = RunDir::open(&run).unwrap();
+    dir.load_model(&config.train.model, &burn::tensor::Device::flex())
+        .expect("the last finished epoch's checkpoint loads");
+    let summary = dir.read_summary().unwrap().expect("summary.json written");
+    assert!(matches!(
+        summary.outcome,
+        mnist_workbench::train::Event::Finished {
+            reason: mnist_workbench::train::StopReason::Cancelled,
+            ..
+        }
+    ));
+}
+
+/// Small fake "MNIST" files with matching digests (as in tests/download.rs).
+fn fake_mnist_files() -> (Vec<(String, Vec<u8>)>, [String; 4]) {
+    use sha2::Digest;
+    let data = mnist_workbench::data::synthetic::generate(40, 9);
+    let raw = [
+        mnist_workbench::data::idx::encode_images(&data.pixels),
+        mnist_workbench::data::idx::encode_labels(&data.labels),
+        mnist_workbench::data::idx::encode_images(&data.pixels[..784 * 20]),
+        mnist_workbench::data::idx::encode_labels(&data.labels[..20]),
+    ];
+    let digests = raw
+        .clone()
+        .map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
+    let files = mnist_workbench::data::sources::MNIST_FILES
+        .iter()
+        .zip(raw)
+        .map(|(n, r)| (format!("{n}.gz"), common::gzip(&r)))
+        .collect();
+    (files, digests)
+}
+
+#[test]
+fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
+    let (files, digests) = fake_mnist_files();
+    let server = common::LocalServer::start(files);
+    let dest = common::temp_dir("gui-download").join("mnist");
+    let data = common::synthetic_dataset(200, 50, 6);
+    let mut opts = options(&data, &common::temp_dir("gui-download-runs"), false);
+    opts.download = Some(mnist_workbench::data::download::DownloadPlan {
+        dest: dest.clone(),
+        mirrors: vec![server.base_url.clone()],
+        sha256: digests,
+        timeout: Duration::from_secs(20),
+    });
+    let mut h = harness(opts);
+    h.run_steps(2);
+    h.get_by_label("Data").click();
+    h.run_steps(2);
+    h.get_by_label_contains("These are not MNIST");
+    h.get_by_label("Download MNIST").click();
+    h.run_steps(1);
+    step_until(&mut h, Duration::from_secs(60), |app| {
+        app.workbench.data.task.is_none() && app.workbench.dataset().is_some_and(|d| d.source.is_real())
+    });
+    let d = h.state().workbench.dataset().unwrap().clone();
+    assert_eq!((d.train.len(), d.test.len()), (40, 20));
+    assert!(mnist_workbench::data::sources::has_mnist(&dest));
+    h.get_by_label_contains("40 training images · 20 test images");
+    assert!(h.query_by_label_contains("These are not MNIST").is_none());
+}

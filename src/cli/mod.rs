@@ -20,6 +20,8 @@ pub struct Cli {
     command: Option<Cmd>,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Train a model; writes a run folder (config, metrics, checkpoint, summary).

@@ -115,7 +115,7 @@ impl Cnn {
         let [batch, c, h, w] = x.dims();
         let x = x.reshape([batch, c * h * w]); // [batch, flat]
         let x = relu(self.fc.forward(x)); // [batch, dense]
-        if let Some(acts) = acts.as_deref_mut() {
+        if let Some(acts) = acts {
             acts.push(LayerOutput::Dense {
                 name: "fc".into(),
                 values: x.clone(),

@@ -226,6 +226,8 @@ impl ModelSpec {
 }
 
 /// A network of any family.
+// The variants hold tensor handles only; boxing them would not fit burn's Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     /// Fully connected.

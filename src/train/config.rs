@@ -208,7 +208,7 @@ impl TrainConfig {
             );
         }
         match self.subset {
-            Subset::PerDigit { k } if k == 0 => {
+            Subset::PerDigit { k: 0 } => {
                 return err("per-digit", "need at least 1 image per digit".into());
             }
             Subset::Fraction { fraction } if !(fraction > 0.0 && fraction <= 1.0) => {

@@ -91,6 +91,9 @@ impl std::fmt::Display for FailReason {
 }
 
 /// Events from the worker, in the order documented above.
+// `Epoch` carries the confusion matrix (400 bytes); events are sent a few hundred times a
+// second at most, so boxing would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

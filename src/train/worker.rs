@@ -272,7 +272,7 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
                 },
                 &job.run_dir,
             );
-            if step % 25 == 0 {
+            if step.is_multiple_of(25) {
                 publish(&model);
             }
             if let Some(budget) = config.time_budget_secs

@@ -56,7 +56,7 @@ pub fn frame(data: LoadedData, seconds: f64, runs_root: std::path::PathBuf) -> V
     let mut n = 0usize;
     while start.elapsed().as_secs_f64() < seconds {
         let t0 = Instant::now();
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             let i = (n * 37) % data.dataset.test.len();
             let px: Vec<f32> = data
                 .dataset

@@ -41,6 +41,8 @@ pub struct AppOptions {
     pub restore: bool,
     /// Open the newest run with a checkpoint at start, so the pad has a model.
     pub open_latest_run: bool,
+    /// Where Download MNIST fetches from and to; `None`: the standard mirrors into the cache.
+    pub download: Option<crate::data::download::DownloadPlan>,
 }
 
 impl Default for AppOptions {
@@ -57,6 +59,7 @@ impl Default for AppOptions {
             device: None,
             restore: true,
             open_latest_run: true,
+            download: None,
         }
     }
 }

@@ -351,13 +351,17 @@ impl Workbench {
                 }
             }
             Action::LoadData(request) => self.start_data_job(DataJob::Load(request), "Loading data…"),
-            Action::DownloadMnist => match cache_dir() {
-                Some(dest) => self.start_data_job(
-                    DataJob::Download(DownloadPlan::standard(dest)),
-                    "Downloading MNIST…",
-                ),
-                None => self.notify("no cache folder on this system; use Open data folder…", true),
-            },
+            Action::DownloadMnist => {
+                let plan = self
+                    .options
+                    .download
+                    .clone()
+                    .or_else(|| cache_dir().map(DownloadPlan::standard));
+                match plan {
+                    Some(plan) => self.start_data_job(DataJob::Download(plan), "Downloading MNIST…"),
+                    None => self.notify("no cache folder on this system; use Open data folder…", true),
+                }
+            }
             Action::CancelData => {
                 if let Some((task, _)) = &self.data.task {
                     task.cancel();

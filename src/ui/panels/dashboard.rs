@@ -87,11 +87,11 @@ impl DashboardPanel {
         ui.horizontal_wrapped(|ui| {
             ui.strong(format!("Run {}", h.run_id));
             ui.label(format!("· {state}"));
-            let epoch_now = if h.steps_per_epoch > 0 {
-                (h.current_step().saturating_sub(1) / h.steps_per_epoch + 1).min(h.planned_epochs.max(1))
-            } else {
-                0
-            };
+            let epoch_now = h
+                .current_step()
+                .saturating_sub(1)
+                .checked_div(h.steps_per_epoch)
+                .map_or(0, |e| (e + 1).min(h.planned_epochs.max(1)));
             ui.label(format!("· epoch {epoch_now}/{}", h.planned_epochs));
             ui.label(format!("· step {}/{}", h.current_step(), h.total_steps()));
             ui.label(format!("· {:.0} samples/s", h.samples_per_sec));

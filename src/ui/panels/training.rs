@@ -299,7 +299,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -334,7 +334,7 @@ fn field(
     ui.end_row();
     if let Some(e) = error.filter(|_| bad) {
         ui.label("");
-        ui.colored_label(ui.visuals().error_fg_color, format!("{}", e.message));
+        ui.colored_label(ui.visuals().error_fg_color, e.message.clone());
         ui.end_row();
     }
 }
@@ -421,7 +421,7 @@ impl TrainingPanel {
             );
             if error.is_some_and(|e| e.field == "model") {
                 ui.label("");
-                ui.colored_label(ui.visuals().error_fg_color, format!("{}", error.unwrap().message));
+                ui.colored_label(ui.visuals().error_fg_color, error.unwrap().message.clone());
                 ui.end_row();
             }
         });
@@ -694,8 +694,10 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let mut f = TrainingForm::default();
-        f.lr = "fast".into();
+        let mut f = TrainingForm {
+            lr: "fast".into(),
+            ..TrainingForm::default()
+        };
         assert_eq!(f.build().unwrap_err().field, "lr");
         f.lr = "-1".into();
         let err = f.build().unwrap_err();
