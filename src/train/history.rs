@@ -60,6 +60,8 @@ pub struct RunHistory {
     pub epochs: Vec<EpochMetrics>,
     /// Latest training throughput.
     pub samples_per_sec: f64,
+    /// Steps taken (from step events, or the final event of a recorded run).
+    pub steps_taken: usize,
     /// Seconds the run took or has taken so far (from the latest event that says).
     pub elapsed_secs: f64,
 }
@@ -78,6 +80,7 @@ impl RunHistory {
             steps: Vec::new(),
             epochs: Vec::new(),
             samples_per_sec: 0.0,
+            steps_taken: 0,
             elapsed_secs: 0.0,
         }
     }
@@ -125,14 +128,19 @@ impl RunHistory {
                     learning_rate: *learning_rate,
                 });
                 self.samples_per_sec = *samples_per_sec;
+                self.steps_taken = *step;
             }
             Event::Epoch { metrics, .. } => {
                 self.elapsed_secs = metrics.elapsed_secs;
                 self.epochs.push(metrics.clone());
             }
             Event::Finished {
-                reason, elapsed_secs, ..
+                reason,
+                elapsed_secs,
+                steps,
+                ..
             } => {
+                self.steps_taken = self.steps_taken.max(*steps);
                 self.phase = RunPhase::Finished(*reason);
                 self.elapsed_secs = *elapsed_secs;
             }
@@ -148,7 +156,7 @@ impl RunHistory {
 
     /// Latest step number.
     pub fn current_step(&self) -> usize {
-        self.steps.last().map_or(0, |s| s.step)
+        self.steps.last().map_or(self.steps_taken, |s| s.step)
     }
 
     /// Seconds left at the current throughput, while running.

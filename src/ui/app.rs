@@ -306,6 +306,13 @@ impl WorkbenchApp {
             ui.separator();
             let state = match &wb.training {
                 None => "Training: idle".to_string(),
+                Some(s) if s.recorded => format!(
+                    "Training: idle · showing {}",
+                    s.run_dir
+                        .as_ref()
+                        .and_then(|d| d.file_name())
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                ),
                 Some(s) => match &s.history.phase {
                     RunPhase::Starting => "Training: starting".into(),
                     RunPhase::Running if s.paused => {

@@ -55,7 +55,7 @@ pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
     let pad = tiles.insert_pane(PanelKind::Pad);
     let root = tiles.insert_horizontal_tile(vec![left, dashboard, pad]);
     if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
-        linear.shares.set_share(left, 1.0);
+        linear.shares.set_share(left, 1.3);
         linear.shares.set_share(dashboard, 1.5);
         linear.shares.set_share(pad, 1.5);
     }

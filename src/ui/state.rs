@@ -82,6 +82,8 @@ pub struct TrainingSession {
     pub run_dir: Option<PathBuf>,
     /// Whether a pause was asked for.
     pub paused: bool,
+    /// A recorded run shown from its folder (no worker).
+    pub recorded: bool,
     handle: Option<TrainerHandle>,
     slot: ModelSlot,
     device: Device,
@@ -95,6 +97,7 @@ impl TrainingSession {
             config,
             run_dir,
             paused: false,
+            recorded: true,
             handle: None,
             slot: Arc::new(Mutex::new(None)),
             device: Device::flex(),
@@ -425,6 +428,7 @@ impl Workbench {
                     config,
                     run_dir: Some(run_dir.path),
                     paused: false,
+                    recorded: false,
                     handle: Some(handle),
                     slot,
                     device: training_device,

@@ -85,7 +85,14 @@ impl DashboardPanel {
             RunPhase::Failed(m) => format!("failed: {m}"),
         };
         ui.horizontal_wrapped(|ui| {
-            ui.strong(format!("Run {}", h.run_id));
+            match (&s.run_dir, s.recorded) {
+                (Some(dir), true) => ui.strong(format!(
+                    "Recorded run {}",
+                    dir.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                )),
+                _ => ui.strong(format!("Run {}", h.run_id)),
+            };
             ui.label(format!("· {state}"));
             let epoch_now = h
                 .current_step()
@@ -94,7 +101,9 @@ impl DashboardPanel {
                 .map_or(0, |e| (e + 1).min(h.planned_epochs.max(1)));
             ui.label(format!("· epoch {epoch_now}/{}", h.planned_epochs));
             ui.label(format!("· step {}/{}", h.current_step(), h.total_steps()));
-            ui.label(format!("· {:.0} samples/s", h.samples_per_sec));
+            if h.samples_per_sec > 0.0 {
+                ui.label(format!("· {:.0} samples/s", h.samples_per_sec));
+            }
             if let Some(eta) = h.eta_secs() {
                 ui.label(format!("· ETA {}", format_duration(eta)));
             }
@@ -177,6 +186,16 @@ impl Panel for DashboardPanel {
                 .color(egui::Color32::from_rgb(60, 130, 240))
                 .width(2.0),
             );
+            let train_epoch = self.epoch_series(h, |m| Some(m.train_loss));
+            p.line(
+                Line::new("train loss (epoch mean)", PlotPoints::from(train_epoch.clone()))
+                    .color(egui::Color32::from_rgb(120, 190, 250)),
+            );
+            p.points(
+                Points::new("train loss (epoch mean)", PlotPoints::from(train_epoch))
+                    .radius(3.0)
+                    .color(egui::Color32::from_rgb(120, 190, 250)),
+            );
             let test = self.epoch_series(h, |m| m.test_loss);
             p.line(
                 Line::new("test loss", PlotPoints::from(test.clone()))
@@ -248,11 +267,15 @@ impl Panel for DashboardPanel {
         });
 
         self.plot("lr", "Learning rate", height * 0.7, ui, |p| {
-            let lr: Vec<[f64; 2]> = h
+            let mut lr: Vec<[f64; 2]> = h
                 .steps
                 .iter()
                 .map(|s| [self.x_of_step(h, s.step), s.learning_rate])
                 .collect();
+            if lr.is_empty() {
+                // A recorded run has the rate at the end of each epoch only.
+                lr = self.epoch_series(h, |m| Some(m.learning_rate));
+            }
             p.line(
                 Line::new("learning rate", PlotPoints::from(decimate(&lr, MAX_LINE_POINTS)))
                     .color(egui::Color32::from_rgb(120, 180, 90)),

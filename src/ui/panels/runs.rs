@@ -14,10 +14,10 @@ pub struct RunsPanel {
     confirm_delete: Option<PathBuf>,
 }
 
-/// "2026-11-26T09:15:02Z" → "2026-11-26 09:15".
+/// "2026-11-26T09:15:02Z" → "11-26 09:15".
 pub fn short_date(created: &str) -> String {
     let s = created.replace('T', " ");
-    s.get(..16).unwrap_or(&s).to_string()
+    s.get(5..16).unwrap_or(&s).to_string()
 }
 
 impl Panel for RunsPanel {
@@ -57,9 +57,9 @@ impl Panel for RunsPanel {
         let mut actions = Vec::new();
         egui::Grid::new("runs-grid")
             .striped(true)
-            .num_columns(6)
+            .num_columns(5)
             .show(ui, |ui| {
-                for h in ["Date", "Model", "Best test acc.", "State", "", ""] {
+                for h in ["Date", "Model", "Best acc.", "State", ""] {
                     ui.strong(h);
                 }
                 ui.end_row();
@@ -70,7 +70,8 @@ impl Panel for RunsPanel {
                         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
                     match &run.config {
                         Ok(c) => {
-                            ui.label(short_date(&c.created)).on_hover_text(&name);
+                            ui.label(short_date(&c.created))
+                                .on_hover_text(format!("{name}\ncreated {}", c.created));
                             let model = c
                                 .train
                                 .model
@@ -116,14 +117,14 @@ impl Panel for RunsPanel {
                         {
                             actions.push(Action::Overlay(run.path.clone(), compare));
                         }
+                        if ui
+                            .button("Delete")
+                            .on_hover_text(format!("Delete {name}"))
+                            .clicked()
+                        {
+                            self.confirm_delete = Some(run.path.clone());
+                        }
                     });
-                    if ui
-                        .button("Delete")
-                        .on_hover_text(format!("Delete {name}"))
-                        .clicked()
-                    {
-                        self.confirm_delete = Some(run.path.clone());
-                    }
                     ui.end_row();
                 }
             });
@@ -158,7 +159,7 @@ impl Panel for RunsPanel {
 mod tests {
     #[test]
     fn dates_are_shortened() {
-        assert_eq!(super::short_date("2026-11-26T09:15:02Z"), "2026-11-26 09:15");
+        assert_eq!(super::short_date("2026-11-26T09:15:02Z"), "11-26 09:15");
         assert_eq!(super::short_date("odd"), "odd");
     }
 }
