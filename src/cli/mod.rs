@@ -57,6 +57,10 @@ pub struct AppArgs {
     /// Start with the default layout and settings instead of the saved ones.
     #[arg(long)]
     reset_layout: bool,
+    /// What "auto" means in the app: auto (wgpu on a hardware GPU, else the CPU), wgpu (any
+    /// adapter, software ones too; the window then renders on burn's wgpu device), flex.
+    #[arg(long, default_value = "auto")]
+    device: mnist_workbench::device::DeviceChoice,
 }
 
 impl Default for AppArgs {
@@ -66,6 +70,7 @@ impl Default for AppArgs {
             synthetic: false,
             runs: PathBuf::from("runs"),
             reset_layout: false,
+            device: mnist_workbench::device::DeviceChoice::Auto,
         }
     }
 }
@@ -78,6 +83,7 @@ fn open_app(a: AppArgs) -> anyhow::Result<()> {
     };
     options.data.folder = a.data;
     options.data.force_synthetic = a.synthetic;
+    options.device = Some(mnist_workbench::device::select_device(a.device)?);
     mnist_workbench::ui::run_native(options)
 }
 

@@ -73,6 +73,7 @@ pub fn run_native(mut options: AppOptions) -> anyhow::Result<()> {
     }
     let mut wgpu_options = WgpuConfiguration::default();
     if let Some(shared) = crate::device::shared_wgpu() {
+        eprintln!("window renders on burn's wgpu device ({})", shared.adapter.get_info().name);
         wgpu_options.wgpu_setup = WgpuSetup::Existing(WgpuSetupExisting {
             instance: shared.instance,
             adapter: shared.adapter,
