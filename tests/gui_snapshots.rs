@@ -11,7 +11,7 @@ use egui_kittest::{Harness, SnapshotOptions};
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::history::RunHistory;
-use mnist_workbench::train::runs::{RunConfig, RunDir, utc_timestamp};
+use mnist_workbench::train::runs::{RunConfig, RunDir};
 use mnist_workbench::train::{Control, EpochMetrics, Event, StopReason, TrainConfig, run_training};
 use mnist_workbench::ui::AppOptions;
 use mnist_workbench::ui::panels::{DashboardPanel, PadPanel, Panel};
@@ -102,17 +102,13 @@ fn pad_and_dashboard_snapshots() {
         device: mnist_workbench::device::DeviceChoice::Flex,
         ..TrainConfig::default()
     };
-    let run_config = RunConfig {
-        version: "test".into(),
-        created: utc_timestamp(),
-        train: config.clone(),
-        data_source: data.source.clone(),
-        train_digest: data.train.digest(),
-        test_digest: data.test.digest(),
-    };
+    let run_config = RunConfig::for_dataset(config.clone(), &data);
     let mut job = common::flex_job(config.clone(), data.clone());
     job.run_dir = Some(RunDir::create(&root, &run_config).unwrap());
     run_training(job, &Control::default(), &mut |_| {});
+    // A fixed folder name: the pad shows it, and the created one carries the time.
+    let created = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+    std::fs::rename(&created, root.join("tiny-cnn-run")).unwrap();
 
     // Pad: test #0 of the synthetic set with the trained model's logits.
     let wb = workbench(&data, &root);
