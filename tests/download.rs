@@ -23,27 +23,6 @@ fn shared_files() -> Option<Vec<(String, Vec<u8>)>> {
     )
 }
 
-/// Small fake "MNIST" files with matching digests, so the mechanics are tested without MNIST.
-fn fake_files() -> (Vec<(String, Vec<u8>)>, [String; 4]) {
-    use sha2::Digest;
-    let data = mnist_workbench::data::synthetic::generate(30, 1);
-    let raw = [
-        mnist_workbench::data::idx::encode_images(&data.pixels),
-        mnist_workbench::data::idx::encode_labels(&data.labels),
-        mnist_workbench::data::idx::encode_images(&data.pixels[..784 * 10]),
-        mnist_workbench::data::idx::encode_labels(&data.labels[..10]),
-    ];
-    let digests = raw
-        .clone()
-        .map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
-    let files = MNIST_FILES
-        .iter()
-        .zip(raw)
-        .map(|(n, r)| (format!("{n}.gz"), common::gzip(&r)))
-        .collect();
-    (files, digests)
-}
-
 fn corrupt(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
     files
         .iter()
@@ -68,7 +47,7 @@ fn plan(dest: std::path::PathBuf, mirrors: Vec<String>, sha: Option<[String; 4]>
 
 #[test]
 fn downloads_verify_and_fall_back_to_the_next_mirror() {
-    let (files, digests) = fake_files();
+    let (files, digests) = common::fake_mnist_files(30, 10, 1);
     let bad = common::LocalServer::start(corrupt(&files));
     let good = common::LocalServer::start(files);
     let dest = common::temp_dir("dl-ok");
@@ -102,7 +81,7 @@ fn downloads_verify_and_fall_back_to_the_next_mirror() {
 
 #[test]
 fn corrupted_download_is_refused_and_leaves_nothing() {
-    let (files, digests) = fake_files();
+    let (files, digests) = common::fake_mnist_files(30, 10, 1);
     let bad = common::LocalServer::start(corrupt(&files));
     let dest = common::temp_dir("dl-bad");
     let err = download_mnist(
@@ -136,7 +115,7 @@ fn unreachable_mirrors_give_a_clear_error() {
 
 #[test]
 fn cancel_stops_the_download() {
-    let (files, digests) = fake_files();
+    let (files, digests) = common::fake_mnist_files(30, 10, 1);
     let good = common::LocalServer::start(files);
     let dest = common::temp_dir("dl-cancel");
     let err = download_mnist(

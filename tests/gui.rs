@@ -13,7 +13,7 @@ use mnist_workbench::data::Dataset;
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::history::RunPhase;
-use mnist_workbench::train::runs::{RunConfig, RunDir, utc_timestamp};
+use mnist_workbench::train::runs::{RunConfig, RunDir};
 use mnist_workbench::train::{Control, TrainConfig, run_training};
 use mnist_workbench::ui::{AppOptions, WorkbenchApp};
 
@@ -41,6 +41,18 @@ fn harness(options: AppOptions) -> Harness<'static, WorkbenchApp> {
         .with_size([1500.0, 950.0])
         .with_max_steps(20)
         .build_eframe(move |cc| WorkbenchApp::new(cc, options))
+}
+
+/// Replaces the text of the text field labelled `label` as a user would: focus, select all,
+/// type.
+fn replace_text(h: &mut Harness<'_, WorkbenchApp>, label: &str, text: &str) {
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
+        .focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
+        .type_text(text);
+    h.run_steps(3);
 }
 
 /// Steps the UI (with real time passing for the worker) until `done` or the timeout.
@@ -73,14 +85,7 @@ fn trained_fixture() -> &'static (Arc<Dataset>, PathBuf) {
             device: mnist_workbench::device::DeviceChoice::Flex,
             ..TrainConfig::default()
         };
-        let run_config = RunConfig {
-            version: "test".into(),
-            created: utc_timestamp(),
-            train: config.clone(),
-            data_source: data.source.clone(),
-            train_digest: data.train.digest(),
-            test_digest: data.test.digest(),
-        };
+        let run_config = RunConfig::for_dataset(config.clone(), &data);
         let run_dir = RunDir::create(&root, &run_config).unwrap();
         let mut job = common::flex_job(config, data.clone());
         job.run_dir = Some(run_dir);
@@ -102,22 +107,11 @@ fn invalid_learning_rate_disables_start_with_its_reason() {
         !h.get_by_label("Start").accesskit_node().is_disabled(),
         "Start is enabled with the default settings"
     );
-    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Learning rate")
-        .focus();
-    h.run_steps(1);
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Learning rate")
-        .type_text("-0.5");
-    h.run_steps(3);
+    replace_text(&mut h, "Learning rate", "-0.5");
     assert!(h.get_by_label("Start").accesskit_node().is_disabled());
     h.get_by_label_contains("Start is disabled: learning rate must be a positive number");
     // Fixing the value enables Start again.
-    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Learning rate")
-        .focus();
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "Learning rate")
-        .type_text("0.01");
-    h.run_steps(3);
+    replace_text(&mut h, "Learning rate", "0.01");
     assert!(!h.get_by_label("Start").accesskit_node().is_disabled());
 }
 
@@ -133,12 +127,7 @@ fn training_through_the_ui_draws_curves_finishes_and_lists_the_run() {
     h.get_by_label("tiny-cnn").click();
     h.run_steps(2);
     for (label, value) in [("Epochs", "2"), ("Batch size", "100")] {
-        h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
-            .focus();
-        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-        h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
-            .type_text(value);
-        h.run_steps(1);
+        replace_text(&mut h, label, value);
     }
     // The live parameter count follows the preset (PyTorch's convention).
     let n = ModelSpec::preset("tiny-cnn").unwrap().param_count().to_string();
@@ -361,30 +350,9 @@ fn closing_during_training_stops_within_a_batch_and_keeps_the_last_checkpoint() 
     ));
 }
 
-/// Small fake "MNIST" files with matching digests (as in tests/download.rs).
-fn fake_mnist_files() -> (Vec<(String, Vec<u8>)>, [String; 4]) {
-    use sha2::Digest;
-    let data = mnist_workbench::data::synthetic::generate(40, 9);
-    let raw = [
-        mnist_workbench::data::idx::encode_images(&data.pixels),
-        mnist_workbench::data::idx::encode_labels(&data.labels),
-        mnist_workbench::data::idx::encode_images(&data.pixels[..784 * 20]),
-        mnist_workbench::data::idx::encode_labels(&data.labels[..20]),
-    ];
-    let digests = raw
-        .clone()
-        .map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
-    let files = mnist_workbench::data::sources::MNIST_FILES
-        .iter()
-        .zip(raw)
-        .map(|(n, r)| (format!("{n}.gz"), common::gzip(&r)))
-        .collect();
-    (files, digests)
-}
-
 #[test]
 fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
-    let (files, digests) = fake_mnist_files();
+    let (files, digests) = common::fake_mnist_files(40, 20, 9);
     let server = common::LocalServer::start(files);
     let dest = common::temp_dir("gui-download").join("mnist");
     let data = common::synthetic_dataset(200, 50, 6);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use mnist_workbench::device;
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::eval::logits_of;
-use mnist_workbench::train::runs::{RunConfig, load_model, save_model, utc_timestamp};
+use mnist_workbench::train::runs::{RunConfig, load_model, save_model};
 use mnist_workbench::train::{
     Command, Control, Event, FailReason, RunDir, StopReason, TrainConfig, TrainJob, evaluate, spawn_training,
 };
@@ -141,18 +141,14 @@ fn invalid_config_fails_before_any_step() {
 fn stop_command_ends_the_worker_within_one_batch_and_keeps_the_last_checkpoint_valid() {
     let data = common::synthetic_dataset(2000, 50, 6);
     let root = common::temp_dir("cancel");
-    let rc = RunConfig {
-        version: "test".into(),
-        created: utc_timestamp(),
-        train: TrainConfig {
+    let rc = RunConfig::for_dataset(
+        TrainConfig {
             epochs: 50,
             batch_size: 16,
             ..quick_config()
         },
-        data_source: data.source.clone(),
-        train_digest: data.train.digest(),
-        test_digest: data.test.digest(),
-    };
+        &data,
+    );
     let dir = RunDir::create(&root, &rc).unwrap();
     let job = TrainJob {
         run_dir: Some(dir.clone()),
@@ -307,14 +303,7 @@ fn resume_continues_from_saved_weights_and_optimizer_state() {
         epochs: 1,
         ..quick_config()
     };
-    let rc = RunConfig {
-        version: "test".into(),
-        created: utc_timestamp(),
-        train: config.clone(),
-        data_source: data.source.clone(),
-        train_digest: data.train.digest(),
-        test_digest: data.test.digest(),
-    };
+    let rc = RunConfig::for_dataset(config.clone(), &data);
     let dir = RunDir::create(&root, &rc).unwrap();
     let (events, _) = collect(
         TrainJob {

@@ -9,7 +9,7 @@ use clap::Args;
 use mnist_workbench::data::load_dataset;
 use mnist_workbench::device::{DeviceChoice, select_device};
 use mnist_workbench::model::{ModelSpec, PRESET_NAMES};
-use mnist_workbench::train::runs::{RunConfig, utc_timestamp};
+use mnist_workbench::train::runs::RunConfig;
 use mnist_workbench::train::{
     Event, OptimizerKind, RunDir, Schedule, Subset, TrainConfig, TrainJob, spawn_training,
 };
@@ -205,14 +205,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
-    let run_config = RunConfig {
-        version: env!("CARGO_PKG_VERSION").into(),
-        created: utc_timestamp(),
-        train: config.clone(),
-        data_source: data.source.clone(),
-        train_digest: data.train.digest(),
-        test_digest: data.test.digest(),
-    };
+    let run_config = RunConfig::for_dataset(config.clone(), &data);
     let run_dir = RunDir::create(&a.runs, &run_config)?;
     eprintln!("run folder: {}", run_dir.path.display());
     eprintln!(

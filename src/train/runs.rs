@@ -67,6 +67,36 @@ pub struct RunConfig {
     pub test_digest: String,
 }
 
+impl RunConfig {
+    /// The config of a new run of `train` on data from `data_source` with the given digests,
+    /// stamped with the current time and this program's version.
+    pub fn new(
+        train: TrainConfig,
+        data_source: DataSource,
+        train_digest: String,
+        test_digest: String,
+    ) -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").into(),
+            created: utc_timestamp(),
+            train,
+            data_source,
+            train_digest,
+            test_digest,
+        }
+    }
+
+    /// [`RunConfig::new`] with the digests computed from `data`.
+    pub fn for_dataset(train: TrainConfig, data: &crate::data::Dataset) -> Self {
+        Self::new(
+            train,
+            data.source.clone(),
+            data.train.digest(),
+            data.test.digest(),
+        )
+    }
+}
+
 /// `summary.json`: how the run ended and its best figures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {

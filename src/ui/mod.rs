@@ -7,6 +7,7 @@
 //!   panels ask for; `logic` drains worker events into it with the engine's pure reducers.
 //! - [`layout`]: the panel kinds and the egui_tiles layout.
 //! - [`panels`]: one file per panel behind the [`panels::Panel`] trait, registered in one place.
+//! - [`frame_bench`]: the `frame` and `pad` benchmark tasks, the app driven headless.
 //! - [`widgets`]: pure pixel helpers (greyscale images, atlases, colours) and small drawing
 //!   helpers shared by panels.
 
@@ -73,7 +74,10 @@ pub fn run_native(mut options: AppOptions) -> anyhow::Result<()> {
     }
     let mut wgpu_options = WgpuConfiguration::default();
     if let Some(shared) = crate::device::shared_wgpu() {
-        eprintln!("window renders on burn's wgpu device ({})", shared.adapter.get_info().name);
+        eprintln!(
+            "window renders on burn's wgpu device ({})",
+            shared.adapter.get_info().name
+        );
         wgpu_options.wgpu_setup = WgpuSetup::Existing(WgpuSetupExisting {
             instance: shared.instance,
             adapter: shared.adapter,

@@ -70,6 +70,8 @@ pub struct DataState {
     pub progress: Option<DownloadProgress>,
     /// The last failure, shown in the Data panel.
     pub error: Option<String>,
+    /// Counts the datasets loaded so far, so views know when to rebuild what they derived.
+    pub generation: u64,
 }
 
 /// The current (or last) training run.
@@ -182,7 +184,10 @@ impl Workbench {
             options,
         };
         match wb.options.preloaded.clone() {
-            Some(data) => wb.data.loaded = Some(data),
+            Some(data) => {
+                wb.data.loaded = Some(data);
+                wb.data.generation += 1;
+            }
             None => wb.start_data_job(DataJob::Load(wb.options.data.clone()), "Loading data…"),
         }
         wb.refresh_runs();
@@ -260,6 +265,7 @@ impl Workbench {
                             data.dataset.test.len()
                         );
                         self.data.loaded = Some(data);
+                        self.data.generation += 1;
                         self.notify(text, false);
                         ended = true;
                     }
@@ -392,14 +398,12 @@ impl Workbench {
             self.notify("Cannot start: no data loaded yet.", true);
             return;
         };
-        let run_config = RunConfig {
-            version: env!("CARGO_PKG_VERSION").into(),
-            created: utc_timestamp(),
-            train: config.clone(),
-            data_source: data.dataset.source.clone(),
-            train_digest: data.train_digest.clone(),
-            test_digest: data.test_digest.clone(),
-        };
+        let run_config = RunConfig::new(
+            config.clone(),
+            data.dataset.source.clone(),
+            data.train_digest.clone(),
+            data.test_digest.clone(),
+        );
         let run_dir = match RunDir::create(&self.options.runs_root, &run_config) {
             Ok(d) => d,
             Err(e) => {
@@ -444,15 +448,17 @@ impl Workbench {
     pub fn open_run(&mut self, path: &Path, quiet: bool) {
         let loaded = RunDir::open(path).and_then(|(dir, config)| {
             let device = Device::flex();
-            dir.load_model(&config.train.model, &device)
-                .map(|model| (model, device, config))
+            let model = dir.load_model(&config.train.model, &device)?;
+            // Its curves, when readable (a run without metrics still opens).
+            let events = dir.read_events().ok();
+            Ok((model, device, config, events))
         });
         match loaded {
-            Ok((model, device, config)) => {
+            Ok((model, device, config, events)) => {
                 self.model_versions += 1;
                 // Show the run's curves unless a run is training right now.
                 if !self.is_training()
-                    && let Ok(events) = RunDir::open(path).and_then(|(dir, _)| dir.read_events())
+                    && let Some(events) = events
                 {
                     let history = RunHistory::from_events(&events, config.train.epochs);
                     self.training = Some(TrainingSession::recorded(

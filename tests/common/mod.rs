@@ -73,6 +73,30 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Small fake "MNIST" files (gzip, the four standard names): `train` synthetic digits, the
+/// first `test` of them again as the test set, with the digests of their decompressed bytes,
+/// so download mechanics are tested without real MNIST.
+pub fn fake_mnist_files(train: usize, test: usize, seed: u64) -> (Vec<(String, Vec<u8>)>, [String; 4]) {
+    use mnist_workbench::data::idx::{encode_images, encode_labels};
+    use sha2::Digest;
+    let data = synthetic::generate(train, seed);
+    let raw = [
+        encode_images(&data.pixels),
+        encode_labels(&data.labels),
+        encode_images(&data.pixels[..784 * test]),
+        encode_labels(&data.labels[..test]),
+    ];
+    let digests = raw
+        .clone()
+        .map(|r| mnist_workbench::data::hex(&sha2::Sha256::digest(&r)));
+    let files = mnist_workbench::data::sources::MNIST_FILES
+        .iter()
+        .zip(raw)
+        .map(|(n, r)| (format!("{n}.gz"), gzip(&r)))
+        .collect();
+    (files, digests)
+}
+
 /// Gzip-compresses bytes.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

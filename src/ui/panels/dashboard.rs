@@ -6,7 +6,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
 
 use super::Panel;
-use crate::train::history::{RunHistory, RunPhase, decimate, smoothed};
+use crate::train::history::{RunHistory, RunPhase, StepPoint, decimate, smoothed};
 use crate::ui::layout::PanelKind;
 use crate::ui::state::Workbench;
 use crate::ui::widgets::format_duration;
@@ -36,6 +36,48 @@ impl Default for DashboardPanel {
     }
 }
 
+const BLUE: egui::Color32 = egui::Color32::from_rgb(60, 130, 240);
+const LIGHT_BLUE: egui::Color32 = egui::Color32::from_rgb(120, 190, 250);
+const RAW: egui::Color32 = egui::Color32::from_rgba_premultiplied(35, 53, 81, 90);
+const FAINT_BLUE: egui::Color32 = egui::Color32::from_rgba_premultiplied(55, 82, 126, 140);
+const ORANGE: egui::Color32 = egui::Color32::from_rgb(230, 120, 40);
+const GREEN: egui::Color32 = egui::Color32::from_rgb(120, 180, 90);
+
+/// A per-step series, decimated to [`MAX_LINE_POINTS`].
+fn step_line(
+    p: &mut egui_plot::PlotUi<'_>,
+    name: &str,
+    points: &[[f64; 2]],
+    color: egui::Color32,
+    width: f32,
+) {
+    p.line(
+        Line::new(name, PlotPoints::from(decimate(points, MAX_LINE_POINTS)))
+            .color(color)
+            .width(width),
+    );
+}
+
+/// A per-epoch series: a line with a marker on each epoch (one legend entry).
+fn epoch_line(p: &mut egui_plot::PlotUi<'_>, name: &str, points: Vec<[f64; 2]>, color: egui::Color32) {
+    p.line(Line::new(name, PlotPoints::from(points.clone())).color(color));
+    p.points(
+        Points::new(name, PlotPoints::from(points))
+            .radius(3.0)
+            .color(color),
+    );
+}
+
+/// `points` with their y values smoothed (x unchanged).
+fn smoothed_points(points: &[[f64; 2]], weight: f64) -> Vec<[f64; 2]> {
+    let ys: Vec<f64> = points.iter().map(|p| p[1]).collect();
+    points
+        .iter()
+        .zip(smoothed(&ys, weight))
+        .map(|(p, y)| [p[0], y])
+        .collect()
+}
+
 const OVERLAY_COLORS: [egui::Color32; 4] = [
     egui::Color32::from_rgb(150, 150, 150),
     egui::Color32::from_rgb(190, 140, 90),
@@ -58,6 +100,13 @@ impl DashboardPanel {
         } else {
             (epoch * h.steps_per_epoch) as f64
         }
+    }
+
+    fn step_series(&self, h: &RunHistory, value: impl Fn(&StepPoint) -> f64) -> Vec<[f64; 2]> {
+        h.steps
+            .iter()
+            .map(|s| [self.x_of_step(h, s.step), value(s)])
+            .collect()
     }
 
     fn epoch_series(
@@ -164,48 +213,20 @@ impl Panel for DashboardPanel {
         let overlays = &wb.overlays;
 
         // Loss per step, raw and smoothed; overlays contribute their per-epoch training loss.
-        let raw: Vec<[f64; 2]> = h
-            .steps
-            .iter()
-            .map(|s| [self.x_of_step(h, s.step), s.loss])
-            .collect();
-        let smooth_y = smoothed(&raw.iter().map(|p| p[1]).collect::<Vec<_>>(), self.smoothing);
-        let smooth: Vec<[f64; 2]> = raw.iter().zip(smooth_y).map(|(p, y)| [p[0], y]).collect();
+        let raw = self.step_series(h, |s| s.loss);
+        let smooth = smoothed_points(&raw, self.smoothing);
         self.plot("loss", "Training loss", height, ui, |p| {
             if self.show_raw {
-                p.line(
-                    Line::new("loss (raw)", PlotPoints::from(decimate(&raw, MAX_LINE_POINTS)))
-                        .color(egui::Color32::from_rgba_unmultiplied(100, 150, 230, 90)),
-                );
+                step_line(p, "loss (raw)", &raw, RAW, 1.5);
             }
-            p.line(
-                Line::new(
-                    "loss (smoothed)",
-                    PlotPoints::from(decimate(&smooth, MAX_LINE_POINTS)),
-                )
-                .color(egui::Color32::from_rgb(60, 130, 240))
-                .width(2.0),
+            step_line(p, "loss (smoothed)", &smooth, BLUE, 2.0);
+            epoch_line(
+                p,
+                "train loss (epoch mean)",
+                self.epoch_series(h, |m| Some(m.train_loss)),
+                LIGHT_BLUE,
             );
-            let train_epoch = self.epoch_series(h, |m| Some(m.train_loss));
-            p.line(
-                Line::new("train loss (epoch mean)", PlotPoints::from(train_epoch.clone()))
-                    .color(egui::Color32::from_rgb(120, 190, 250)),
-            );
-            p.points(
-                Points::new("train loss (epoch mean)", PlotPoints::from(train_epoch))
-                    .radius(3.0)
-                    .color(egui::Color32::from_rgb(120, 190, 250)),
-            );
-            let test = self.epoch_series(h, |m| m.test_loss);
-            p.line(
-                Line::new("test loss", PlotPoints::from(test.clone()))
-                    .color(egui::Color32::from_rgb(230, 120, 40)),
-            );
-            p.points(
-                Points::new("test loss", PlotPoints::from(test))
-                    .radius(3.0)
-                    .color(egui::Color32::from_rgb(230, 120, 40)),
-            );
+            epoch_line(p, "test loss", self.epoch_series(h, |m| m.test_loss), ORANGE);
             for (i, o) in overlays.iter().enumerate() {
                 let pts = self.epoch_series(&o.history, |m| Some(m.train_loss));
                 p.line(
@@ -215,47 +236,20 @@ impl Panel for DashboardPanel {
             }
         });
 
-        let batch_acc: Vec<[f64; 2]> = h
-            .steps
-            .iter()
-            .map(|s| [self.x_of_step(h, s.step), s.accuracy])
-            .collect();
-        let batch_acc_y = smoothed(
-            &batch_acc.iter().map(|p| p[1]).collect::<Vec<_>>(),
-            self.smoothing,
-        );
-        let batch_acc: Vec<[f64; 2]> = batch_acc
-            .iter()
-            .zip(batch_acc_y)
-            .map(|(p, y)| [p[0], y])
-            .collect();
+        let batch_acc = smoothed_points(&self.step_series(h, |s| s.accuracy), self.smoothing);
         self.plot("accuracy", "Accuracy", height, ui, |p| {
-            p.line(
-                Line::new(
-                    "batch accuracy (smoothed)",
-                    PlotPoints::from(decimate(&batch_acc, MAX_LINE_POINTS)),
-                )
-                .color(egui::Color32::from_rgba_unmultiplied(100, 150, 230, 140)),
+            step_line(p, "batch accuracy (smoothed)", &batch_acc, FAINT_BLUE, 1.5);
+            epoch_line(
+                p,
+                "train accuracy",
+                self.epoch_series(h, |m| Some(m.train_accuracy)),
+                BLUE,
             );
-            let train = self.epoch_series(h, |m| Some(m.train_accuracy));
-            let test = self.epoch_series(h, |m| m.test_accuracy);
-            p.line(
-                Line::new("train accuracy", PlotPoints::from(train.clone()))
-                    .color(egui::Color32::from_rgb(60, 130, 240)),
-            );
-            p.points(
-                Points::new("train accuracy", PlotPoints::from(train))
-                    .radius(3.0)
-                    .color(egui::Color32::from_rgb(60, 130, 240)),
-            );
-            p.line(
-                Line::new("test accuracy", PlotPoints::from(test.clone()))
-                    .color(egui::Color32::from_rgb(230, 120, 40)),
-            );
-            p.points(
-                Points::new("test accuracy", PlotPoints::from(test))
-                    .radius(3.0)
-                    .color(egui::Color32::from_rgb(230, 120, 40)),
+            epoch_line(
+                p,
+                "test accuracy",
+                self.epoch_series(h, |m| m.test_accuracy),
+                ORANGE,
             );
             for (i, o) in overlays.iter().enumerate() {
                 let pts = self.epoch_series(&o.history, |m| m.test_accuracy);
@@ -267,19 +261,12 @@ impl Panel for DashboardPanel {
         });
 
         self.plot("lr", "Learning rate", height * 0.7, ui, |p| {
-            let mut lr: Vec<[f64; 2]> = h
-                .steps
-                .iter()
-                .map(|s| [self.x_of_step(h, s.step), s.learning_rate])
-                .collect();
+            let mut lr = self.step_series(h, |s| s.learning_rate);
             if lr.is_empty() {
                 // A recorded run has the rate at the end of each epoch only.
                 lr = self.epoch_series(h, |m| Some(m.learning_rate));
             }
-            p.line(
-                Line::new("learning rate", PlotPoints::from(decimate(&lr, MAX_LINE_POINTS)))
-                    .color(egui::Color32::from_rgb(120, 180, 90)),
-            );
+            step_line(p, "learning rate", &lr, GREEN, 1.5);
         });
     }
 

@@ -20,7 +20,10 @@ pub struct DataPanel {
     grid: CachedTexture,
     /// Dataset indices shown in the grid, row per digit.
     shown: Vec<Option<usize>>,
-    shown_for: Option<String>,
+    /// Label counts of train and test.
+    counts: ([usize; NUM_CLASSES], [usize; NUM_CLASSES]),
+    /// The data generation the fields above were derived from.
+    derived_from: Option<u64>,
 }
 
 /// The first `per_digit` indices of each digit, one row of `per_digit` cells per digit;
@@ -154,7 +157,12 @@ impl Panel for DataPanel {
             data.train.len(),
             data.test.len()
         ));
-        let (train, test) = (data.train.label_counts(), data.test.label_counts());
+        if self.derived_from != Some(wb.data.generation) {
+            self.shown = samples_per_digit(&data.test.labels, SAMPLES_PER_DIGIT);
+            self.counts = (data.train.label_counts(), data.test.label_counts());
+            self.derived_from = Some(wb.data.generation);
+        }
+        let (train, test) = self.counts;
         let share = |counts: &[usize; 10], total: usize, offset: f64, name: &str, color| {
             let bars = (0..NUM_CLASSES)
                 .map(|d| {
@@ -191,25 +199,14 @@ impl Panel for DataPanel {
             });
 
         ui.label(egui::RichText::new("Test samples per digit (click one to load it into the pad)").strong());
-        let key = format!("{}:{}", data.source, data.test.len());
-        if self.shown_for.as_ref() != Some(&key) {
-            self.shown = samples_per_digit(&data.test.labels, SAMPLES_PER_DIGIT);
-            self.shown_for = Some(key.clone());
-        }
-        let blank = [0u8; crate::data::IMAGE_PIXELS];
-        let images: Vec<&[u8]> = self
-            .shown
-            .iter()
-            .map(|i| i.map_or(&blank[..], |i| data.test.image(i)))
-            .collect();
-        let tex_key = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            key.hash(&mut h);
-            h.finish()
-        };
         let gap = 2;
-        let tex = self.grid.get(ui.ctx(), "data-samples", tex_key, || {
+        let shown = &self.shown;
+        let tex = self.grid.get(ui.ctx(), "data-samples", wb.data.generation, || {
+            let blank = [0u8; crate::data::IMAGE_PIXELS];
+            let images: Vec<&[u8]> = shown
+                .iter()
+                .map(|i| i.map_or(&blank[..], |i| data.test.image(i)))
+                .collect();
             let (w, h, px) = atlas(&images, IMAGE_SIDE, SAMPLES_PER_DIGIT, gap);
             grey_image(w, h, &px)
         });

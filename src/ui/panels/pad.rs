@@ -297,12 +297,10 @@ impl PadPanel {
 
         // Paint.
         let painter = ui.painter_at(rect);
-        let pixels = self.image.pixels().to_vec();
-        let tex = self
-            .canvas_tex
-            .get(ui.ctx(), "pad-canvas", self.image.revision(), || {
-                grey_image(IMAGE_SIDE, IMAGE_SIDE, &intensities_to_grey(&pixels))
-            });
+        let image = &self.image;
+        let tex = self.canvas_tex.get(ui.ctx(), "pad-canvas", image.revision(), || {
+            grey_image(IMAGE_SIDE, IMAGE_SIDE, &intensities_to_grey(image.pixels()))
+        });
         painter.image(
             tex.id(),
             canvas,
@@ -364,11 +362,15 @@ impl PadPanel {
     }
 
     fn predictions_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
-        let input = model_input(self.image.pixels());
+        let image = &self.image;
         let tex = self
             .input_tex
-            .get(ui.ctx(), "pad-model-input", self.image.revision(), || {
-                grey_image(IMAGE_SIDE, IMAGE_SIDE, &model_input_to_grey(&input))
+            .get(ui.ctx(), "pad-model-input", image.revision(), || {
+                grey_image(
+                    IMAGE_SIDE,
+                    IMAGE_SIDE,
+                    &model_input_to_grey(&model_input(image.pixels())),
+                )
             });
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
