@@ -379,3 +379,60 @@ fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
     h.get_by_label_contains("40 training images · 20 test images");
     assert!(h.query_by_label_contains("These are not MNIST").is_none());
 }
+
+#[test]
+fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
+    let (data, root) = trained_fixture();
+    let mut wb = mnist_workbench::ui::state::Workbench::new(options(data, root, true), Arc::new(|| {}));
+    let logits = wb.predict(
+        data.test
+            .image(0)
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    );
+    assert!(logits.is_some(), "the trained run was opened");
+    let out = common::temp_dir("gui-save").join("my-model");
+    wb.act(mnist_workbench::ui::state::Action::SaveModelTo(out.clone()));
+    wb.logic();
+    assert!(
+        !wb.notices.last().unwrap().is_error,
+        "{}",
+        wb.notices.last().unwrap().text
+    );
+    let listed = mnist_workbench::train::runs::RunListing::read(&out);
+    assert!(
+        listed.has_checkpoint && listed.best_test_accuracy.is_some(),
+        "{listed:?}"
+    );
+    // The saved folder opens again and answers the same.
+    wb.act(mnist_workbench::ui::state::Action::OpenRun(out.clone()));
+    wb.logic();
+    assert_eq!(wb.model.as_ref().unwrap().run_dir.as_deref(), Some(out.as_path()));
+    let again = wb.predict(
+        data.test
+            .image(0)
+            .iter()
+            .map(|&b| b as f32 / 255.0)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    );
+    assert_eq!(again, logits);
+    // Saving onto an existing folder is refused and leaves it as it was.
+    let before = std::fs::read(out.join("model.bpk")).unwrap();
+    std::fs::write(out.join("note.txt"), "mine").unwrap();
+    wb.act(mnist_workbench::ui::state::Action::SaveModelTo(out.clone()));
+    wb.logic();
+    let notice = wb.notices.last().unwrap();
+    assert!(
+        notice.is_error && notice.text.contains("already exists"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(std::fs::read(out.join("model.bpk")).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(out.join("note.txt")).unwrap(), "mine");
+    // Nothing half-made is left next to it.
+    let siblings: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().collect();
+    assert_eq!(siblings.len(), 1);
+}

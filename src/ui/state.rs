@@ -534,14 +534,37 @@ impl Workbench {
             return;
         };
         config.created = utc_timestamp();
-        let result = std::fs::create_dir_all(path)
+        if path.exists() {
+            self.notify(
+                format!(
+                    "{} already exists; choose a new folder name (nothing was overwritten)",
+                    path.display()
+                ),
+                true,
+            );
+            return;
+        }
+        // Build the folder under a temporary name, then rename it into place: a failure
+        // (full disk, no permission) leaves no half-made run folder behind.
+        let partial = crate::fsutil::temp_path_for(path);
+        let result = std::fs::create_dir_all(&partial)
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
-                crate::fsutil::atomic_write(&path.join("config.json"), text.as_bytes())
+                crate::fsutil::atomic_write(&partial.join("config.json"), text.as_bytes())
                     .map_err(|e| e.to_string())?;
-                save_model(&m.model, &path.join("model.bpk")).map_err(|e| e.to_string())
+                save_model(&m.model, &partial.join("model.bpk")).map_err(|e| e.to_string())?;
+                // Keep how the source run ended, so the Runs list shows its figures.
+                if let Some(summary) = m.run_dir.as_ref().map(|d| d.join("summary.json"))
+                    && summary.is_file()
+                {
+                    std::fs::copy(&summary, partial.join("summary.json")).map_err(|e| e.to_string())?;
+                }
+                std::fs::rename(&partial, path).map_err(|e| e.to_string())
             });
+        if result.is_err() {
+            std::fs::remove_dir_all(&partial).ok();
+        }
         match result {
             Ok(()) => self.notify(format!("Model saved to {}", path.display()), false),
             Err(e) => self.notify(format!("Cannot save the model: {e}"), true),
