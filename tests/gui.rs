@@ -384,14 +384,8 @@ fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
 fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     let (data, root) = trained_fixture();
     let mut wb = mnist_workbench::ui::state::Workbench::new(options(data, root, true), Arc::new(|| {}));
-    let logits = wb.predict(
-        data.test
-            .image(0)
-            .iter()
-            .map(|&b| b as f32 / 255.0)
-            .collect::<Vec<_>>()
-            .as_slice(),
-    );
+    let first_test: Vec<f32> = data.test.image(0).iter().map(|&b| b as f32 / 255.0).collect();
+    let logits = wb.predict(&first_test);
     assert!(logits.is_some(), "the trained run was opened");
     let out = common::temp_dir("gui-save").join("my-model");
     wb.act(mnist_workbench::ui::state::Action::SaveModelTo(out.clone()));
@@ -410,14 +404,7 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     wb.act(mnist_workbench::ui::state::Action::OpenRun(out.clone()));
     wb.logic();
     assert_eq!(wb.model.as_ref().unwrap().run_dir.as_deref(), Some(out.as_path()));
-    let again = wb.predict(
-        data.test
-            .image(0)
-            .iter()
-            .map(|&b| b as f32 / 255.0)
-            .collect::<Vec<_>>()
-            .as_slice(),
-    );
+    let again = wb.predict(&first_test);
     assert_eq!(again, logits);
     // Saving onto an existing folder is refused and leaves it as it was.
     let before = std::fs::read(out.join("model.bpk")).unwrap();
