@@ -8,19 +8,26 @@
 //!   `Config` with `init(&device)` and a `forward_with_activations` for inspection.
 //! - [`train`]: the training loop on a named worker thread, its `Command` / `Event` messages,
 //!   metrics, run folders and checkpoints.
+//! - [`analysis`]: pure functions behind the inspection panels (colormaps, atlases,
+//!   confusion scores, calibration, errors, top-activating search, dataset statistics) and
+//!   the `mnist-analysis` worker thread for the heavy model passes.
+//! - [`figure`], [`report`]: figures drawn on the CPU without a window (`report`, exports).
 //! - [`device`]: choosing between wgpu (hardware GPU) and flex (CPU).
 //! - [`preprocess`]: turning any digit picture into an MNIST-style 28×28 input.
 //! - [`bench`]: the benchmark tasks of the project's benchmark spec.
 //!
 //! The engine never imports egui: the desktop app talks to it only through this API.
 
+pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod device;
+pub mod figure;
 pub mod fsutil;
 pub mod model;
 pub mod pad;
 pub mod preprocess;
+pub mod report;
 pub mod rng;
 pub mod train;
 pub mod ui;

@@ -389,3 +389,99 @@ fn absurd_synthetic_size_is_refused() {
     assert!(!ok);
     assert!(err.contains("--synthetic-size"), "{err}");
 }
+
+#[test]
+fn report_writes_every_figure_with_its_numbers_without_a_window() {
+    let runs = common::temp_dir("report");
+    let run = train_tiny(&runs);
+    let out = runs.join("figures");
+    // No display: the report never opens a window.
+    let (ok, stdout, err) = common::cli(
+        &[
+            "report",
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        &["DISPLAY", "WAYLAND_DISPLAY"],
+    );
+    assert!(ok, "{stdout}\n{err}");
+    let expected = [
+        ("01_training_history", "csv"),
+        ("02_sample_data", "csv"),
+        ("03_predictions", "csv"),
+        ("05_conv_filters", "json"),
+        ("06_feature_maps", "json"),
+        ("07_confusion_matrix", "csv"),
+        ("08_confidence_analysis", "json"),
+        ("09_errors", "csv"),
+        ("10_dataset", "json"),
+    ];
+    for (name, ext) in expected {
+        let png = out.join(format!("{name}.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{name}.png: {e}"));
+        assert!(
+            img.width() >= 400 && img.height() >= 150,
+            "{name}: {}x{}",
+            img.width(),
+            img.height()
+        );
+        // Not a blank page: many distinct grey levels.
+        let rgb = img.to_rgb8();
+        let dark = rgb.pixels().filter(|p| p.0[0] < 128).count();
+        assert!(dark > 500, "{name}.png is nearly blank");
+        let data = std::fs::read_to_string(out.join(format!("{name}.{ext}"))).unwrap();
+        assert!(data.len() > 30, "{name}.{ext} is nearly empty");
+        assert!(stdout.contains(&format!("{name}.png")), "{stdout}");
+    }
+    // The numbers agree with `eval`: the confusion matrix CSV sums to the test set and its
+    // diagonal share is the run's accuracy.
+    let csv = std::fs::read_to_string(out.join("07_confusion_matrix.csv")).unwrap();
+    let rows: Vec<Vec<u64>> = csv
+        .lines()
+        .skip(1)
+        .take(10)
+        .map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let total: u64 = rows.iter().flatten().sum();
+    let right: u64 = (0..10).map(|d| rows[d][d]).sum();
+    let (ok, json, err) = common::cli(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--device",
+            "flex",
+            "--json",
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let accuracy = report["accuracy"].as_f64().unwrap();
+    assert!((right as f64 / total as f64 - accuracy).abs() < 1e-9);
+    let errors = std::fs::read_to_string(out.join("09_errors.csv")).unwrap();
+    assert_eq!(
+        errors.lines().count() as u64 - 1,
+        total - right,
+        "one CSV row per mistake"
+    );
+    // A folder that is not a run gets a clear message and no figures.
+    let (ok, _, err) = common::cli(
+        &[
+            "report",
+            "--run",
+            out.to_str().unwrap(),
+            "--out",
+            runs.join("nothing").to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("config.json"), "{err}");
+    assert!(!runs.join("nothing").exists());
+}

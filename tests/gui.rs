@@ -18,11 +18,7 @@ use mnist_workbench::train::{Control, TrainConfig, run_training};
 use mnist_workbench::ui::{AppOptions, WorkbenchApp};
 
 fn loaded(data: &Arc<Dataset>) -> LoadedData {
-    LoadedData {
-        dataset: data.clone(),
-        train_digest: data.train.digest(),
-        test_digest: data.test.digest(),
-    }
+    LoadedData::shared(data.clone())
 }
 
 fn options(data: &Arc<Dataset>, runs_root: &Path, open_latest_run: bool) -> AppOptions {

@@ -67,11 +67,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             "ensemble" => bench::ensemble(&data, &device, a.models),
             "frame" => {
                 let runs = tempfile_dir()?;
-                let loaded = LoadedData {
-                    dataset: data.clone(),
-                    train_digest: data.train.digest(),
-                    test_digest: data.test.digest(),
-                };
+                let loaded = LoadedData::shared(data.clone());
                 let line = frame_bench::frame(loaded, a.seconds, runs.clone());
                 std::fs::remove_dir_all(&runs).ok();
                 line

@@ -4,6 +4,7 @@ mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod progress;
+mod report_cmd;
 mod train_cmd;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ enum Cmd {
         #[command(subcommand)]
         action: data_cmd::DataAction,
     },
+    /// Write seed S3's figures (PNG plus CSV/JSON) for a run, without a window.
+    Report(report_cmd::ReportArgs),
     /// Run the benchmark tasks (one JSON line each).
     Bench(bench_cmd::BenchArgs),
     /// Open the desktop workbench (the default without a subcommand).
@@ -124,5 +127,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Predict(a)) => eval_cmd::predict(a),
         Some(Cmd::Data { action }) => data_cmd::run(action),
         Some(Cmd::Bench(a)) => bench_cmd::run(a),
+        Some(Cmd::Report(a)) => report_cmd::run(a),
     }
 }

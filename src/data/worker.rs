@@ -29,15 +29,24 @@ pub struct LoadedData {
     pub train_digest: String,
     /// SHA-256 of the test images and labels.
     pub test_digest: String,
+    /// Label counts, mean images and pixel statistics of both splits (the Dataset panel).
+    pub stats: Arc<crate::analysis::dataset::DatasetStats>,
 }
 
 impl LoadedData {
     /// Wraps a dataset, computing its digests.
     pub fn new(dataset: Dataset) -> Self {
+        Self::shared(Arc::new(dataset))
+    }
+
+    /// Wraps a shared dataset, computing its digests and statistics (a few hundred
+    /// milliseconds for MNIST: call it off the UI thread).
+    pub fn shared(dataset: Arc<Dataset>) -> Self {
         Self {
             train_digest: dataset.train.digest(),
             test_digest: dataset.test.digest(),
-            dataset: Arc::new(dataset),
+            stats: Arc::new(crate::analysis::dataset::DatasetStats::compute(&dataset)),
+            dataset,
         }
     }
 }

@@ -90,6 +90,11 @@ impl Cnn {
         self.forward_impl(images, None)
     }
 
+    /// Each conv block's kernels, `[out, in, k, k]`, first block first.
+    pub fn conv_weights(&self) -> Vec<Tensor<4>> {
+        self.blocks.iter().map(|b| b.conv.weight.val()).collect()
+    }
+
     /// Logits and every block's pooled feature maps and the dense layer's output.
     pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
         let mut acts = Vec::new();

@@ -51,6 +51,11 @@ impl Mlp {
         self.forward_impl(images, None)
     }
 
+    /// The first layer's weights, `[784, units]` (the output layer when there is no hidden one).
+    pub fn first_layer_weights(&self) -> Tensor<2> {
+        self.hidden.first().unwrap_or(&self.output).weight.val()
+    }
+
     /// Logits and the output of every hidden layer (after ReLU).
     pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
         let mut acts = Vec::new();

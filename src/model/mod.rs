@@ -5,6 +5,7 @@
 //! network itself, one enum over the families so the training loop and the app handle any.
 
 pub mod cnn;
+pub mod inspect;
 pub mod mlp;
 
 use burn::module::Module;

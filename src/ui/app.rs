@@ -79,6 +79,7 @@ impl WorkbenchApp {
     /// Drains worker events (once per frame, before [`Self::draw`]).
     pub fn logic_step(&mut self) {
         self.workbench.logic();
+        self.panels.pad.refresh(&mut self.workbench);
     }
 
     /// Draws the whole window into `ui`.

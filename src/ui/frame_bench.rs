@@ -46,7 +46,9 @@ pub fn frame(data: LoadedData, seconds: f64, runs_root: std::path::PathBuf) -> V
     let mut app = WorkbenchApp::with_context(&ctx, options);
     let config = TrainConfig {
         model: ModelSpec::preset("small-cnn").expect("preset"),
-        epochs: 1,
+        // Two epochs, so a run of more than one epoch's length (about 65 s on 2 cores)
+        // includes the test-set evaluation the inspection panels start after epoch 1.
+        epochs: 2,
         device: crate::device::DeviceChoice::Flex,
         ..TrainConfig::default()
     };
@@ -101,9 +103,10 @@ pub fn frame(data: LoadedData, seconds: f64, runs_root: std::path::PathBuf) -> V
     })
 }
 
-/// Pad edit → new logits with a model on flex: the median and p95 over `edits` edits (a short
-/// stroke each), after warm-up. The model is `spec` freshly initialised (the time does not
-/// depend on the weights).
+/// Pad edit → new logits and every layer's feature maps turned into the atlas pixels the
+/// Feature maps panel shows, with a model on flex: the median and p95 over `edits` edits (a
+/// short stroke each), after warm-up. The model is `spec` freshly initialised (the time does
+/// not depend on the weights).
 pub fn pad(spec: &ModelSpec, edits: usize) -> Value {
     use crate::pad::{Brush, PadImage};
     let device = burn::tensor::Device::flex();
@@ -115,8 +118,19 @@ pub fn pad(spec: &ModelSpec, edits: usize) -> Value {
         let y = 4.0 + (i % 20) as f32;
         pad.checkpoint();
         pad.stroke((6.0, y), (22.0, y + 1.0), &Brush::default());
-        let logits = crate::train::eval::logits_for_intensities(&model, pad.pixels(), &device);
-        assert!(logits.is_some());
+        let inspection = crate::model::inspect::inspect_intensities(&model, pad.pixels(), &device)
+            .expect("a pad image has 784 pixels");
+        let atlas_bytes: usize = inspection
+            .layers
+            .iter()
+            .filter(|l| l.is_conv())
+            .map(|l| {
+                crate::analysis::pixels::feature_map_atlas(&l.values, l.channels, l.side, 1)
+                    .3
+                    .len()
+            })
+            .sum();
+        assert!(atlas_bytes > 0 && inspection.logits.iter().all(|v| v.is_finite()));
         if i >= 20 {
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
@@ -124,6 +138,7 @@ pub fn pad(spec: &ModelSpec, edits: usize) -> Value {
     times.sort_by(f64::total_cmp);
     json!({
         "task": "pad",
+        "measures": "logits + all feature-map atlases per edit",
         "model": spec.describe(),
         "edits": edits,
         "median_ms": percentile(&times, 0.5),

@@ -19,16 +19,34 @@ pub enum PanelKind {
     Pad,
     /// Run folders.
     Runs,
+    /// Conv kernels / MLP unit weights.
+    Filters,
+    /// Activations of the pad image or a test image.
+    Features,
+    /// Test-set confusion matrix with click-through.
+    Confusion,
+    /// Misclassified test images.
+    Errors,
+    /// Reliability diagram and confidence histograms.
+    Calibration,
+    /// Dataset statistics.
+    Dataset,
 }
 
 impl PanelKind {
     /// Every panel, in menu order.
-    pub const ALL: [PanelKind; 5] = [
+    pub const ALL: [PanelKind; 11] = [
         PanelKind::Data,
         PanelKind::Training,
         PanelKind::Dashboard,
         PanelKind::Pad,
         PanelKind::Runs,
+        PanelKind::Filters,
+        PanelKind::Features,
+        PanelKind::Confusion,
+        PanelKind::Errors,
+        PanelKind::Calibration,
+        PanelKind::Dataset,
     ];
 
     /// Tab title.
@@ -39,25 +57,42 @@ impl PanelKind {
             PanelKind::Dashboard => "Training dashboard",
             PanelKind::Pad => "Drawing pad",
             PanelKind::Runs => "Runs",
+            PanelKind::Filters => "Filters",
+            PanelKind::Features => "Feature maps",
+            PanelKind::Confusion => "Confusion",
+            PanelKind::Errors => "Errors",
+            PanelKind::Calibration => "Calibration",
+            PanelKind::Dataset => "Dataset",
         }
     }
 }
 
-/// The default arrangement: settings, data and runs as tabs on the left, the dashboard in the
-/// middle, the pad on the right, so curves and the pad are visible while training.
+/// The default arrangement: settings, data and runs as tabs on the left, the dashboard and
+/// the inspection panels as tabs in the middle, the pad on the right, so curves (or any
+/// inspection view) and the pad are visible together while training.
 pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
     let mut tiles = egui_tiles::Tiles::default();
     let training = tiles.insert_pane(PanelKind::Training);
     let data = tiles.insert_pane(PanelKind::Data);
     let runs = tiles.insert_pane(PanelKind::Runs);
     let left = tiles.insert_tab_tile(vec![training, data, runs]);
-    let dashboard = tiles.insert_pane(PanelKind::Dashboard);
+    let middle_panes = [
+        PanelKind::Dashboard,
+        PanelKind::Confusion,
+        PanelKind::Errors,
+        PanelKind::Calibration,
+        PanelKind::Filters,
+        PanelKind::Features,
+        PanelKind::Dataset,
+    ]
+    .map(|k| tiles.insert_pane(k));
+    let dashboard = tiles.insert_tab_tile(middle_panes.to_vec());
     let pad = tiles.insert_pane(PanelKind::Pad);
     let root = tiles.insert_horizontal_tile(vec![left, dashboard, pad]);
     if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
-        linear.shares.set_share(left, 1.3);
-        linear.shares.set_share(dashboard, 1.5);
-        linear.shares.set_share(pad, 1.5);
+        linear.shares.set_share(left, 1.1);
+        linear.shares.set_share(dashboard, 2.0);
+        linear.shares.set_share(pad, 1.4);
     }
     egui_tiles::Tree::new(egui::Id::unique("workbench_tiles"), root, tiles)
 }

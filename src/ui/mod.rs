@@ -12,7 +12,10 @@
 //!   helpers shared by panels.
 
 pub mod app;
+pub mod export;
 pub mod frame_bench;
+pub mod gallery;
+pub mod inspect;
 pub mod layout;
 pub mod panels;
 pub mod state;

@@ -46,6 +46,8 @@ pub enum Action {
     RefreshRuns,
     /// Write the current run's curves as CSV.
     ExportCurves(PathBuf),
+    /// Find each test image's peak activation per channel of this layer.
+    ComputePeaks(usize),
 }
 
 /// A message in the status bar.
@@ -158,8 +160,10 @@ pub struct Workbench {
     pub notices: Vec<Notice>,
     /// An image (784 intensities) a panel wants shown in the pad, with a caption.
     pub pad_request: Option<(Vec<f32>, String)>,
+    /// Test-set evaluation, channel peaks and the pad's activations.
+    pub inspect: super::inspect::InspectState,
     actions: Vec<Action>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    pub(super) wake: Arc<dyn Fn() + Send + Sync>,
     next_run_id: u64,
     model_versions: u64,
 }
@@ -177,6 +181,7 @@ impl Workbench {
             overlays: Vec::new(),
             notices: Vec::new(),
             pad_request: None,
+            inspect: Default::default(),
             actions: Vec::new(),
             wake,
             next_run_id: 1,
@@ -238,6 +243,7 @@ impl Workbench {
         self.drain_data_events();
         self.drain_training_events();
         self.apply_actions();
+        self.inspect_logic();
     }
 
     fn start_data_job(&mut self, job: DataJob, label: &str) {
@@ -382,6 +388,7 @@ impl Workbench {
             Action::Overlay(path, on) => self.set_overlay(&path, on),
             Action::RefreshRuns => self.refresh_runs(),
             Action::ExportCurves(path) => self.export_curves(&path),
+            Action::ComputePeaks(layer) => self.compute_peaks(layer),
         }
     }
 

@@ -1,17 +1,33 @@
 //! The panels: one file each, all behind [`Panel`], registered in [`Panels::new`] (the tile
 //! layout, the View menu and the tests all go through it).
 
+mod calibration;
+mod confusion;
 mod dashboard;
 mod data;
+mod dataset;
+mod errors;
+mod features;
+mod filters;
 mod pad;
 mod runs;
 mod training;
 
+pub use calibration::CalibrationPanel;
+pub use confusion::ConfusionPanel;
 pub use dashboard::DashboardPanel;
 pub use data::DataPanel;
+pub use dataset::DatasetPanel;
+pub use errors::ErrorsPanel;
+pub use features::FeaturesPanel;
+pub use filters::FiltersPanel;
 pub use pad::PadPanel;
 pub use runs::RunsPanel;
 pub use training::TrainingPanel;
+
+use std::sync::Arc;
+
+use crate::analysis::worker::TestEvaluation;
 
 use super::layout::PanelKind;
 use super::state::Workbench;
@@ -44,6 +60,12 @@ pub struct Panels {
     /// The pad (the app routes undo/redo shortcuts to it).
     pub pad: PadPanel,
     runs: RunsPanel,
+    filters: FiltersPanel,
+    features: FeaturesPanel,
+    confusion: ConfusionPanel,
+    errors: ErrorsPanel,
+    calibration: CalibrationPanel,
+    dataset: DatasetPanel,
 }
 
 impl Panels {
@@ -60,11 +82,29 @@ impl Panels {
             PanelKind::Dashboard => &mut self.dashboard,
             PanelKind::Pad => &mut self.pad,
             PanelKind::Runs => &mut self.runs,
+            PanelKind::Filters => &mut self.filters,
+            PanelKind::Features => &mut self.features,
+            PanelKind::Confusion => &mut self.confusion,
+            PanelKind::Errors => &mut self.errors,
+            PanelKind::Calibration => &mut self.calibration,
+            PanelKind::Dataset => &mut self.dataset,
         }
     }
 
-    fn all(&self) -> [&dyn Panel; 5] {
-        [&self.data, &self.training, &self.dashboard, &self.pad, &self.runs]
+    fn all(&self) -> [&dyn Panel; PanelKind::ALL.len()] {
+        [
+            &self.data,
+            &self.training,
+            &self.dashboard,
+            &self.pad,
+            &self.runs,
+            &self.filters,
+            &self.features,
+            &self.confusion,
+            &self.errors,
+            &self.calibration,
+            &self.dataset,
+        ]
     }
 
     /// Every panel's settings, by title.
@@ -83,4 +123,65 @@ impl Panels {
             }
         }
     }
+}
+
+/// The header of the panels that read the test-set evaluation: what was evaluated, a progress
+/// bar while the worker evaluates, or what to do when there is nothing yet. Returns the
+/// evaluation to show.
+pub(crate) fn evaluation_status_ui(ui: &mut egui::Ui, wb: &Workbench) -> Option<Arc<TestEvaluation>> {
+    let version = wb.model.as_ref().map(|m| m.version);
+    let progress = wb.inspect.evaluation_progress();
+    let eval = wb.inspect.evaluation.clone();
+    ui.horizontal(|ui| {
+        match (&eval, version) {
+            (Some(e), Some(v)) => {
+                let source = wb.model.as_ref().map_or(String::new(), |m| m.source.clone());
+                ui.label(format!(
+                    "{} test images · accuracy {:.2}% · {}",
+                    e.labels.len(),
+                    100.0 * e.report.accuracy,
+                    if wb.inspect.evaluation_is_current(v) {
+                        source
+                    } else {
+                        "an earlier version of the model".into()
+                    }
+                ));
+            }
+            (None, None) => {
+                ui.weak(
+                    "No model yet: train one (the test set is evaluated after every epoch) or open a run.",
+                );
+            }
+            (None, Some(_)) if progress.is_none() => {
+                ui.weak("The test set is evaluated after the first epoch.");
+            }
+            _ => {}
+        }
+        if let Some(p) = progress {
+            let (done, total) = p.unwrap_or((0, 1));
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .desired_width(160.0)
+                    .text(format!("evaluating {done}/{total}")),
+            );
+        }
+    });
+    if let Some(e) = &wb.inspect.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    eval
+}
+
+/// A combo box choosing one digit or any.
+pub(crate) fn digit_filter_ui(ui: &mut egui::Ui, label: &str, value: &mut Option<u8>) {
+    let text = value.map_or("any".to_string(), |d| d.to_string());
+    egui::ComboBox::from_label(label)
+        .selected_text(text)
+        .width(56.0)
+        .show_ui(ui, |ui| {
+            ui.selectable_value(value, None, "any");
+            for d in 0..10u8 {
+                ui.selectable_value(value, Some(d), d.to_string());
+            }
+        });
 }

@@ -112,15 +112,31 @@ impl PadPanel {
         }
     }
 
+    /// Takes an image another panel sent, starts with test image #0 on a fresh pad, and
+    /// re-predicts when the image or the model changed. The app calls it every frame so the
+    /// pad's activations stay current for the Feature maps panel even when the pad is hidden.
+    pub fn refresh(&mut self, wb: &mut Workbench) {
+        if let Some((pixels, caption)) = wb.pad_request.take() {
+            self.load(&pixels, caption);
+        }
+        // Start with a real digit (test #0) rather than a blank pad.
+        if self.image.revision() == 0
+            && let Some(data) = wb.dataset().cloned()
+        {
+            self.load_test(&data.test, 0);
+        }
+        self.update_prediction(wb);
+    }
+
     /// Re-predicts when the image or the model changed.
-    fn update_prediction(&mut self, wb: &Workbench) {
+    fn update_prediction(&mut self, wb: &mut Workbench) {
         let key = (self.image.revision(), wb.model.as_ref().map_or(0, |m| m.version));
         if self.prediction_key == Some(key) {
             return;
         }
         let image_changed = self.prediction_key.is_none_or(|(rev, _)| rev != key.0);
         self.prediction_key = Some(key);
-        self.logits = wb.predict(self.image.pixels());
+        self.logits = wb.inspect_pad(self.image.pixels(), self.image.revision());
         if (image_changed || self.margins.is_empty())
             && let Some(m) = self.margin()
         {
@@ -488,9 +504,7 @@ impl Panel for PadPanel {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        if let Some((pixels, caption)) = wb.pad_request.take() {
-            self.load(&pixels, caption);
-        }
+        self.refresh(wb);
         if !ui.ctx().egui_wants_keyboard_input() {
             if ui.input(|i| i.key_pressed(egui::Key::B) && i.modifiers.is_none()) {
                 self.erasing = false;
@@ -498,12 +512,6 @@ impl Panel for PadPanel {
             if ui.input(|i| i.key_pressed(egui::Key::E) && i.modifiers.is_none()) {
                 self.erasing = true;
             }
-        }
-        // Start with a real digit (test #0) rather than a blank pad.
-        if self.image.revision() == 0
-            && let Some(data) = wb.dataset().cloned()
-        {
-            self.load_test(&data.test, 0);
         }
         self.toolbar_ui(ui, wb);
         self.drop_ui(ui);

@@ -1,0 +1,13 @@
+//! Analysis: pure functions over evaluation results, activations and datasets (colormaps,
+//! image atlases, confusion scores, calibration, error lists, top-activating search, dataset
+//! statistics), plus [`worker`], which runs the heavy model passes (test-set evaluation,
+//! activation peaks) on a named thread so the window never waits for them.
+
+pub mod calibration;
+pub mod colormap;
+pub mod confusion;
+pub mod dataset;
+pub mod errors;
+pub mod pixels;
+pub mod topk;
+pub mod worker;

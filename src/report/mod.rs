@@ -1,0 +1,109 @@
+//! Figures as files: each figure is a picture ([`Canvas`]) plus its numbers (CSV or JSON),
+//! drawn without a window. [`figures`] has one function per figure (shared by the panels'
+//! Export buttons); [`write_run_report`] writes seed S3's whole set for a run.
+
+pub mod figures;
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use crate::analysis::worker::evaluate_with_progress;
+use crate::data::Dataset;
+use crate::figure::Canvas;
+use crate::model::inspect::{filter_banks, inspect_intensities};
+use crate::train::RunDir;
+use crate::train::history::RunHistory;
+
+/// A picture and the numbers behind it.
+pub struct Figure {
+    /// File stem, e.g. `07_confusion_matrix`.
+    pub name: String,
+    /// The picture.
+    pub canvas: Canvas,
+    /// The numbers.
+    pub data: String,
+    /// Extension of the numbers file (`csv` or `json`).
+    pub data_ext: &'static str,
+}
+
+impl Figure {
+    /// Writes `<name>.png` and `<name>.<ext>` into `dir` (each to a temporary name first),
+    /// returning both paths.
+    pub fn save(&self, dir: &Path) -> std::io::Result<[PathBuf; 2]> {
+        std::fs::create_dir_all(dir)?;
+        let png = dir.join(format!("{}.png", self.name));
+        let data = dir.join(format!("{}.{}", self.name, self.data_ext));
+        self.canvas.save_png(&png)?;
+        crate::fsutil::atomic_write(&data, self.data.as_bytes())?;
+        Ok([png, data])
+    }
+}
+
+/// Errors of [`write_run_report`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The run folder or its checkpoint could not be read.
+    #[error(transparent)]
+    Run(#[from] crate::train::runs::RunError),
+    /// A figure could not be written.
+    #[error("cannot write into {0}: {1}")]
+    Write(PathBuf, std::io::Error),
+    /// The test set is empty.
+    #[error("the test set is empty; nothing to report")]
+    NoTestImages,
+}
+
+/// Writes seed S3's figures for the run in `run_dir` into `out`, evaluating its checkpoint
+/// on `data`'s test set: training history, sample data, predictions, filters, feature maps,
+/// confusion matrix, confidence analysis, the errors gallery and the dataset overview.
+/// `progress` hears one line per figure. Returns the files written.
+pub fn write_run_report(
+    run_dir: &Path,
+    data: &Dataset,
+    out: &Path,
+    device: &Device,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<PathBuf>, ReportError> {
+    let (dir, config) = RunDir::open(run_dir)?;
+    let model = dir.load_model(&config.train.model, device)?;
+    if data.test.is_empty() {
+        return Err(ReportError::NoTestImages);
+    }
+    progress("evaluating the test set");
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let eval = evaluate_with_progress(&model, &data.test, device, 0, &never, |_, _| {})
+        .expect("an evaluation that is never cancelled finishes");
+    let history = dir
+        .read_events()
+        .map(|events| RunHistory::from_events(&events, config.train.epochs))
+        .unwrap_or_else(|_| RunHistory::new(0, config.train.epochs));
+    let stats = crate::analysis::dataset::DatasetStats::compute(data);
+
+    let mut figures = vec![
+        figures::training_history(&history.epochs),
+        figures::sample_data(&data.test),
+        figures::predictions(&data.test, &eval, &(0..24).collect::<Vec<_>>()),
+    ];
+    if let Some(first) = filter_banks(&model).into_iter().next() {
+        figures.push(figures::filters(&first, None));
+    }
+    let example: Vec<f32> = data.test.image(0).iter().map(|&p| p as f32 / 255.0).collect();
+    if let Some(inspection) = inspect_intensities(&model, &example, device) {
+        figures.push(figures::feature_maps(&example, &inspection, "test image #0"));
+    }
+    figures.push(figures::confusion(&eval.report.confusion));
+    figures.push(figures::calibration(&eval));
+    figures.push(figures::errors(&data.test, &eval, None, None, 40));
+    figures.push(figures::dataset(&stats, data));
+
+    let mut written = Vec::new();
+    for figure in &figures {
+        progress(&figure.name);
+        let paths = figure
+            .save(out)
+            .map_err(|e| ReportError::Write(out.to_path_buf(), e))?;
+        written.extend(paths);
+    }
+    Ok(written)
+}

@@ -1,0 +1,251 @@
+//! Filters: every conv layer's kernels on a diverging colormap centred at 0 with a legend.
+//! First layer: all kernels; deeper layers: pick an output channel to see its kernel on each
+//! input channel. An MLP shows each first-layer unit's weights as a 28×28 image. Updated
+//! while training (at most once a second); hover shows values, click enlarges.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Color32, ColorImage, Rect, Sense, pos2, vec2};
+
+use super::Panel;
+use crate::analysis::colormap::{diverging, symmetric_limit, text_on};
+use crate::analysis::pixels::{grid_shape, tile_at, tile_origin};
+use crate::model::inspect::{FilterBank, filter_banks};
+use crate::ui::layout::PanelKind;
+use crate::ui::state::Workbench;
+use crate::ui::widgets::CachedTexture;
+
+/// How often the kernels are re-read while the weights keep changing.
+const REFRESH: Duration = Duration::from_secs(1);
+const GAP: usize = 1;
+
+/// The Filters panel.
+#[derive(Default)]
+pub struct FiltersPanel {
+    layer: usize,
+    output: usize,
+    selected: Option<usize>,
+    banks: Option<(u64, Arc<Vec<FilterBank>>)>,
+    read_at: Option<Instant>,
+    texture: CachedTexture,
+}
+
+fn rgb(c: [u8; 3]) -> Color32 {
+    Color32::from_rgb(c[0], c[1], c[2])
+}
+
+/// The kernels shown for a bank: all outputs on input 0 (a first layer), or one output's
+/// kernel on each input.
+fn shown_kernels(bank: &FilterBank, output: usize) -> Vec<&[f32]> {
+    if bank.inputs == 1 {
+        (0..bank.outputs).map(|o| bank.kernel(o, 0)).collect()
+    } else {
+        (0..bank.inputs)
+            .map(|i| bank.kernel(output.min(bank.outputs - 1), i))
+            .collect()
+    }
+}
+
+impl FiltersPanel {
+    /// Re-reads the kernels when the model changed, at most once per [`REFRESH`].
+    fn refresh(&mut self, wb: &Workbench) {
+        let Some(model) = &wb.model else {
+            self.banks = None;
+            return;
+        };
+        let stale = self.banks.as_ref().is_none_or(|(v, _)| *v != model.version);
+        let due = self.read_at.is_none_or(|t| t.elapsed() >= REFRESH) || !wb.is_training();
+        if stale && due {
+            self.banks = Some((model.version, Arc::new(filter_banks(&model.model))));
+            self.read_at = Some(Instant::now());
+        }
+    }
+
+    fn legend_ui(ui: &mut egui::Ui, limit: f32) {
+        ui.horizontal(|ui| {
+            ui.monospace(format!("{:+.3}", -limit));
+            let (rect, _) = ui.allocate_exact_size(vec2(160.0, 14.0), Sense::hover());
+            for i in 0..160 {
+                let t = i as f32 / 159.0 * 2.0 - 1.0;
+                let x = rect.left() + i as f32;
+                ui.painter().rect_filled(
+                    Rect::from_min_max(pos2(x, rect.top()), pos2(x + 1.0, rect.bottom())),
+                    0.0,
+                    rgb(diverging(t)),
+                );
+            }
+            ui.monospace(format!("{:+.3}", limit));
+            ui.weak("(blue negative, white 0, red positive; one scale for the shown kernels)");
+        });
+    }
+
+    fn enlarged_ui(ui: &mut egui::Ui, kernel: &[f32], side: usize, limit: f32, title: &str) {
+        ui.strong(title);
+        let cell = (220.0 / side as f32).clamp(7.0, 44.0);
+        let (rect, _) = ui.allocate_exact_size(vec2(cell * side as f32, cell * side as f32), Sense::hover());
+        for (i, &v) in kernel.iter().enumerate() {
+            let r = Rect::from_min_size(
+                pos2(
+                    rect.left() + (i % side) as f32 * cell,
+                    rect.top() + (i / side) as f32 * cell,
+                ),
+                vec2(cell, cell),
+            );
+            let c = diverging(v / limit);
+            ui.painter().rect_filled(r, 0.0, rgb(c));
+            if side <= 7 {
+                ui.painter().text(
+                    r.center(),
+                    egui::Align2::CENTER_CENTER,
+                    format!("{v:.2}"),
+                    egui::FontId::monospace(11.0),
+                    rgb(text_on(c)),
+                );
+            }
+        }
+    }
+}
+
+impl Panel for FiltersPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::Filters
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        self.refresh(wb);
+        let Some((version, banks)) = self.banks.clone() else {
+            ui.weak("No model yet: train one or open a run.");
+            return;
+        };
+        if banks.is_empty() {
+            ui.weak("This model has no layer to show.");
+            return;
+        }
+        self.layer = self.layer.min(banks.len() - 1);
+        let bank = &banks[self.layer];
+        let before = (self.layer, self.output);
+        ui.horizontal(|ui| {
+            egui::ComboBox::from_label("Layer")
+                .selected_text(&bank.name)
+                .show_ui(ui, |ui| {
+                    for (i, b) in banks.iter().enumerate() {
+                        ui.selectable_value(
+                            &mut self.layer,
+                            i,
+                            format!(
+                                "{} ({}×{} kernels, {} in, {} out)",
+                                b.name, b.side, b.side, b.inputs, b.outputs
+                            ),
+                        );
+                    }
+                });
+            if bank.inputs > 1 {
+                ui.add(
+                    egui::DragValue::new(&mut self.output)
+                        .range(0..=bank.outputs - 1)
+                        .prefix("output channel "),
+                )
+                .on_hover_text("Whose kernels to show: one per input channel");
+            }
+            let (b, o) = (bank.clone(), (bank.inputs > 1).then_some(self.output));
+            crate::ui::export::export_ui(ui, wb, true, move |_| {
+                Some(crate::report::figures::filters(&b, o))
+            });
+        });
+        if before != (self.layer, self.output) {
+            self.selected = None;
+        }
+        let bank = &banks[self.layer];
+        let kernels = shown_kernels(bank, self.output);
+        let flat: Vec<f32> = kernels.iter().flat_map(|k| k.iter().copied()).collect();
+        let limit = symmetric_limit(&flat);
+        ui.label(if bank.inputs == 1 {
+            format!(
+                "{}: all {} {} of {}×{}",
+                bank.name,
+                bank.outputs,
+                if bank.side == 28 {
+                    "units' input weights"
+                } else {
+                    "kernels"
+                },
+                bank.side,
+                bank.side
+            )
+        } else {
+            format!(
+                "{} output channel {}: its kernel on each of the {} input channels",
+                bank.name, self.output, bank.inputs
+            )
+        });
+        if wb.is_training() {
+            ui.weak("Live: re-read about once a second while training.");
+        }
+        Self::legend_ui(ui, limit);
+        let side = bank.side;
+        let (cols, rows) = grid_shape(kernels.len());
+        let key =
+            version.wrapping_mul(1_000_003) ^ ((self.layer as u64) << 40) ^ ((self.output as u64) << 20);
+        let tex = self.texture.get(ui.ctx(), "filters-atlas", key, || {
+            let (w, h) = (cols * (side + GAP) - GAP, rows * (side + GAP) - GAP);
+            let mut img = ColorImage::filled([w, h], Color32::from_gray(60));
+            for (k, kernel) in kernels.iter().enumerate() {
+                let (ox, oy) = tile_origin(k, cols, side, GAP);
+                for (i, &v) in kernel.iter().enumerate() {
+                    img[(ox + i % side, oy + i / side)] = rgb(diverging(v / limit));
+                }
+            }
+            img
+        });
+        let (tex_id, tex_size) = (tex.id(), tex.size_vec2());
+        ui.horizontal_top(|ui| {
+            let scale = ((ui.available_width() * 0.62) / tex_size.x)
+                .clamp(1.0, 40.0 / side as f32 * 2.0)
+                .floor()
+                .max(1.0);
+            let response = ui.add(egui::Image::new((tex_id, tex_size * scale)).sense(Sense::click()));
+            let hovered = response.hover_pos().and_then(|p| {
+                let local = (p - response.rect.min) / scale;
+                let (x, y) = (local.x.max(0.0) as usize, local.y.max(0.0) as usize);
+                tile_at(x, y, cols, side, GAP, kernels.len()).map(|k| {
+                    let (ox, oy) = tile_origin(k, cols, side, GAP);
+                    (k, (y - oy).min(side - 1), (x - ox).min(side - 1))
+                })
+            });
+            if let Some((k, r, c)) = hovered {
+                let what = if bank.inputs == 1 {
+                    "kernel"
+                } else {
+                    "input channel"
+                };
+                response.clone().on_hover_text(format!(
+                    "{what} {k}, row {r}, column {c}: {:+.4}\nclick to enlarge",
+                    kernels[k][r * side + c]
+                ));
+                if response.clicked() {
+                    self.selected = Some(k);
+                }
+            }
+            ui.vertical(|ui| match self.selected {
+                Some(k) if k < kernels.len() => {
+                    let title = if bank.inputs == 1 {
+                        format!("{} kernel {k}", bank.name)
+                    } else {
+                        format!("{} output {} from input {k}", bank.name, self.output)
+                    };
+                    Self::enlarged_ui(ui, kernels[k], side, limit, &title);
+                    let (lo, hi) = kernels[k]
+                        .iter()
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                            (a.min(v), b.max(v))
+                        });
+                    ui.monospace(format!("min {lo:+.4}  max {hi:+.4}"));
+                }
+                _ => {
+                    ui.weak("Hover a kernel for its values; click to enlarge.");
+                }
+            });
+        });
+    }
+}
