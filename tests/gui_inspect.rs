@@ -235,3 +235,50 @@ fn every_inspection_panel_shows_its_content() {
         assert_eq!(data.test.labels[i], 7, "{label}");
     }
 }
+
+#[test]
+fn the_test_set_is_evaluated_after_each_epoch_while_training() {
+    let data = common::synthetic_dataset(600, 200, 31);
+    let root = common::temp_dir("gui-inspect-live");
+    let options = AppOptions {
+        preloaded: Some(LoadedData::shared(data.clone())),
+        runs_root: root,
+        device: Some(mnist_workbench::device::flex()),
+        restore: false,
+        open_latest_run: false,
+        ..AppOptions::default()
+    };
+    let mut wb = mnist_workbench::ui::state::Workbench::new(options, Arc::new(|| {}));
+    let config = TrainConfig {
+        model: ModelSpec::preset("tiny-cnn").unwrap(),
+        epochs: 3,
+        batch_size: 50,
+        device: mnist_workbench::device::DeviceChoice::Flex,
+        ..TrainConfig::default()
+    };
+    wb.act(mnist_workbench::ui::state::Action::StartTraining(config));
+    let start = Instant::now();
+    let mut evaluated_at_epochs = Vec::new();
+    let mut last = None;
+    while wb.is_training() || wb.training.is_none() || wb.inspect.evaluation_progress().is_some() {
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out");
+        wb.logic();
+        if let Some(e) = &wb.inspect.evaluation
+            && last != Some(e.model_version)
+        {
+            last = Some(e.model_version);
+            evaluated_at_epochs.push(wb.training.as_ref().unwrap().history.epochs.len());
+            // The evaluation is of the whole test set.
+            assert_eq!(e.labels.len(), data.test.len());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        evaluated_at_epochs.first().is_some_and(|&n| n >= 1),
+        "nothing is evaluated before the first epoch ends: {evaluated_at_epochs:?}"
+    );
+    assert!(
+        evaluated_at_epochs.len() >= 2,
+        "refreshed again later: {evaluated_at_epochs:?}"
+    );
+}
