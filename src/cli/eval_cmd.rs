@@ -32,16 +32,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let (dir, run_config) = RunDir::open(&a.run)?;
     let device = select_device(a.device)?;
     let model = dir.load_model(&run_config.train.model, &device.device)?;
-    let mut request = a.data.request();
-    if let mnist_workbench::data::DataSource::Synthetic { train_size, seed, .. } = run_config.data_source
-        && a.data.data.is_none()
-    {
-        // Regenerate the very digits the run was trained and tested on.
-        request.force_synthetic = true;
-        request.synthetic_train_size = train_size;
-        request.synthetic_seed = seed;
-    }
-    let data = load_dataset(&request)?;
+    let data = load_dataset(&a.data.request_for_run(&run_config))?;
     if data.test.digest() != run_config.test_digest {
         eprintln!(
             "note: this test set differs from the one the run was trained with ({})",

@@ -106,6 +106,20 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// The request for data to use a run with: without `--data`, a run trained on the
+    /// synthetic digits regenerates the very digits it was trained and tested on.
+    fn request_for_run(&self, run: &mnist_workbench::train::runs::RunConfig) -> DataRequest {
+        let mut request = self.request();
+        if let mnist_workbench::data::DataSource::Synthetic { train_size, seed, .. } = run.data_source
+            && self.data.is_none()
+        {
+            request.force_synthetic = true;
+            request.synthetic_train_size = train_size;
+            request.synthetic_seed = seed;
+        }
+        request
+    }
+
     fn request(&self) -> DataRequest {
         DataRequest {
             folder: self.data.clone(),

@@ -31,16 +31,7 @@ pub struct ReportArgs {
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
     let (_, run_config) = RunDir::open(&a.run)?;
     let device = select_device(a.device)?;
-    let mut request = a.data.request();
-    if let mnist_workbench::data::DataSource::Synthetic { train_size, seed, .. } = run_config.data_source
-        && a.data.data.is_none()
-    {
-        // The very digits the run was trained and tested on.
-        request.force_synthetic = true;
-        request.synthetic_train_size = train_size;
-        request.synthetic_seed = seed;
-    }
-    let data = load_dataset(&request)?;
+    let data = load_dataset(&a.data.request_for_run(&run_config))?;
     eprintln!("data: {}", data.source);
     let written = write_run_report(&a.run, &data, &a.out, &device.device, |step| eprintln!("{step}"))
         .with_context(|| format!("report for {}", a.run.display()))?;

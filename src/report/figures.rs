@@ -135,6 +135,18 @@ fn confidence_captions(test: &Digits, eval: &TestEvaluation, indices: &[usize]) 
         .collect()
 }
 
+/// `index,label,predicted,confidence` rows for the given test images.
+fn prediction_rows(eval: &TestEvaluation, indices: &[usize]) -> String {
+    let mut csv = String::from("index,label,predicted,confidence\n");
+    for &i in indices {
+        csv.push_str(&format!(
+            "{i},{},{},{:.5}\n",
+            eval.labels[i], eval.report.predictions[i], eval.report.confidences[i]
+        ));
+    }
+    csv
+}
+
 /// Test images with prediction and confidence, a bar under each (seed S3's
 /// `03_predictions`). The CSV lists every test image.
 pub fn predictions(test: &Digits, eval: &TestEvaluation, indices: &[usize]) -> Figure {
@@ -154,14 +166,8 @@ pub fn predictions(test: &Digits, eval: &TestEvaluation, indices: &[usize]) -> F
         c.fill_rect(x, y + 106.0, 84.0, 6.0, [230, 230, 230]);
         c.fill_rect(x, y + 106.0, 84.0 * eval.report.confidences[i], 6.0, *color);
     }
-    let mut csv = String::from("index,label,predicted,confidence\n");
-    for i in 0..test.len() {
-        csv.push_str(&format!(
-            "{i},{},{},{:.5}\n",
-            test.labels[i], eval.report.predictions[i], eval.report.confidences[i]
-        ));
-    }
-    figure("03_predictions", c, csv, "csv")
+    let all: Vec<usize> = (0..test.len()).collect();
+    figure("03_predictions", c, prediction_rows(eval, &all), "csv")
 }
 
 /// A layer's kernels on a diverging map centred at 0 with a colour bar (seed S3's
@@ -502,14 +508,7 @@ pub fn errors(
     if list.is_empty() {
         c.text(20.0, 70.0, 14.0, MUTED, Anchor::Left, "no mistakes");
     }
-    let mut csv = String::from("index,label,predicted,confidence\n");
-    for &i in &list {
-        csv.push_str(&format!(
-            "{i},{},{},{:.5}\n",
-            test.labels[i], eval.report.predictions[i], eval.report.confidences[i]
-        ));
-    }
-    figure("09_errors", c, csv, "csv")
+    figure("09_errors", c, prediction_rows(eval, &list), "csv")
 }
 
 /// Mean image per digit, label distribution of both splits and pixel statistics (seed

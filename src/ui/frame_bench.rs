@@ -1,5 +1,6 @@
 //! Benchmarks of the app itself, driven headless on a bare egui context: `frame` (frame times
-//! while a small-cnn trains, with a pad edit every few frames) and `pad` (pad edit → new logits).
+//! while a small-cnn trains, with a pad edit every few frames) and `pad` (pad edit → new logits
+//! and all feature maps).
 
 use std::time::{Duration, Instant};
 

@@ -18,6 +18,23 @@ pub struct Caption {
     pub bar: Option<f32>,
 }
 
+impl Caption {
+    /// "true as predicted NN%" in green (right) or red (wrong), with a confidence bar.
+    pub fn prediction(eval: &crate::analysis::worker::TestEvaluation, index: usize) -> Self {
+        let (label, predicted) = (eval.labels[index], eval.report.predictions[index]);
+        let confidence = eval.report.confidences[index];
+        Caption {
+            text: format!("{label} as {predicted} {:.0}%", confidence * 100.0),
+            color: if label == predicted {
+                Color32::from_rgb(44, 160, 44)
+            } else {
+                Color32::from_rgb(214, 39, 40)
+            },
+            bar: Some(confidence),
+        }
+    }
+}
+
 /// A gallery of test images; keeps its texture between frames.
 #[derive(Default)]
 pub struct Gallery {

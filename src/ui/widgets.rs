@@ -1,18 +1,12 @@
-//! Pixel helpers shared by panels: pure conversions from intensities to grey bytes, image
-//! atlases, class colours (unit-tested), and [`CachedTexture`], which uploads a texture once
+//! Pixel helpers shared by panels: the engine's grey conversions and atlases
+//! (`analysis::pixels`, re-exported), model-input greys and class colours (unit-tested), and
+//! [`CachedTexture`], which uploads a texture once
 //! and updates it with `TextureHandle::set` only when its content changes.
 
 use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
 
+pub use crate::analysis::pixels::{atlas, intensities_to_grey};
 use crate::data::{MNIST_MEAN, MNIST_STD};
-
-/// Intensities in `[0, 1]` to grey bytes (clamped).
-pub fn intensities_to_grey(values: &[f32]) -> Vec<u8> {
-    values
-        .iter()
-        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect()
-}
 
 /// Normalised model inputs to grey bytes over the full range the normalisation can produce
 /// (background maps to black, full ink to white), so the model-input view shows exactly the
@@ -24,23 +18,6 @@ pub fn model_input_to_grey(values: &[f32]) -> Vec<u8> {
         .iter()
         .map(|&v| (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
-}
-
-/// Lays equally sized square grey images into a grid `cols` wide with `gap` black pixels
-/// between them. Returns `(width, height, bytes)`.
-pub fn atlas(images: &[&[u8]], side: usize, cols: usize, gap: usize) -> (usize, usize, Vec<u8>) {
-    let cols = cols.max(1);
-    let rows = images.len().div_ceil(cols).max(1);
-    let (w, h) = (cols * side + (cols - 1) * gap, rows * side + (rows - 1) * gap);
-    let mut out = vec![0u8; w * h];
-    for (n, img) in images.iter().enumerate() {
-        let (ox, oy) = ((n % cols) * (side + gap), (n / cols) * (side + gap));
-        for y in 0..side {
-            let src = &img[y * side..(y + 1) * side];
-            out[(oy + y) * w + ox..(oy + y) * w + ox + side].copy_from_slice(src);
-        }
-    }
-    (w, h, out)
 }
 
 /// A distinct colour per digit (Tableau 10), used by every chart that colours by class.
@@ -111,36 +88,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn intensities_map_to_bytes() {
-        assert_eq!(
-            intensities_to_grey(&[0.0, 0.5, 1.0, 2.0, -1.0]),
-            vec![0, 128, 255, 255, 0]
-        );
-    }
-
-    #[test]
     fn model_input_range_maps_to_black_and_white() {
         let lo = crate::data::normalize_intensity(0.0);
         let hi = crate::data::normalize_intensity(1.0);
         assert_eq!(model_input_to_grey(&[lo, hi]), vec![0, 255]);
-    }
-
-    #[test]
-    fn atlas_places_images_in_a_grid() {
-        let a = [1u8; 4];
-        let b = [2u8; 4];
-        let c = [3u8; 4];
-        let (w, h, px) = atlas(&[&a, &b, &c], 2, 2, 1);
-        assert_eq!((w, h), (5, 5));
-        #[rustfmt::skip]
-        let expected = vec![
-            1, 1, 0, 2, 2,
-            1, 1, 0, 2, 2,
-            0, 0, 0, 0, 0,
-            3, 3, 0, 0, 0,
-            3, 3, 0, 0, 0,
-        ];
-        assert_eq!(px, expected);
     }
 
     #[test]

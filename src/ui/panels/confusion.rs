@@ -129,23 +129,9 @@ impl ConfusionPanel {
             ui.weak(format!("showing the first {} of {}", shown.len(), members.len()));
         }
         let key = key_of(shown, eval.model_version);
-        let clicked = self.gallery.ui(ui, key, &data.test, shown, 42.0, |i| {
-            let conf = eval.report.confidences[i];
-            Caption {
-                text: format!(
-                    "{} as {} {:.0}%",
-                    eval.labels[i],
-                    eval.report.predictions[i],
-                    conf * 100.0
-                ),
-                color: if t == p {
-                    Color32::from_rgb(44, 160, 44)
-                } else {
-                    Color32::from_rgb(214, 39, 40)
-                },
-                bar: Some(conf),
-            }
-        });
+        let clicked = self
+            .gallery
+            .ui(ui, key, &data.test, shown, 42.0, |i| Caption::prediction(eval, i));
         if let Some(i) = clicked {
             send_to_pad(wb, i, &format!("confusion cell {t} as {p}"));
         }

@@ -26,24 +26,6 @@ pub struct DataPanel {
     derived_from: Option<u64>,
 }
 
-/// The first `per_digit` indices of each digit, one row of `per_digit` cells per digit;
-/// `None` where a digit has fewer images (pure).
-pub fn samples_per_digit(labels: &[u8], per_digit: usize) -> Vec<Option<usize>> {
-    let mut out = Vec::with_capacity(per_digit * NUM_CLASSES);
-    for d in 0..NUM_CLASSES as u8 {
-        let mut row: Vec<Option<usize>> = labels
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| **l == d)
-            .map(|(i, _)| Some(i))
-            .take(per_digit)
-            .collect();
-        row.resize(per_digit, None);
-        out.extend(row);
-    }
-    out
-}
-
 impl DataPanel {
     fn source_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         match wb.dataset().map(|d| d.source.clone()) {
@@ -158,7 +140,10 @@ impl Panel for DataPanel {
             data.test.len()
         ));
         if self.derived_from != Some(wb.data.generation) {
-            self.shown = samples_per_digit(&data.test.labels, SAMPLES_PER_DIGIT);
+            self.shown = crate::analysis::dataset::SplitStats::first_of_each(&data.test, SAMPLES_PER_DIGIT)
+                .iter()
+                .flat_map(|row| (0..SAMPLES_PER_DIGIT).map(move |k| row.get(k).copied()))
+                .collect();
             self.counts = (data.train.label_counts(), data.test.label_counts());
             self.derived_from = Some(wb.data.generation);
         }
@@ -230,19 +215,5 @@ impl Panel for DataPanel {
                 wb.pad_request = Some((img, format!("test #{index} (label {})", data.test.labels[index])));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn samples_are_grouped_by_digit() {
-        let labels = [3, 0, 3, 1, 0, 3];
-        let s = samples_per_digit(&labels, 2);
-        assert_eq!(s.len(), 20);
-        assert_eq!(&s[..6], &[Some(1), Some(4), Some(3), None, None, None]);
-        assert_eq!(&s[6..8], &[Some(0), Some(2)]);
     }
 }

@@ -2,8 +2,6 @@
 //! and predicted digit, as a predictions grid with confidence bars (seed S3's predictions
 //! figure); click one to load it into the pad.
 
-use egui::Color32;
-
 use super::{Panel, digit_filter_ui, evaluation_status_ui};
 use crate::analysis::errors::misclassified;
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
@@ -83,17 +81,7 @@ impl Panel for ErrorsPanel {
         let key = key_of(shown, eval.model_version);
         egui::ScrollArea::vertical().auto_shrink(false).show(ui, |ui| {
             let clicked = self.gallery.ui(ui, key, &data.test, shown, 48.0, |i| {
-                let conf = eval.report.confidences[i];
-                Caption {
-                    text: format!(
-                        "{} as {} {:.0}%",
-                        eval.labels[i],
-                        eval.report.predictions[i],
-                        conf * 100.0
-                    ),
-                    color: Color32::from_rgb(214, 39, 40),
-                    bar: Some(conf),
-                }
+                Caption::prediction(&eval, i)
             });
             if let Some(i) = clicked {
                 send_to_pad(wb, i, "the Errors panel");
