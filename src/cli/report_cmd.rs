@@ -29,6 +29,12 @@ pub struct ReportArgs {
 
 /// Runs `report`.
 pub fn run(a: ReportArgs) -> anyhow::Result<()> {
+    if a.out.exists() && !a.out.is_dir() {
+        anyhow::bail!(
+            "--out {} is a file; give a folder for the figures",
+            a.out.display()
+        );
+    }
     let (_, run_config) = RunDir::open(&a.run)?;
     let device = select_device(a.device)?;
     let data = load_dataset(&a.data.request_for_run(&run_config))?;

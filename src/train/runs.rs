@@ -20,12 +20,13 @@ use crate::model::{Model, ModelSpec};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Reading or writing failed.
-    #[error("{path}: {source}")]
+    // The cause is part of the message (not a `source`), so error chains print it once.
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A JSON file is damaged.
     #[error("{path}: not valid run JSON: {detail}")]
@@ -140,9 +141,9 @@ pub fn utc_timestamp() -> String {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io {
+    move |cause| RunError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -245,7 +246,7 @@ impl RunDir {
         save_model(model, &self.model_path())?;
         let bytes = optim.clone().into_bytes().map_err(|e| RunError::Io {
             path: self.optimizer_path(),
-            source: std::io::Error::other(e.to_string()),
+            cause: std::io::Error::other(e.to_string()),
         })?;
         atomic_write(&self.optimizer_path(), &bytes).map_err(io(&self.optimizer_path()))
     }
@@ -302,7 +303,7 @@ pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
         .into_bytes()
         .map_err(|e| RunError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
+            cause: std::io::Error::other(e.to_string()),
         })?;
     atomic_write(path, &bytes).map_err(io(path))
 }
