@@ -4,7 +4,8 @@
 //!   accuracy: samples/s, seconds, accuracy.
 //! - `ensemble`: N small-cnn models (default 50), each full-batch on its own 2-per-digit sample
 //!   with AdamW 1e-3 / 1e-4 until training accuracy ≥ 0.99 or 200 steps, then each on the test
-//!   set: total seconds, mean steps, mean ± std accuracy. (Sequential for now.)
+//!   set: total seconds, mean steps, mean ± std accuracy. Runs `experiment::ensemble` (the
+//!   models train stacked and are evaluated stacked).
 //! - `latency`: one 28×28 image through small-cnn in eval mode: median ms over 200 calls.
 
 use std::sync::Arc;
@@ -14,10 +15,10 @@ use serde_json::{Value, json};
 
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
+use crate::experiment::Reporter;
+use crate::experiment::ensemble::{EnsembleConfig, run_ensemble};
 use crate::model::ModelSpec;
-use crate::train::{
-    Control, Event, OptimizerKind, Schedule, Subset, TrainConfig, TrainJob, evaluate, run_training,
-};
+use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, run_training};
 
 /// Names of the benchmark tasks.
 pub const TASKS: [&str; 3] = ["epoch", "ensemble", "latency"];
@@ -66,45 +67,29 @@ pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     })
 }
 
-/// The `ensemble` task with `models` models.
+/// The `ensemble` task with `models` models: the ensemble experiment itself (stacked
+/// training, stacked evaluation), timed from sampling to the last test prediction.
 pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> Value {
-    let start = Instant::now();
-    let mut accuracies = Vec::new();
-    let mut steps = Vec::new();
-    for i in 0..models {
-        let config = TrainConfig {
-            model: ModelSpec::preset("small-cnn").expect("preset"),
-            optimizer: OptimizerKind::AdamW,
-            learning_rate: 1e-3,
-            schedule: Schedule::Constant,
-            weight_decay: 1e-4,
-            batch_size: 60_000,
-            epochs: 200,
-            target_train_accuracy: Some(0.99),
-            subset: Subset::PerDigit { k: 2 },
-            seed: 42 + i as u64,
-            evaluate_each_epoch: false,
-            ..TrainConfig::default()
-        };
-        let (events, model) = train_quietly(config, data, device);
-        if let Some(Event::Finished { steps: s, .. }) = events.last() {
-            steps.push(*s as f64);
-        }
-        if let Some(m) = model {
-            accuracies.push(evaluate(&m, &data.test, &device.device).accuracy);
-        }
-    }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let std = |v: &[f64]| {
-        let m = mean(v);
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt()
+    let config = EnsembleConfig {
+        models,
+        ..EnsembleConfig::default()
     };
-    json!({
-        "task": "ensemble", "model": "small-cnn", "device": device.name, "models": models,
-        "seconds": start.elapsed().as_secs_f64(), "mean_epochs": mean(&steps),
-        "mean_test_accuracy": mean(&accuracies), "std_test_accuracy": std(&accuracies),
-        "vectorised": false,
-    })
+    let start = Instant::now();
+    let mut sink = |_: crate::experiment::Progress| {};
+    let never = || false;
+    let outcome = run_ensemble(&config, data, device, &mut Reporter::new(&mut sink, &never));
+    let seconds = start.elapsed().as_secs_f64();
+    match outcome {
+        Ok(r) => json!({
+            "task": "ensemble", "model": "small-cnn", "device": device.name, "models": models,
+            "seconds": seconds, "train_seconds": r.train_seconds, "eval_seconds": r.eval_seconds,
+            "mean_epochs": r.stats.summary.mean_steps,
+            "mean_test_accuracy": r.stats.summary.mean_accuracy,
+            "std_test_accuracy": r.stats.summary.std_accuracy,
+            "vectorised": true,
+        }),
+        Err(e) => json!({"task": "ensemble", "error": e.to_string()}),
+    }
 }
 
 /// The `latency` task.

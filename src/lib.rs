@@ -22,6 +22,7 @@ pub mod analysis;
 pub mod bench;
 pub mod data;
 pub mod device;
+pub mod experiment;
 pub mod figure;
 pub mod fsutil;
 pub mod model;

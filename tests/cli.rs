@@ -485,3 +485,96 @@ fn report_writes_every_figure_with_its_numbers_without_a_window() {
     assert!(err.contains("config.json"), "{err}");
     assert!(!runs.join("nothing").exists());
 }
+
+#[test]
+fn experiment_ensemble_writes_the_results_the_app_opens() {
+    let root = common::temp_dir("cli-ensemble");
+    let out = root.join("ens");
+    let (ok, stdout, err) = common::cli(
+        &[
+            "experiment",
+            "ensemble",
+            "--synthetic",
+            "--synthetic-size",
+            "600",
+            "--device",
+            "flex",
+            "--model",
+            "tiny-cnn",
+            "--models",
+            "3",
+            "--max-steps",
+            "20",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        &["DISPLAY", "WAYLAND_DISPLAY"],
+    );
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("ensemble: 3 models"), "{stdout}");
+    let results = mnist_workbench::experiment::ensemble::EnsembleResults::load(&out)
+        .expect("the app's loader reads it");
+    assert_eq!(results.members.len(), 3);
+    assert_eq!(results.config.model.preset_name(), Some("tiny-cnn"));
+    assert!(out.join("ensemble_overview.png").is_file());
+    // Bad settings are refused before any work, naming the setting.
+    let (ok, _, err) = common::cli(
+        &[
+            "experiment",
+            "ensemble",
+            "--synthetic",
+            "--lr=0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(!ok && err.contains("learning rate"), "{err}");
+}
+
+#[test]
+fn experiment_stability_writes_into_the_run_folder() {
+    let runs = common::temp_dir("cli-stability");
+    let (ok, stdout, err) = common::cli(
+        &[
+            "train",
+            "--synthetic",
+            "--synthetic-size",
+            "600",
+            "--model",
+            "small-cnn",
+            "--epochs",
+            "1",
+            "--device",
+            "flex",
+            "--runs",
+            runs.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "{stdout}\n{err}");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let (ok, stdout, err) = common::cli(
+        &[
+            "experiment",
+            "stability",
+            "--run",
+            run.to_str().unwrap(),
+            "--passes",
+            "3",
+        ],
+        &[],
+        &["DISPLAY", "WAYLAND_DISPLAY"],
+    );
+    assert!(ok, "{stdout}\n{err}");
+    assert!(
+        stdout.contains("stability: 3 passes with dropout 0.30"),
+        "{stdout}"
+    );
+    let r = mnist_workbench::experiment::stability::StabilityResults::load(&run).unwrap();
+    assert_eq!(r.accuracies.len(), 3);
+    assert!(run.join("09_stability_test.png").is_file());
+}

@@ -7,6 +7,7 @@ pub mod calibration;
 pub mod colormap;
 pub mod confusion;
 pub mod dataset;
+pub mod ensemble;
 pub mod errors;
 pub mod pixels;
 pub mod topk;

@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
+mod experiment_cmd;
 mod progress;
 mod report_cmd;
 mod train_cmd;
@@ -38,6 +39,12 @@ enum Cmd {
     },
     /// Write seed S3's figures (PNG plus CSV/JSON) for a run, without a window.
     Report(report_cmd::ReportArgs),
+    /// Many-model experiments (seeds S0, S2, S3) written to a results folder: `ensemble`,
+    /// `subset-curve`, `stability`.
+    Experiment {
+        #[command(subcommand)]
+        action: experiment_cmd::ExperimentAction,
+    },
     /// Run the benchmark tasks (one JSON line each).
     Bench(bench_cmd::BenchArgs),
     /// Open the desktop workbench (the default without a subcommand).
@@ -142,5 +149,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Data { action }) => data_cmd::run(action),
         Some(Cmd::Bench(a)) => bench_cmd::run(a),
         Some(Cmd::Report(a)) => report_cmd::run(a),
+        Some(Cmd::Experiment { action }) => experiment_cmd::run(action),
     }
 }

@@ -85,22 +85,37 @@ impl Axes {
         let ticks_y = nice_ticks(self.y_range.0, self.y_range.1, 5);
         let step = |t: &[f64]| if t.len() > 1 { t[1] - t[0] } else { 1.0 };
         let (sx, sy) = (step(&ticks_x), step(&ticks_y));
-        for &t in &ticks_y {
-            let (_, py) = self.map(self.x_range.0, t);
+        let labelled = |t: &[f64], s: f64| t.iter().map(|&v| (v, tick_label(v, s))).collect::<Vec<_>>();
+        self.draw_with_ticks(
+            canvas,
+            title,
+            x_label,
+            y_label,
+            &labelled(&ticks_x, sx),
+            &labelled(&ticks_y, sy),
+        );
+    }
+
+    /// Like [`draw`](Self::draw) with the ticks given (value in axis units, label), e.g. for
+    /// axes that plot logarithms but label the original values.
+    pub fn draw_with_ticks(
+        &self,
+        canvas: &mut Canvas,
+        title: &str,
+        x_label: &str,
+        y_label: &str,
+        ticks_x: &[(f64, String)],
+        ticks_y: &[(f64, String)],
+    ) {
+        for (t, label) in ticks_y {
+            let (_, py) = self.map(self.x_range.0, *t);
             canvas.fill_rect(self.x, py, self.w, 1.0, GRID);
-            canvas.text(self.x - 6.0, py, 12.0, MUTED, Anchor::Right, &tick_label(t, sy));
+            canvas.text(self.x - 6.0, py, 12.0, MUTED, Anchor::Right, label);
         }
-        for &t in &ticks_x {
-            let (px, _) = self.map(t, self.y_range.0);
+        for (t, label) in ticks_x {
+            let (px, _) = self.map(*t, self.y_range.0);
             canvas.fill_rect(px, self.y, 1.0, self.h, GRID);
-            canvas.text(
-                px,
-                self.y + self.h + 12.0,
-                12.0,
-                MUTED,
-                Anchor::Center,
-                &tick_label(t, sx),
-            );
+            canvas.text(px, self.y + self.h + 12.0, 12.0, MUTED, Anchor::Center, label);
         }
         canvas.stroke_rect(self.x, self.y, self.w + 1.0, self.h + 1.0, INK);
         canvas.text(

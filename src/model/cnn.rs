@@ -95,6 +95,57 @@ impl Cnn {
         self.blocks.iter().map(|b| b.conv.weight.val()).collect()
     }
 
+    /// The dense layer's output `[batch, dense]` after ReLU: everything before the dropout.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images; // [batch, 1, 28, 28]
+        for block in &self.blocks {
+            x = block.conv.forward(x);
+            if let Some(norm) = &block.norm {
+                x = norm.forward(x);
+            }
+            x = self.pool.forward(relu(x)); // [batch, c_i, s/2, s/2]
+        }
+        let [batch, c, h, w] = x.dims();
+        relu(self.fc.forward(x.reshape([batch, c * h * w]))) // [batch, dense]
+    }
+
+    /// Logits from [`features`](Self::features) times an (already scaled) dropout mask.
+    pub fn head(&self, features: Tensor<2>, mask: Option<Tensor<2>>) -> Tensor<2> {
+        match mask {
+            Some(mask) => self.output.forward(features * mask),
+            None => self.output.forward(features),
+        }
+    }
+
+    /// Dropout probability before the output layer.
+    pub fn dropout_prob(&self) -> f64 {
+        self.dropout.prob
+    }
+
+    /// Replaces every weight with `plain` (already checked to fit; see `model::plain`).
+    pub(crate) fn load_plain(&mut self, plain: &super::plain::PlainWeights, device: &Device) {
+        use super::plain::{param, running};
+        let mut params = plain.params.iter();
+        let mut stats = plain.running.iter();
+        let mut next = || params.next().expect("checked by Architecture::fits");
+        for block in &mut self.blocks {
+            let [o, i, k, _] = block.conv.weight.dims();
+            block.conv.weight = param(next(), [o, i, k, k], device);
+            block.conv.bias = Some(param(next(), [o], device));
+            if let Some(norm) = &mut block.norm {
+                norm.gamma = param(next(), [o], device);
+                norm.beta = param(next(), [o], device);
+                norm.running_mean = running(stats.next().expect("checked"), device);
+                norm.running_var = running(stats.next().expect("checked"), device);
+            }
+        }
+        for layer in [&mut self.fc, &mut self.output] {
+            let [i, o] = layer.weight.dims();
+            layer.weight = param(next(), [i, o], device);
+            layer.bias = Some(param(next(), [o], device));
+        }
+    }
+
     /// Logits and every block's pooled feature maps and the dense layer's output.
     pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
         let mut acts = Vec::new();

@@ -56,6 +56,39 @@ impl Mlp {
         self.hidden.first().unwrap_or(&self.output).weight.val()
     }
 
+    /// Logits with the given (already scaled) dropout mask after each hidden layer; `mask`
+    /// is asked for a `[batch, width]` mask per hidden layer, in order.
+    pub fn forward_masked(
+        &self,
+        images: Tensor<4>,
+        mask: &mut dyn FnMut([usize; 2]) -> Tensor<2>,
+    ) -> Tensor<2> {
+        let [batch, _, _, _] = images.dims();
+        let mut x = images.reshape([batch, IMAGE_PIXELS]); // [batch, 784]
+        for layer in &self.hidden {
+            x = relu(layer.forward(x)); // [batch, width]
+            let dims = x.dims();
+            x = x * mask(dims);
+        }
+        self.output.forward(x) // [batch, 10]
+    }
+
+    /// Dropout probability after each hidden layer.
+    pub fn dropout_prob(&self) -> f64 {
+        self.dropout.prob
+    }
+
+    /// Replaces every weight with `plain` (already checked to fit; see `model::plain`).
+    pub(crate) fn load_plain(&mut self, plain: &super::plain::PlainWeights, device: &Device) {
+        use super::plain::param;
+        let mut params = plain.params.iter();
+        for layer in self.hidden.iter_mut().chain(std::iter::once(&mut self.output)) {
+            let [i, o] = layer.weight.dims();
+            layer.weight = param(params.next().expect("checked"), [i, o], device);
+            layer.bias = Some(param(params.next().expect("checked"), [o], device));
+        }
+    }
+
     /// Logits and the output of every hidden layer (after ReLU).
     pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
         let mut acts = Vec::new();

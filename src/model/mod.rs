@@ -6,7 +6,9 @@
 
 pub mod cnn;
 pub mod inspect;
+pub mod mc;
 pub mod mlp;
+pub mod plain;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

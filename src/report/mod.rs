@@ -2,6 +2,7 @@
 //! drawn without a window. [`figures`] has one function per figure (shared by the panels'
 //! Export buttons); [`write_run_report`] writes seed S3's whole set for a run.
 
+pub mod experiments;
 pub mod figures;
 
 use std::path::{Path, PathBuf};

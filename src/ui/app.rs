@@ -88,9 +88,11 @@ impl WorkbenchApp {
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| {
+            let active_tabs = super::layout::active_tabs(&self.tree);
             let mut behavior = TileBehavior {
                 panels: &mut self.panels,
                 workbench: &mut self.workbench,
+                active_tabs,
             };
             self.tree.ui(&mut behavior, ui);
         });

@@ -39,12 +39,22 @@ impl Caption {
 #[derive(Default)]
 pub struct Gallery {
     texture: CachedTexture,
+    /// What a tile is called (`test image` unless set with [`Gallery::of`]).
+    noun: Option<&'static str>,
 }
 
 /// Columns of the atlas texture (tiles are laid out on screen independently).
 const ATLAS_COLS: usize = 20;
 
 impl Gallery {
+    /// A gallery whose tiles are called `<noun> #<index>` (e.g. `training image`).
+    pub fn of(noun: &'static str) -> Self {
+        Self {
+            noun: Some(noun),
+            ..Self::default()
+        }
+    }
+
     /// Draws `indices` of `images` as tiles `tile` points wide, wrapping to the available
     /// width, and returns the index of the image clicked this frame. `key` must change
     /// whenever `indices` or the images change.
@@ -75,7 +85,7 @@ impl Gallery {
                 for (c, &index) in chunk.iter().enumerate() {
                     let n = r * cols + c;
                     let (rect, response) = ui.allocate_exact_size(cell, Sense::click());
-                    let label = format!("test image #{index}");
+                    let label = format!("{} #{index}", self.noun.unwrap_or("test image"));
                     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
                     let uv_min = vec2(
                         ((n % ATLAS_COLS) * IMAGE_SIDE) as f32 / tex_size.x,
@@ -127,12 +137,19 @@ impl Gallery {
 
 /// Sends test image `index` to the pad with a caption.
 pub fn send_to_pad(wb: &mut super::state::Workbench, index: usize, why: &str) {
+    send_split_image_to_pad(wb, false, index, why);
+}
+
+/// Sends image `index` of the training (`train`) or test split to the pad with a caption.
+pub fn send_split_image_to_pad(wb: &mut super::state::Workbench, train: bool, index: usize, why: &str) {
     let Some(data) = wb.dataset() else { return };
-    if index >= data.test.len() {
+    let split = if train { &data.train } else { &data.test };
+    if index >= split.len() {
         return;
     }
-    let pixels: Vec<f32> = data.test.image(index).iter().map(|&p| p as f32 / 255.0).collect();
-    let caption = format!("test #{index} (label {}), from {why}", data.test.labels[index]);
+    let pixels: Vec<f32> = split.image(index).iter().map(|&p| p as f32 / 255.0).collect();
+    let name = if train { "training" } else { "test" };
+    let caption = format!("{name} #{index} (label {}), from {why}", split.labels[index]);
     wb.pad_request = Some((pixels, caption.clone()));
     wb.notify(format!("Loaded {caption} into the pad"), false);
 }

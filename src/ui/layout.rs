@@ -31,11 +31,17 @@ pub enum PanelKind {
     Calibration,
     /// Dataset statistics.
     Dataset,
+    /// Seed S0's ensemble experiment and its linked dashboard.
+    Ensemble,
+    /// Seed S2's training-set-size curve.
+    SubsetCurve,
+    /// Seed S3's stability test (dropout passes).
+    Stability,
 }
 
 impl PanelKind {
     /// Every panel, in menu order.
-    pub const ALL: [PanelKind; 11] = [
+    pub const ALL: [PanelKind; 14] = [
         PanelKind::Data,
         PanelKind::Training,
         PanelKind::Dashboard,
@@ -47,6 +53,9 @@ impl PanelKind {
         PanelKind::Errors,
         PanelKind::Calibration,
         PanelKind::Dataset,
+        PanelKind::Ensemble,
+        PanelKind::SubsetCurve,
+        PanelKind::Stability,
     ];
 
     /// Tab title.
@@ -54,7 +63,7 @@ impl PanelKind {
         match self {
             PanelKind::Data => "Data",
             PanelKind::Training => "Model & training",
-            PanelKind::Dashboard => "Training dashboard",
+            PanelKind::Dashboard => "Dashboard",
             PanelKind::Pad => "Drawing pad",
             PanelKind::Runs => "Runs",
             PanelKind::Filters => "Filters",
@@ -63,6 +72,9 @@ impl PanelKind {
             PanelKind::Errors => "Errors",
             PanelKind::Calibration => "Calibration",
             PanelKind::Dataset => "Dataset",
+            PanelKind::Ensemble => "Ensemble",
+            PanelKind::SubsetCurve => "Size curve",
+            PanelKind::Stability => "Stability",
         }
     }
 }
@@ -84,15 +96,18 @@ pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
         PanelKind::Filters,
         PanelKind::Features,
         PanelKind::Dataset,
+        PanelKind::Ensemble,
+        PanelKind::SubsetCurve,
+        PanelKind::Stability,
     ]
     .map(|k| tiles.insert_pane(k));
     let dashboard = tiles.insert_tab_tile(middle_panes.to_vec());
     let pad = tiles.insert_pane(PanelKind::Pad);
     let root = tiles.insert_horizontal_tile(vec![left, dashboard, pad]);
     if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
-        linear.shares.set_share(left, 1.1);
-        linear.shares.set_share(dashboard, 2.0);
-        linear.shares.set_share(pad, 1.4);
+        linear.shares.set_share(left, 1.0);
+        linear.shares.set_share(dashboard, 2.6);
+        linear.shares.set_share(pad, 1.3);
     }
     egui_tiles::Tree::new(egui::Id::unique("workbench_tiles"), root, tiles)
 }
@@ -132,6 +147,19 @@ pub struct TileBehavior<'a> {
     pub panels: &'a mut Panels,
     /// Shared state.
     pub workbench: &'a mut Workbench,
+    /// The active tab of every tab group (from [`active_tabs`]): only these get a close button.
+    pub active_tabs: Vec<egui_tiles::TileId>,
+}
+
+/// The active child of every tab group.
+pub fn active_tabs(tree: &egui_tiles::Tree<PanelKind>) -> Vec<egui_tiles::TileId> {
+    tree.tiles
+        .iter()
+        .filter_map(|(_, tile)| match tile {
+            egui_tiles::Tile::Container(egui_tiles::Container::Tabs(tabs)) => tabs.active,
+            _ => None,
+        })
+        .collect()
 }
 
 impl egui_tiles::Behavior<PanelKind> for TileBehavior<'_> {
@@ -154,8 +182,14 @@ impl egui_tiles::Behavior<PanelKind> for TileBehavior<'_> {
         kind.title().into()
     }
 
-    fn is_tab_closable(&self, _tiles: &egui_tiles::Tiles<PanelKind>, _tile_id: egui_tiles::TileId) -> bool {
-        true
+    /// Only the active tab shows its close button, so a row of many tabs stays readable
+    /// (View reopens a closed panel).
+    fn is_tab_closable(&self, _tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::TileId) -> bool {
+        self.active_tabs.contains(&tile_id)
+    }
+
+    fn tab_title_spacing(&self, _visuals: &egui::Visuals) -> f32 {
+        6.0
     }
 
     fn simplification_options(&self) -> egui_tiles::SimplificationOptions {

@@ -12,9 +12,11 @@
 //!   helpers shared by panels.
 
 pub mod app;
+pub mod experiments;
 pub mod export;
 pub mod frame_bench;
 pub mod gallery;
+pub mod heatmap;
 pub mod inspect;
 pub mod layout;
 pub mod panels;

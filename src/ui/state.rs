@@ -48,6 +48,12 @@ pub enum Action {
     ExportCurves(PathBuf),
     /// Find each test image's peak activation per channel of this layer.
     ComputePeaks(usize),
+    /// Start a many-model experiment on the experiment worker.
+    StartExperiment(super::experiments::ExperimentRequest),
+    /// Cancel the running experiment.
+    CancelExperiment,
+    /// Open an experiment's results folder.
+    LoadExperiment(PathBuf),
 }
 
 /// A message in the status bar.
@@ -162,6 +168,8 @@ pub struct Workbench {
     pub pad_request: Option<(Vec<f32>, String)>,
     /// Test-set evaluation, channel peaks and the pad's activations.
     pub inspect: super::inspect::InspectState,
+    /// Many-model experiments: the running one and the latest results.
+    pub experiments: super::experiments::ExperimentsState,
     actions: Vec<Action>,
     pub(super) wake: Arc<dyn Fn() + Send + Sync>,
     next_run_id: u64,
@@ -182,6 +190,7 @@ impl Workbench {
             notices: Vec::new(),
             pad_request: None,
             inspect: Default::default(),
+            experiments: Default::default(),
             actions: Vec::new(),
             wake,
             next_run_id: 1,
@@ -196,6 +205,7 @@ impl Workbench {
             None => wb.start_data_job(DataJob::Load(wb.options.data.clone()), "Loading data…"),
         }
         wb.refresh_runs();
+        wb.open_latest_experiments();
         if wb.options.open_latest_run
             && let Some(run) = wb.runs.iter().find(|r| r.has_checkpoint && r.config.is_ok())
         {
@@ -244,6 +254,7 @@ impl Workbench {
         self.drain_training_events();
         self.apply_actions();
         self.inspect_logic();
+        self.experiments_logic();
     }
 
     fn start_data_job(&mut self, job: DataJob, label: &str) {
@@ -389,6 +400,9 @@ impl Workbench {
             Action::RefreshRuns => self.refresh_runs(),
             Action::ExportCurves(path) => self.export_curves(&path),
             Action::ComputePeaks(layer) => self.compute_peaks(layer),
+            Action::StartExperiment(request) => self.start_experiment(request),
+            Action::CancelExperiment => self.cancel_experiment(),
+            Action::LoadExperiment(dir) => self.load_experiment(&dir),
         }
     }
 

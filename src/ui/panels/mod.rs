@@ -6,11 +6,14 @@ mod confusion;
 mod dashboard;
 mod data;
 mod dataset;
+mod ensemble;
 mod errors;
 mod features;
 mod filters;
 mod pad;
 mod runs;
+mod stability;
+mod subset_curve;
 mod training;
 
 pub use calibration::CalibrationPanel;
@@ -18,11 +21,14 @@ pub use confusion::ConfusionPanel;
 pub use dashboard::DashboardPanel;
 pub use data::DataPanel;
 pub use dataset::DatasetPanel;
+pub use ensemble::EnsemblePanel;
 pub use errors::ErrorsPanel;
 pub use features::FeaturesPanel;
 pub use filters::FiltersPanel;
 pub use pad::PadPanel;
 pub use runs::RunsPanel;
+pub use stability::StabilityPanel;
+pub use subset_curve::SubsetCurvePanel;
 pub use training::TrainingPanel;
 
 use std::sync::Arc;
@@ -66,6 +72,9 @@ pub struct Panels {
     errors: ErrorsPanel,
     calibration: CalibrationPanel,
     dataset: DatasetPanel,
+    ensemble: EnsemblePanel,
+    subset_curve: SubsetCurvePanel,
+    stability: StabilityPanel,
 }
 
 impl Panels {
@@ -88,6 +97,9 @@ impl Panels {
             PanelKind::Errors => &mut self.errors,
             PanelKind::Calibration => &mut self.calibration,
             PanelKind::Dataset => &mut self.dataset,
+            PanelKind::Ensemble => &mut self.ensemble,
+            PanelKind::SubsetCurve => &mut self.subset_curve,
+            PanelKind::Stability => &mut self.stability,
         }
     }
 
@@ -104,6 +116,9 @@ impl Panels {
             &self.errors,
             &self.calibration,
             &self.dataset,
+            &self.ensemble,
+            &self.subset_curve,
+            &self.stability,
         ]
     }
 
@@ -184,4 +199,86 @@ pub(crate) fn digit_filter_ui(ui: &mut egui::Ui, label: &str, value: &mut Option
                 ui.selectable_value(value, Some(d), d.to_string());
             }
         });
+}
+
+/// Run / Cancel, the progress bar with its stage and ETA, and the last error of one kind of
+/// experiment. Returns whether Run was clicked. `blocked` says why Run is disabled, if it is.
+pub(crate) fn experiment_controls_ui(
+    ui: &mut egui::Ui,
+    wb: &mut Workbench,
+    kind: crate::ui::experiments::ExperimentKind,
+    run_label: &str,
+    blocked: Option<&str>,
+) -> bool {
+    let mut run = false;
+    let other_running = wb.experiments.running.as_ref().is_some_and(|r| r.kind != kind);
+    ui.horizontal(|ui| {
+        if wb.experiments.is_running(kind) {
+            if ui
+                .button("Cancel")
+                .on_hover_text("Stop at the next step or batch (Esc)")
+                .clicked()
+                || ui.input(|i| i.key_pressed(egui::Key::Escape))
+            {
+                wb.act(crate::ui::state::Action::CancelExperiment);
+            }
+            let p = wb.experiments.running.as_ref().and_then(|r| r.progress.clone());
+            let (fraction, text) = match &p {
+                Some(p) => {
+                    let eta = p
+                        .eta_secs()
+                        .map(|s| format!(" · about {} left", crate::ui::widgets::format_duration(s)))
+                        .unwrap_or_default();
+                    (p.fraction as f32, format!("{}{eta}", p.stage))
+                }
+                None => (0.0, "starting…".to_string()),
+            };
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .show_percentage()
+                    .text(text)
+                    .animate(true),
+            );
+        } else {
+            let why = blocked.or(other_running.then_some("another experiment is running"));
+            let button = ui.add_enabled(why.is_none(), egui::Button::new(run_label));
+            let button = match why {
+                Some(w) => button.on_disabled_hover_text(w),
+                None => button.on_hover_text("Runs on the experiment worker; the window stays live"),
+            };
+            run = button.clicked();
+            if let Some(w) = why {
+                ui.weak(w);
+            }
+        }
+    });
+    if let Some(e) = wb.experiments.error_of(kind) {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    run
+}
+
+/// A combo box listing saved results folders (newest first) under the runs folder that hold
+/// `file`; choosing one opens it.
+pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str, salt: &str) {
+    let root = wb.options.runs_root.clone();
+    let _ = salt;
+    ui.menu_button("Open saved…", |ui| {
+        let found = crate::experiment::list_results(&root, file);
+        if found.is_empty() {
+            ui.weak(format!("none in {}", root.display()));
+        }
+        for dir in found {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if ui.button(name).clicked() {
+                wb.act(crate::ui::state::Action::LoadExperiment(dir));
+                ui.close();
+            }
+        }
+    })
+    .response
+    .on_hover_text(format!("Results saved under {}", root.display()));
 }

@@ -1,0 +1,266 @@
+//! Seed S3's stability test: N passes over the test set with dropout left on (BatchNorm in
+//! eval mode). Accuracy per pass, its spread (S3 expects a standard deviation under 0.5 %),
+//! and per image the entropy of the predicted classes over the passes, with the most
+//! unstable images. For one image (the pad's), the distribution of predicted classes.
+//!
+//! Results: `stability.json` in the trained run's folder.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::ensemble::DataInfo;
+use super::{ExperimentError, Reporter, read_json, write_json};
+use crate::analysis::ensemble::mean_std;
+use crate::data::batch::normalized_inputs;
+use crate::data::{Dataset, NUM_CLASSES};
+use crate::model::Model;
+use crate::model::mc::{dropout_logits, dropout_prob};
+use crate::rng::Rng;
+use crate::train::metrics::argmax_rows;
+
+/// Test images per batch of the stability passes.
+const BATCH: usize = 500;
+/// Unstable images listed in the results.
+pub const UNSTABLE_LISTED: usize = 24;
+
+/// Settings of a stability test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StabilityConfig {
+    /// Passes over the test set (S3 uses one per training epoch).
+    pub passes: usize,
+    /// Seed of the dropout masks.
+    pub seed: u64,
+}
+
+impl StabilityConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), ExperimentError> {
+        if !(2..=1000).contains(&self.passes) {
+            return Err(ExperimentError::Config(format!(
+                "passes must be 2 to 1000, got {}",
+                self.passes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A test image whose prediction changes between passes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnstableImage {
+    /// Index in the test set.
+    pub index: usize,
+    /// True label.
+    pub label: u8,
+    /// Entropy of the predicted classes over the passes, in bits.
+    pub entropy: f64,
+    /// How many passes predicted each digit.
+    pub votes: [usize; NUM_CLASSES],
+}
+
+/// The outcome of a stability test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StabilityResults {
+    /// Always `stability`.
+    pub kind: String,
+    /// Its settings.
+    pub config: StabilityConfig,
+    /// The data it ran on.
+    pub data: DataInfo,
+    /// Dropout probability of the model.
+    pub dropout: f64,
+    /// Accuracy with dropout off, for reference.
+    pub eval_accuracy: f64,
+    /// Accuracy of each pass.
+    pub accuracies: Vec<f64>,
+    /// Mean of the pass accuracies.
+    pub mean_accuracy: f64,
+    /// Population standard deviation of the pass accuracies.
+    pub std_accuracy: f64,
+    /// Entropy (bits) of each test image's predictions over the passes.
+    pub entropy: Vec<f64>,
+    /// Images whose prediction changed in some pass.
+    pub changed_images: usize,
+    /// The most unstable images, highest entropy first.
+    pub unstable: Vec<UnstableImage>,
+}
+
+/// File name of the results JSON.
+pub const RESULTS_FILE: &str = "stability.json";
+
+/// Entropy in bits of a vote count.
+pub fn vote_entropy(votes: &[usize]) -> f64 {
+    let total: usize = votes.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    votes
+        .iter()
+        .filter(|&&v| v > 0)
+        .map(|&v| {
+            let p = v as f64 / total as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Five-number summary (min, lower quartile, median, upper quartile, max) for a box plot,
+/// quartiles by linear interpolation as NumPy does.
+pub fn five_numbers(values: &[f64]) -> Option<[f64; 5]> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| {
+        let pos = p * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    };
+    Some([v[0], q(0.25), q(0.5), q(0.75), v[v.len() - 1]])
+}
+
+impl StabilityResults {
+    /// Writes `stability.json` into `dir` atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), ExperimentError> {
+        write_json(&dir.join(RESULTS_FILE), self)
+    }
+
+    /// Reads `stability.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+        let path = dir.join(RESULTS_FILE);
+        let r: Self = read_json(&path)?;
+        if r.kind != "stability" {
+            return Err(ExperimentError::format(
+                &path,
+                format!("holds a {} experiment", r.kind),
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// Runs `config.passes` dropout passes of `model` over the test set.
+pub fn run_stability(
+    config: &StabilityConfig,
+    model: &Model,
+    data: &Dataset,
+    device: &Device,
+    reporter: &mut Reporter,
+) -> Result<StabilityResults, ExperimentError> {
+    config.validate()?;
+    let p = dropout_prob(model);
+    if p <= 0.0 {
+        return Err(ExperimentError::Config(
+            "this model has no dropout, so every pass would give the same predictions; \
+             train one with dropout (small-cnn and seed3-cnn have it)"
+                .into(),
+        ));
+    }
+    let test = &data.test;
+    let n = test.len();
+    let mut rng = Rng::new(config.seed);
+    let mut votes = vec![[0usize; NUM_CLASSES]; n];
+    let mut right = vec![0usize; config.passes];
+    let mut eval_right = 0;
+    let mut start = 0;
+    while start < n {
+        reporter.check()?;
+        let end = (start + BATCH).min(n);
+        let indices: Vec<usize> = (start..end).collect();
+        let inputs = normalized_inputs(test, &indices, None);
+        for (pass, logits) in dropout_logits(model, &inputs, config.passes, &mut rng, device)
+            .iter()
+            .enumerate()
+        {
+            for (k, predicted) in argmax_rows(logits).into_iter().enumerate() {
+                let i = start + k;
+                votes[i][predicted as usize] += 1;
+                if predicted == test.labels[i] {
+                    right[pass] += 1;
+                }
+            }
+        }
+        eval_right += crate::train::eval::logits_of(model, test, &indices, device)
+            .chunks(NUM_CLASSES)
+            .zip(&indices)
+            .filter(|(row, i)| argmax_rows(row)[0] == test.labels[**i])
+            .count();
+        reporter.progress(
+            format!("dropout passes: {end} of {n} test images"),
+            end as f64 / n as f64,
+        );
+        start = end;
+    }
+    let accuracies: Vec<f64> = right.iter().map(|&r| r as f64 / n.max(1) as f64).collect();
+    let (mean_accuracy, std_accuracy) = mean_std(&accuracies);
+    let entropy: Vec<f64> = votes.iter().map(|v| vote_entropy(v)).collect();
+    let mut order: Vec<usize> = (0..n).filter(|&i| entropy[i] > 0.0).collect();
+    let changed_images = order.len();
+    order.sort_by(|&a, &b| entropy[b].total_cmp(&entropy[a]).then(a.cmp(&b)));
+    let unstable = order
+        .into_iter()
+        .take(UNSTABLE_LISTED)
+        .map(|i| UnstableImage {
+            index: i,
+            label: test.labels[i],
+            entropy: entropy[i],
+            votes: votes[i],
+        })
+        .collect();
+    reporter.progress("done", 1.0);
+    Ok(StabilityResults {
+        kind: "stability".into(),
+        config: config.clone(),
+        data: DataInfo::of(data),
+        dropout: p,
+        eval_accuracy: eval_right as f64 / n.max(1) as f64,
+        accuracies,
+        mean_accuracy,
+        std_accuracy,
+        entropy,
+        changed_images,
+        unstable,
+    })
+}
+
+/// Share of `passes` dropout passes predicting each digit for one normalised image.
+pub fn class_distribution(
+    model: &Model,
+    input: &[f32],
+    passes: usize,
+    seed: u64,
+    device: &Device,
+) -> [f64; NUM_CLASSES] {
+    let mut shares = [0.0; NUM_CLASSES];
+    let logits = dropout_logits(model, input, passes, &mut Rng::new(seed), device);
+    for l in &logits {
+        shares[argmax_rows(l)[0] as usize] += 1.0 / passes.max(1) as f64;
+    }
+    shares
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_votes() {
+        assert_eq!(vote_entropy(&[10, 0, 0]), 0.0);
+        assert!((vote_entropy(&[5, 5]) - 1.0).abs() < 1e-12);
+        assert!((vote_entropy(&[1, 1, 1, 1]) - 2.0).abs() < 1e-12);
+        assert_eq!(vote_entropy(&[]), 0.0);
+    }
+
+    #[test]
+    fn five_numbers_interpolate_like_numpy() {
+        // np.percentile([1, 2, 3, 4], [0, 25, 50, 75, 100]) = 1, 1.75, 2.5, 3.25, 4
+        assert_eq!(
+            five_numbers(&[4.0, 1.0, 3.0, 2.0]),
+            Some([1.0, 1.75, 2.5, 3.25, 4.0])
+        );
+        assert_eq!(five_numbers(&[]), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! Seed S2's training-set-size curve: the same model and epochs trained on growing stratified
+//! fractions of the training set (1/16 … 1 by default), each then measured on its own
+//! training images and on the test set.
+//!
+//! Results folder: `subset_curve.json`, rewritten (atomically) after every fraction, so a
+//! cancelled curve keeps the fractions it finished and running it again into the same folder
+//! with the same settings resumes at the next one.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::ensemble::DataInfo;
+use super::{ExperimentError, Reporter, read_json, write_json};
+use crate::data::Dataset;
+use crate::device::SelectedDevice;
+use crate::model::ModelSpec;
+use crate::train::worker::training_indices;
+use crate::train::{
+    Command, Control, Event, Schedule, Subset, TrainConfig, TrainJob, evaluate, run_training,
+};
+
+/// Settings of a size curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubsetCurveConfig {
+    /// Shares of the training set, each in (0, 1].
+    pub fractions: Vec<f64>,
+    /// The training run used for every fraction (its `subset` is replaced by each fraction).
+    pub train: TrainConfig,
+}
+
+impl Default for SubsetCurveConfig {
+    fn default() -> Self {
+        Self {
+            fractions: vec![1.0 / 16.0, 1.0 / 8.0, 0.25, 0.5, 1.0],
+            train: TrainConfig {
+                model: ModelSpec::preset("seed3-cnn").expect("preset"),
+                epochs: 10,
+                // Random rotation/shift/scale: without it 1/16 of the data (3,750 images)
+                // overfits to 97.6 % test accuracy in 10 epochs; with it, 98.6 %.
+                augment: true,
+                schedule: Schedule::Cosine,
+                evaluate_each_epoch: false,
+                ..TrainConfig::default()
+            },
+        }
+    }
+}
+
+impl SubsetCurveConfig {
+    /// Checks the fractions and the training settings.
+    pub fn validate(&self) -> Result<(), ExperimentError> {
+        if self.fractions.is_empty() || self.fractions.len() > 20 {
+            return Err(ExperimentError::Config("give 1 to 20 fractions".into()));
+        }
+        if let Some(f) = self.fractions.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+            return Err(ExperimentError::Config(format!(
+                "fractions must be in (0, 1], got {f}"
+            )));
+        }
+        self.train
+            .validate()
+            .map_err(|e| ExperimentError::Config(e.to_string()))
+    }
+
+    /// The training settings of one fraction.
+    pub fn config_for(&self, fraction: f64) -> TrainConfig {
+        TrainConfig {
+            subset: if fraction >= 1.0 {
+                Subset::All
+            } else {
+                Subset::Fraction { fraction }
+            },
+            evaluate_each_epoch: false,
+            ..self.train.clone()
+        }
+    }
+}
+
+/// One point of the curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FractionResult {
+    /// Share of the training set.
+    pub fraction: f64,
+    /// Training images used.
+    pub train_size: usize,
+    /// Mean cross-entropy on those images (eval mode, after training).
+    pub train_loss: f64,
+    /// Accuracy on those images.
+    pub train_accuracy: f64,
+    /// Mean cross-entropy on the test set.
+    pub test_loss: f64,
+    /// Accuracy on the test set.
+    pub test_accuracy: f64,
+    /// Training steps taken.
+    pub steps: usize,
+    /// Seconds training and measuring took.
+    pub seconds: f64,
+}
+
+/// A size curve, complete or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubsetCurveResults {
+    /// Always `subset-curve`.
+    pub kind: String,
+    /// Its settings.
+    pub config: SubsetCurveConfig,
+    /// The data it ran on.
+    pub data: DataInfo,
+    /// Finished points, smallest fraction first.
+    pub points: Vec<FractionResult>,
+}
+
+/// File name of the results JSON.
+pub const RESULTS_FILE: &str = "subset_curve.json";
+
+impl SubsetCurveResults {
+    /// Whether every fraction is done.
+    pub fn is_complete(&self) -> bool {
+        self.config
+            .fractions
+            .iter()
+            .all(|f| self.points.iter().any(|p| p.fraction == *f))
+    }
+
+    /// Writes `subset_curve.json` into `dir` (created if missing) atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), ExperimentError> {
+        std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
+        write_json(&dir.join(RESULTS_FILE), self)
+    }
+
+    /// Reads `subset_curve.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+        let path = dir.join(RESULTS_FILE);
+        let r: Self = read_json(&path)?;
+        if r.kind != "subset-curve" {
+            return Err(ExperimentError::format(
+                &path,
+                format!("holds a {} experiment", r.kind),
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// Trains and measures every fraction not yet in `dir`'s results (all of them without a
+/// folder), saving after each. Earlier results with other settings or data are not reused.
+pub fn run_subset_curve(
+    config: &SubsetCurveConfig,
+    data: &Arc<Dataset>,
+    device: &SelectedDevice,
+    dir: Option<&Path>,
+    reporter: &mut Reporter,
+) -> Result<SubsetCurveResults, ExperimentError> {
+    config.validate()?;
+    let info = DataInfo::of(data);
+    let mut results = SubsetCurveResults {
+        kind: "subset-curve".into(),
+        config: config.clone(),
+        data: info.clone(),
+        points: Vec::new(),
+    };
+    if let Some(dir) = dir
+        && dir.join(RESULTS_FILE).exists()
+    {
+        let earlier = SubsetCurveResults::load(dir)?;
+        if earlier.config.train == config.train && earlier.data == info {
+            results.points = earlier
+                .points
+                .into_iter()
+                .filter(|p| config.fractions.contains(&p.fraction))
+                .collect();
+        }
+    }
+    let mut todo: Vec<f64> = config
+        .fractions
+        .iter()
+        .copied()
+        .filter(|f| !results.points.iter().any(|p| p.fraction == *f))
+        .collect();
+    todo.sort_by(|a, b| a.total_cmp(b));
+    // Progress is measured in training images × epochs, which is what the time goes into.
+    let work = |f: f64| f * data.train.len() as f64;
+    let total: f64 = todo.iter().map(|&f| work(f)).sum::<f64>().max(1.0);
+    let mut finished_work = 0.0;
+    for fraction in todo {
+        reporter.check()?;
+        let started = std::time::Instant::now();
+        let train_config = config.config_for(fraction);
+        let indices = training_indices(&train_config, data);
+        let control = Control::default();
+        let mut failure = None;
+        let mut steps = 0;
+        let total_steps = (train_config.epochs * indices.len().div_ceil(train_config.batch_size)).max(1);
+        let job = TrainJob {
+            run_id: 0,
+            config: train_config,
+            data: data.clone(),
+            run_dir: None,
+            resume: None,
+            device: Some(device.clone()),
+            model_slot: None,
+        };
+        let label = format!("fraction {fraction:.4} ({} images)", indices.len());
+        let model = run_training(job, &control, &mut |event| match event {
+            Event::Step { epoch, step, .. } => {
+                steps = step;
+                if reporter.check().is_err() {
+                    control.apply(Command::Stop);
+                }
+                if step % 10 == 0 {
+                    let here = work(fraction) * (step as f64 / total_steps as f64).min(1.0);
+                    reporter.progress(
+                        format!("{label}: epoch {epoch}, step {step} of {total_steps}"),
+                        (finished_work + here) / total,
+                    );
+                }
+            }
+            Event::Failed { reason, .. } => failure = Some(reason.to_string()),
+            _ => {}
+        });
+        reporter.check()?;
+        if let Some(reason) = failure {
+            return Err(ExperimentError::Training(format!("{label}: {reason}")));
+        }
+        let model = model.ok_or_else(|| ExperimentError::Training(format!("{label}: no model")))?;
+        reporter.progress(
+            format!("{label}: measuring"),
+            (finished_work + work(fraction)) / total,
+        );
+        let subset = data.train.select(&indices);
+        let on_train = evaluate(&model, &subset, &device.device);
+        let on_test = evaluate(&model, &data.test, &device.device);
+        results.points.push(FractionResult {
+            fraction,
+            train_size: indices.len(),
+            train_loss: on_train.loss,
+            train_accuracy: on_train.accuracy,
+            test_loss: on_test.loss,
+            test_accuracy: on_test.accuracy,
+            steps,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        results.points.sort_by(|a, b| a.fraction.total_cmp(&b.fraction));
+        if let Some(dir) = dir {
+            results.save(dir)?;
+        }
+        finished_work += work(fraction);
+    }
+    reporter.progress("done", 1.0);
+    Ok(results)
+}

@@ -1,0 +1,222 @@
+//! Host copies of a network's weights in one fixed order, so that networks trained outside a
+//! burn `Module` (the stacked ensemble of `experiment::stacked`) become ordinary [`Model`]s
+//! that the pad, the inspection panels and `evaluate` accept.
+//!
+//! Order of [`PlainWeights::params`]: for each conv block its kernel `[out, in, k, k]`, bias
+//! `[out]` and, with BatchNorm, gamma `[out]` and beta `[out]`; then for each dense layer
+//! (hidden layers, then the output layer) its weight `[in, out]` and bias `[out]`.
+//! [`PlainWeights::running`] holds each normalised block's running mean then variance.
+
+use burn::module::{Param, RunningState};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::{Model, ModelSpec};
+use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::rng::Rng;
+
+/// The shapes a family's weights take, derived from a [`ModelSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Architecture {
+    /// `[in, out]` channels of each conv block (empty for an MLP).
+    pub convs: Vec<[usize; 2]>,
+    /// Square kernel size of the convolutions.
+    pub kernel: usize,
+    /// BatchNorm after each convolution.
+    pub batch_norm: bool,
+    /// Side of the maps after the last block (28 for an MLP: the image itself).
+    pub final_side: usize,
+    /// `[in, out]` of each dense layer, the output layer last.
+    pub dense: Vec<[usize; 2]>,
+    /// Dropout after each hidden dense layer.
+    pub dropout: f64,
+}
+
+/// One network's weights as host vectors, in the order of the module docs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlainWeights {
+    /// Trainable tensors, each flattened row-major.
+    pub params: Vec<Vec<f32>>,
+    /// BatchNorm running statistics: mean then variance of each normalised block.
+    pub running: Vec<Vec<f32>>,
+}
+
+impl Architecture {
+    /// The architecture of `spec`.
+    pub fn of(spec: &ModelSpec) -> Self {
+        match spec {
+            ModelSpec::Mlp { hidden, dropout } => {
+                let mut dense = Vec::new();
+                let mut inputs = IMAGE_PIXELS;
+                for &w in hidden.iter().chain(std::iter::once(&NUM_CLASSES)) {
+                    dense.push([inputs, w]);
+                    inputs = w;
+                }
+                Self {
+                    convs: Vec::new(),
+                    kernel: 1,
+                    batch_norm: false,
+                    final_side: crate::data::IMAGE_SIDE,
+                    dense,
+                    dropout: *dropout,
+                }
+            }
+            ModelSpec::Cnn {
+                channels,
+                kernel_size,
+                batch_norm,
+                dropout,
+                dense,
+            } => {
+                let mut convs = Vec::new();
+                let mut inputs = 1;
+                for &c in channels {
+                    convs.push([inputs, c]);
+                    inputs = c;
+                }
+                let final_side = channels.iter().fold(crate::data::IMAGE_SIDE, |s, _| s / 2);
+                let flat = inputs * final_side * final_side;
+                Self {
+                    convs,
+                    kernel: *kernel_size,
+                    batch_norm: *batch_norm,
+                    final_side,
+                    dense: vec![[flat, *dense], [*dense, NUM_CLASSES]],
+                    dropout: *dropout,
+                }
+            }
+        }
+    }
+
+    /// Shapes of the trainable tensors, in order.
+    pub fn param_shapes(&self) -> Vec<Vec<usize>> {
+        let k = self.kernel;
+        let mut shapes = Vec::new();
+        for &[i, o] in &self.convs {
+            shapes.push(vec![o, i, k, k]);
+            shapes.push(vec![o]);
+            if self.batch_norm {
+                shapes.push(vec![o]);
+                shapes.push(vec![o]);
+            }
+        }
+        for &[i, o] in &self.dense {
+            shapes.push(vec![i, o]);
+            shapes.push(vec![o]);
+        }
+        shapes
+    }
+
+    /// Lengths of the running-statistics vectors, in order.
+    pub fn running_sizes(&self) -> Vec<usize> {
+        if !self.batch_norm {
+            return Vec::new();
+        }
+        self.convs.iter().flat_map(|&[_, o]| [o, o]).collect()
+    }
+
+    /// Fresh weights drawn as burn and PyTorch draw them: kernels, dense weights and biases
+    /// uniform in ±1/√fan_in, gamma 1, beta 0, running mean 0, running variance 1.
+    pub fn init(&self, rng: &mut Rng) -> PlainWeights {
+        let mut params = Vec::new();
+        let uniform = |n: usize, fan_in: usize, rng: &mut Rng| -> Vec<f32> {
+            let bound = 1.0 / (fan_in as f32).sqrt();
+            (0..n).map(|_| rng.uniform(-bound, bound)).collect()
+        };
+        let k2 = self.kernel * self.kernel;
+        for &[i, o] in &self.convs {
+            params.push(uniform(o * i * k2, i * k2, rng));
+            params.push(uniform(o, i * k2, rng));
+            if self.batch_norm {
+                params.push(vec![1.0; o]);
+                params.push(vec![0.0; o]);
+            }
+        }
+        for &[i, o] in &self.dense {
+            params.push(uniform(i * o, i, rng));
+            params.push(uniform(o, i, rng));
+        }
+        let running = self
+            .running_sizes()
+            .chunks(2)
+            .flat_map(|c| [vec![0.0; c[0]], vec![1.0; c[1]]])
+            .collect();
+        PlainWeights { params, running }
+    }
+
+    /// Whether `weights` have exactly this architecture's tensor sizes.
+    pub fn fits(&self, weights: &PlainWeights) -> bool {
+        let shapes = self.param_shapes();
+        shapes.len() == weights.params.len()
+            && shapes
+                .iter()
+                .zip(&weights.params)
+                .all(|(s, p)| s.iter().product::<usize>() == p.len())
+            && self.running_sizes() == weights.running.iter().map(Vec::len).collect::<Vec<_>>()
+    }
+}
+
+/// A parameter tensor from a host vector.
+pub(crate) fn param<const D: usize>(values: &[f32], shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(values.to_vec(), shape), device))
+}
+
+/// A running-statistics tensor from a host vector.
+pub(crate) fn running(values: &[f32], device: &Device) -> RunningState<Tensor<1>> {
+    RunningState::new(Tensor::from_data(
+        TensorData::new(values.to_vec(), [values.len()]),
+        device,
+    ))
+}
+
+impl Model {
+    /// The network `spec` with the given weights, in eval-ready form on `device`.
+    /// `None` when the weights do not fit the architecture.
+    pub fn from_plain(spec: &ModelSpec, weights: &PlainWeights, device: &Device) -> Option<Model> {
+        if !Architecture::of(spec).fits(weights) {
+            return None;
+        }
+        let mut model = spec.init(device);
+        match &mut model {
+            Model::Cnn(cnn) => cnn.load_plain(weights, device),
+            Model::Mlp(mlp) => mlp.load_plain(weights, device),
+        }
+        Some(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_of_small_cnn_count_its_parameters() {
+        let spec = ModelSpec::preset("small-cnn").unwrap();
+        let arch = Architecture::of(&spec);
+        let total: usize = arch
+            .param_shapes()
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum();
+        assert_eq!(total, spec.param_count());
+        assert_eq!(arch.dense[0], [1152, 256]);
+        let mlp = ModelSpec::preset("mlp").unwrap();
+        let arch = Architecture::of(&mlp);
+        let total: usize = arch
+            .param_shapes()
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum();
+        assert_eq!(total, mlp.param_count());
+    }
+
+    #[test]
+    fn init_is_seeded_and_fits() {
+        let arch = Architecture::of(&ModelSpec::preset("tiny-cnn").unwrap());
+        let a = arch.init(&mut Rng::new(3));
+        assert!(arch.fits(&a));
+        assert_eq!(a, arch.init(&mut Rng::new(3)));
+        assert_ne!(a, arch.init(&mut Rng::new(4)));
+        let bound = 1.0 / 3.0; // first conv: fan_in 1·3·3
+        assert!(a.params[0].iter().all(|w| w.abs() <= bound));
+    }
+}

@@ -1,0 +1,585 @@
+//! Ensemble (seed S0): run N small models on k images per digit each, then explore the
+//! correctness matrix. Everything is linked: click a model (accuracy bars or the model-model
+//! heatmap) for its training images and per-digit accuracy; click a digit pair for the scatter
+//! of per-model accuracies; pick a difficulty range for its images; click a test image for
+//! the models that got it right and what they trained on; any image goes to the pad.
+
+use std::sync::Arc;
+
+use egui::Color32;
+use egui_plot::{Bar, BarChart, Plot, PlotPoints, Points};
+
+use super::{Panel, experiment_controls_ui, saved_results_ui};
+use crate::analysis::ensemble::pearson;
+use crate::data::{Dataset, NUM_CLASSES};
+use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
+use crate::model::{ModelSpec, PRESET_NAMES};
+use crate::ui::experiments::{ExperimentKind, ExperimentRequest};
+use crate::ui::gallery::{Caption, Gallery, key_of, send_split_image_to_pad, send_to_pad};
+use crate::ui::heatmap::{Heatmap, correlation_color};
+use crate::ui::layout::PanelKind;
+use crate::ui::state::{Action, Workbench};
+
+const RIGHT: Color32 = Color32::from_rgb(44, 160, 44);
+const WRONG: Color32 = Color32::from_rgb(214, 39, 40);
+const BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+/// Most images shown for a difficulty range.
+const RANGE_LIMIT: usize = 120;
+
+/// The Ensemble panel.
+pub struct EnsemblePanel {
+    config: EnsembleConfig,
+    preset: String,
+    model: Option<usize>,
+    image: Option<usize>,
+    pair: (usize, usize),
+    range: (f64, f64),
+    model_gallery: Gallery,
+    range_gallery: Gallery,
+    extremes_gallery: Gallery,
+    right_gallery: Gallery,
+    wrong_gallery: Gallery,
+}
+
+impl Default for EnsemblePanel {
+    fn default() -> Self {
+        Self {
+            config: EnsembleConfig::default(),
+            preset: "small-cnn".into(),
+            model: None,
+            image: None,
+            pair: (4, 9),
+            range: (0.0, 0.1),
+            model_gallery: Gallery::of("training image"),
+            range_gallery: Gallery::default(),
+            extremes_gallery: Gallery::default(),
+            right_gallery: Gallery::of("training image"),
+            wrong_gallery: Gallery::of("training image"),
+        }
+    }
+}
+
+impl Panel for EnsemblePanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::Ensemble
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        ui.horizontal(|ui| {
+            let blocked = wb.dataset().is_none().then_some("no data loaded yet");
+            if experiment_controls_ui(ui, wb, ExperimentKind::Ensemble, "Run ensemble", blocked) {
+                self.config.model = ModelSpec::preset(&self.preset).expect("preset list");
+                wb.act(Action::StartExperiment(ExperimentRequest::Ensemble(
+                    self.config.clone(),
+                )));
+            }
+            saved_results_ui(ui, wb, RESULTS_FILE, "ensemble");
+            let results = wb.experiments.ensemble.as_ref().map(|l| l.results.clone());
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+                results.map(|r| crate::report::experiments::ensemble_overview(&r))
+            });
+        });
+        let has_results = wb.experiments.ensemble.is_some();
+        egui::CollapsingHeader::new("Settings")
+            .default_open(!has_results)
+            .show(ui, |ui| self.settings_ui(ui));
+        let Some(loaded) = wb.experiments.ensemble.clone() else {
+            ui.add_space(8.0);
+            ui.label(
+                "Trains N models, each full-batch with AdamW on its own stratified sample of k images \
+                 per digit until it fits them (or hits the step limit), then tests every model on the \
+                 whole test set. Seed S0 found such models reach about 46 % and agree on which digits \
+                 are hard. Run it, or open a saved one.",
+            );
+            return;
+        };
+        let r = loaded.results;
+        if let Some(dir) = &loaded.dir {
+            ui.weak(format!("results: {}", dir.display()));
+        }
+        let Some(data) = wb.dataset().cloned() else { return };
+        let matches = r.data.test_digest == data.test.digest() && r.test_labels == data.test.labels;
+        if !matches {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "These results were computed on other data ({}); load that data to see the images.",
+                    r.data.source
+                ),
+            );
+        }
+        self.summary_ui(ui, &r);
+        ui.separator();
+        self.overview_ui(ui, &r);
+        ui.separator();
+        if matches {
+            self.details_ui(ui, wb, &r, &data);
+        }
+    }
+
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&(&self.config, &self.preset)).ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok((config, preset)) = serde_json::from_str::<(EnsembleConfig, String)>(json)
+            && PRESET_NAMES.contains(&preset.as_str())
+            && config.validate().is_ok()
+        {
+            self.config = config;
+            self.preset = preset;
+        }
+    }
+}
+
+impl EnsemblePanel {
+    fn settings_ui(&mut self, ui: &mut egui::Ui) {
+        let c = &mut self.config;
+        egui::Grid::new("ensemble-settings")
+            .num_columns(4)
+            .show(ui, |ui| {
+                ui.label("Model");
+                egui::ComboBox::from_id_salt("ensemble-model")
+                    .selected_text(&self.preset)
+                    .show_ui(ui, |ui| {
+                        for name in PRESET_NAMES {
+                            ui.selectable_value(&mut self.preset, name.to_string(), name);
+                        }
+                    });
+                ui.label("Models");
+                ui.add(egui::DragValue::new(&mut c.models).range(1..=1000))
+                    .on_hover_text("How many models (seed S0: 50)");
+                ui.end_row();
+                ui.label("Images per digit");
+                ui.add(egui::DragValue::new(&mut c.per_digit).range(1..=500))
+                    .on_hover_text("Each model's stratified sample: this many of every digit (seed S0: 2)");
+                ui.label("Step limit");
+                ui.add(egui::DragValue::new(&mut c.max_steps).range(1..=100_000));
+                ui.end_row();
+                ui.label("Target train accuracy");
+                ui.add(
+                    egui::DragValue::new(&mut c.target_train_accuracy)
+                        .range(0.01..=1.0)
+                        .speed(0.01),
+                );
+                ui.label("Seed");
+                ui.add(egui::DragValue::new(&mut c.seed))
+                    .on_hover_text("Model i uses seed + i for its sample, weights and dropout");
+                ui.end_row();
+                ui.label("Learning rate");
+                ui.add(
+                    egui::DragValue::new(&mut c.learning_rate)
+                        .range(1e-6..=1.0)
+                        .speed(1e-4)
+                        .max_decimals(6),
+                );
+                ui.label("Weight decay");
+                ui.add(
+                    egui::DragValue::new(&mut c.weight_decay)
+                        .range(0.0..=1.0)
+                        .speed(1e-5)
+                        .max_decimals(6),
+                );
+                ui.end_row();
+            });
+    }
+
+    fn summary_ui(&self, ui: &mut egui::Ui, r: &EnsembleResults) {
+        let s = &r.stats.summary;
+        let corr = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
+        ui.horizontal_wrapped(|ui| {
+            ui.strong(format!(
+                "{} × {} on {} per digit: test accuracy {:.1} % ± {:.1} %",
+                s.models,
+                r.config.model.preset_name().unwrap_or("custom"),
+                r.config.per_digit,
+                100.0 * s.mean_accuracy,
+                100.0 * s.std_accuracy
+            ));
+            ui.label(format!(
+                "· mean steps {:.1} ({} of {} reached {:.0} % train accuracy) · model-model correlation {} · digit-digit correlation {} · {:.0} s training + {:.0} s testing",
+                s.mean_steps,
+                s.converged,
+                s.models,
+                100.0 * r.config.target_train_accuracy,
+                corr(s.mean_model_correlation),
+                corr(s.mean_digit_correlation),
+                r.train_seconds,
+                r.eval_seconds
+            ));
+        });
+    }
+
+    /// Accuracy per model, model-model and digit-digit heatmaps, the difficulty histogram.
+    fn overview_ui(&mut self, ui: &mut egui::Ui, r: &EnsembleResults) {
+        let st = &r.stats;
+        let n = st.model_accuracy.len();
+        let side = ((ui.available_width() - 60.0) / 4.0).clamp(150.0, 300.0);
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.strong("Test accuracy per model").on_hover_text("Click a bar to select that model");
+                let bars: Vec<Bar> = st
+                    .model_accuracy
+                    .iter()
+                    .enumerate()
+                    .map(|(m, &a)| {
+                        let colour = if Some(m) == self.model { Color32::BLACK } else { BLUE };
+                        Bar::new(m as f64, a).width(0.8).fill(colour).name(format!("model #{m}"))
+                    })
+                    .collect();
+                let response = Plot::new("ensemble-accuracy")
+                    .width(side)
+                    .height(side)
+                    .include_y(0.0)
+                    .include_y(1.0)
+                    .x_axis_label("model")
+                    .allow_scroll(false)
+                    .allow_drag(false)
+                    .show(ui, |plot| {
+                        plot.bar_chart(BarChart::new("accuracy", bars));
+                        plot.pointer_coordinate()
+                    });
+                if response.response.clicked()
+                    && let Some(p) = response.inner
+                {
+                    let m = p.x.round();
+                    if m >= 0.0 && (m as usize) < n {
+                        self.model = Some(m as usize);
+                    }
+                }
+            });
+            ui.vertical(|ui| {
+                ui.strong("Model-model correlation").on_hover_text(
+                    "Correlation (phi) of two models' right/wrong over the test images. Click a cell to select its row's model.",
+                );
+                let value = |a: usize, b: usize| st.model_correlation[a][b];
+                let hover = |a: usize, b: usize| {
+                    format!(
+                        "models #{a} and #{b}: correlation {}",
+                        st.model_correlation[a][b].map_or("undefined".into(), |v| format!("{v:.3}"))
+                    )
+                };
+                let label = |i: usize| i.to_string();
+                let heat = Heatmap {
+                    name: "model correlation",
+                    shape: (n, n),
+                    value: &value,
+                    color: &correlation_color,
+                    hover: &hover,
+                    label: &label,
+                    label_every: (n / 5).max(1),
+                    selected: self.model.map(|m| (m, m)),
+                    accessible: true,
+                };
+                if let Some((a, _)) = heat.show(ui, side - 22.0) {
+                    self.model = Some(a);
+                }
+            });
+            ui.vertical(|ui| {
+                ui.strong("Digit-digit correlation").on_hover_text(
+                    "Correlation across models of their accuracy on two digits. Click a cell for the scatter.",
+                );
+                let value = |d: usize, e: usize| st.digit_correlation[d][e];
+                let hover = |d: usize, e: usize| {
+                    format!(
+                        "digits {d} and {e}: correlation {}",
+                        st.digit_correlation[d][e].map_or("undefined".into(), |v| format!("{v:.3}"))
+                    )
+                };
+                let label = |i: usize| i.to_string();
+                let heat = Heatmap {
+                    name: "digit correlation",
+                    shape: (NUM_CLASSES, NUM_CLASSES),
+                    value: &value,
+                    color: &correlation_color,
+                    hover: &hover,
+                    label: &label,
+                    label_every: 1,
+                    selected: Some(self.pair),
+                    accessible: true,
+                };
+                if let Some(pair) = heat.show(ui, side - 22.0) {
+                    self.pair = pair;
+                }
+            });
+            ui.vertical(|ui| {
+                ui.strong("Difficulty").on_hover_text(
+                    "Test images by the share of models that got them right. Click a bar to list those images.",
+                );
+                let models = n.max(1) as f64;
+                let bars: Vec<Bar> = st
+                    .difficulty_histogram
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &count)| {
+                        let x = k as f64 / models;
+                        let inside = x >= self.range.0 - 1e-9 && x <= self.range.1 + 1e-9;
+                        Bar::new(x, count as f64)
+                            .width(0.8 / models)
+                            .fill(if inside { Color32::from_rgb(255, 127, 14) } else { BLUE })
+                            .name(format!("{k} of {n} models right"))
+                    })
+                    .collect();
+                let response = Plot::new("ensemble-difficulty")
+                    .width(side)
+                    .height(side - 40.0)
+                    .include_x(0.0)
+                    .include_x(1.0)
+                    .include_y(0.0)
+                    .x_axis_label("share of models right")
+                    .allow_scroll(false)
+                    .allow_drag(false)
+                    .show(ui, |plot| {
+                        plot.bar_chart(BarChart::new("images", bars));
+                        plot.pointer_coordinate()
+                    });
+                if response.response.clicked()
+                    && let Some(p) = response.inner
+                {
+                    let k = (p.x * models).round().clamp(0.0, models);
+                    self.range = (k / models, k / models);
+                }
+                ui.horizontal(|ui| {
+                    ui.label("range");
+                    ui.add(egui::DragValue::new(&mut self.range.0).range(0.0..=1.0).speed(0.01).max_decimals(2));
+                    ui.label("to");
+                    ui.add(egui::DragValue::new(&mut self.range.1).range(0.0..=1.0).speed(0.01).max_decimals(2));
+                });
+                if self.range.1 < self.range.0 {
+                    self.range.1 = self.range.0;
+                }
+            });
+        });
+    }
+
+    fn details_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        wb: &mut Workbench,
+        r: &Arc<EnsembleResults>,
+        data: &Arc<Dataset>,
+    ) {
+        let st = &r.stats;
+        let n = st.model_accuracy.len();
+        ui.columns(2, |cols| {
+            // The selected model.
+            let ui = &mut cols[0];
+            match self.model.filter(|&m| m < n) {
+                None => {
+                    ui.weak("Click a model (a bar or a heatmap cell) to see what it trained on.");
+                }
+                Some(m) => {
+                    let member = &r.members[m];
+                    ui.strong(format!(
+                        "Model #{m}: {:.1} % on the test set after {} steps (train accuracy {:.0} %, seed {})",
+                        100.0 * member.test_accuracy,
+                        member.steps,
+                        100.0 * member.train_accuracy,
+                        member.seed
+                    ));
+                    let bars: Vec<Bar> = (0..NUM_CLASSES)
+                        .map(|d| Bar::new(d as f64, st.digit_accuracy[m][d]).width(0.7).name(format!("digit {d}")))
+                        .collect();
+                    Plot::new("ensemble-model-digits")
+                        .height(110.0)
+                        .include_y(0.0)
+                        .include_y(1.0)
+                        .x_axis_label("digit")
+                        .allow_scroll(false)
+                        .allow_drag(false)
+                        .show(ui, |plot| plot.bar_chart(BarChart::new("accuracy per digit", bars).color(BLUE)));
+                    ui.label(format!("Its {} training images (click one to draw on it):", member.train_indices.len()));
+                    let labels = &data.train.labels;
+                    let clicked = self.model_gallery.ui(
+                        ui,
+                        key_of(&member.train_indices, 11),
+                        &data.train,
+                        &member.train_indices,
+                        36.0,
+                        |i| Caption {
+                            text: format!("{} · #{i}", labels[i]),
+                            color: ui_text(),
+                            bar: None,
+                        },
+                    );
+                    if let Some(i) = clicked {
+                        send_split_image_to_pad(wb, true, i, &format!("ensemble model #{m}'s training set"));
+                    }
+                }
+            }
+            // The digit pair.
+            let ui = &mut cols[1];
+            let (d, e) = self.pair;
+            let xs: Vec<f64> = st.digit_accuracy.iter().map(|a| a[d]).collect();
+            let ys: Vec<f64> = st.digit_accuracy.iter().map(|a| a[e]).collect();
+            ui.strong(format!(
+                "Accuracy on {d} against accuracy on {e}, one point per model (correlation {})",
+                pearson(&xs, &ys).map_or("undefined".into(), |v| format!("{v:.3}"))
+            ));
+            let points: Vec<[f64; 2]> = xs.iter().zip(&ys).map(|(&x, &y)| [x, y]).collect();
+            let selected: Vec<[f64; 2]> = self.model.filter(|&m| m < n).map(|m| vec![points[m]]).unwrap_or_default();
+            let response = Plot::new("ensemble-pair")
+                .height(220.0)
+                .data_aspect(1.0)
+                .include_x(0.0)
+                .include_x(1.0)
+                .include_y(0.0)
+                .include_y(1.0)
+                .x_axis_label(format!("accuracy on {d}"))
+                .y_axis_label(format!("accuracy on {e}"))
+                .allow_scroll(false)
+                .show(ui, |plot| {
+                    plot.points(Points::new("models", PlotPoints::from(points.clone())).radius(3.5).color(BLUE));
+                    plot.points(Points::new("selected model", PlotPoints::from(selected)).radius(6.0).color(Color32::BLACK));
+                    plot.pointer_coordinate()
+                });
+            if response.response.clicked()
+                && let Some(p) = response.inner
+            {
+                // The nearest model becomes the selected one.
+                self.model = points
+                    .iter()
+                    .enumerate()
+                    .min_by(|(_, a), (_, b)| {
+                        let da = (a[0] - p.x).powi(2) + (a[1] - p.y).powi(2);
+                        let db = (b[0] - p.x).powi(2) + (b[1] - p.y).powi(2);
+                        da.total_cmp(&db)
+                    })
+                    .map(|(m, _)| m);
+            }
+        });
+        ui.separator();
+        // Images in the difficulty range.
+        let picked = st.images_in_difficulty(self.range.0, self.range.1);
+        ui.strong(format!(
+            "{} test images right for {:.0}-{:.0} % of the models{}; click one for who got it right",
+            picked.len(),
+            100.0 * self.range.0,
+            100.0 * self.range.1,
+            if picked.len() > RANGE_LIMIT {
+                format!(" (hardest {RANGE_LIMIT} shown)")
+            } else {
+                String::new()
+            }
+        ));
+        let shown = &picked[..picked.len().min(RANGE_LIMIT)];
+        let caption = |i: usize| Caption {
+            text: format!("{} · {:.0}%", r.test_labels[i], 100.0 * st.difficulty[i]),
+            color: ui_text(),
+            bar: Some(st.difficulty[i] as f32),
+        };
+        let key = key_of(shown, 12);
+        if let Some(i) = self.range_gallery.ui(ui, key, &data.test, shown, 36.0, caption) {
+            self.image = Some(i);
+            send_to_pad(wb, i, "the ensemble's difficulty range");
+        }
+        if let Some(i) = self.image.filter(|&i| i < r.test_labels.len()) {
+            ui.separator();
+            self.image_ui(ui, wb, r, data, i);
+        }
+        ui.separator();
+        ui.strong("The three hardest and the easiest test image of each digit");
+        let mut extremes = Vec::new();
+        for d in 0..NUM_CLASSES {
+            extremes.extend(st.hardest[d].iter().copied());
+            extremes.extend(st.easiest[d]);
+        }
+        let key = key_of(&extremes, 13);
+        if let Some(i) = self
+            .extremes_gallery
+            .ui(ui, key, &data.test, &extremes, 36.0, caption)
+        {
+            self.image = Some(i);
+            send_to_pad(wb, i, "the ensemble's hardest and easiest images");
+        }
+    }
+
+    /// Which models got test image `i` right, and the training images of its digit that the
+    /// right and the wrong models had seen.
+    fn image_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        wb: &mut Workbench,
+        r: &EnsembleResults,
+        data: &Dataset,
+        i: usize,
+    ) {
+        let n = r.members.len();
+        let label = r.test_labels[i];
+        let right: Vec<usize> = (0..n).filter(|&m| r.correctness.get(m, i)).collect();
+        ui.strong(format!(
+            "Test image #{i} (a {label}): right for {} of {n} models. Click a square to select that model.",
+            right.len()
+        ));
+        let value = |_: usize, m: usize| Some(if r.correctness.get(m, i) { 1.0 } else { 0.0 });
+        let color = |v: f64| if v > 0.5 { RIGHT } else { WRONG };
+        let hover = |_: usize, m: usize| {
+            format!(
+                "model #{m}: {}",
+                if r.correctness.get(m, i) { "right" } else { "wrong" }
+            )
+        };
+        let label_of = |m: usize| m.to_string();
+        let strip = Heatmap {
+            name: "image models",
+            shape: (1, n),
+            value: &value,
+            color: &color,
+            hover: &hover,
+            label: &label_of,
+            label_every: (n / 10).max(1),
+            selected: self.model.map(|m| (0, m)),
+            accessible: true,
+        };
+        let width = (ui.available_width() - 30.0).min(14.0 * n as f32);
+        if let Some((_, m)) = strip.show(ui, width) {
+            self.model = Some(m);
+        }
+        // The training images of this digit seen by the models that were right / wrong.
+        let of_digit = |models: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+            let mut v: Vec<usize> = models
+                .flat_map(|m| r.members[m].train_indices.clone())
+                .filter(|&t| data.train.labels.get(t) == Some(&label))
+                .collect();
+            v.dedup();
+            v.truncate(60);
+            v
+        };
+        let seen_right = of_digit(&mut right.iter().copied());
+        let seen_wrong = of_digit(&mut (0..n).filter(|m| !right.contains(m)));
+        let labels = &data.train.labels;
+        let caption = |t: usize| Caption {
+            text: format!("{} · #{t}", labels[t]),
+            color: ui_text(),
+            bar: None,
+        };
+        ui.columns(2, |cols| {
+            cols[0].colored_label(RIGHT, format!("{label}s the right models trained on"));
+            if let Some(t) = self.right_gallery.ui(
+                &mut cols[0],
+                key_of(&seen_right, 14),
+                &data.train,
+                &seen_right,
+                30.0,
+                caption,
+            ) {
+                send_split_image_to_pad(wb, true, t, "an ensemble model's training set");
+            }
+            cols[1].colored_label(WRONG, format!("{label}s the wrong models trained on"));
+            if let Some(t) = self.wrong_gallery.ui(
+                &mut cols[1],
+                key_of(&seen_wrong, 15),
+                &data.train,
+                &seen_wrong,
+                30.0,
+                caption,
+            ) {
+                send_split_image_to_pad(wb, true, t, "an ensemble model's training set");
+            }
+        });
+    }
+}
+
+fn ui_text() -> Color32 {
+    Color32::from_gray(90)
+}

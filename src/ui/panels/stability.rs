@@ -1,0 +1,239 @@
+//! Stability (seed S3, and S1's dropout noise): N passes of the current model over the test
+//! set with dropout left on; accuracy per pass as a line and a box plot against S3's
+//! "std < 0.5 %", the most unstable images, and for the pad's image the distribution of
+//! predicted digits over 100 passes (updated as you draw).
+
+use egui::Color32;
+use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, Plot, PlotPoints};
+
+use super::{Panel, experiment_controls_ui};
+use crate::data::NUM_CLASSES;
+use crate::experiment::stability::{StabilityConfig, five_numbers};
+use crate::ui::experiments::{ExperimentKind, ExperimentRequest, PAD_PASSES};
+use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
+use crate::ui::layout::PanelKind;
+use crate::ui::state::{Action, Workbench};
+
+const BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+
+/// The Stability panel.
+pub struct StabilityPanel {
+    config: StabilityConfig,
+    /// Model version whose run epochs set the default passes.
+    defaults_for: u64,
+    gallery: Gallery,
+}
+
+impl Default for StabilityPanel {
+    fn default() -> Self {
+        Self {
+            config: StabilityConfig { passes: 10, seed: 1 },
+            defaults_for: 0,
+            gallery: Gallery::default(),
+        }
+    }
+}
+
+impl Panel for StabilityPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::Stability
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let version = wb.model.as_ref().map_or(0, |m| m.version);
+        if version != self.defaults_for {
+            // Seed S3 runs one pass per training epoch.
+            self.defaults_for = version;
+            if let Some(epochs) = wb
+                .model
+                .as_ref()
+                .and_then(|m| m.run_dir.as_ref())
+                .and_then(|d| crate::train::RunDir::open(d).ok())
+                .map(|(_, c)| c.train.epochs)
+            {
+                self.config.passes = epochs.clamp(2, 1000);
+            }
+        }
+        ui.horizontal(|ui| {
+            let blocked = if wb.model.is_none() {
+                Some("open or train a model first")
+            } else if wb.dataset().is_none() {
+                Some("no data loaded yet")
+            } else {
+                None
+            };
+            if experiment_controls_ui(ui, wb, ExperimentKind::Stability, "Run stability test", blocked) {
+                wb.act(Action::StartExperiment(ExperimentRequest::Stability(
+                    self.config.clone(),
+                )));
+            }
+            ui.label("passes");
+            ui.add(egui::DragValue::new(&mut self.config.passes).range(2..=1000))
+                .on_hover_text("Passes over the test set with dropout on (seed S3: one per training epoch)");
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.config.seed));
+            let results = wb.experiments.stability.as_ref().map(|(l, _)| l.results.clone());
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+                results.map(|r| crate::report::experiments::stability(&r))
+            });
+        });
+        self.pad_ui(ui, wb);
+        ui.separator();
+        let Some((loaded, for_version)) = wb.experiments.stability.clone() else {
+            ui.label(
+                "Runs the test set several times with dropout left on (BatchNorm stays in eval mode). \
+                 A stable model's accuracy barely moves: seed S3 expects a standard deviation under 0.5 %.",
+            );
+            return;
+        };
+        if for_version != version {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "These results belong to a model opened earlier.",
+            );
+        }
+        let r = &loaded.results;
+        let passed = r.std_accuracy < 0.005;
+        ui.horizontal_wrapped(|ui| {
+            ui.strong(format!(
+                "{} passes with dropout {:.2}: {:.2} % ± {:.3} %",
+                r.accuracies.len(),
+                r.dropout,
+                100.0 * r.mean_accuracy,
+                100.0 * r.std_accuracy
+            ));
+            let (colour, verdict) = if passed {
+                (
+                    Color32::from_rgb(44, 160, 44),
+                    "std under 0.5 %: stable (seed S3's test passes)",
+                )
+            } else {
+                (
+                    ui.visuals().error_fg_color,
+                    "std of 0.5 % or more: unstable by seed S3's test",
+                )
+            };
+            ui.colored_label(colour, verdict);
+            ui.label(format!(
+                "· dropout off: {:.2} % · {} test images changed prediction between passes",
+                100.0 * r.eval_accuracy,
+                r.changed_images
+            ));
+        });
+        if let Some(dir) = &loaded.dir {
+            ui.weak(format!("saved in {}", dir.display()));
+        }
+        let pct: Vec<f64> = r.accuracies.iter().map(|a| 100.0 * a).collect();
+        ui.columns(2, |cols| {
+            let line: Vec<[f64; 2]> = pct
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| [i as f64 + 1.0, a])
+                .collect();
+            let eval = 100.0 * r.eval_accuracy;
+            let n = pct.len() as f64;
+            Plot::new("stability-line")
+                .height(200.0)
+                .x_axis_label("pass")
+                .y_axis_label("test accuracy (%)")
+                .legend(egui_plot::Legend::default())
+                .allow_scroll(false)
+                .show(&mut cols[0], |plot| {
+                    plot.line(
+                        Line::new("dropout on", PlotPoints::from(line))
+                            .width(2.0)
+                            .color(BLUE),
+                    );
+                    plot.line(
+                        Line::new("dropout off", PlotPoints::from(vec![[1.0, eval], [n, eval]]))
+                            .color(Color32::GRAY),
+                    );
+                });
+            if let Some([min, q1, med, q3, max]) = five_numbers(&pct) {
+                let spread = BoxElem::new(0.0, BoxSpread::new(min, q1, med, q3, max)).box_width(0.5);
+                Plot::new("stability-box")
+                    .height(200.0)
+                    .y_axis_label("test accuracy (%)")
+                    .show_x(false)
+                    .allow_scroll(false)
+                    .show(&mut cols[1], |plot| {
+                        plot.box_plot(BoxPlot::new("accuracy over passes", vec![spread]).color(BLUE));
+                    });
+            }
+        });
+        let Some(data) = wb.dataset().cloned() else { return };
+        if r.data.test_digest != data.test.digest() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Computed on other data; load it to see the images.",
+            );
+            return;
+        }
+        ui.strong("Most unstable test images (entropy of the predicted digits over the passes)");
+        let indices: Vec<usize> = r.unstable.iter().map(|u| u.index).collect();
+        let by_index = |i: usize| r.unstable.iter().find(|u| u.index == i);
+        let caption = |i: usize| {
+            let u = by_index(i);
+            let top: Vec<String> = u
+                .map(|u| {
+                    let mut votes: Vec<(usize, usize)> =
+                        u.votes.iter().copied().enumerate().filter(|v| v.1 > 0).collect();
+                    votes.sort_by_key(|v| std::cmp::Reverse(v.1));
+                    votes.iter().take(2).map(|(d, c)| format!("{c}×{d}")).collect()
+                })
+                .unwrap_or_default();
+            Caption {
+                text: format!("{} · {}", data.test.labels[i], top.join(" ")),
+                color: Color32::from_gray(90),
+                bar: u.map(|u| (u.entropy / (NUM_CLASSES as f64).log2()) as f32),
+            }
+        };
+        if let Some(i) = self
+            .gallery
+            .ui(ui, key_of(&indices, 21), &data.test, &indices, 40.0, caption)
+        {
+            send_to_pad(wb, i, "the stability test's unstable images");
+        }
+    }
+}
+
+impl StabilityPanel {
+    /// The pad image's predicted digits over 100 dropout passes.
+    fn pad_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let Some(pad) = wb.inspect.pad.clone() else { return };
+        let Some(votes) = wb.pad_votes(pad.revision, &pad.pixels) else {
+            return;
+        };
+        let Some(shares) = votes.shares else {
+            ui.weak("The current model has no dropout, so every pass predicts the same digit.");
+            return;
+        };
+        let best = (0..NUM_CLASSES)
+            .max_by(|&a, &b| shares[a].total_cmp(&shares[b]))
+            .unwrap_or(0);
+        ui.label(format!(
+            "Drawing pad image, {PAD_PASSES} dropout passes: {best} in {:.0} % of them",
+            100.0 * shares[best]
+        ));
+        let bars: Vec<Bar> = (0..NUM_CLASSES)
+            .map(|d| {
+                Bar::new(d as f64, shares[d])
+                    .width(0.7)
+                    .name(format!("{d}: {:.0} %", 100.0 * shares[d]))
+            })
+            .collect();
+        Plot::new("stability-pad")
+            .height(110.0)
+            .include_y(0.0)
+            .include_y(1.0)
+            .include_x(-0.5)
+            .include_x(9.5)
+            .x_axis_label("predicted digit")
+            .y_axis_label("share of passes")
+            .allow_scroll(false)
+            .allow_drag(false)
+            .show(ui, |plot| {
+                plot.bar_chart(BarChart::new("share of passes", bars).color(BLUE))
+            });
+    }
+}

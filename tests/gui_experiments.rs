@@ -1,0 +1,200 @@
+//! The experiment panels driven through the UI with egui_kittest (flex, synthetic digits, no
+//! dialogs): an ensemble runs from its Run button and saves its folder; a saved ensemble
+//! reopens and clicking a model shows exactly its 2-per-digit training images; a stability
+//! test runs on the open model and the pad's dropout distribution appears.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use mnist_workbench::data::Dataset;
+use mnist_workbench::data::worker::LoadedData;
+use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, run_ensemble};
+use mnist_workbench::experiment::{Progress, Reporter, new_results_dir};
+use mnist_workbench::model::ModelSpec;
+use mnist_workbench::train::runs::{RunConfig, RunDir};
+use mnist_workbench::train::{Control, TrainConfig, run_training};
+use mnist_workbench::ui::{AppOptions, WorkbenchApp};
+
+fn tiny_ensemble(models: usize) -> EnsembleConfig {
+    EnsembleConfig {
+        model: ModelSpec::preset("tiny-cnn").unwrap(),
+        models,
+        max_steps: 40,
+        ..EnsembleConfig::default()
+    }
+}
+
+/// Synthetic data and a runs folder holding one saved ensemble and one small-cnn run.
+fn fixture() -> &'static (Arc<Dataset>, PathBuf, PathBuf) {
+    static FIXTURE: OnceLock<(Arc<Dataset>, PathBuf, PathBuf)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let data = common::synthetic_dataset(1200, 300, 31);
+        let root = common::temp_dir("gui-experiments");
+        let mut sink = |_: Progress| {};
+        let never = || false;
+        let results = run_ensemble(
+            &tiny_ensemble(6),
+            &data,
+            &mnist_workbench::device::flex(),
+            &mut Reporter::new(&mut sink, &never),
+        )
+        .unwrap();
+        let dir = new_results_dir(&root, "ensemble-tiny-cnn-6x2");
+        results.save(&dir).unwrap();
+        let config = TrainConfig {
+            model: ModelSpec::preset("small-cnn").unwrap(),
+            epochs: 1,
+            device: mnist_workbench::device::DeviceChoice::Flex,
+            ..TrainConfig::default()
+        };
+        let run = RunDir::create(&root, &RunConfig::for_dataset(config.clone(), &data)).unwrap();
+        let mut job = common::flex_job(config, data.clone());
+        job.run_dir = Some(run);
+        run_training(job, &Control::default(), &mut |_| {});
+        (data, root, dir)
+    })
+}
+
+fn harness(data: &Arc<Dataset>, runs_root: &Path) -> Harness<'static, WorkbenchApp> {
+    let options = AppOptions {
+        preloaded: Some(LoadedData::shared(data.clone())),
+        runs_root: runs_root.to_path_buf(),
+        device: Some(mnist_workbench::device::flex()),
+        restore: false,
+        open_latest_run: true,
+        ..AppOptions::default()
+    };
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_max_steps(20)
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options))
+}
+
+fn step_until(h: &mut Harness<'_, WorkbenchApp>, what: &str, mut done: impl FnMut(&WorkbenchApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(2);
+}
+
+#[test]
+fn clicking_a_model_shows_exactly_its_training_images() {
+    let (data, root, dir) = fixture();
+    let mut h = harness(data, root);
+    h.run_steps(3);
+    h.get_by_label("Ensemble").click();
+    h.run_steps(2);
+    h.get_by_label("Open saved…").click();
+    h.run_steps(2);
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    h.get_by_label(&name).click();
+    h.run_steps(3);
+    let saved = EnsembleResults::load(dir).unwrap();
+    assert!(h.state().workbench.experiments.ensemble.is_some());
+    h.get_by_label_contains(&format!(
+        "6 × tiny-cnn on 2 per digit: test accuracy {:.1} %",
+        100.0 * saved.stats.summary.mean_accuracy
+    ));
+    // Click model 3 on the model-model heatmap's diagonal.
+    h.get_by_label("model correlation 3,3").click();
+    h.run_steps(3);
+    let member = &saved.members[3];
+    h.get_by_label_contains(&format!(
+        "Model #3: {:.1} % on the test set after {} steps",
+        100.0 * member.test_accuracy,
+        member.steps
+    ));
+    assert_eq!(member.train_indices.len(), 20);
+    for &i in &member.train_indices {
+        h.get_by_label(&format!("training image #{i}"));
+    }
+    // Exactly these: no other model's images are listed as training images.
+    let shown = h.query_all_by_label_contains("training image #").count();
+    assert_eq!(shown, 20);
+    // Two of every digit.
+    let mut per_digit = [0; 10];
+    for &i in &member.train_indices {
+        per_digit[data.train.labels[i] as usize] += 1;
+    }
+    assert_eq!(per_digit, [2; 10]);
+    // One of them loads into the pad.
+    let first = member.train_indices[0];
+    h.get_by_label(&format!("training image #{first}")).click();
+    h.run_steps(3);
+    let expected: Vec<f32> = data
+        .train
+        .image(first)
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    let pad = h.state().workbench.inspect.pad.clone().unwrap();
+    assert_eq!(*pad.pixels, expected);
+}
+
+#[test]
+fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
+    let (data, root, _) = fixture();
+    let mut h = harness(data, root);
+    h.run_steps(3);
+    // Settings as the panel stores them: four tiny-cnn models.
+    let settings = serde_json::to_string(&(tiny_ensemble(4), "tiny-cnn")).unwrap();
+    h.state_mut()
+        .panels
+        .load_settings(&[("Ensemble".to_string(), settings)]);
+    h.get_by_label("Ensemble").click();
+    h.run_steps(2);
+    h.get_by_label("Run ensemble").click();
+    h.run_steps(2);
+    assert!(
+        h.state().workbench.experiments.running.is_some(),
+        "the run started"
+    );
+    step_until(&mut h, "the ensemble", |app| {
+        app.workbench.experiments.running.is_none()
+            && app
+                .workbench
+                .experiments
+                .ensemble
+                .as_ref()
+                .is_some_and(|l| l.results.members.len() == 4)
+    });
+    let loaded = h.state().workbench.experiments.ensemble.clone().unwrap();
+    let dir = loaded.dir.clone().expect("saved");
+    assert!(dir.starts_with(root));
+    assert_eq!(EnsembleResults::load(&dir).unwrap(), *loaded.results);
+    h.get_by_label_contains("4 × tiny-cnn on 2 per digit");
+}
+
+#[test]
+fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
+    let (data, root, _) = fixture();
+    let mut h = harness(data, root);
+    step_until(&mut h, "the run to open", |app| app.workbench.model.is_some());
+    h.get_by_label("Stability").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Drawing pad image, 100 dropout passes");
+    h.get_by_label("Run stability test").click();
+    step_until(&mut h, "the stability test", |app| {
+        app.workbench.experiments.running.is_none() && app.workbench.experiments.stability.is_some()
+    });
+    let (loaded, _) = h.state().workbench.experiments.stability.clone().unwrap();
+    // One pass per training epoch, at least two (the run trained for one).
+    assert_eq!(loaded.results.accuracies.len(), 2);
+    let run_dir = loaded.dir.clone().expect("saved in the run folder");
+    assert!(run_dir.join("stability.json").is_file());
+    h.get_by_label_contains(&format!(
+        "2 passes with dropout 0.30: {:.2} %",
+        100.0 * loaded.results.mean_accuracy
+    ));
+}
