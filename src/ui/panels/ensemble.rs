@@ -397,7 +397,7 @@ impl EnsemblePanel {
                         &member.train_indices,
                         36.0,
                         |i| Caption {
-                            text: format!("{} · #{i}", labels[i]),
+                            text: labels[i].to_string(),
                             color: ui_text(),
                             bar: None,
                         },
@@ -549,7 +549,7 @@ impl EnsemblePanel {
         let seen_wrong = of_digit(&mut (0..n).filter(|m| !right.contains(m)));
         let labels = &data.train.labels;
         let caption = |t: usize| Caption {
-            text: format!("{} · #{t}", labels[t]),
+            text: labels[t].to_string(),
             color: ui_text(),
             bar: None,
         };

@@ -169,7 +169,7 @@ impl Panel for StabilityPanel {
             );
             return;
         }
-        ui.strong("Most unstable test images (entropy of the predicted digits over the passes)");
+        ui.strong("Most unstable test images (entropy of the predicted digits over the passes; under each, the most frequent prediction as passes × digit)");
         let indices: Vec<usize> = r.unstable.iter().map(|u| u.index).collect();
         let by_index = |i: usize| r.unstable.iter().find(|u| u.index == i);
         let caption = |i: usize| {
@@ -179,11 +179,11 @@ impl Panel for StabilityPanel {
                     let mut votes: Vec<(usize, usize)> =
                         u.votes.iter().copied().enumerate().filter(|v| v.1 > 0).collect();
                     votes.sort_by_key(|v| std::cmp::Reverse(v.1));
-                    votes.iter().take(2).map(|(d, c)| format!("{c}×{d}")).collect()
+                    votes.iter().take(1).map(|(d, c)| format!("{c}×{d}")).collect()
                 })
                 .unwrap_or_default();
             Caption {
-                text: format!("{} · {}", data.test.labels[i], top.join(" ")),
+                text: top.join(" "),
                 color: Color32::from_gray(90),
                 bar: u.map(|u| (u.entropy / (NUM_CLASSES as f64).log2()) as f32),
             }
