@@ -11,6 +11,9 @@
 //! - [`analysis`]: pure functions behind the inspection panels (colormaps, atlases,
 //!   confusion scores, calibration, errors, top-activating search, dataset statistics) and
 //!   the `mnist-analysis` worker thread for the heavy model passes.
+//! - [`experiment`]: many-model experiments (seeds S0, S2, S3) on the `mnist-experiment` thread.
+//! - [`probe`]: probes of one model (row sweeps, ablation, saliency, embeddings,
+//!   cross-dataset, labelled drawings) on the `mnist-probe` thread.
 //! - [`figure`], [`report`]: figures drawn on the CPU without a window (`report`, exports).
 //! - [`device`]: choosing between wgpu (hardware GPU) and flex (CPU).
 //! - [`preprocess`]: turning any digit picture into an MNIST-style 28×28 input.
@@ -28,6 +31,7 @@ pub mod fsutil;
 pub mod model;
 pub mod pad;
 pub mod preprocess;
+pub mod probe;
 pub mod report;
 pub mod rng;
 pub mod train;

@@ -578,3 +578,90 @@ fn experiment_stability_writes_into_the_run_folder() {
     assert_eq!(r.accuracies.len(), 3);
     assert!(run.join("09_stability_test.png").is_file());
 }
+
+#[test]
+fn probe_subcommands_write_figures_and_numbers_and_refuse_bad_input() {
+    let runs = common::temp_dir("cli-probe");
+    let run = train_tiny(&runs);
+    let out = runs.join("probes");
+    let run_s = run.to_str().unwrap();
+    let out_s = out.to_str().unwrap();
+    let probe = |args: &[&str]| {
+        let mut all = vec!["probe"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--run", run_s, "--out", out_s]);
+        common::cli(&all, &[], &["DISPLAY", "WAYLAND_DISPLAY"])
+    };
+    let (ok, stdout, err) = probe(&["row-sweep", "--batch", "3"]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("most crucial single row"), "{stdout}");
+    assert!(
+        stdout.contains("mean rows erased to flip") || stdout.contains("0/"),
+        "{stdout}"
+    );
+    let (ok, stdout, err) = probe(&["ablation", "--trials", "10", "--classes", "1,7"]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("accuracy on 1/7: baseline"), "{stdout}");
+    let (ok, stdout, err) = probe(&["saliency", "--index", "3", "--steps", "8"]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("integrated gradients sum"), "{stdout}");
+    let (ok, stdout, err) = probe(&["embed", "--points", "200", "--iterations", "300"]);
+    assert!(ok, "{stdout}\n{err}");
+    let (ok, stdout, err) = probe(&["cross-dataset", "--images", "50"]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("inversion"), "{stdout}");
+    for f in [
+        "row_sweep.png",
+        "row_sweep.csv",
+        "row_sweep_batch.png",
+        "row_sweep_batch.csv",
+        "ablation.png",
+        "ablation.json",
+        "saliency.png",
+        "saliency.json",
+        "embedding.png",
+        "embedding.csv",
+        "04_cross_dataset_evaluation.png",
+        "04_cross_dataset_evaluation.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // 28·29/2 erased ranges plus 27 bar rows, after the header.
+    let csv = std::fs::read_to_string(out.join("row_sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 406 + 27);
+    let embedded = std::fs::read_to_string(out.join("embedding.csv")).unwrap();
+    assert_eq!(embedded.lines().count(), 201);
+    // Bad input: a message, a failing exit status.
+    for (args, message) in [
+        (vec!["ablation", "--layer", "conv9"], "no layer 'conv9'"),
+        (vec!["ablation", "--classes", "3,3"], "two different digits"),
+        (vec!["saliency", "--index", "999999"], "past the test set"),
+        (
+            vec!["embed", "--perplexity", "90", "--points", "100"],
+            "perplexity",
+        ),
+        (
+            vec!["cross-dataset", "--emnist", "/nonexistent-emnist"],
+            "/nonexistent-emnist",
+        ),
+    ] {
+        let (ok, stdout, err) = probe(&args);
+        assert!(!ok, "{args:?} should fail: {stdout}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    let file = runs.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (ok, _, err) = common::cli(
+        &[
+            "probe",
+            "saliency",
+            "--run",
+            run_s,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(!ok && err.contains("is a file"), "{err}");
+}

@@ -5,20 +5,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use common::gui::{harness, step_until};
 
-use egui_kittest::Harness;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
 use egui_kittest::kittest::Queryable;
 use mnist_workbench::data::Dataset;
-use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, run_ensemble};
 use mnist_workbench::experiment::{Progress, Reporter, new_results_dir};
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::train::runs::{RunConfig, RunDir};
 use mnist_workbench::train::{Control, TrainConfig, run_training};
-use mnist_workbench::ui::{AppOptions, WorkbenchApp};
 
 fn tiny_ensemble(models: usize) -> EnsembleConfig {
     EnsembleConfig {
@@ -60,39 +58,13 @@ fn fixture() -> &'static (Arc<Dataset>, PathBuf, PathBuf) {
     })
 }
 
-fn harness(data: &Arc<Dataset>, runs_root: &Path) -> Harness<'static, WorkbenchApp> {
-    let options = AppOptions {
-        preloaded: Some(LoadedData::shared(data.clone())),
-        runs_root: runs_root.to_path_buf(),
-        device: Some(mnist_workbench::device::flex()),
-        restore: false,
-        open_latest_run: true,
-        ..AppOptions::default()
-    };
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .with_max_steps(20)
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options))
-}
-
-fn step_until(h: &mut Harness<'_, WorkbenchApp>, what: &str, mut done: impl FnMut(&WorkbenchApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(2);
-}
-
 #[test]
 fn clicking_a_model_shows_exactly_its_training_images() {
     let (data, root, dir) = fixture();
     let mut h = harness(data, root);
     h.run_steps(3);
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
     h.get_by_label("Ensemble").click();
     h.run_steps(2);
     h.get_by_label("Open saved…").click();
@@ -152,6 +124,8 @@ fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
     h.state_mut()
         .panels
         .load_settings(&[("Ensemble".to_string(), settings)]);
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
     h.get_by_label("Ensemble").click();
     h.run_steps(2);
     h.get_by_label("Run ensemble").click();
@@ -181,6 +155,8 @@ fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
     let (data, root, _) = fixture();
     let mut h = harness(data, root);
     step_until(&mut h, "the run to open", |app| app.workbench.model.is_some());
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
     h.get_by_label("Stability").click();
     h.run_steps(3);
     h.get_by_label_contains("Drawing pad image, 100 dropout passes");

@@ -4,18 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::gui::{harness, step_until, test_image};
+
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::Dataset;
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::runs::{RunConfig, RunDir};
-use mnist_workbench::train::{Control, TrainConfig, run_training};
-use mnist_workbench::ui::{AppOptions, WorkbenchApp};
+use mnist_workbench::train::TrainConfig;
+use mnist_workbench::ui::AppOptions;
 
 /// Synthetic data and a run folder with a tiny-cnn trained one epoch on it: good enough to
 /// make some mistakes, so off-diagonal confusion cells exist.
@@ -24,53 +24,9 @@ fn fixture() -> &'static (Arc<Dataset>, PathBuf) {
     FIXTURE.get_or_init(|| {
         let data = common::synthetic_dataset(1500, 400, 23);
         let root = common::temp_dir("gui-inspect");
-        let config = TrainConfig {
-            model: ModelSpec::preset("tiny-cnn").unwrap(),
-            epochs: 1,
-            batch_size: 64,
-            device: mnist_workbench::device::DeviceChoice::Flex,
-            ..TrainConfig::default()
-        };
-        let dir = RunDir::create(&root, &RunConfig::for_dataset(config.clone(), &data)).unwrap();
-        let mut job = common::flex_job(config, data.clone());
-        job.run_dir = Some(dir);
-        let mut last = None;
-        run_training(job, &Control::default(), &mut |e| last = Some(e));
-        assert!(last.unwrap().is_terminal());
+        common::gui::trained_run(&root, &data, "tiny-cnn");
         (data, root)
     })
-}
-
-fn harness(data: &Arc<Dataset>, runs_root: &Path) -> Harness<'static, WorkbenchApp> {
-    let options = AppOptions {
-        preloaded: Some(LoadedData::shared(data.clone())),
-        runs_root: runs_root.to_path_buf(),
-        device: Some(mnist_workbench::device::flex()),
-        restore: false,
-        open_latest_run: true,
-        ..AppOptions::default()
-    };
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .with_max_steps(20)
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options))
-}
-
-fn step_until(h: &mut Harness<'_, WorkbenchApp>, what: &str, mut done: impl FnMut(&WorkbenchApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(2);
-}
-
-fn test_image(data: &Dataset, index: usize) -> Vec<f32> {
-    data.test.image(index).iter().map(|&p| p as f32 / 255.0).collect()
 }
 
 #[test]

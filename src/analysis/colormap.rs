@@ -31,6 +31,27 @@ pub fn symmetric_limit(values: &[f32]) -> f32 {
         .max(1e-12)
 }
 
+/// Ten distinct colours, one per digit (matplotlib's `tab10`, as seed S2's scatter uses).
+pub const DIGIT_COLORS: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+
+/// A diverging colour for `t` in `[-1, 1]` over a digit: the digit's ink (intensity 0-1)
+/// darkens the colour by up to half, so the strokes stay visible under the map.
+pub fn overlay(t: f32, intensity: f32) -> [u8; 3] {
+    let shade = 1.0 - 0.5 * intensity.clamp(0.0, 1.0);
+    diverging(t).map(|c| (c as f32 * shade).round() as u8)
+}
+
 /// Black or white, whichever reads better on `background`.
 pub fn text_on(background: [u8; 3]) -> [u8; 3] {
     let [r, g, b] = background.map(f32::from);
@@ -44,6 +65,14 @@ pub fn text_on(background: [u8; 3]) -> [u8; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlay_darkens_ink_and_keeps_the_background_colour() {
+        assert_eq!(overlay(0.0, 0.0), [255, 255, 255]);
+        assert_eq!(overlay(0.0, 1.0), [128, 128, 128]);
+        assert_eq!(overlay(1.0, 0.0), diverging(1.0));
+        assert_eq!(overlay(-1.0, 1.0), [17, 51, 86]);
+    }
 
     #[test]
     fn diverging_is_white_at_zero_and_saturated_at_the_ends() {

@@ -4,6 +4,7 @@ mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod experiment_cmd;
+mod probe_cmd;
 mod progress;
 mod report_cmd;
 mod train_cmd;
@@ -46,6 +47,11 @@ enum Cmd {
         action: experiment_cmd::ExperimentAction,
     },
     /// Run the benchmark tasks (one JSON line each).
+    /// Probe a trained run: row sweeps, ablation, saliency, embeddings, cross-dataset.
+    Probe {
+        #[command(subcommand)]
+        action: probe_cmd::ProbeAction,
+    },
     Bench(bench_cmd::BenchArgs),
     /// Open the desktop workbench (the default without a subcommand).
     App(AppArgs),
@@ -112,6 +118,36 @@ pub struct DataArgs {
     synthetic_size: usize,
 }
 
+/// A trained run and a folder for what is written from it (`report`, `probe`).
+#[derive(Debug, Args)]
+pub struct RunOutArgs {
+    /// The trained run folder.
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Folder for the figures and their numbers (created if missing; files of the same name are
+    /// replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Device: auto, wgpu, flex.
+    #[arg(long, default_value = "flex")]
+    device: mnist_workbench::device::DeviceChoice,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+impl RunOutArgs {
+    /// Refuses an `--out` that is a file.
+    fn check_out(&self) -> anyhow::Result<()> {
+        if self.out.exists() && !self.out.is_dir() {
+            anyhow::bail!(
+                "--out {} is a file; give a folder for the results",
+                self.out.display()
+            );
+        }
+        Ok(())
+    }
+}
+
 impl DataArgs {
     /// The request for data to use a run with: without `--data`, a run trained on the
     /// synthetic digits regenerates the very digits it was trained and tested on.
@@ -150,5 +186,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Bench(a)) => bench_cmd::run(a),
         Some(Cmd::Report(a)) => report_cmd::run(a),
         Some(Cmd::Experiment { action }) => experiment_cmd::run(action),
+        Some(Cmd::Probe { action }) => probe_cmd::run(action),
     }
 }

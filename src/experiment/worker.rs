@@ -69,34 +69,40 @@ pub enum ExperimentResults {
     Stability(Arc<StabilityResults>),
 }
 
-/// Events from the experiment worker, in the order documented above.
+/// Events from a worker (experiments and probes), in the order documented above.
 #[derive(Debug, Clone)]
-pub enum ExperimentEvent {
+pub enum WorkerEvent<T> {
     /// How far it has got.
     Progress(Progress),
     /// Done (and saved, when it had a folder).
-    Finished(ExperimentResults),
+    Finished(T),
     /// It failed; the message says why.
     Failed(String),
     /// Cancelled before finishing (a size curve keeps the fractions it finished).
     Cancelled,
 }
 
-/// A running experiment.
-pub struct ExperimentTask {
+/// Events from the experiment worker.
+pub type ExperimentEvent = WorkerEvent<ExperimentResults>;
+
+/// A running job on a worker thread.
+pub struct Task<T> {
     /// Events in the documented order.
-    pub events: Receiver<ExperimentEvent>,
+    pub events: Receiver<WorkerEvent<T>>,
     cancel: Arc<AtomicBool>,
 }
 
-impl ExperimentTask {
+/// A running experiment.
+pub type ExperimentTask = Task<ExperimentResults>;
+
+impl<T> Task<T> {
     /// Asks the worker to stop at its next step or batch.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::SeqCst);
     }
 }
 
-impl Drop for ExperimentTask {
+impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         self.cancel();
     }
@@ -150,39 +156,45 @@ pub fn spawn_experiment(
     job: ExperimentJob,
     wake: Arc<dyn Fn() + Send + Sync>,
 ) -> std::io::Result<ExperimentTask> {
+    spawn_worker("mnist-experiment", move |reporter| run_job(job, reporter), wake)
+}
+
+/// Runs `work` on a thread named `name` with a [`Reporter`] whose progress becomes
+/// (at most ~20 a second) `Progress` events and whose cancel flag is [`Task::cancel`];
+/// `wake` is called after each event. A panic inside `work` becomes `Failed`.
+pub fn spawn_worker<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce(&mut Reporter) -> Result<T, ExperimentError> + Send + 'static,
+    wake: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<Task<T>> {
     let (tx, rx) = channel();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
-    std::thread::Builder::new()
-        .name("mnist-experiment".into())
-        .spawn(move || {
-            let send = |event: ExperimentEvent| {
-                if tx.send(event).is_err() {
-                    flag.store(true, Ordering::SeqCst); // the app is gone
-                }
-                wake();
-            };
-            let mut last_sent = std::time::Instant::now();
-            let mut on_progress = |p: Progress| {
-                // At most ~20 progress events a second reach the window.
-                if last_sent.elapsed().as_millis() >= 50 || p.fraction >= 1.0 {
-                    last_sent = std::time::Instant::now();
-                    send(ExperimentEvent::Progress(p));
-                }
-            };
-            let cancelled = || flag.load(Ordering::SeqCst);
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut reporter = Reporter::new(&mut on_progress, &cancelled);
-                run_job(job, &mut reporter)
-            }));
-            send(match outcome {
-                Ok(Ok(results)) => ExperimentEvent::Finished(results),
-                Ok(Err(ExperimentError::Cancelled)) => ExperimentEvent::Cancelled,
-                Ok(Err(e)) => ExperimentEvent::Failed(e.to_string()),
-                Err(_) => ExperimentEvent::Failed(
-                    "the experiment crashed inside the model code (see the log)".into(),
-                ),
-            });
-        })?;
-    Ok(ExperimentTask { events: rx, cancel })
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        let send = |event: WorkerEvent<T>| {
+            if tx.send(event).is_err() {
+                flag.store(true, Ordering::SeqCst); // the app is gone
+            }
+            wake();
+        };
+        let mut last_sent = std::time::Instant::now();
+        let mut on_progress = |p: Progress| {
+            if last_sent.elapsed().as_millis() >= 50 || p.fraction >= 1.0 {
+                last_sent = std::time::Instant::now();
+                send(WorkerEvent::Progress(p));
+            }
+        };
+        let cancelled = || flag.load(Ordering::SeqCst);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut reporter = Reporter::new(&mut on_progress, &cancelled);
+            work(&mut reporter)
+        }));
+        send(match outcome {
+            Ok(Ok(results)) => WorkerEvent::Finished(results),
+            Ok(Err(ExperimentError::Cancelled)) => WorkerEvent::Cancelled,
+            Ok(Err(e)) => WorkerEvent::Failed(e.to_string()),
+            Err(_) => WorkerEvent::Failed("the job crashed inside the model code (see the log)".into()),
+        });
+    })?;
+    Ok(Task { events: rx, cancel })
 }

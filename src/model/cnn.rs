@@ -10,7 +10,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, Linea
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::LayerOutput;
+use super::{Hidden, LayerOutput};
 use crate::data::{IMAGE_SIDE, NUM_CLASSES};
 
 /// Configuration of a [`Cnn`].
@@ -90,6 +90,16 @@ impl Cnn {
         self.forward_impl(images, None)
     }
 
+    /// Output channels of each conv block.
+    pub fn channels(&self) -> Vec<usize> {
+        self.blocks.iter().map(|b| b.conv.weight.dims()[0]).collect()
+    }
+
+    /// Width of the dense layer.
+    pub fn dense_width(&self) -> usize {
+        self.fc.weight.dims()[1]
+    }
+
     /// Each conv block's kernels, `[out, in, k, k]`, first block first.
     pub fn conv_weights(&self) -> Vec<Tensor<4>> {
         self.blocks.iter().map(|b| b.conv.weight.val()).collect()
@@ -115,6 +125,44 @@ impl Cnn {
             Some(mask) => self.output.forward(features * mask),
             None => self.output.forward(features),
         }
+    }
+
+    /// The output of probe layer `layer` (conv blocks, then the dense layer), eval mode.
+    pub fn forward_to(&self, images: Tensor<4>, layer: usize) -> Hidden {
+        let mut x = images; // [batch, 1, 28, 28]
+        for block in self.blocks.iter().take(layer + 1) {
+            x = self.block_forward(block, x); // [batch, c_i, s/2, s/2]
+        }
+        if layer < self.blocks.len() {
+            return Hidden::Maps(x);
+        }
+        let [batch, c, h, w] = x.dims();
+        Hidden::Units(relu(self.fc.forward(x.reshape([batch, c * h * w])))) // [batch, dense]
+    }
+
+    /// Logits from the output of probe layer `layer` (as [`forward_to`](Self::forward_to)
+    /// returns it, possibly edited), eval mode.
+    pub fn forward_from(&self, layer: usize, hidden: Hidden) -> Tensor<2> {
+        let x = match hidden {
+            Hidden::Units(units) => units, // [batch, dense]
+            Hidden::Maps(maps) => {
+                let mut x = maps; // [batch, c_layer, s, s]
+                for block in self.blocks.iter().skip(layer + 1) {
+                    x = self.block_forward(block, x);
+                }
+                let [batch, c, h, w] = x.dims();
+                relu(self.fc.forward(x.reshape([batch, c * h * w]))) // [batch, dense]
+            }
+        };
+        self.output.forward(x) // [batch, 10]
+    }
+
+    fn block_forward(&self, block: &ConvBlock, x: Tensor<4>) -> Tensor<4> {
+        let mut x = block.conv.forward(x); // [batch, c_i, s, s]
+        if let Some(norm) = &block.norm {
+            x = norm.forward(x);
+        }
+        self.pool.forward(relu(x)) // [batch, c_i, s/2, s/2]
     }
 
     /// Dropout probability before the output layer.

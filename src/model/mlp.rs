@@ -7,7 +7,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::LayerOutput;
+use super::{Hidden, LayerOutput};
 use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
 
 /// Configuration of an [`Mlp`].
@@ -51,6 +51,11 @@ impl Mlp {
         self.forward_impl(images, None)
     }
 
+    /// Widths of the hidden layers.
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        self.hidden.iter().map(|l| l.weight.dims()[1]).collect()
+    }
+
     /// The first layer's weights, `[784, units]` (the output layer when there is no hidden one).
     pub fn first_layer_weights(&self) -> Tensor<2> {
         self.hidden.first().unwrap_or(&self.output).weight.val()
@@ -69,6 +74,31 @@ impl Mlp {
             x = relu(layer.forward(x)); // [batch, width]
             let dims = x.dims();
             x = x * mask(dims);
+        }
+        self.output.forward(x) // [batch, 10]
+    }
+
+    /// The output of hidden layer `layer` after ReLU, eval mode.
+    pub fn forward_to(&self, images: Tensor<4>, layer: usize) -> Hidden {
+        let [batch, _, _, _] = images.dims();
+        let mut x = images.reshape([batch, IMAGE_PIXELS]); // [batch, 784]
+        for hidden in self.hidden.iter().take(layer + 1) {
+            x = relu(hidden.forward(x)); // [batch, width]
+        }
+        Hidden::Units(x)
+    }
+
+    /// Logits from the (possibly edited) output of hidden layer `layer`, eval mode.
+    pub fn forward_from(&self, layer: usize, hidden: Hidden) -> Tensor<2> {
+        let mut x = match hidden {
+            Hidden::Units(units) => units, // [batch, width]
+            Hidden::Maps(maps) => {
+                let [batch, c, h, w] = maps.dims();
+                maps.reshape([batch, c * h * w])
+            }
+        };
+        for hidden in self.hidden.iter().skip(layer + 1) {
+            x = relu(hidden.forward(x));
         }
         self.output.forward(x) // [batch, 10]
     }

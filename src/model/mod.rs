@@ -45,6 +45,61 @@ impl LayerOutput {
     }
 }
 
+/// A hidden layer's output, cut out of the forward pass for probing (see
+/// [`Model::forward_to`] and [`Model::forward_from`]).
+#[derive(Debug, Clone)]
+pub enum Hidden {
+    /// Conv block output after pooling, `[batch, channels, side, side]`.
+    Maps(Tensor<4>),
+    /// Dense layer output after ReLU, `[batch, units]`.
+    Units(Tensor<2>),
+}
+
+impl Hidden {
+    /// Multiplies each unit (or channel) by `mask[unit]`: 0 ablates it.
+    pub fn masked(self, mask: &[f32]) -> Hidden {
+        use burn::tensor::TensorData;
+        match self {
+            Hidden::Maps(maps) => {
+                let device = maps.device();
+                let m =
+                    Tensor::<4>::from_data(TensorData::new(mask.to_vec(), [1, mask.len(), 1, 1]), &device);
+                Hidden::Maps(maps * m)
+            }
+            Hidden::Units(units) => {
+                let device = units.device();
+                let m = Tensor::<2>::from_data(TensorData::new(mask.to_vec(), [1, mask.len()]), &device);
+                Hidden::Units(units * m)
+            }
+        }
+    }
+
+    /// Mean activation per unit (channels: over positions too) for each image, `[batch][units]`.
+    pub fn unit_means(&self) -> Vec<Vec<f32>> {
+        let (values, batch) = match self {
+            Hidden::Maps(maps) => {
+                let [batch, c, _, _] = maps.dims();
+                (maps.clone().mean_dim(3).mean_dim(2).reshape([batch, c]), batch) // [batch, c]
+            }
+            Hidden::Units(units) => (units.clone(), units.dims()[0]),
+        };
+        let flat: Vec<f32> = values.into_data().iter::<f32>().collect();
+        let width = flat.len() / batch.max(1);
+        flat.chunks(width.max(1)).map(|c| c.to_vec()).collect()
+    }
+}
+
+/// A layer that probes can cut the network at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeLayer {
+    /// Its name (`conv1`, `fc`, `fc1`…), as in `forward_with_activations`.
+    pub name: String,
+    /// Units (dense) or channels (conv).
+    pub units: usize,
+    /// Whether it is a conv block (its units are channels).
+    pub is_conv: bool,
+}
+
 /// Names of the built-in presets accepted by [`ModelSpec::preset`].
 pub const PRESET_NAMES: [&str; 4] = ["mlp", "tiny-cnn", "small-cnn", "seed3-cnn"];
 
@@ -246,6 +301,75 @@ impl Model {
             Model::Mlp(m) => m.forward(images),
             Model::Cnn(m) => m.forward(images),
         }
+    }
+
+    /// The layers probes can cut at, in order: each conv block, then each dense layer.
+    pub fn probe_layers(&self) -> Vec<ProbeLayer> {
+        match self {
+            Model::Mlp(m) => m
+                .hidden_widths()
+                .into_iter()
+                .enumerate()
+                .map(|(i, units)| ProbeLayer {
+                    name: format!("fc{}", i + 1),
+                    units,
+                    is_conv: false,
+                })
+                .collect(),
+            Model::Cnn(m) => {
+                let mut layers: Vec<ProbeLayer> = m
+                    .channels()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, units)| ProbeLayer {
+                        name: format!("conv{}", i + 1),
+                        units,
+                        is_conv: true,
+                    })
+                    .collect();
+                layers.push(ProbeLayer {
+                    name: "fc".into(),
+                    units: m.dense_width(),
+                    is_conv: false,
+                });
+                layers
+            }
+        }
+    }
+
+    /// The output of probe layer `layer` (an index into [`probe_layers`](Self::probe_layers)).
+    pub fn forward_to(&self, images: Tensor<4>, layer: usize) -> Hidden {
+        match self {
+            Model::Mlp(m) => m.forward_to(images, layer),
+            Model::Cnn(m) => m.forward_to(images, layer),
+        }
+    }
+
+    /// Logits from probe layer `layer`'s (possibly edited) output.
+    pub fn forward_from(&self, layer: usize, hidden: Hidden) -> Tensor<2> {
+        match self {
+            Model::Mlp(m) => m.forward_from(layer, hidden),
+            Model::Cnn(m) => m.forward_from(layer, hidden),
+        }
+    }
+
+    /// The penultimate layer (input of the output layer) for images `[batch, 1, 28, 28]`:
+    /// the embedding probes project and search, `[batch, width]`.
+    pub fn embedding(&self, images: Tensor<4>) -> Tensor<2> {
+        let last = self.probe_layers().len().saturating_sub(1);
+        match self.forward_to(images, last) {
+            Hidden::Units(units) => units,
+            Hidden::Maps(maps) => {
+                let [batch, c, h, w] = maps.dims();
+                maps.reshape([batch, c * h * w])
+            }
+        }
+    }
+
+    /// Logits from an [`embedding`](Self::embedding).
+    pub fn output_of_embedding(&self, embedding: Tensor<2>) -> Tensor<2> {
+        let last = self.probe_layers().len().saturating_sub(1);
+        self.forward_from(last, Hidden::Units(embedding))
     }
 
     /// Logits and each layer's output, in order from input to output.

@@ -4,6 +4,7 @@
 
 pub mod experiments;
 pub mod figures;
+pub mod probes;
 
 use std::path::{Path, PathBuf};
 

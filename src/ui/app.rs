@@ -15,7 +15,8 @@ use super::state::{Action, Workbench};
 use crate::train::Command;
 use crate::train::history::RunPhase;
 
-const LAYOUT_KEY: &str = "layout";
+/// Versioned: a layout saved before the probe and experiment groups existed is not restored.
+const LAYOUT_KEY: &str = "layout-v2";
 const SETTINGS_KEY: &str = "panel-settings";
 
 /// Open run… (Ctrl+O).

@@ -27,6 +27,10 @@ pub struct Heatmap<'a> {
     pub selected: Option<(usize, usize)>,
     /// Whether to register one accessibility node per cell (fine up to a few thousand).
     pub accessible: bool,
+    /// Cells drawn with an inner outline (e.g. edits that change the prediction).
+    pub marked: Option<&'a dyn Fn(usize, usize) -> bool>,
+    /// Leave undefined cells empty instead of grey (a triangular matrix).
+    pub hide_undefined: bool,
 }
 
 impl Heatmap<'_> {
@@ -50,8 +54,22 @@ impl Heatmap<'_> {
             for c in 0..cols {
                 let rect =
                     Rect::from_min_size(origin + vec2(c as f32 * cell, r as f32 * cell), vec2(cell, cell));
-                let fill = (self.value)(r, c).map_or(Color32::from_gray(190), |v| (self.color)(v));
+                let value = (self.value)(r, c);
+                if value.is_none() && self.hide_undefined {
+                    continue;
+                }
+                let fill = value.map_or(Color32::from_gray(190), |v| (self.color)(v));
                 painter.rect_filled(rect.shrink(if cell > 6.0 { 0.5 } else { 0.0 }), 0.0, fill);
+                if self.marked.is_some_and(|m| m(r, c)) {
+                    let ink =
+                        crate::analysis::colormap::text_on(fill.to_array()[..3].try_into().expect("rgb"));
+                    painter.rect_stroke(
+                        rect.shrink(cell * 0.2),
+                        0.0,
+                        Stroke::new(1.0, Color32::from_rgb(ink[0], ink[1], ink[2])),
+                        StrokeKind::Inside,
+                    );
+                }
             }
         }
         let font = egui::FontId::proportional(10.0);

@@ -37,11 +37,21 @@ pub enum PanelKind {
     SubsetCurve,
     /// Seed S3's stability test (dropout passes).
     Stability,
+    /// Seed S1's row sweeps of the pad image, and batch mode.
+    RowSweep,
+    /// Seed S1's neuron ablation against random ablations.
+    Ablation,
+    /// Gradient, gradient × input, integrated gradients and occlusion maps.
+    Saliency,
+    /// Seed S2's embedding scatter (PCA, t-SNE) with the pad's neighbours.
+    Embedding,
+    /// Seed S3's cross-dataset test: EMNIST and the corruption suite.
+    CrossDataset,
 }
 
 impl PanelKind {
     /// Every panel, in menu order.
-    pub const ALL: [PanelKind; 14] = [
+    pub const ALL: [PanelKind; 19] = [
         PanelKind::Data,
         PanelKind::Training,
         PanelKind::Dashboard,
@@ -56,6 +66,11 @@ impl PanelKind {
         PanelKind::Ensemble,
         PanelKind::SubsetCurve,
         PanelKind::Stability,
+        PanelKind::RowSweep,
+        PanelKind::Ablation,
+        PanelKind::Saliency,
+        PanelKind::Embedding,
+        PanelKind::CrossDataset,
     ];
 
     /// Tab title.
@@ -75,12 +90,50 @@ impl PanelKind {
             PanelKind::Ensemble => "Ensemble",
             PanelKind::SubsetCurve => "Size curve",
             PanelKind::Stability => "Stability",
+            PanelKind::RowSweep => "Row sweep",
+            PanelKind::Ablation => "Ablation",
+            PanelKind::Saliency => "Saliency",
+            PanelKind::Embedding => "Embedding",
+            PanelKind::CrossDataset => "Cross-dataset",
         }
     }
 }
 
-/// The default arrangement: settings, data and runs as tabs on the left, the dashboard and
-/// the inspection panels as tabs in the middle, the pad on the right, so curves (or any
+/// The probe panels, grouped under one "Probes" tab by default.
+pub const PROBE_PANELS: [PanelKind; 5] = [
+    PanelKind::RowSweep,
+    PanelKind::Saliency,
+    PanelKind::Ablation,
+    PanelKind::Embedding,
+    PanelKind::CrossDataset,
+];
+
+/// The many-model experiments, grouped under one "Experiments" tab by default.
+pub const EXPERIMENT_PANELS: [PanelKind; 3] =
+    [PanelKind::Ensemble, PanelKind::SubsetCurve, PanelKind::Stability];
+
+/// The title of a group of tabs: "Probes" or "Experiments" when it holds those panels.
+pub fn group_title(tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::TileId) -> String {
+    let mut kinds = Vec::new();
+    if let Some(egui_tiles::Tile::Container(c)) = tiles.get(tile_id) {
+        for child in c.children() {
+            if let Some(egui_tiles::Tile::Pane(kind)) = tiles.get(*child) {
+                kinds.push(*kind);
+            }
+        }
+    }
+    if !kinds.is_empty() && kinds.iter().all(|k| PROBE_PANELS.contains(k)) {
+        "Probes".into()
+    } else if !kinds.is_empty() && kinds.iter().all(|k| EXPERIMENT_PANELS.contains(k)) {
+        "Experiments".into()
+    } else {
+        "Panels".into()
+    }
+}
+
+/// The default arrangement: settings, data and runs as tabs on the left, the dashboard, the
+/// inspection panels, the probes and the experiments (the last two as tab groups of their
+/// own) as tabs in the middle, the pad on the right, so curves (or any
 /// inspection view) and the pad are visible together while training.
 pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
     let mut tiles = egui_tiles::Tiles::default();
@@ -88,20 +141,27 @@ pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
     let data = tiles.insert_pane(PanelKind::Data);
     let runs = tiles.insert_pane(PanelKind::Runs);
     let left = tiles.insert_tab_tile(vec![training, data, runs]);
-    let middle_panes = [
-        PanelKind::Dashboard,
-        PanelKind::Confusion,
-        PanelKind::Errors,
-        PanelKind::Calibration,
-        PanelKind::Filters,
-        PanelKind::Features,
-        PanelKind::Dataset,
-        PanelKind::Ensemble,
-        PanelKind::SubsetCurve,
-        PanelKind::Stability,
-    ]
-    .map(|k| tiles.insert_pane(k));
-    let dashboard = tiles.insert_tab_tile(middle_panes.to_vec());
+    let panes = |tiles: &mut egui_tiles::Tiles<PanelKind>, kinds: &[PanelKind]| -> Vec<egui_tiles::TileId> {
+        kinds.iter().map(|&k| tiles.insert_pane(k)).collect()
+    };
+    let probes = panes(&mut tiles, &PROBE_PANELS);
+    let probes = tiles.insert_tab_tile(probes);
+    let experiments = panes(&mut tiles, &EXPERIMENT_PANELS);
+    let experiments = tiles.insert_tab_tile(experiments);
+    let mut middle_panes = panes(
+        &mut tiles,
+        &[
+            PanelKind::Dashboard,
+            PanelKind::Confusion,
+            PanelKind::Errors,
+            PanelKind::Calibration,
+            PanelKind::Filters,
+            PanelKind::Features,
+            PanelKind::Dataset,
+        ],
+    );
+    middle_panes.extend([probes, experiments]);
+    let dashboard = tiles.insert_tab_tile(middle_panes);
     let pad = tiles.insert_pane(PanelKind::Pad);
     let root = tiles.insert_horizontal_tile(vec![left, dashboard, pad]);
     if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
@@ -182,10 +242,23 @@ impl egui_tiles::Behavior<PanelKind> for TileBehavior<'_> {
         kind.title().into()
     }
 
+    fn tab_title_for_tile(
+        &mut self,
+        tiles: &egui_tiles::Tiles<PanelKind>,
+        tile_id: egui_tiles::TileId,
+    ) -> egui::WidgetText {
+        match tiles.get(tile_id) {
+            Some(egui_tiles::Tile::Pane(kind)) => kind.title().into(),
+            Some(egui_tiles::Tile::Container(_)) => group_title(tiles, tile_id).into(),
+            None => "?".into(),
+        }
+    }
+
     /// Only the active tab shows its close button, so a row of many tabs stays readable
     /// (View reopens a closed panel).
-    fn is_tab_closable(&self, _tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::TileId) -> bool {
-        self.active_tabs.contains(&tile_id)
+    fn is_tab_closable(&self, tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::TileId) -> bool {
+        // A group's tab closes its panels one at a time, from inside.
+        self.active_tabs.contains(&tile_id) && matches!(tiles.get(tile_id), Some(egui_tiles::Tile::Pane(_)))
     }
 
     fn tab_title_spacing(&self, _visuals: &egui::Visuals) -> f32 {

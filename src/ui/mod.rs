@@ -20,6 +20,8 @@ pub mod heatmap;
 pub mod inspect;
 pub mod layout;
 pub mod panels;
+pub mod probes;
+pub mod scatter;
 pub mod state;
 pub mod widgets;
 

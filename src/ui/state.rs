@@ -54,6 +54,11 @@ pub enum Action {
     CancelExperiment,
     /// Open an experiment's results folder.
     LoadExperiment(PathBuf),
+    /// Start a probe of the current model on the probe worker; `true` marks one started by
+    /// the pad changing (skipped quietly while another probe runs).
+    StartProbe(crate::probe::worker::ProbeRequest, bool),
+    /// Cancel the running probe.
+    CancelProbe,
 }
 
 /// A message in the status bar.
@@ -170,6 +175,8 @@ pub struct Workbench {
     pub inspect: super::inspect::InspectState,
     /// Many-model experiments: the running one and the latest results.
     pub experiments: super::experiments::ExperimentsState,
+    /// Probes: the running one, the latest results and the labelled drawings.
+    pub probes: super::probes::ProbeState,
     actions: Vec<Action>,
     pub(super) wake: Arc<dyn Fn() + Send + Sync>,
     next_run_id: u64,
@@ -191,6 +198,7 @@ impl Workbench {
             pad_request: None,
             inspect: Default::default(),
             experiments: Default::default(),
+            probes: Default::default(),
             actions: Vec::new(),
             wake,
             next_run_id: 1,
@@ -255,6 +263,7 @@ impl Workbench {
         self.apply_actions();
         self.inspect_logic();
         self.experiments_logic();
+        self.probes_logic();
     }
 
     fn start_data_job(&mut self, job: DataJob, label: &str) {
@@ -403,6 +412,8 @@ impl Workbench {
             Action::StartExperiment(request) => self.start_experiment(request),
             Action::CancelExperiment => self.cancel_experiment(),
             Action::LoadExperiment(dir) => self.load_experiment(&dir),
+            Action::StartProbe(request, automatic) => self.start_probe(request, automatic),
+            Action::CancelProbe => self.cancel_probe(),
         }
     }
 

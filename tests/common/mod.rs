@@ -180,3 +180,6 @@ pub fn cli(args: &[&str], env: &[(&str, &Path)], remove_env: &[&str]) -> (bool, 
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// egui_kittest helpers.
+pub mod gui;

@@ -270,6 +270,8 @@ impl EnsemblePanel {
                     label_every: (n / 5).max(1),
                     selected: self.model.map(|m| (m, m)),
                     accessible: true,
+                    marked: None,
+                    hide_undefined: false,
                 };
                 if let Some((a, _)) = heat.show(ui, side - 22.0) {
                     self.model = Some(a);
@@ -297,6 +299,8 @@ impl EnsemblePanel {
                     label_every: 1,
                     selected: Some(self.pair),
                     accessible: true,
+                    marked: None,
+                    hide_undefined: false,
                 };
                 if let Some(pair) = heat.show(ui, side - 22.0) {
                     self.pair = pair;
@@ -530,6 +534,8 @@ impl EnsemblePanel {
             label_every: (n / 10).max(1),
             selected: self.model.map(|m| (0, m)),
             accessible: true,
+            marked: None,
+            hide_undefined: false,
         };
         let width = (ui.available_width() - 30.0).min(14.0 * n as f32);
         if let Some((_, m)) = strip.show(ui, width) {

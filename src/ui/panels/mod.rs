@@ -1,32 +1,43 @@
 //! The panels: one file each, all behind [`Panel`], registered in [`Panels::new`] (the tile
 //! layout, the View menu and the tests all go through it).
 
+mod ablation;
 mod calibration;
 mod confusion;
+mod cross_dataset;
 mod dashboard;
 mod data;
 mod dataset;
+mod embedding;
 mod ensemble;
 mod errors;
 mod features;
+mod feedback;
 mod filters;
 mod pad;
+mod row_sweep;
 mod runs;
+mod saliency;
 mod stability;
 mod subset_curve;
 mod training;
 
+pub use ablation::AblationPanel;
 pub use calibration::CalibrationPanel;
 pub use confusion::ConfusionPanel;
+pub use cross_dataset::CrossDatasetPanel;
 pub use dashboard::DashboardPanel;
 pub use data::DataPanel;
 pub use dataset::DatasetPanel;
+pub use embedding::EmbeddingPanel;
 pub use ensemble::EnsemblePanel;
 pub use errors::ErrorsPanel;
 pub use features::FeaturesPanel;
 pub use filters::FiltersPanel;
 pub use pad::PadPanel;
+pub use row_sweep::RowSweepPanel;
 pub use runs::RunsPanel;
+pub use saliency::SaliencyPanel;
 pub use stability::StabilityPanel;
 pub use subset_curve::SubsetCurvePanel;
 pub use training::TrainingPanel;
@@ -75,6 +86,11 @@ pub struct Panels {
     ensemble: EnsemblePanel,
     subset_curve: SubsetCurvePanel,
     stability: StabilityPanel,
+    row_sweep: RowSweepPanel,
+    ablation: AblationPanel,
+    saliency: SaliencyPanel,
+    embedding: EmbeddingPanel,
+    cross_dataset: CrossDatasetPanel,
 }
 
 impl Panels {
@@ -100,6 +116,11 @@ impl Panels {
             PanelKind::Ensemble => &mut self.ensemble,
             PanelKind::SubsetCurve => &mut self.subset_curve,
             PanelKind::Stability => &mut self.stability,
+            PanelKind::RowSweep => &mut self.row_sweep,
+            PanelKind::Ablation => &mut self.ablation,
+            PanelKind::Saliency => &mut self.saliency,
+            PanelKind::Embedding => &mut self.embedding,
+            PanelKind::CrossDataset => &mut self.cross_dataset,
         }
     }
 
@@ -119,6 +140,11 @@ impl Panels {
             &self.ensemble,
             &self.subset_curve,
             &self.stability,
+            &self.row_sweep,
+            &self.ablation,
+            &self.saliency,
+            &self.embedding,
+            &self.cross_dataset,
         ]
     }
 
@@ -201,29 +227,39 @@ pub(crate) fn digit_filter_ui(ui: &mut egui::Ui, label: &str, value: &mut Option
         });
 }
 
-/// Run / Cancel, the progress bar with its stage and ETA, and the last error of one kind of
-/// experiment. Returns whether Run was clicked. `blocked` says why Run is disabled, if it is.
-pub(crate) fn experiment_controls_ui(
+/// What the user did with [`run_controls_ui`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunControl {
+    /// Nothing.
+    None,
+    /// Clicked Run.
+    Run,
+    /// Clicked Cancel or pressed Esc.
+    Cancel,
+}
+
+/// Run / Cancel and a progress bar with stage and ETA, for a job on a worker: `progress` is
+/// `Some` while this job runs (`Some(None)` before its first report); `blocked` says why Run
+/// is disabled, if it is; `error` is its last failure.
+pub(crate) fn run_controls_ui(
     ui: &mut egui::Ui,
-    wb: &mut Workbench,
-    kind: crate::ui::experiments::ExperimentKind,
+    progress: Option<Option<&crate::experiment::Progress>>,
     run_label: &str,
     blocked: Option<&str>,
-) -> bool {
-    let mut run = false;
-    let other_running = wb.experiments.running.as_ref().is_some_and(|r| r.kind != kind);
-    ui.horizontal(|ui| {
-        if wb.experiments.is_running(kind) {
+    error: Option<&str>,
+) -> RunControl {
+    let mut action = RunControl::None;
+    ui.horizontal(|ui| match progress {
+        Some(p) => {
             if ui
                 .button("Cancel")
                 .on_hover_text("Stop at the next step or batch (Esc)")
                 .clicked()
                 || ui.input(|i| i.key_pressed(egui::Key::Escape))
             {
-                wb.act(crate::ui::state::Action::CancelExperiment);
+                action = RunControl::Cancel;
             }
-            let p = wb.experiments.running.as_ref().and_then(|r| r.progress.clone());
-            let (fraction, text) = match &p {
+            let (fraction, text) = match p {
                 Some(p) => {
                     let eta = p
                         .eta_secs()
@@ -239,23 +275,108 @@ pub(crate) fn experiment_controls_ui(
                     .text(text)
                     .animate(true),
             );
-        } else {
-            let why = blocked.or(other_running.then_some("another experiment is running"));
-            let button = ui.add_enabled(why.is_none(), egui::Button::new(run_label));
-            let button = match why {
+        }
+        None => {
+            let button = ui.add_enabled(blocked.is_none(), egui::Button::new(run_label));
+            let button = match blocked {
                 Some(w) => button.on_disabled_hover_text(w),
-                None => button.on_hover_text("Runs on the experiment worker; the window stays live"),
+                None => button.on_hover_text("Runs on a worker thread; the window stays live"),
             };
-            run = button.clicked();
-            if let Some(w) = why {
+            if button.clicked() {
+                action = RunControl::Run;
+            }
+            if let Some(w) = blocked {
                 ui.weak(w);
             }
         }
     });
-    if let Some(e) = wb.experiments.error_of(kind) {
+    if let Some(e) = error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
-    run
+    action
+}
+
+/// [`run_controls_ui`] for one kind of experiment. Returns whether Run was clicked.
+pub(crate) fn experiment_controls_ui(
+    ui: &mut egui::Ui,
+    wb: &mut Workbench,
+    kind: crate::ui::experiments::ExperimentKind,
+    run_label: &str,
+    blocked: Option<&str>,
+) -> bool {
+    let other_running = wb.experiments.running.as_ref().is_some_and(|r| r.kind != kind);
+    let why = blocked.or(other_running.then_some("another experiment is running"));
+    let progress = wb
+        .experiments
+        .running
+        .as_ref()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.progress.as_ref());
+    let error = wb.experiments.error_of(kind).map(str::to_string);
+    match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
+        RunControl::Run => true,
+        RunControl::Cancel => {
+            wb.act(crate::ui::state::Action::CancelExperiment);
+            false
+        }
+        RunControl::None => false,
+    }
+}
+
+/// [`run_controls_ui`] for one probe; also refuses to run without a model or data. Returns
+/// whether Run was clicked.
+pub(crate) fn probe_controls_ui(
+    ui: &mut egui::Ui,
+    wb: &mut Workbench,
+    kind: crate::probe::worker::ProbeKind,
+    run_label: &str,
+) -> bool {
+    let other_running = wb
+        .probes
+        .running
+        .as_ref()
+        .is_some_and(|r| r.kind != kind && !r.automatic);
+    let why = if wb.model.is_none() {
+        Some("open or train a model first")
+    } else if wb.dataset().is_none() {
+        Some("no data loaded yet")
+    } else if other_running {
+        Some("another probe is running")
+    } else {
+        None
+    };
+    let progress = wb
+        .probes
+        .running
+        .as_ref()
+        .filter(|r| r.kind == kind && !r.automatic)
+        .map(|r| r.progress.as_ref());
+    let error = wb.probes.error_of(kind).map(str::to_string);
+    match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
+        RunControl::Run => true,
+        RunControl::Cancel => {
+            wb.act(crate::ui::state::Action::CancelProbe);
+            false
+        }
+        RunControl::None => false,
+    }
+}
+
+/// A warning when a probe's result belongs to an earlier model.
+pub(crate) fn stale_ui(ui: &mut egui::Ui, wb: &Workbench, model_version: u64) {
+    if wb.model.as_ref().is_some_and(|m| m.version != model_version) {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            "These results belong to a model opened earlier; run again for the current one.",
+        );
+    }
+}
+
+/// A 0-9 digit picker.
+pub(crate) fn digit_ui(ui: &mut egui::Ui, label: &str, value: &mut u8, hover: &str) {
+    ui.label(label);
+    ui.add(egui::DragValue::new(value).range(0..=9))
+        .on_hover_text(hover);
 }
 
 /// A combo box listing saved results folders (newest first) under the runs folder that hold

@@ -63,6 +63,7 @@ pub struct PadPanel {
     canvas_tex: CachedTexture,
     input_tex: CachedTexture,
     error: Option<String>,
+    feedback: super::feedback::FeedbackView,
 }
 
 impl PadPanel {
@@ -243,6 +244,14 @@ impl PadPanel {
                 }
             }
         });
+    }
+
+    /// Right / wrong buttons for the prediction and the drawn-digits tally.
+    fn feedback_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let predicted = self.logits.map(|l| crate::probe::argmax(&l));
+        let pixels = self.image.pixels().to_vec();
+        self.feedback.ui(ui, wb, &pixels, predicted);
+        ui.separator();
     }
 
     fn load_test(&mut self, test: &crate::data::Digits, index: usize) {
@@ -542,9 +551,11 @@ impl Panel for PadPanel {
                 self.update_prediction(wb);
                 ui.vertical(|ui| self.predictions_ui(ui, wb));
             });
+            self.feedback_ui(ui, wb);
         } else {
             draw(self, ui);
             self.update_prediction(wb);
+            self.feedback_ui(ui, wb);
             self.predictions_ui(ui, wb);
         }
     }

@@ -1,0 +1,230 @@
+//! Neuron ablation (seed S1): pick a layer and two classes; the units whose class-mean
+//! activations differ by more than a threshold are zeroed, and the accuracy that leaves is
+//! set against K random ablations of as many units (a histogram with the targeted result
+//! marked), with a threshold sweep and the sorted differences.
+
+use egui::Color32;
+use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot, PlotPoints, VLine};
+
+use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
+use crate::probe::ablation::AblationConfig;
+use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::ui::layout::PanelKind;
+use crate::ui::state::{Action, Workbench};
+
+const BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+const RED: Color32 = Color32::from_rgb(214, 39, 40);
+
+/// The Ablation panel.
+pub struct AblationPanel {
+    config: AblationConfig,
+    /// Model version the default layer was chosen for.
+    layer_for: u64,
+}
+
+impl Default for AblationPanel {
+    fn default() -> Self {
+        Self {
+            config: AblationConfig::default(),
+            layer_for: u64::MAX,
+        }
+    }
+}
+
+impl AblationPanel {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let layers = wb
+            .model
+            .as_ref()
+            .map(|m| m.model.probe_layers())
+            .unwrap_or_default();
+        let version = wb.model.as_ref().map_or(0, |m| m.version);
+        if self.layer_for != version {
+            // The last hidden layer: seed S1's MLP layer, a CNN's dense layer.
+            self.layer_for = version;
+            self.config.layer = layers.len().saturating_sub(1);
+        }
+        ui.horizontal_wrapped(|ui| {
+            if probe_controls_ui(ui, wb, ProbeKind::Ablation, "Run ablation") {
+                if self.config.classes[0] == self.config.classes[1] {
+                    wb.notify("choose two different digits", true);
+                } else {
+                    wb.act(Action::StartProbe(ProbeRequest::Ablation(self.config.clone()), false));
+                }
+            }
+            let name = layers.get(self.config.layer).map_or("—".to_string(), |l| {
+                format!("{} ({} {})", l.name, l.units, if l.is_conv { "channels" } else { "units" })
+            });
+            egui::ComboBox::from_label("layer")
+                .selected_text(name)
+                .show_ui(ui, |ui| {
+                    for (i, l) in layers.iter().enumerate() {
+                        ui.selectable_value(&mut self.config.layer, i, format!("{} ({})", l.name, l.units));
+                    }
+                })
+                .response
+                .on_hover_text("Dense layers ablate neurons; conv layers ablate whole channels (slower: the later convolutions run once per ablation)");
+            let [a, b] = &mut self.config.classes;
+            digit_ui(ui, "classes", a, "First class (seed S1: 1)");
+            digit_ui(ui, "and", b, "Second class (seed S1: 7)");
+            ui.add(egui::Slider::new(&mut self.config.threshold, 0.0..=2.0).text("threshold"))
+                .on_hover_text("Units with |mean activation on the first class − on the second| above this are zeroed");
+            ui.label("random ablations");
+            ui.add(egui::DragValue::new(&mut self.config.random_trials).range(1..=2000));
+            ui.label("test images");
+            ui.add(egui::DragValue::new(&mut self.config.max_images).range(100..=10_000).speed(50));
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.config.seed));
+            let results = wb.probes.ablation.clone();
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+                results.map(|r| crate::report::probes::ablation(&r.value))
+            });
+        });
+    }
+}
+
+impl Panel for AblationPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::Ablation
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        self.controls_ui(ui, wb);
+        ui.separator();
+        let Some(probed) = wb.probes.ablation.clone() else {
+            ui.label(
+                "Finds the units whose mean activation differs most between two classes (seed S1: 1 and 7), \
+                 zeroes them at inference and compares the accuracy with random ablations of as many units.",
+            );
+            return;
+        };
+        stale_ui(ui, wb, probed.model_version);
+        let r = &probed.value;
+        let [a, b] = r.config.classes;
+        let mean_random = r.random.iter().map(|x| x.pair).sum::<f64>() / r.random.len().max(1) as f64;
+        ui.horizontal_wrapped(|ui| {
+            ui.strong(format!(
+                "{}: {} of {} units differ by more than {} · accuracy on {a} and {b}: {:.3} to {:.3} targeted, {:.3} random",
+                r.layer_name,
+                r.targeted_units.len(),
+                r.differences.len(),
+                r.config.threshold,
+                r.baseline.pair,
+                r.targeted.pair,
+                mean_random
+            ));
+            ui.label(format!(
+                "· {:.0} % of random ablations do as badly · {:.0} % of units differ by less than 0.2 (seed S1: about 60 %)",
+                100.0 * r.random_at_or_below,
+                100.0 * r.small_difference_share
+            ));
+        });
+        egui::Grid::new("ablation_table").striped(true).show(ui, |ui| {
+            for h in ["", &format!("on {a}"), &format!("on {b}"), "on both", "overall"] {
+                ui.strong(h);
+            }
+            ui.end_row();
+            let rows = [("nothing ablated", r.baseline), ("targeted", r.targeted)];
+            for (name, acc) in rows {
+                ui.label(name);
+                for v in [acc.class_a, acc.class_b, acc.pair, acc.overall] {
+                    ui.label(format!("{:.2} %", 100.0 * v));
+                }
+                ui.end_row();
+            }
+            let mean = |f: fn(&crate::probe::ablation::Accuracies) -> f64| {
+                r.random.iter().map(f).sum::<f64>() / r.random.len().max(1) as f64
+            };
+            ui.label(format!("random (mean of {})", r.random.len()));
+            for v in [
+                mean(|x| x.class_a),
+                mean(|x| x.class_b),
+                mean(|x| x.pair),
+                mean(|x| x.overall),
+            ] {
+                ui.label(format!("{:.2} %", 100.0 * v));
+            }
+            ui.end_row();
+        });
+        let width = ((ui.available_width() - 30.0) / 3.0).max(220.0);
+        ui.horizontal_top(|ui| {
+            let bins = 40;
+            let mut counts = vec![0usize; bins];
+            for x in &r.random {
+                counts[((x.pair * bins as f64) as usize).min(bins - 1)] += 1;
+            }
+            let bars: Vec<Bar> = counts
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| Bar::new((k as f64 + 0.5) / bins as f64, c as f64).width(0.9 / bins as f64))
+                .collect();
+            Plot::new("ablation_hist")
+                .width(width)
+                .height(280.0)
+                .legend(Legend::default())
+                .x_axis_label(format!("accuracy on {a} and {b}"))
+                .y_axis_label("random ablations")
+                .allow_scroll(false)
+                .show(ui, |plot| {
+                    plot.bar_chart(BarChart::new("random", bars).color(BLUE));
+                    plot.vline(VLine::new("targeted", r.targeted.pair).color(RED).width(2.0));
+                    plot.vline(VLine::new("nothing ablated", r.baseline.pair).color(Color32::GRAY));
+                });
+            let targeted: Vec<[f64; 2]> = r
+                .sweep
+                .iter()
+                .map(|p| [p.threshold as f64, p.targeted.pair])
+                .collect();
+            let random: Vec<[f64; 2]> = r
+                .sweep
+                .iter()
+                .map(|p| [p.threshold as f64, p.random_pair.0])
+                .collect();
+            let xs: Vec<f64> = r.sweep.iter().map(|p| p.threshold as f64).collect();
+            let lo: Vec<f64> = r
+                .sweep
+                .iter()
+                .map(|p| p.random_pair.0 - p.random_pair.1)
+                .collect();
+            let hi: Vec<f64> = r
+                .sweep
+                .iter()
+                .map(|p| p.random_pair.0 + p.random_pair.1)
+                .collect();
+            Plot::new("ablation_sweep")
+                .width(width)
+                .height(280.0)
+                .legend(Legend::default())
+                .x_axis_label("threshold")
+                .x_axis_formatter(|mark, _| format!("{:.2}", mark.value))
+                .y_axis_label("accuracy")
+                .include_y(0.0)
+                .include_y(1.0)
+                .allow_scroll(false)
+                .show(ui, |plot| {
+                    plot.line(Line::new("targeted", PlotPoints::from(targeted)).color(RED));
+                    plot.add(
+                        FilledArea::new("random ± std", &xs, &lo, &hi).fill_color(BLUE.gamma_multiply(0.25)),
+                    );
+                    plot.line(Line::new("random", PlotPoints::from(random)).color(BLUE));
+                });
+            let mut sorted = r.differences.clone();
+            sorted.sort_by(|x, y| y.abs().total_cmp(&x.abs()));
+            let bars: Vec<Bar> = sorted
+                .iter()
+                .enumerate()
+                .map(|(k, &d)| {
+                    let c = if d.abs() > r.config.threshold { RED } else { BLUE };
+                    Bar::new(k as f64, d as f64).width(0.9).fill(c)
+                })
+                .collect();
+            Plot::new("ablation_diffs")
+                .width(width)
+                .height(280.0)
+                .x_axis_label("unit (sorted by |difference|)")
+                .y_axis_label(format!("mean({a}) − mean({b})"))
+                .allow_scroll(false)
+                .show(ui, |plot| plot.bar_chart(BarChart::new("difference", bars)));
+        });
+    }
+}

@@ -1,0 +1,231 @@
+//! Cross-dataset (seed S3): the current model on EMNIST digits from a folder of IDX files
+//! (other writers; images transposed back to MNIST's orientation) and, always available, on
+//! the MNIST test set under eight corruptions at growing severity, as seed S3's comparison
+//! chart. The pad image is shown under each corruption; click one to load it.
+
+use std::path::PathBuf;
+
+use egui::{Color32, ColorImage, Sense, vec2};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoint, PlotPoints, Text};
+
+use super::{Panel, probe_controls_ui, stale_ui};
+use crate::analysis::pixels::intensities_to_grey;
+use crate::probe::corrupt::Corruption;
+use crate::probe::cross_dataset::CrossDatasetConfig;
+use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::rng::Rng;
+use crate::ui::layout::PanelKind;
+use crate::ui::state::{Action, Workbench};
+use crate::ui::widgets::{CachedTexture, class_color};
+
+/// The Cross-dataset panel.
+#[derive(Default)]
+pub struct CrossDatasetPanel {
+    config: CrossDatasetConfig,
+    emnist: Option<PathBuf>,
+    previews: Vec<CachedTexture>,
+}
+
+impl CrossDatasetPanel {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        ui.horizontal_wrapped(|ui| {
+            if probe_controls_ui(ui, wb, ProbeKind::CrossDataset, "Run cross-dataset test") {
+                let request = ProbeRequest::CrossDataset {
+                    emnist: self.emnist.clone(),
+                    config: self.config.clone(),
+                };
+                wb.act(Action::StartProbe(request, false));
+            }
+            ui.label("corrupted test images");
+            ui.add(
+                egui::DragValue::new(&mut self.config.images)
+                    .range(100..=10_000)
+                    .speed(50),
+            )
+            .on_hover_text("The first N MNIST test images, each under every corruption and severity");
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut self.config.seed))
+                .on_hover_text("Seed of the noise");
+            ui.separator();
+            let folder = self
+                .emnist
+                .as_ref()
+                .map_or("no EMNIST folder".to_string(), |p| p.display().to_string());
+            ui.label(folder);
+            if ui
+                .button("EMNIST folder…")
+                .on_hover_text("A folder with emnist-digits-test-images-idx3-ubyte(.gz) and its labels file")
+                .clicked()
+                && let Some(dir) = rfd::FileDialog::new().pick_folder()
+            {
+                self.emnist = Some(dir);
+            }
+            if self.emnist.is_some() && ui.button("Clear").clicked() {
+                self.emnist = None;
+            }
+            let result = wb.probes.cross.clone();
+            let first = wb
+                .dataset()
+                .filter(|d| !d.test.is_empty())
+                .map(|d| d.test.image(0).to_vec());
+            crate::ui::export::export_ui(ui, wb, result.is_some(), move |_| {
+                let examples: Vec<(String, Vec<u8>)> = first
+                    .map(|img| {
+                        crate::probe::cross_dataset::corruption_examples(&img, 1)
+                            .into_iter()
+                            .map(|(c, p)| (c.name().to_string(), p))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                result.map(|r| crate::report::probes::cross_dataset(&r.value, &examples))
+            });
+        });
+    }
+
+    /// The pad image under each corruption's middle severity; click one to load it.
+    fn previews_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let Some(pad) = wb.inspect.pad.clone() else { return };
+        ui.label("The pad image under each corruption (middle severity); click one to load it:");
+        self.previews
+            .resize_with(Corruption::ALL.len(), CachedTexture::default);
+        ui.horizontal_wrapped(|ui| {
+            for (k, c) in Corruption::ALL.into_iter().enumerate() {
+                let level = c.levels().len() / 2;
+                let corrupted = c.apply(&pad.pixels, level, &mut Rng::new(self.config.seed));
+                let tex = self.previews[k].get(ui.ctx(), c.name(), pad.revision, || {
+                    ColorImage::from_gray([28, 28], &intensities_to_grey(&corrupted))
+                });
+                let id = tex.id();
+                ui.vertical(|ui| {
+                    let (rect, response) = ui.allocate_exact_size(vec2(64.0, 64.0), Sense::click());
+                    let label = format!("{} {}", c.name(), c.levels()[level]);
+                    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+                    ui.painter().image(
+                        id,
+                        rect,
+                        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                        Color32::WHITE,
+                    );
+                    ui.small(&label);
+                    if response.on_hover_text("Load into the pad").clicked() {
+                        wb.pad_request = Some((corrupted.clone(), format!("pad image, {label}")));
+                    }
+                });
+            }
+        });
+    }
+}
+
+impl Panel for CrossDatasetPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::CrossDataset
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        self.controls_ui(ui, wb);
+        ui.separator();
+        if let Some(probed) = wb.probes.cross.clone() {
+            stale_ui(ui, wb, probed.model_version);
+            let r = &probed.value;
+            ui.horizontal_wrapped(|ui| {
+                ui.strong(format!("MNIST test: {:.2} %", 100.0 * r.mnist.accuracy));
+                ui.label("· bars: corruptions averaged over their severities");
+                if let Some(e) = &r.external {
+                    ui.strong(format!(
+                        "· {} ({} images): {:.2} %",
+                        e.name,
+                        e.images,
+                        100.0 * e.accuracy
+                    ));
+                    ui.label("(seed S3 expects 96 %+ for its CNN)");
+                }
+                ui.label(format!(
+                    "· corruptions of {} test images ({:.2} % clean)",
+                    r.config.images,
+                    100.0 * r.clean_subset
+                ));
+            });
+            let width = ((ui.available_width() - 20.0) / 2.0).max(280.0);
+            ui.horizontal_top(|ui| {
+                let mut bars = vec![(
+                    "MNIST".to_string(),
+                    r.mnist.accuracy,
+                    Color32::from_rgb(31, 119, 180),
+                )];
+                if let Some(e) = &r.external {
+                    bars.push(("EMNIST".into(), e.accuracy, Color32::from_rgb(255, 127, 14)));
+                }
+                for c in &r.corruptions {
+                    bars.push((
+                        c.corruption.name().into(),
+                        c.mean(),
+                        Color32::from_rgb(44, 160, 44),
+                    ));
+                }
+                let chart: Vec<Bar> = bars
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (name, acc, color))| {
+                        Bar::new(k as f64, 100.0 * acc).width(0.7).fill(*color).name(name)
+                    })
+                    .collect();
+                Plot::new("cross_bars")
+                    .width(width)
+                    .height(260.0)
+                    .include_y(-12.0)
+                    .include_y(105.0)
+                    .y_axis_label("accuracy (%)")
+                    .show_axes([false, true])
+                    .allow_scroll(false)
+                    .show(ui, |plot| {
+                        plot.bar_chart(BarChart::new("accuracy", chart));
+                        for (k, (name, acc, _)) in bars.iter().enumerate() {
+                            plot.text(Text::new("", PlotPoint::new(k as f64, -6.0), name.as_str()));
+                            plot.text(Text::new(
+                                "",
+                                PlotPoint::new(k as f64, 100.0 * acc + 4.0),
+                                format!("{:.1}", 100.0 * acc),
+                            ));
+                        }
+                    });
+                Plot::new("cross_lines")
+                    .width(width)
+                    .height(260.0)
+                    .legend(Legend::default().position(Corner::LeftBottom))
+                    .include_y(0.0)
+                    .include_y(100.0)
+                    .x_axis_label("severity")
+                    .y_axis_label("accuracy (%)")
+                    .allow_scroll(false)
+                    .show(ui, |plot| {
+                        for (k, c) in r.corruptions.iter().enumerate() {
+                            let pts: Vec<[f64; 2]> = c
+                                .accuracies
+                                .iter()
+                                .enumerate()
+                                .map(|(s, a)| [s as f64 + 1.0, 100.0 * a])
+                                .collect();
+                            plot.line(
+                                Line::new(c.corruption.name(), PlotPoints::from(pts)).color(class_color(k)),
+                            );
+                        }
+                    });
+            });
+            if let Some(e) = &r.external {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(format!("{} per digit:", e.name));
+                    for (d, a) in e.per_class.iter().enumerate() {
+                        ui.label(format!("{d}: {:.1} %", 100.0 * a));
+                    }
+                });
+            }
+        } else {
+            ui.label(
+                "Tests the model on data it was not trained on: EMNIST digits (choose the folder with its IDX files) \
+                 and the MNIST test set rotated, shifted, scaled, thickened, thinned, noised, blurred and inverted.",
+            );
+        }
+        ui.separator();
+        self.previews_ui(ui, wb);
+    }
+}

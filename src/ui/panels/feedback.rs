@@ -1,0 +1,137 @@
+//! Feedback on drawn digits (seed S3's web demo), shown under the pad: after a prediction
+//! the user marks it right or gives the true digit; the workbench keeps a live accuracy on
+//! drawn digits and keeps them as an MNIST-style IDX folder (`<runs>/drawn-digits`) that can
+//! be evaluated, loaded as the data to fine-tune on, or saved elsewhere.
+
+use super::Workbench;
+use crate::data::sources::DataRequest;
+use crate::ui::state::Action;
+
+/// The feedback strip's own state.
+#[derive(Default)]
+pub struct FeedbackView {
+    /// (model version, images, accuracy) of the last "Evaluate".
+    evaluated: Option<(u64, usize, f64)>,
+}
+
+impl FeedbackView {
+    /// Draws the strip for the pad image `pixels` and the model's `predicted` digit.
+    pub fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, pixels: &[f32], predicted: Option<u8>) {
+        let blank = pixels.iter().all(|&v| v < 0.05);
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Was it right?");
+            let enabled = predicted.is_some() && !blank;
+            let why = if blank {
+                "Draw a digit first"
+            } else {
+                "Open or train a model first"
+            };
+            if let Some(p) = predicted
+                && ui
+                    .add_enabled(enabled, egui::Button::new(format!("Yes, a {p}")))
+                    .on_hover_text("Keep this drawing labelled as the prediction")
+                    .on_disabled_hover_text(why)
+                    .clicked()
+            {
+                wb.label_drawing(pixels, p, p);
+            }
+            ui.label("no, it is");
+            for d in 0..10u8 {
+                let on = enabled && predicted != Some(d);
+                let button = ui.add_enabled(on, egui::Button::new(d.to_string()).small());
+                // Read out (and found by tests) as "it is a 7", not a bare "7".
+                button.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Button, on, format!("it is a {d}"))
+                });
+                if button
+                    .on_hover_text(format!("Keep this drawing labelled {d}"))
+                    .on_disabled_hover_text(why)
+                    .clicked()
+                    && let Some(p) = predicted
+                {
+                    wb.label_drawing(pixels, d, p);
+                }
+            }
+        });
+        let n = wb.probes.drawn.digits.len();
+        let accuracy = wb.probes.drawn.accuracy();
+        let right = wb
+            .probes
+            .drawn
+            .digits
+            .iter()
+            .filter(|d| d.label == d.predicted)
+            .count();
+        let per_class = per_class_text(&wb.probes.drawn);
+        ui.horizontal_wrapped(|ui| {
+            match accuracy {
+                Some(a) => {
+                    ui.label(format!("Drawn digits: {n} · the model was right on {right} ({:.0} %)", 100.0 * a))
+                        .on_hover_text(per_class);
+                }
+                None => {
+                    ui.weak("No drawn digits labelled yet");
+                }
+            }
+            if ui.add_enabled(n > 0, egui::Button::new("Forget last")).on_hover_text("Forget the last labelled drawing (undo)").clicked() {
+                wb.undo_drawing();
+            }
+            let can_eval = n > 0 && wb.model.is_some();
+            if ui
+                .add_enabled(can_eval, egui::Button::new("Evaluate"))
+                .on_hover_text("Accuracy of the current model on every drawn digit")
+                .clicked()
+                && let Some(m) = &wb.model
+            {
+                let set = wb.probes.drawn.to_digits();
+                let report = crate::train::eval::evaluate(&m.model, &set, &m.device);
+                self.evaluated = Some((m.version, set.len(), report.accuracy));
+            }
+            if let Some((v, k, a)) = self.evaluated {
+                let current = wb.model.as_ref().is_some_and(|m| m.version == v);
+                ui.label(format!(
+                    "{}model: {:.1} % of {k}",
+                    if current { "" } else { "earlier " },
+                    100.0 * a
+                ));
+            }
+            if ui
+                .add_enabled(n > 0, egui::Button::new("Use as data"))
+                .on_hover_text(
+                    "Load the drawn digits as the dataset (train and test) to evaluate or train on. \
+                     To fine-tune a saved run on them: mnist-workbench train --resume RUN --data <runs>/drawn-digits",
+                )
+                .clicked()
+            {
+                let request = DataRequest {
+                    folder: Some(wb.drawn_dir()),
+                    allow_synthetic_fallback: false,
+                    ..wb.options.data.clone()
+                };
+                wb.act(Action::LoadData(request));
+            }
+            if ui
+                .add_enabled(n > 0, egui::Button::new("Save as IDX…"))
+                .on_hover_text("Write the four MNIST-named IDX files into a folder")
+                .clicked()
+                && let Some(dir) = rfd::FileDialog::new().pick_folder()
+            {
+                match wb.probes.drawn.save(&dir) {
+                    Ok(()) => wb.notify(format!("saved {n} drawn digits in {}", dir.display()), false),
+                    Err(e) => wb.notify(format!("cannot save into {}: {e}", dir.display()), true),
+                }
+            }
+        });
+    }
+}
+
+fn per_class_text(drawn: &crate::probe::feedback::DrawnDigits) -> String {
+    drawn
+        .per_class()
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, total))| *total > 0)
+        .map(|(d, (right, total))| format!("{d}: {right}/{total} right"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,380 @@
+//! Row sweep (seed S1's binary search, automated): every contiguous row range of the pad
+//! image erased, as a triangular heatmap of the margin logit(target) − logit(rival) with the
+//! ranges that change the prediction outlined; click a cell to load that edit into the pad.
+//! The reverse sweep paints a bar at each row; batch mode asks how many rows many test
+//! images need before they flip.
+
+use egui::Color32;
+use egui_plot::{Bar as PlotBar, BarChart, HLine, Legend, Line, Plot, PlotPoints, Points};
+
+use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
+use crate::analysis::colormap::{diverging, symmetric_limit};
+use crate::probe::McDropout;
+use crate::probe::row_sweep::{BatchSweep, BatchSweepConfig, MarginClasses, ROWS, erase_rows, paint_bar};
+use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::ui::layout::PanelKind;
+use crate::ui::state::{Action, Workbench};
+
+/// The Row sweep panel.
+pub struct RowSweepPanel {
+    classes: MarginClasses,
+    bar_thickness: usize,
+    follow_pad: bool,
+    use_mc: bool,
+    mc_passes: usize,
+    batch_per_class: usize,
+    /// (pad revision, model version, settings) of the last automatic sweep.
+    swept: Option<(u64, u64, MarginClasses, usize, bool)>,
+    selected: Option<(usize, usize)>,
+    bar_row: usize,
+    /// Set when this panel loads an edit into the pad (the pad revision then): the next pad
+    /// change is that edit, which is not swept, so the heatmap stays clickable.
+    loaded_from_here: Option<u64>,
+}
+
+impl Default for RowSweepPanel {
+    fn default() -> Self {
+        Self {
+            classes: MarginClasses::default(),
+            bar_thickness: 2,
+            follow_pad: true,
+            use_mc: false,
+            mc_passes: 20,
+            batch_per_class: 100,
+            swept: None,
+            selected: None,
+            bar_row: 3,
+            loaded_from_here: None,
+        }
+    }
+}
+
+impl RowSweepPanel {
+    fn mc(&self) -> Option<McDropout> {
+        self.use_mc.then_some(McDropout {
+            passes: self.mc_passes,
+            seed: 1,
+        })
+    }
+
+    fn request(&self, pixels: &[f32]) -> ProbeRequest {
+        ProbeRequest::RowSweep {
+            image: pixels.to_vec(),
+            bar_image: pixels.to_vec(),
+            classes: self.classes,
+            bar_thickness: self.bar_thickness,
+            mc: self.mc(),
+        }
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let pad = wb.inspect.pad.clone();
+        ui.horizontal_wrapped(|ui| {
+            if probe_controls_ui(ui, wb, ProbeKind::RowSweep, "Sweep the pad image")
+                && let Some(p) = &pad
+            {
+                wb.act(Action::StartProbe(self.request(&p.pixels), false));
+            }
+            digit_ui(
+                ui,
+                "margin of",
+                &mut self.classes.target,
+                "The class whose logit counts positively (seed S1: 7)",
+            );
+            digit_ui(
+                ui,
+                "minus",
+                &mut self.classes.rival,
+                "The class it is compared with (seed S1: 1)",
+            );
+            ui.label("bar rows");
+            ui.add(egui::DragValue::new(&mut self.bar_thickness).range(1..=10))
+                .on_hover_text("Thickness of the bar the reverse sweep paints at each row");
+            ui.checkbox(&mut self.follow_pad, "follow the pad")
+                .on_hover_text("Sweep again whenever the pad image or the model changes");
+            ui.checkbox(&mut self.use_mc, "dropout on").on_hover_text(
+                "Average the logits of several passes with dropout on (seed S1's noisy runs); off by default",
+            );
+            if self.use_mc {
+                ui.add(
+                    egui::DragValue::new(&mut self.mc_passes)
+                        .range(2..=200)
+                        .suffix(" passes"),
+                );
+            }
+            let sweep = wb.probes.row_sweep.clone();
+            crate::ui::export::export_ui(ui, wb, sweep.is_some(), move |_| {
+                sweep.map(|s| {
+                    let v = &s.value;
+                    crate::report::probes::row_sweep(&v.image, &v.bar_image, &v.erase, &v.bar)
+                })
+            });
+        });
+        // Follow the pad: one automatic sweep per pad edit, model or setting change.
+        let version = wb.model.as_ref().map(|m| m.version);
+        if self.follow_pad
+            && let (Some(p), Some(v)) = (&pad, version)
+            && wb.probes.running.is_none()
+        {
+            let key = (p.revision, v, self.classes, self.bar_thickness, self.use_mc);
+            if let Some(before) = self.loaded_from_here
+                && before != p.revision
+            {
+                self.loaded_from_here = None;
+                self.swept = Some(key);
+            }
+            if self.swept != Some(key) && self.loaded_from_here.is_none() && wb.dataset().is_some() {
+                self.swept = Some(key);
+                wb.act(Action::StartProbe(self.request(&p.pixels), true));
+            }
+        }
+    }
+
+    fn sweep_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let Some(sweep) = wb.probes.row_sweep.clone() else {
+            ui.label(
+                "Draw or load a digit in the pad (a 7, say): every range of rows a..b is erased in turn and \
+                 the margin between two classes recorded. Seed S1 did this by hand with a binary search.",
+            );
+            return;
+        };
+        stale_ui(ui, wb, sweep.model_version);
+        let v = &sweep.value;
+        let e = &v.erase;
+        let (t, r) = (e.classes.target, e.classes.rival);
+        ui.horizontal_wrapped(|ui| {
+            ui.strong(format!(
+                "Predicted {} · margin logit({t}) − logit({r}) = {:.2}",
+                e.original_prediction, e.original_margin
+            ));
+            match e.smallest_flip() {
+                Some((a, b)) => {
+                    ui.label(format!(
+                        "· smallest flip: rows {a}–{b} ({} rows) becomes {}",
+                        b - a + 1,
+                        e.prediction(a, b).unwrap_or(0)
+                    ));
+                    if ui.small_button("Load").on_hover_text("Load this edit into the pad").clicked() {
+                        self.loaded_from_here = Some(pad_revision(wb));
+                        load_edit(wb, &v.image, (a, b), "the smallest flipping range");
+                        self.selected = Some((a, b));
+                    }
+                }
+                None => {
+                    ui.label("· no erased range changes the prediction");
+                }
+            }
+            let (row, m) = e.most_crucial_row();
+            ui.label(format!("· most crucial row: {row} (margin {m:.2})"));
+            ui.label(format!("· 6 top rows vs 6 bottom rows: {:+.2}", e.top_minus_bottom(6)))
+                .on_hover_text("Mean margin change of erasing 6 rows starting in the top half, minus the bottom half: negative means the top matters more for the first class");
+        });
+        let lim = symmetric_limit(&e.margins) as f64;
+        let side = (ui.available_width() * 0.5).clamp(240.0, 460.0);
+        ui.horizontal_top(|ui| {
+            ui.vertical(|ui| {
+                ui.label("rows a (down) to b (across) erased · outlined: the prediction changes");
+                let value = |a: usize, b: usize| e.margin(a, b).map(f64::from);
+                let color = |m: f64| {
+                    let [r, g, b] = diverging((m / lim) as f32);
+                    Color32::from_rgb(r, g, b)
+                };
+                let hover = |a: usize, b: usize| match e.margin(a, b) {
+                    Some(m) => format!(
+                        "rows {a}–{b} erased: margin {m:.2}, predicted {}. Click to load it into the pad.",
+                        e.prediction(a, b).unwrap_or(0)
+                    ),
+                    None => String::new(),
+                };
+                let marked = |a: usize, b: usize| e.flips(a, b);
+                let label = |i: usize| i.to_string();
+                let heat = crate::ui::heatmap::Heatmap {
+                    name: "Row sweep",
+                    shape: (ROWS, ROWS),
+                    value: &value,
+                    color: &color,
+                    hover: &hover,
+                    label: &label,
+                    label_every: 5,
+                    selected: self.selected,
+                    accessible: true,
+                    marked: Some(&marked),
+                    hide_undefined: true,
+                };
+                if let Some((a, b)) = heat.show(ui, side)
+                    && a <= b
+                {
+                    self.selected = Some((a, b));
+                    self.loaded_from_here = Some(pad_revision(wb));
+                    load_edit(wb, &v.image, (a, b), "the row sweep");
+                }
+            });
+            ui.vertical(|ui| self.bar_ui(ui, wb, &sweep.value));
+        });
+    }
+
+    fn bar_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, v: &crate::ui::probes::RowSweepView) {
+        let b = &v.bar;
+        ui.label(format!(
+            "Reverse sweep: a {}-row bar painted on the pad image (columns {}–{}); load a {} to try seed S1's experiment",
+            b.bar.thickness, b.bar.left, b.bar.right, b.classes.target
+        ));
+        let points: Vec<[f64; 2]> = b
+            .margins
+            .iter()
+            .enumerate()
+            .map(|(r, &m)| [r as f64, m as f64])
+            .collect();
+        let flipped: Vec<[f64; 2]> = points
+            .iter()
+            .zip(&b.predictions)
+            .filter(|(_, p)| **p != b.original_prediction)
+            .map(|(p, _)| *p)
+            .collect();
+        Plot::new("bar_sweep")
+            .height(220.0)
+            .width(ui.available_width().clamp(220.0, 420.0))
+            .legend(Legend::default())
+            .x_axis_label("top row of the bar")
+            .y_axis_label(format!(
+                "logit({}) − logit({})",
+                b.classes.target, b.classes.rival
+            ))
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                plot.hline(HLine::new("", 0.0).color(Color32::GRAY));
+                plot.line(
+                    Line::new("margin", PlotPoints::from(points)).color(Color32::from_rgb(31, 119, 180)),
+                );
+                plot.points(
+                    Points::new("prediction changed", PlotPoints::from(flipped))
+                        .radius(4.0)
+                        .color(Color32::from_rgb(214, 39, 40)),
+                );
+            });
+        let max = ROWS - b.bar.thickness;
+        ui.add(egui::Slider::new(&mut self.bar_row, 0..=max).text("bar at row"));
+        self.bar_row = self.bar_row.min(max);
+        ui.horizontal(|ui| {
+            let m = b.margins.get(self.bar_row).copied().unwrap_or(0.0);
+            let p = b.predictions.get(self.bar_row).copied().unwrap_or(0);
+            ui.label(format!("margin {m:.2}, predicted {p}"));
+            if ui.button("Load into pad").clicked() {
+                let edited = paint_bar(&v.bar_image, self.bar_row, b.bar);
+                let caption = format!(
+                    "bar of {} rows painted at row {}, from the row sweep",
+                    b.bar.thickness, self.bar_row
+                );
+                self.loaded_from_here = Some(pad_revision(wb));
+                wb.pad_request = Some((edited, caption));
+            }
+        });
+    }
+
+    fn batch_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        ui.heading("Batch mode");
+        ui.horizontal(|ui| {
+            ui.label("test images per class");
+            ui.add(egui::DragValue::new(&mut self.batch_per_class).range(1..=2000))
+                .on_hover_text("Correctly predicted test images of each class, in test-set order");
+            if ui
+                .add_enabled(
+                    wb.probes.running.as_ref().is_none_or(|r| r.automatic) && wb.model.is_some(),
+                    egui::Button::new("Run batch"),
+                )
+                .on_hover_text(format!(
+                    "For each {t}: the fewest erased rows that change its prediction; for each {r}: the thinnest bar that does",
+                    t = self.classes.target,
+                    r = self.classes.rival
+                ))
+                .clicked()
+            {
+                let config = BatchSweepConfig {
+                    per_class: self.batch_per_class,
+                    classes: self.classes,
+                    mc: self.mc(),
+                    ..Default::default()
+                };
+                wb.act(Action::StartProbe(ProbeRequest::BatchSweep(config), false));
+            }
+            let batch = wb.probes.batch_sweep.clone();
+            if let Some(r) = wb.probes.running.as_ref().filter(|r| r.kind == ProbeKind::RowSweep && !r.automatic)
+                && let Some(p) = &r.progress
+            {
+                ui.add(egui::ProgressBar::new(p.fraction as f32).text(p.stage.clone()).desired_width(260.0));
+            }
+            ui.add_enabled_ui(batch.is_some(), |ui| {
+                if ui.button("Export batch…").on_hover_text("Write the batch histograms as PNG plus CSV").clicked()
+                    && let Some(b) = &batch
+                    && let Some(folder) = rfd::FileDialog::new().pick_folder()
+                {
+                    crate::ui::export::save_figure(wb, Some(crate::report::probes::batch_sweep(&b.value)), &folder);
+                }
+            });
+        });
+        let Some(batch) = wb.probes.batch_sweep.clone() else {
+            return;
+        };
+        stale_ui(ui, wb, batch.model_version);
+        let b = &batch.value;
+        let (t, r) = (b.config.classes.target, b.config.classes.rival);
+        ui.horizontal_top(|ui| {
+            for (k, (flips, what, class, max)) in [
+                (&b.erased, "rows erased", t, ROWS),
+                (&b.painted, "bar rows", r, b.config.max_bar),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                ui.vertical(|ui| {
+                    let (mean, n) = BatchSweep::mean_rows(flips);
+                    ui.label(format!(
+                        "{class}s: {n}/{} flip · mean {what} {}",
+                        flips.len(),
+                        mean.map_or("—".into(), |m| format!("{m:.2}"))
+                    ));
+                    let bars: Vec<PlotBar> = BatchSweep::histogram(flips, max)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| PlotBar::new(i as f64 + 1.0, c as f64).width(0.8))
+                        .collect();
+                    let color = if k == 0 {
+                        Color32::from_rgb(31, 119, 180)
+                    } else {
+                        Color32::from_rgb(255, 127, 14)
+                    };
+                    Plot::new(("batch_hist", k))
+                        .height(160.0)
+                        .width(300.0)
+                        .x_axis_label(what)
+                        .y_axis_label("images")
+                        .allow_scroll(false)
+                        .show(ui, |plot| plot.bar_chart(BarChart::new(what, bars).color(color)));
+                });
+            }
+        });
+    }
+}
+
+fn pad_revision(wb: &Workbench) -> u64 {
+    wb.inspect.pad.as_ref().map_or(0, |p| p.revision)
+}
+
+fn load_edit(wb: &mut Workbench, image: &[f32], range: (usize, usize), why: &str) {
+    let caption = format!("rows {}–{} erased, from {why}", range.0, range.1);
+    wb.pad_request = Some((erase_rows(image, range), caption));
+}
+
+impl Panel for RowSweepPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::RowSweep
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        self.controls_ui(ui, wb);
+        ui.separator();
+        self.sweep_ui(ui, wb);
+        ui.separator();
+        self.batch_ui(ui, wb);
+    }
+}

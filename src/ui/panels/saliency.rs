@@ -1,0 +1,198 @@
+//! Saliency: for the pad image (or any test image) and a class, the gradient, gradient ×
+//! input, integrated gradients (blank baseline) and occlusion maps drawn over the digit, and
+//! the logit drop of blanking each row. Follows the pad as you draw.
+
+use egui::{Color32, ColorImage, Sense, vec2};
+use egui_plot::{Bar, BarChart, Plot};
+
+use super::{Panel, probe_controls_ui, stale_ui};
+use crate::analysis::colormap::{overlay, symmetric_limit};
+use crate::data::IMAGE_SIDE;
+use crate::probe::argmax;
+use crate::probe::saliency::SaliencyConfig;
+use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::ui::layout::PanelKind;
+use crate::ui::state::{Action, Workbench};
+use crate::ui::widgets::CachedTexture;
+
+/// The Saliency panel.
+pub struct SaliencyPanel {
+    /// None: the predicted class.
+    class: Option<u8>,
+    follow_pad: bool,
+    test_index: usize,
+    ig_steps: usize,
+    patch: usize,
+    textures: [CachedTexture; 5],
+    /// (pad revision, model version, class, steps, patch) of the last automatic run.
+    done: Option<(u64, u64, Option<u8>, usize, usize)>,
+}
+
+impl Default for SaliencyPanel {
+    fn default() -> Self {
+        Self {
+            class: None,
+            follow_pad: true,
+            test_index: 0,
+            ig_steps: 32,
+            patch: 4,
+            textures: Default::default(),
+            done: None,
+        }
+    }
+}
+
+impl SaliencyPanel {
+    fn request(&self, pixels: &[f32], predicted: u8) -> ProbeRequest {
+        ProbeRequest::Saliency {
+            image: pixels.to_vec(),
+            config: SaliencyConfig {
+                class: self.class.unwrap_or(predicted),
+                ig_steps: self.ig_steps,
+                patch: self.patch,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        let pad = wb.inspect.pad.clone();
+        let predicted = pad
+            .as_ref()
+            .and_then(|p| p.inspection.as_ref())
+            .map_or(0, |i| argmax(&i.logits));
+        ui.horizontal_wrapped(|ui| {
+            if probe_controls_ui(ui, wb, ProbeKind::Saliency, "Explain the pad image")
+                && let Some(p) = &pad
+            {
+                wb.act(Action::StartProbe(self.request(&p.pixels, predicted), false));
+            }
+            let text = self.class.map_or("predicted".to_string(), |c| c.to_string());
+            egui::ComboBox::from_label("class")
+                .selected_text(text)
+                .width(80.0)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.class, None, "predicted");
+                    for d in 0..10u8 {
+                        ui.selectable_value(&mut self.class, Some(d), d.to_string());
+                    }
+                })
+                .response
+                .on_hover_text("The class whose logit the maps explain");
+            ui.label("IG steps");
+            ui.add(egui::DragValue::new(&mut self.ig_steps).range(1..=256))
+                .on_hover_text("Integrated-gradients steps from a blank image");
+            ui.label("patch");
+            ui.add(egui::DragValue::new(&mut self.patch).range(1..=14))
+                .on_hover_text("Side of the occlusion patch (stride half of it)");
+            ui.checkbox(&mut self.follow_pad, "follow the pad");
+            ui.separator();
+            let test_len = wb.dataset().map_or(0, |d| d.test.len());
+            ui.add_enabled(
+                test_len > 0,
+                egui::DragValue::new(&mut self.test_index)
+                    .range(0..=test_len.saturating_sub(1))
+                    .prefix("test #"),
+            );
+            if ui
+                .add_enabled(test_len > 0, egui::Button::new("Load test image"))
+                .on_hover_text("Load this test image into the pad (the maps follow)")
+                .clicked()
+            {
+                crate::ui::gallery::send_to_pad(wb, self.test_index, "the Saliency panel");
+            }
+            let result = wb.probes.saliency.clone();
+            crate::ui::export::export_ui(ui, wb, result.is_some(), move |_| {
+                result.map(|r| crate::report::probes::saliency(&r.value.0, &r.value.1))
+            });
+        });
+        let version = wb.model.as_ref().map(|m| m.version);
+        if self.follow_pad
+            && let (Some(p), Some(v)) = (&pad, version)
+            && wb.probes.running.is_none()
+            && wb.dataset().is_some()
+        {
+            let key = (p.revision, v, self.class, self.ig_steps, self.patch);
+            if self.done != Some(key) {
+                self.done = Some(key);
+                wb.act(Action::StartProbe(self.request(&p.pixels, predicted), true));
+            }
+        }
+    }
+}
+
+impl Panel for SaliencyPanel {
+    fn kind(&self) -> PanelKind {
+        PanelKind::Saliency
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        self.controls_ui(ui, wb);
+        ui.separator();
+        let Some(probed) = wb.probes.saliency.clone() else {
+            ui.label("Draw a digit or load one into the pad: the maps show which pixels raise (red) or lower (blue) a class's logit.");
+            return;
+        };
+        stale_ui(ui, wb, probed.model_version);
+        let (image, maps) = &probed.value;
+        let c = maps.config.class as usize;
+        ui.label(format!(
+            "Class {c}: logit {:.2} · integrated gradients add up to {:.2} (logit − blank logit {:.2}) · red raises the logit, blue lowers it",
+            maps.logits[c],
+            maps.integrated.iter().sum::<f32>(),
+            maps.blank_gap
+        ));
+        let key = std::sync::Arc::as_ptr(maps) as u64;
+        let side = ((ui.available_width() - 60.0) / 5.0).clamp(90.0, 200.0);
+        let mut views: Vec<(&str, Option<&[f32]>)> = vec![("Image", None)];
+        views.extend(maps.named().into_iter().map(|(n, v)| (n, Some(v))));
+        ui.horizontal_top(|ui| {
+            for (k, (name, values)) in views.into_iter().enumerate() {
+                ui.vertical(|ui| {
+                    ui.label(name);
+                    let lim = values.map_or(1.0, symmetric_limit);
+                    let tex = self.textures[k].get(ui.ctx(), name, key, || {
+                        let rgb: Vec<u8> = (0..image.len())
+                            .flat_map(|i| match values {
+                                Some(v) => overlay(v[i] / lim, image[i]),
+                                None => [(image[i].clamp(0.0, 1.0) * 255.0) as u8; 3],
+                            })
+                            .collect();
+                        ColorImage::from_rgb([IMAGE_SIDE, IMAGE_SIDE], &rgb)
+                    });
+                    let (rect, response) = ui.allocate_exact_size(vec2(side, side), Sense::hover());
+                    ui.painter().image(
+                        tex.id(),
+                        rect,
+                        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                        Color32::WHITE,
+                    );
+                    if let (Some(v), Some(pos)) = (values, response.hover_pos()) {
+                        let px = (((pos.x - rect.left()) / side) * IMAGE_SIDE as f32) as usize;
+                        let py = (((pos.y - rect.top()) / side) * IMAGE_SIDE as f32) as usize;
+                        let i = py.min(27) * IMAGE_SIDE + px.min(27);
+                        response.on_hover_text_at_pointer(format!("row {py}, column {px}: {:.4}", v[i]));
+                    }
+                    if values.is_some() {
+                        ui.small(format!("±{lim:.3}"));
+                    }
+                });
+            }
+        });
+        ui.label("Logit drop when each single row is blanked:");
+        let bars: Vec<Bar> = maps
+            .row_occlusion
+            .iter()
+            .enumerate()
+            .map(|(r, &d)| Bar::new(r as f64, d as f64).width(0.8))
+            .collect();
+        Plot::new("row_occlusion")
+            .height(150.0)
+            .x_axis_label("row")
+            .y_axis_label("logit drop")
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                plot.bar_chart(BarChart::new("row", bars).color(Color32::from_rgb(214, 39, 40)))
+            });
+    }
+}

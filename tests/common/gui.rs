@@ -1,0 +1,72 @@
+//! Helpers shared by the egui_kittest tests: the app on preloaded data (flex, no restored
+//! layout, the newest run opened), stepping until a condition holds, a trained run folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use mnist_workbench::data::Dataset;
+use mnist_workbench::data::worker::LoadedData;
+use mnist_workbench::model::ModelSpec;
+use mnist_workbench::train::runs::{RunConfig, RunDir};
+use mnist_workbench::train::{Control, TrainConfig, run_training};
+use mnist_workbench::ui::{AppOptions, WorkbenchApp};
+
+/// The app on `data` with runs in `runs_root`, 1500 × 950.
+pub fn harness(data: &Arc<Dataset>, runs_root: &Path) -> Harness<'static, WorkbenchApp> {
+    let options = AppOptions {
+        preloaded: Some(LoadedData::shared(data.clone())),
+        runs_root: runs_root.to_path_buf(),
+        device: Some(mnist_workbench::device::flex()),
+        restore: false,
+        open_latest_run: true,
+        ..AppOptions::default()
+    };
+    Harness::builder()
+        .with_size([1500.0, 950.0])
+        .with_max_steps(20)
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options))
+}
+
+/// Steps the app until `done` holds (fails after 180 s).
+pub fn step_until(
+    h: &mut Harness<'_, WorkbenchApp>,
+    what: &str,
+    mut done: impl FnMut(&WorkbenchApp) -> bool,
+) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(2);
+}
+
+/// Test image `index` as pad intensities.
+pub fn test_image(data: &Dataset, index: usize) -> Vec<f32> {
+    data.test.image(index).iter().map(|&p| p as f32 / 255.0).collect()
+}
+
+/// A run folder under `root` with `preset` trained for one epoch on `data` (flex).
+pub fn trained_run(root: &Path, data: &Arc<Dataset>, preset: &str) -> PathBuf {
+    let config = TrainConfig {
+        model: ModelSpec::preset(preset).unwrap(),
+        epochs: 1,
+        batch_size: 64,
+        device: mnist_workbench::device::DeviceChoice::Flex,
+        ..TrainConfig::default()
+    };
+    let dir = RunDir::create(root, &RunConfig::for_dataset(config.clone(), data)).unwrap();
+    let path = dir.path.clone();
+    let mut job = super::flex_job(config, data.clone());
+    job.run_dir = Some(dir);
+    let mut last = None;
+    run_training(job, &Control::default(), &mut |e| last = Some(e));
+    assert!(last.unwrap().is_terminal());
+    path
+}

@@ -1,0 +1,199 @@
+//! The probe panels driven through the UI with egui_kittest: a row-sweep heatmap cell loads
+//! that edit into the pad (and the heatmap stays), saliency follows the pad, the embedding's
+//! neighbours load into the pad, ablation runs from its button, and drawn digits are labelled
+//! and kept. A tiny-cnn is trained once on synthetic digits (flex); no dialog opens.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use common::gui::{harness, step_until, test_image};
+use egui_kittest::kittest::{NodeT, Queryable};
+use mnist_workbench::data::Dataset;
+use mnist_workbench::probe::row_sweep::{MarginClasses, erase_rows, erase_sweep};
+
+fn fixture() -> &'static (Arc<Dataset>, PathBuf) {
+    static FIXTURE: OnceLock<(Arc<Dataset>, PathBuf)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let data = common::synthetic_dataset(1500, 400, 31);
+        let root = common::temp_dir("gui-probe");
+        common::gui::trained_run(&root, &data, "tiny-cnn");
+        (data, root)
+    })
+}
+
+fn first_of(data: &Dataset, digit: u8) -> usize {
+    (0..data.test.len())
+        .find(|&i| data.test.labels[i] == digit)
+        .unwrap()
+}
+
+#[test]
+fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
+    let (data, root) = fixture();
+    let mut h = harness(data, root);
+    h.run_steps(3);
+    let seven = first_of(data, 7);
+    let image = test_image(data, seven);
+    h.state_mut().workbench.pad_request = Some((image.clone(), "a 7".into()));
+    h.run_steps(2);
+    h.get_by_label("Probes").click();
+    h.run_steps(2);
+    h.get_by_label("Row sweep").click();
+    // The panel follows the pad: the sweep of the 7 arrives without a click.
+    step_until(&mut h, "the row sweep", |app| {
+        app.workbench
+            .probes
+            .row_sweep
+            .as_ref()
+            .is_some_and(|s| s.value.image == image)
+    });
+    let shown = h.state().workbench.probes.row_sweep.clone().unwrap().value;
+    // The panel shows what the engine computes for the same model and image.
+    let wb = &h.state().workbench;
+    let m = wb.model.as_ref().unwrap();
+    let direct = erase_sweep(&m.model, &image, MarginClasses::default(), None, &m.device);
+    for (a, b) in [(0, 0), (2, 5), (10, 27)] {
+        let (x, y) = (shown.erase.margin(a, b).unwrap(), direct.margin(a, b).unwrap());
+        assert!((x - y).abs() < 1e-4, "({a},{b}): {x} vs {y}");
+    }
+    h.get_by_label("Row sweep 2,5").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state().panels.pad.image().pixels(),
+        erase_rows(&image, (2, 5)).as_slice()
+    );
+    // The heatmap stays the 7's: loading an edit from it does not sweep the edit.
+    for _ in 0..10 {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        h.state().workbench.probes.row_sweep.as_ref().unwrap().value.image,
+        image
+    );
+    // Another cell replaces the pad image with that edit of the original.
+    h.get_by_label("Row sweep 0,9").click();
+    h.run_steps(4);
+    assert_eq!(
+        h.state().panels.pad.image().pixels(),
+        erase_rows(&image, (0, 9)).as_slice()
+    );
+}
+
+#[test]
+fn saliency_follows_the_pad_and_the_embedding_neighbours_load_into_it() {
+    let (data, root) = fixture();
+    let mut h = harness(data, root);
+    h.run_steps(3);
+    let three = test_image(data, first_of(data, 3));
+    h.state_mut().workbench.pad_request = Some((three.clone(), "a 3".into()));
+    h.run_steps(2);
+    h.get_by_label("Probes").click();
+    h.run_steps(2);
+    h.get_by_label("Saliency").click();
+    step_until(&mut h, "saliency maps", |app| {
+        app.workbench
+            .probes
+            .saliency
+            .as_ref()
+            .is_some_and(|s| s.value.0 == three)
+    });
+    let maps = h.state().workbench.probes.saliency.clone().unwrap().value.1;
+    let total: f32 = maps.integrated.iter().sum();
+    assert!(
+        (total - maps.blank_gap).abs() < 0.15 * maps.blank_gap.abs().max(0.5),
+        "{total} vs {}",
+        maps.blank_gap
+    );
+    h.get_by_label("Embedding").click();
+    h.run_steps(2);
+    h.get_by_label("Embed test images").click();
+    step_until(&mut h, "the embedding", |app| {
+        app.workbench.probes.embedding.is_some()
+    });
+    h.run_steps(3);
+    let e = h.state().workbench.probes.embedding.clone().unwrap().value;
+    assert_eq!(e.indices.len(), data.test.len().min(5000));
+    assert!(e.tsne_points.is_some());
+    let neighbours: Vec<usize> = h
+        .query_all_by_label_contains("test image #")
+        .map(|n| {
+            let label = n.accesskit_node().label().unwrap_or_default();
+            label.trim_start_matches("test image #").parse().unwrap()
+        })
+        .collect();
+    assert_eq!(neighbours.len(), 8, "the pad's 8 nearest test images");
+    // The pad image is test image `first_of(3)`, so it is its own nearest neighbour.
+    assert_eq!(neighbours[0], first_of(data, 3));
+    let pick = neighbours[3];
+    h.get_by_label(&format!("test image #{pick}")).click();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().panels.pad.image().pixels(),
+        test_image(data, pick).as_slice()
+    );
+}
+
+#[test]
+fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
+    let (data, root) = fixture();
+    let runs = common::temp_dir("gui-probe-runs");
+    // A copy of the runs folder, so the drawn digits land in a folder of this test's own.
+    for entry in std::fs::read_dir(root).unwrap() {
+        let from = entry.unwrap().path();
+        let to = runs.join(from.file_name().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut h = harness(data, &runs);
+    h.run_steps(3);
+    h.get_by_label("Probes").click();
+    h.run_steps(2);
+    h.get_by_label("Ablation").click();
+    h.run_steps(2);
+    h.get_by_label("Run ablation").click();
+    step_until(&mut h, "the ablation", |app| {
+        app.workbench.probes.ablation.is_some()
+    });
+    let r = h.state().workbench.probes.ablation.clone().unwrap().value;
+    assert_eq!(r.layer_name, "fc", "a CNN's dense layer is the default");
+    assert_eq!(r.random.len(), 100);
+    assert!(
+        h.query_by_label_contains("of random ablations do as badly")
+            .is_some()
+    );
+    // Label the pad's drawing as the prediction: it is kept on disk, Undo removes it.
+    let one = test_image(data, first_of(data, 1));
+    h.state_mut().workbench.pad_request = Some((one, "a 1".into()));
+    h.run_steps(3);
+    let predicted = {
+        let l = h.state().panels.pad.logits().unwrap();
+        (0..10).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap()
+    };
+    h.get_by_label(&format!("Yes, a {predicted}")).click();
+    h.run_steps(2);
+    assert_eq!(h.state().workbench.probes.drawn.digits.len(), 1);
+    assert_eq!(h.state().workbench.probes.drawn.accuracy(), Some(1.0));
+    let (train, _) = mnist_workbench::data::load_split_from_folder(&runs.join("drawn-digits")).unwrap();
+    assert_eq!(train.labels, vec![predicted as u8]);
+    // A wrong prediction: "it is a 4" labels it 4 and the accuracy drops to a half.
+    let wrong = if predicted == 4 { 5 } else { 4 };
+    h.get_by_label(&format!("it is a {wrong}")).click();
+    h.run_steps(2);
+    assert_eq!(h.state().workbench.probes.drawn.accuracy(), Some(0.5));
+    assert!(
+        h.query_by_label_contains("the model was right on 1 (50 %)")
+            .is_some()
+    );
+    h.get_by_label("Forget last").click();
+    h.run_steps(2);
+    h.get_by_label("Forget last").click();
+    h.run_steps(2);
+    assert!(h.state().workbench.probes.drawn.digits.is_empty());
+    assert!(!runs.join("drawn-digits").join("train-labels-idx1-ubyte").exists());
+}

@@ -1,0 +1,549 @@
+//! Probes on models and images whose answers are known: a hand-set linear model whose
+//! margin depends on one row, a hand-set MLP for ablation, clusters for t-SNE, and a model
+//! trained on real MNIST for seed S1's finding.
+
+mod common;
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+use mnist_workbench::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE};
+use mnist_workbench::model::plain::PlainWeights;
+use mnist_workbench::model::{Model, ModelSpec};
+use mnist_workbench::probe::ablation::{AblationConfig, run_ablation};
+use mnist_workbench::probe::corrupt::{Corruption, dilate, erode, gaussian_blur};
+use mnist_workbench::probe::cross_dataset::{CrossDatasetConfig, load_emnist, run_cross_dataset, transpose};
+use mnist_workbench::probe::embed::{EmbedConfig, Pca, run_embedding};
+use mnist_workbench::probe::feedback::DrawnDigits;
+use mnist_workbench::probe::row_sweep::{
+    Bar, BatchSweepConfig, MarginClasses, bar_sweep, batch_sweep, erase_sweep,
+};
+use mnist_workbench::probe::saliency::{SaliencyConfig, saliency};
+use mnist_workbench::probe::tsne::{TsneConfig, gradient, joint_probabilities, kl_divergence, tsne};
+use mnist_workbench::probe::{Reporter, linear_model};
+use mnist_workbench::rng::Rng;
+
+fn quiet<T>(f: impl FnOnce(&mut Reporter) -> T) -> T {
+    let mut sink = |_| {};
+    let never = || false;
+    f(&mut Reporter::new(&mut sink, &never))
+}
+
+/// Logit 7 = Σ intensities of row 5, logit 1 = 5 (bias): the margin 7 − 1 is row 5's ink
+/// minus 5, so erasing any range that holds row 5 turns a 7 into a 1.
+fn row5_model(device: &Device) -> Model {
+    let mut w = [[0.0f32; IMAGE_PIXELS]; 10];
+    for c in 0..IMAGE_SIDE {
+        w[7][5 * IMAGE_SIDE + c] = 1.0;
+    }
+    let mut b = [-100.0f32; 10];
+    b[7] = 0.0;
+    b[1] = 5.0;
+    linear_model(&w, &b, device)
+}
+
+fn image_with_rows(rows: std::ops::Range<usize>, value: f32) -> Vec<f32> {
+    let mut img = vec![0.0; IMAGE_PIXELS];
+    for r in rows {
+        img[r * IMAGE_SIDE..(r + 1) * IMAGE_SIDE].fill(value);
+    }
+    img
+}
+
+#[test]
+fn erase_sweep_of_a_one_row_model_finds_that_row() {
+    let device = Device::flex();
+    let model = row5_model(&device);
+    let image = image_with_rows(3..9, 0.5); // row 5 holds 28 × 0.5 = 14 of ink
+    let sweep = erase_sweep(&model, &image, MarginClasses::default(), None, &device);
+    assert!(
+        (sweep.original_margin - 9.0).abs() < 1e-3,
+        "{}",
+        sweep.original_margin
+    );
+    assert_eq!(sweep.original_prediction, 7);
+    for a in 0..28 {
+        for b in a..28 {
+            let holds_row5 = a <= 5 && 5 <= b;
+            let want = if holds_row5 { -5.0 } else { 9.0 };
+            let got = sweep.margin(a, b).unwrap();
+            assert!((got - want).abs() < 1e-3, "({a},{b}): {got} vs {want}");
+            assert_eq!(sweep.flips(a, b), holds_row5, "({a},{b})");
+            assert_eq!(sweep.prediction(a, b), Some(if holds_row5 { 1 } else { 7 }));
+        }
+    }
+    assert!(sweep.margin(5, 4).is_none());
+    assert_eq!(sweep.smallest_flip(), Some((5, 5)));
+    assert_eq!(sweep.most_crucial_row().0, 5);
+    // Ranges starting in the top half hold row 5 for short lengths: the top matters more.
+    assert!(sweep.top_minus_bottom(3) < 0.0);
+}
+
+#[test]
+fn bar_sweep_flips_only_where_the_bar_covers_the_counted_row() {
+    let device = Device::flex();
+    let model = row5_model(&device);
+    // A "1": a vertical stroke in column 14, rows 4-23; row 5 holds 1 of ink: margin −4.
+    let mut one = vec![0.0; IMAGE_PIXELS];
+    for r in 4..24 {
+        one[r * IMAGE_SIDE + 14] = 1.0;
+    }
+    let bar = Bar::for_image(&one, 2);
+    assert_eq!((bar.left, bar.right, bar.thickness), (6, 15, 2));
+    let classes = MarginClasses { target: 1, rival: 7 };
+    let sweep = bar_sweep(&model, &one, classes, bar, None, &device);
+    assert_eq!(sweep.original_prediction, 1);
+    assert_eq!(sweep.margins.len(), 27);
+    for (row, (&m, &p)) in sweep.margins.iter().zip(&sweep.predictions).enumerate() {
+        let covers = row == 4 || row == 5; // the bar is rows row..row+1
+        // Painted, row 5 holds 10 columns of ink: logit 7 = 10, margin 1 − 7 = 5 − 10.
+        let want = if covers { -5.0 } else { 4.0 };
+        assert!((m - want).abs() < 1e-3, "row {row}: {m}");
+        assert_eq!(p, if covers { 7 } else { 1 });
+    }
+}
+
+#[test]
+fn saliency_of_a_linear_model_is_its_weights() {
+    let device = Device::flex();
+    let mut w = [[0.0f32; IMAGE_PIXELS]; 10];
+    let mut rng = Rng::new(3);
+    for row in w.iter_mut() {
+        for v in row.iter_mut() {
+            *v = rng.uniform(-1.0, 1.0);
+        }
+    }
+    let model = linear_model(&w, &[0.5; 10], &device);
+    let image: Vec<f32> = (0..IMAGE_PIXELS).map(|_| rng.next_f32()).collect();
+    let config = SaliencyConfig {
+        class: 3,
+        ..Default::default()
+    };
+    let maps = saliency(&model, &image, &config, &device).unwrap();
+    for p in 0..IMAGE_PIXELS {
+        assert!((maps.gradient[p] - w[3][p]).abs() < 1e-3, "gradient at {p}");
+        assert!((maps.gradient_x_input[p] - w[3][p] * image[p]).abs() < 1e-3);
+        // Linear: the gradient is the same all along the path, so IG = w · v.
+        assert!((maps.integrated[p] - w[3][p] * image[p]).abs() < 1e-3);
+    }
+    let total: f32 = maps.integrated.iter().sum();
+    assert!(
+        (total - maps.blank_gap).abs() < 1e-2,
+        "completeness: {total} vs {}",
+        maps.blank_gap
+    );
+    for r in 0..IMAGE_SIDE {
+        let want: f32 = (0..IMAGE_SIDE)
+            .map(|c| w[3][r * IMAGE_SIDE + c] * image[r * IMAGE_SIDE + c])
+            .sum();
+        assert!((maps.row_occlusion[r] - want).abs() < 1e-3, "row {r}");
+    }
+    // A pixel in the top-left corner is covered by one 4×4 patch only (stride 2): its value
+    // is that patch's drop, the sum of w · v over rows 0-3, columns 0-3.
+    let corner: f32 = (0..4)
+        .flat_map(|r| (0..4).map(move |c| r * IMAGE_SIDE + c))
+        .map(|p| w[3][p] * image[p])
+        .sum();
+    assert!((maps.occlusion[0] - corner).abs() < 1e-3);
+    // A trained CNN goes through the same code (BatchNorm in eval mode, autodiff input).
+    let cnn = ModelSpec::preset("tiny-cnn").unwrap().init(&device);
+    let maps = saliency(&cnn, &image, &config, &device).unwrap();
+    assert!(maps.gradient.iter().all(|g| g.is_finite()));
+    assert!(maps.gradient.iter().any(|g| *g != 0.0));
+    let total: f32 = maps.integrated.iter().sum();
+    assert!(
+        (total - maps.blank_gap).abs() < 0.1 * maps.blank_gap.abs().max(0.1),
+        "{total} vs {}",
+        maps.blank_gap
+    );
+}
+
+/// A hand-set MLP 784 → 3 → 10: unit 0 sums the top half, unit 1 the bottom half, unit 2
+/// is constant; logit 7 reads unit 0, logit 1 reads unit 1.
+fn halves_model(device: &Device) -> Model {
+    let std = mnist_workbench::data::MNIST_STD;
+    let mean = mnist_workbench::data::MNIST_MEAN;
+    let mut w1 = vec![0.0f32; IMAGE_PIXELS * 3];
+    let mut b1 = vec![0.0f32; 3];
+    for p in 0..IMAGE_PIXELS {
+        let unit = if p < IMAGE_PIXELS / 2 { 0 } else { 1 };
+        w1[p * 3 + unit] = 0.1 * std; // units read intensities: 0.1 per pixel of ink
+        b1[unit] += 0.1 * mean;
+    }
+    b1[2] = 1.0;
+    let mut w2 = vec![0.0f32; 3 * 10];
+    w2[7] = 1.0; // unit 0 → logit 7
+    w2[10 + 1] = 1.0; // unit 1 → logit 1
+    let spec = ModelSpec::Mlp {
+        hidden: vec![3],
+        dropout: 0.0,
+    };
+    let plain = PlainWeights {
+        params: vec![w1, b1, w2, vec![0.0; 10]],
+        running: vec![],
+    };
+    Model::from_plain(&spec, &plain, device).unwrap()
+}
+
+fn halves_data() -> Digits {
+    let mut d = Digits::default();
+    for k in 0..40 {
+        let (label, rows) = if k % 2 == 0 { (7, 2..8) } else { (1, 18..26) };
+        d.pixels.extend(
+            image_with_rows(rows, 0.5)
+                .iter()
+                .map(|v| (v * 255.0).round() as u8),
+        );
+        d.labels.push(label);
+    }
+    d
+}
+
+#[test]
+fn ablation_of_a_hand_set_mlp_finds_the_units_that_tell_the_classes_apart() {
+    let device = Device::flex();
+    let model = halves_model(&device);
+    let data = halves_data();
+    let config = AblationConfig {
+        layer: 0,
+        classes: [1, 7],
+        threshold: 0.3,
+        random_trials: 30,
+        sweep: vec![0.1, 5.0],
+        sweep_trials: 5,
+        ..Default::default()
+    };
+    let r = quiet(|rep| run_ablation(&model, &data, &config, &device, rep)).unwrap();
+    assert_eq!(r.layer_name, "fc1");
+    // A 1 has 8 rows × 28 × 0.5 (+ rounding) of ink in the bottom half: unit 1 ≈ 11.2.
+    let ink = 8.0 * 28.0 * (128.0 / 255.0) * 0.1;
+    let ink7 = 6.0 * 28.0 * (128.0 / 255.0) * 0.1;
+    assert!((r.class_means[0][1] - ink).abs() < 1e-3, "{:?}", r.class_means);
+    assert!((r.class_means[1][0] - ink7).abs() < 1e-3);
+    assert!((r.class_means[0][2] - 1.0).abs() < 1e-4 && r.differences[2].abs() < 1e-4);
+    assert_eq!(r.targeted_units, vec![0, 1]);
+    assert!((r.small_difference_share - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(r.baseline.pair, 1.0);
+    assert_eq!(r.baseline.overall, 1.0);
+    // Both logits are zero then: argmax picks class 0, neither 1 nor 7.
+    assert_eq!(r.targeted.pair, 0.0);
+    assert_eq!(r.random.len(), 30);
+    assert!(r.random_at_or_below >= 0.0 && r.random_at_or_below <= 1.0);
+    assert_eq!(r.sweep.len(), 2);
+    assert_eq!(r.sweep[1].units, 2); // 11.2 and 8.4 exceed 5
+    assert_eq!(r.sweep[0].units, 2);
+    // Out of range settings get a message.
+    let bad = AblationConfig {
+        layer: 3,
+        ..config.clone()
+    };
+    assert!(
+        quiet(|rep| run_ablation(&model, &data, &bad, &device, rep))
+            .unwrap_err()
+            .to_string()
+            .contains("layer 3")
+    );
+    let same = AblationConfig {
+        classes: [4, 4],
+        ..config
+    };
+    assert!(quiet(|rep| run_ablation(&model, &data, &same, &device, rep)).is_err());
+}
+
+#[test]
+fn pca_finds_the_direction_of_a_line() {
+    let mut points = Vec::new();
+    let mut rng = Rng::new(1);
+    for _ in 0..200 {
+        let t = rng.normal() * 3.0;
+        points.extend([t * 0.6, t * 0.8, 0.01 * rng.normal()]);
+    }
+    let pca = Pca::fit(&points, 3, 2);
+    let a = &pca.axes[0];
+    assert!(
+        (a[0].abs() - 0.6).abs() < 1e-3 && (a[1].abs() - 0.8).abs() < 1e-3,
+        "{a:?}"
+    );
+    assert!(pca.variances[0] > 1000.0 * pca.variances[1]);
+}
+
+fn clusters(n_per: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    let mut rng = Rng::new(seed);
+    let mut points = Vec::new();
+    let mut labels = Vec::new();
+    for k in 0..3 {
+        for _ in 0..n_per {
+            for d in 0..10 {
+                let centre = if d == k { 10.0 } else { 0.0 };
+                points.push(centre + rng.normal());
+            }
+            labels.push(k);
+        }
+    }
+    (points, labels)
+}
+
+#[test]
+fn tsne_separates_clusters_and_barnes_hut_matches_the_exact_gradient() {
+    let (points, labels) = clusters(60, 2);
+    let pca = Pca::fit(&points, 10, 2);
+    let start: Vec<[f32; 2]> = points.chunks(10).map(|p| pca.project(p)).collect();
+    let config = TsneConfig {
+        perplexity: 10.0,
+        iterations: 400,
+        theta: 0.5,
+        seed: 4,
+    };
+    let p = joint_probabilities(&points, 10, 10.0);
+    let total: f64 = p.iter().flatten().map(|x| x.1 as f64).sum();
+    assert!((total - 1.0).abs() < 1e-3, "P sums to {total}");
+    let y = quiet(|rep| tsne(&points, 10, &start, &config, rep)).unwrap();
+    // Every point's nearest map neighbour is in its own cluster.
+    let n = y.len();
+    let mut agree = 0;
+    for i in 0..n {
+        let j = (0..n)
+            .filter(|&j| j != i)
+            .min_by(|&a, &b| {
+                let d = |j: usize| (y[i][0] - y[j][0]).powi(2) + (y[i][1] - y[j][1]).powi(2);
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap();
+        agree += usize::from(labels[i] == labels[j]);
+    }
+    assert_eq!(agree, n);
+    let scaled: Vec<[f32; 2]> = start.iter().map(|s| [s[0] * 1e-3, s[1] * 1e-3]).collect();
+    assert!(kl_divergence(&p, &y) < 0.5 * kl_divergence(&p, &scaled));
+    // θ = 0 visits every leaf: the exact gradient. θ = 0.5 stays within a few per cent.
+    let mut rng = Rng::new(9);
+    let layout: Vec<[f32; 2]> = (0..n).map(|_| [rng.normal() * 5.0, rng.normal() * 5.0]).collect();
+    let exact = gradient(&p, &layout, 0.0, 1.0);
+    let approx = gradient(&p, &layout, 0.5, 1.0);
+    let norm = |g: &[[f32; 2]]| g.iter().map(|v| v[0] * v[0] + v[1] * v[1]).sum::<f32>().sqrt();
+    let diff: Vec<[f32; 2]> = exact
+        .iter()
+        .zip(&approx)
+        .map(|(a, b)| [a[0] - b[0], a[1] - b[1]])
+        .collect();
+    assert!(
+        norm(&diff) < 0.05 * norm(&exact),
+        "{} vs {}",
+        norm(&diff),
+        norm(&exact)
+    );
+    // Seeded: the same seed gives the same map.
+    let again = quiet(|rep| tsne(&points, 10, &start, &config, rep)).unwrap();
+    assert_eq!(y, again);
+}
+
+#[test]
+fn corruptions_do_what_they_say() {
+    let mut img = vec![0.0f32; IMAGE_PIXELS];
+    img[14 * 28 + 14] = 1.0;
+    let thick = dilate(&img);
+    assert_eq!(thick.iter().filter(|&&v| v == 1.0).count(), 9);
+    assert_eq!(erode(&thick).iter().filter(|&&v| v == 1.0).count(), 1); // the cross fits only at the centre
+    let blurred = gaussian_blur(&img, 1.0);
+    assert!((blurred.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert!(blurred[14 * 28 + 14] < 0.2 && blurred[14 * 28 + 15] > 0.05);
+    let mut rng = Rng::new(1);
+    let inverted = Corruption::Inversion.apply(&img, 0, &mut rng);
+    assert_eq!(inverted[0], 1.0);
+    assert_eq!(inverted[14 * 28 + 14], 0.0);
+    let shifted = Corruption::Shift.apply(&img, 0, &mut rng);
+    assert_eq!(shifted[16 * 28 + 16], 1.0);
+    let noisy = Corruption::Noise.apply(&img, 4, &mut rng);
+    assert!(noisy.iter().all(|v| (0.0..=1.0).contains(v)));
+    assert!(noisy.iter().filter(|&&v| v > 0.0).count() > 100);
+    for c in Corruption::ALL {
+        for level in 0..c.levels().len() {
+            assert_eq!(
+                c.apply(&img, level, &mut rng).len(),
+                IMAGE_PIXELS,
+                "{c:?} {level}"
+            );
+        }
+    }
+    let bytes: Vec<u8> = (0..IMAGE_PIXELS).map(|i| (i % 251) as u8).collect();
+    assert_eq!(transpose(&transpose(&bytes)), bytes);
+    assert_eq!(transpose(&bytes)[1], bytes[28]);
+}
+
+#[test]
+fn emnist_folders_load_transposed_and_bad_ones_are_refused() {
+    use mnist_workbench::data::idx::{encode_images, encode_labels};
+    let data = mnist_workbench::data::synthetic::generate(30, 5);
+    let dir = common::temp_dir("emnist");
+    let stored: Vec<u8> = data.pixels.chunks(IMAGE_PIXELS).flat_map(transpose).collect();
+    std::fs::write(
+        dir.join("emnist-digits-test-images-idx3-ubyte.gz"),
+        common::gzip(&encode_images(&stored)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("emnist-digits-test-labels-idx1-ubyte"),
+        encode_labels(&data.labels),
+    )
+    .unwrap();
+    let (loaded, name) = load_emnist(&dir).unwrap();
+    assert_eq!(name, "emnist-digits-test-images-idx3-ubyte.gz");
+    assert_eq!(loaded.pixels, data.pixels);
+    assert_eq!(loaded.labels, data.labels);
+    // Too few labels: a message naming the file.
+    std::fs::write(
+        dir.join("emnist-digits-test-labels-idx1-ubyte"),
+        encode_labels(&data.labels[..10]),
+    )
+    .unwrap();
+    let err = load_emnist(&dir).unwrap_err().to_string();
+    assert!(err.contains("10 labels for 30 images"), "{err}");
+    let empty = common::temp_dir("emnist-empty");
+    assert!(
+        load_emnist(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("no IDX images file")
+    );
+    // The cross-dataset run includes it next to MNIST and the corruption suite.
+    std::fs::write(
+        dir.join("emnist-digits-test-labels-idx1-ubyte"),
+        encode_labels(&data.labels),
+    )
+    .unwrap();
+    let device = Device::flex();
+    let model = ModelSpec::preset("tiny-cnn").unwrap().init(&device);
+    let config = CrossDatasetConfig { images: 20, seed: 1 };
+    let r = quiet(|rep| run_cross_dataset(&model, &data, Some((&loaded, "emnist")), &config, &device, rep))
+        .unwrap();
+    assert_eq!(r.external.as_ref().unwrap().images, 30);
+    assert_eq!(r.corruptions.len(), Corruption::ALL.len());
+    assert!(r.corruptions.iter().all(|c| c.accuracies.len() == c.levels.len()));
+}
+
+#[test]
+fn drawn_digits_keep_an_accuracy_and_save_as_an_mnist_folder() {
+    let mut drawn = DrawnDigits::default();
+    assert_eq!(drawn.accuracy(), None);
+    drawn.add(&image_with_rows(3..6, 1.0), 7, 7);
+    drawn.add(&image_with_rows(10..20, 0.5), 1, 7);
+    drawn.add(&image_with_rows(4..5, 1.0), 7, 7);
+    assert!((drawn.accuracy().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert_eq!(drawn.per_class()[7], (2, 2));
+    assert_eq!(drawn.per_class()[1], (0, 1));
+    let dir = common::temp_dir("drawn");
+    drawn.save(&dir).unwrap();
+    let (train, test) = mnist_workbench::data::load_split_from_folder(&dir).unwrap();
+    assert_eq!(train.labels, vec![7, 1, 7]);
+    assert_eq!(test.pixels, drawn.to_digits().pixels);
+    assert_eq!(DrawnDigits::load(&dir).unwrap().digits.len(), 3);
+    drawn.undo();
+    assert_eq!(drawn.digits.len(), 2);
+    assert!(DrawnDigits::default().save(&dir).is_err());
+}
+
+#[test]
+fn synthetic_probes_run_end_to_end() {
+    let data = common::synthetic_dataset(300, 200, 3);
+    let device = Device::flex();
+    let model = ModelSpec::preset("tiny-cnn").unwrap().init(&device);
+    let config = EmbedConfig {
+        points: 120,
+        tsne: true,
+        tsne_config: TsneConfig {
+            perplexity: 10.0,
+            iterations: 100,
+            ..Default::default()
+        },
+    };
+    let e = quiet(|rep| run_embedding(&model, &data.test, &config, &device, rep)).unwrap();
+    assert_eq!((e.dim, e.indices.len(), e.pca_points.len()), (32, 120, 120));
+    let tsne = e.tsne_points.as_ref().unwrap();
+    assert!(tsne.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    let first = &e.vectors[..e.dim];
+    let near = e.nearest(first, 8);
+    assert_eq!(near.len(), 8);
+    assert_eq!(near[0], (0, 0.0));
+    assert!(near.windows(2).all(|w| w[0].1 <= w[1].1));
+    assert!(e.place_on_tsne(&near).is_some());
+    let batch = BatchSweepConfig {
+        per_class: 3,
+        ..Default::default()
+    };
+    let b = quiet(|rep| batch_sweep(&model, &data.test, &batch, &device, rep)).unwrap();
+    assert!(b.erased.len() <= 3 && b.painted.len() <= 3);
+    // Cancel stops a long probe with Cancelled.
+    let mut sink = |_| {};
+    let always = || true;
+    let err = batch_sweep(
+        &model,
+        &data.test,
+        &batch,
+        &device,
+        &mut Reporter::new(&mut sink, &always),
+    );
+    assert!(matches!(err, Err(mnist_workbench::probe::ProbeError::Cancelled)) || b.erased.is_empty());
+}
+
+#[test]
+fn on_real_mnist_erasing_the_top_of_a_7_moves_it_toward_1() {
+    use mnist_workbench::probe::row_sweep::EraseSweep;
+    use mnist_workbench::train::TrainConfig;
+    let Some(dir) = common::mnist_dir("probe on real MNIST") else {
+        return;
+    };
+    let (train, test) = mnist_workbench::data::load_split_from_folder(&dir).unwrap();
+    let data = Arc::new(mnist_workbench::data::Dataset {
+        train,
+        test,
+        source: mnist_workbench::data::DataSource::Folder { path: dir },
+    });
+    let config = TrainConfig {
+        model: ModelSpec::preset("mlp").unwrap(),
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let (_, model) = common::collect(common::flex_job(config, data.clone()), &Default::default());
+    let model = model.expect("trained");
+    let device = Device::flex();
+    // Seed S1: removing the upper rows of a 7 moves it toward 1. Over 30 test 7s, erasing
+    // 6-row ranges in the top half lowers the 7−1 margin more than in the bottom half.
+    let sevens: Vec<usize> = (0..data.test.len())
+        .filter(|&i| data.test.labels[i] == 7)
+        .take(30)
+        .collect();
+    let mut top_minus_bottom = 0.0;
+    let mut toward_one = 0;
+    for &i in &sevens {
+        let img = mnist_workbench::probe::intensities(data.test.image(i));
+        let s: EraseSweep = erase_sweep(&model, &img, MarginClasses::default(), None, &device);
+        top_minus_bottom += s.top_minus_bottom(6) / sevens.len() as f32;
+        toward_one += usize::from(s.margin(0, 9).unwrap() < s.original_margin);
+    }
+    eprintln!("mlp, 30 test 7s: top − bottom {top_minus_bottom:.3}, {toward_one}/30 toward 1");
+    assert!(top_minus_bottom < 0.0, "top − bottom = {top_minus_bottom}");
+    assert!(
+        toward_one >= 25,
+        "{toward_one}/30 sevens moved toward 1 with rows 0-9 erased"
+    );
+    // Ablating the units that tell 1 from 7 hurts those classes more than random units do.
+    let config = AblationConfig {
+        layer: 0,
+        random_trials: 40,
+        sweep_trials: 5,
+        ..Default::default()
+    };
+    let r = quiet(|rep| run_ablation(&model, &data.test, &config, &device, rep)).unwrap();
+    let mean_random = r.random.iter().map(|a| a.pair).sum::<f64>() / r.random.len() as f64;
+    eprintln!(
+        "ablation fc1 1 vs 7: {} units, pair accuracy {:.3} targeted vs {mean_random:.3} random (baseline {:.3})",
+        r.targeted_units.len(),
+        r.targeted.pair,
+        r.baseline.pair
+    );
+    assert!(!r.targeted_units.is_empty());
+    assert!(
+        r.targeted.pair < mean_random,
+        "targeted {} vs random {mean_random}",
+        r.targeted.pair
+    );
+}
