@@ -605,6 +605,11 @@ fn probe_subcommands_write_figures_and_numbers_and_refuse_bad_input() {
     let (ok, stdout, err) = probe(&["saliency", "--index", "3", "--steps", "8"]);
     assert!(ok, "{stdout}\n{err}");
     assert!(stdout.contains("integrated gradients sum"), "{stdout}");
+    // A picture instead of a test image (preprocessed as the pad does).
+    let seven = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/handwritten-7.png");
+    let (ok, stdout, err) = probe(&["row-sweep", "--image", seven, "--mc-passes", "4"]);
+    assert!(ok, "{stdout}\n{err}");
+    assert!(stdout.contains("handwritten-7.png: predicted"), "{stdout}");
     let (ok, stdout, err) = probe(&["embed", "--points", "200", "--iterations", "300"]);
     assert!(ok, "{stdout}\n{err}");
     let (ok, stdout, err) = probe(&["cross-dataset", "--images", "50"]);

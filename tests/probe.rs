@@ -547,3 +547,43 @@ fn on_real_mnist_erasing_the_top_of_a_7_moves_it_toward_1() {
         r.targeted.pair
     );
 }
+
+#[test]
+fn dropout_passes_are_seeded_and_change_nothing_without_dropout() {
+    use mnist_workbench::probe::McDropout;
+    let device = Device::flex();
+    let image = image_with_rows(4..10, 0.8);
+    let mc = Some(McDropout { passes: 8, seed: 3 });
+    // No dropout in the model: the averaged passes are the eval-mode logits.
+    let linear = row5_model(&device);
+    let plain = erase_sweep(&linear, &image, MarginClasses::default(), None, &device);
+    let passes = erase_sweep(&linear, &image, MarginClasses::default(), mc, &device);
+    for (a, b) in plain
+        .margins
+        .iter()
+        .zip(&passes.margins)
+        .filter(|(a, _)| a.is_finite())
+    {
+        assert!((a - b).abs() < 1e-4);
+    }
+    // With dropout (small-cnn, p = 0.3): the same seed gives the same margins, another seed
+    // other margins, and both stay near the eval-mode ones.
+    let cnn = ModelSpec::preset("small-cnn").unwrap().init(&device);
+    let eval = erase_sweep(&cnn, &image, MarginClasses::default(), None, &device);
+    let once = erase_sweep(&cnn, &image, MarginClasses::default(), mc, &device);
+    let again = erase_sweep(&cnn, &image, MarginClasses::default(), mc, &device);
+    let other = erase_sweep(
+        &cnn,
+        &image,
+        MarginClasses::default(),
+        Some(McDropout { passes: 8, seed: 4 }),
+        &device,
+    );
+    let defined = |s: &mnist_workbench::probe::row_sweep::EraseSweep| -> Vec<f32> {
+        s.margins.iter().copied().filter(|m| m.is_finite()).collect()
+    };
+    assert_eq!(defined(&once).len(), 406);
+    assert_eq!(defined(&once), defined(&again));
+    assert_ne!(defined(&once), defined(&other));
+    assert_ne!(defined(&once), defined(&eval));
+}

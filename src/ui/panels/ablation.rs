@@ -55,6 +55,7 @@ impl AblationPanel {
             let name = layers.get(self.config.layer).map_or("—".to_string(), |l| {
                 format!("{} ({} {})", l.name, l.units, if l.is_conv { "channels" } else { "units" })
             });
+            let before = self.config.layer;
             egui::ComboBox::from_label("layer")
                 .selected_text(name)
                 .show_ui(ui, |ui| {
@@ -64,6 +65,10 @@ impl AblationPanel {
                 })
                 .response
                 .on_hover_text("Dense layers ablate neurons; conv layers ablate whole channels (slower: the later convolutions run once per ablation)");
+            if self.config.layer != before && layers.get(self.config.layer).is_some_and(|l| l.is_conv) {
+                // Every ablation re-runs the later convolutions: keep the first try short.
+                self.config.max_images = self.config.max_images.min(1000);
+            }
             let [a, b] = &mut self.config.classes;
             digit_ui(ui, "classes", a, "First class (seed S1: 1)");
             digit_ui(ui, "and", b, "Second class (seed S1: 7)");
