@@ -670,3 +670,21 @@ fn probe_subcommands_write_figures_and_numbers_and_refuse_bad_input() {
     );
     assert!(!ok && err.contains("is a file"), "{err}");
 }
+
+#[test]
+fn help_describes_every_subcommand_once() {
+    let (ok, stdout, err) = common::cli(&["--help"], &[], &[]);
+    assert!(ok, "{err}");
+    for (name, about) in [
+        ("probe", "Probe a trained run"),
+        ("bench", "Run the benchmark tasks"),
+        ("experiment", "Many-model experiments"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing:\n{stdout}"));
+        assert!(line.contains(about), "{line}");
+        assert_eq!(stdout.matches(about).count(), 1, "{about}");
+    }
+}

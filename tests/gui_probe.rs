@@ -197,3 +197,39 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     assert!(h.state().workbench.probes.drawn.digits.is_empty());
     assert!(!runs.join("drawn-digits").join("train-labels-idx1-ubyte").exists());
 }
+
+#[test]
+fn probe_panel_settings_survive_a_restart() {
+    use mnist_workbench::ui::panels::Panels;
+    let custom = vec![
+        (
+            "Row sweep".to_string(),
+            r#"[{"target":3,"rival":8},3,false,true,10,50]"#.to_string(),
+        ),
+        ("Saliency".to_string(), "[4,false,16,6]".to_string()),
+    ];
+    let mut panels = Panels::new();
+    panels.load_settings(&custom);
+    let saved = panels.save_settings();
+    for (title, json) in &custom {
+        let got = saved.iter().find(|(t, _)| t == title).map(|(_, j)| j);
+        assert_eq!(got, Some(json), "{title}");
+    }
+    for title in ["Ablation", "Embedding", "Cross-dataset"] {
+        assert!(
+            saved.iter().any(|(t, _)| t == title),
+            "{title} keeps its settings"
+        );
+    }
+    // Nonsense is ignored, not half-applied.
+    let mut fresh = Panels::new();
+    fresh.load_settings(&[("Saliency".to_string(), "[99, true".to_string())]);
+    assert_eq!(
+        fresh
+            .save_settings()
+            .iter()
+            .find(|(t, _)| t == "Saliency")
+            .map(|(_, j)| j.as_str()),
+        Some("[null,true,32,4]")
+    );
+}

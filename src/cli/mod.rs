@@ -46,12 +46,12 @@ enum Cmd {
         #[command(subcommand)]
         action: experiment_cmd::ExperimentAction,
     },
-    /// Run the benchmark tasks (one JSON line each).
     /// Probe a trained run: row sweeps, ablation, saliency, embeddings, cross-dataset.
     Probe {
         #[command(subcommand)]
         action: probe_cmd::ProbeAction,
     },
+    /// Run the benchmark tasks (one JSON line each).
     Bench(bench_cmd::BenchArgs),
     /// Open the desktop workbench (the default without a subcommand).
     App(AppArgs),

@@ -93,6 +93,18 @@ impl Panel for AblationPanel {
         PanelKind::Ablation
     }
 
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&self.config).ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok(config) = serde_json::from_str::<AblationConfig>(json) {
+            let layer = self.config.layer;
+            self.config = config;
+            self.config.layer = layer; // the layer is chosen per model
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();

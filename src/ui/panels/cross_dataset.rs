@@ -121,6 +121,17 @@ impl Panel for CrossDatasetPanel {
         PanelKind::CrossDataset
     }
 
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&(&self.config, &self.emnist)).ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok((config, emnist)) = serde_json::from_str::<(CrossDatasetConfig, Option<PathBuf>)>(json) {
+            self.config = config;
+            self.emnist = emnist.filter(|p| p.is_dir());
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();

@@ -200,6 +200,16 @@ impl Panel for EmbeddingPanel {
         PanelKind::Embedding
     }
 
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&self.config).ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok(config) = serde_json::from_str(json) {
+            self.config = config;
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();

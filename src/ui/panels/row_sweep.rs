@@ -370,6 +370,31 @@ impl Panel for RowSweepPanel {
         PanelKind::RowSweep
     }
 
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&(
+            self.classes,
+            self.bar_thickness,
+            self.follow_pad,
+            self.use_mc,
+            self.mc_passes,
+            self.batch_per_class,
+        ))
+        .ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok((classes, bar, follow, mc, passes, batch)) =
+            serde_json::from_str::<(MarginClasses, usize, bool, bool, usize, usize)>(json)
+        {
+            self.classes = classes;
+            self.bar_thickness = bar.clamp(1, 10);
+            self.follow_pad = follow;
+            self.use_mc = mc;
+            self.mc_passes = passes.clamp(2, 200);
+            self.batch_per_class = batch.clamp(1, 2000);
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();

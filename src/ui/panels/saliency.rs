@@ -126,6 +126,21 @@ impl Panel for SaliencyPanel {
         PanelKind::Saliency
     }
 
+    fn save_settings(&self) -> Option<String> {
+        serde_json::to_string(&(self.class, self.follow_pad, self.ig_steps, self.patch)).ok()
+    }
+
+    fn load_settings(&mut self, json: &str) {
+        if let Ok((class, follow, steps, patch)) =
+            serde_json::from_str::<(Option<u8>, bool, usize, usize)>(json)
+        {
+            self.class = class.filter(|c| *c < 10);
+            self.follow_pad = follow;
+            self.ig_steps = steps.clamp(1, 256);
+            self.patch = patch.clamp(1, 14);
+        }
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
