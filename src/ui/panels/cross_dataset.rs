@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use egui::{Color32, ColorImage, Sense, vec2};
-use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoint, PlotPoints, Text};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoint, PlotPoints, Points, Text};
 
 use super::{Panel, probe_controls_ui, stale_ui};
 use crate::analysis::pixels::intensities_to_grey;
@@ -209,16 +209,27 @@ impl Panel for CrossDatasetPanel {
                     .y_axis_label("accuracy (%)")
                     .allow_scroll(false)
                     .show(ui, |plot| {
-                        for (k, c) in r.corruptions.iter().enumerate() {
+                        // Inversion has a single severity: it is in the bars only.
+                        for (k, c) in r
+                            .corruptions
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| c.accuracies.len() > 1)
+                        {
                             let pts: Vec<[f64; 2]> = c
                                 .accuracies
                                 .iter()
                                 .enumerate()
                                 .map(|(s, a)| [s as f64 + 1.0, 100.0 * a])
                                 .collect();
-                            plot.line(
-                                Line::new(c.corruption.name(), PlotPoints::from(pts)).color(class_color(k)),
+                            let color = class_color(k);
+                            let name = c.corruption.name();
+                            plot.points(
+                                Points::new(name, PlotPoints::from(pts.clone()))
+                                    .radius(3.0)
+                                    .color(color),
                             );
+                            plot.line(Line::new(name, PlotPoints::from(pts)).color(color));
                         }
                     });
             });
