@@ -397,6 +397,21 @@ fn emnist_folders_load_transposed_and_bad_ones_are_refused() {
     .unwrap();
     let err = load_emnist(&dir).unwrap_err().to_string();
     assert!(err.contains("10 labels for 30 images"), "{err}");
+    // Letters are not digits: refused with what to use instead.
+    let letters = common::temp_dir("emnist-letters");
+    std::fs::write(
+        letters.join("emnist-letters-test-images-idx3-ubyte"),
+        encode_images(&stored),
+    )
+    .unwrap();
+    let mut labels = encode_labels(&data.labels);
+    labels[8] = 12; // first label: the letter l
+    std::fs::write(letters.join("emnist-letters-test-labels-idx1-ubyte"), labels).unwrap();
+    let err = load_emnist(&letters).unwrap_err().to_string();
+    assert!(
+        err.contains("label 12") && err.contains("use emnist-digits"),
+        "{err}"
+    );
     let empty = common::temp_dir("emnist-empty");
     assert!(
         load_emnist(&empty)
@@ -514,7 +529,7 @@ fn on_real_mnist_erasing_the_top_of_a_7_moves_it_toward_1() {
     let mut top_minus_bottom = 0.0;
     let mut toward_one = 0;
     for &i in &sevens {
-        let img = mnist_workbench::probe::intensities(data.test.image(i));
+        let img = data.test.intensities(i);
         let s: EraseSweep = erase_sweep(&model, &img, MarginClasses::default(), None, &device);
         top_minus_bottom += s.top_minus_bottom(6) / sevens.len() as f32;
         toward_one += usize::from(s.margin(0, 9).unwrap() < s.original_margin);

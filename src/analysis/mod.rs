@@ -10,5 +10,6 @@ pub mod dataset;
 pub mod ensemble;
 pub mod errors;
 pub mod pixels;
+pub mod scatter;
 pub mod topk;
 pub mod worker;

@@ -18,9 +18,7 @@ use mnist_workbench::probe::row_sweep::{BatchSweep, BatchSweepConfig, MarginClas
 use mnist_workbench::probe::saliency::SaliencyConfig;
 use mnist_workbench::probe::tsne::TsneConfig;
 use mnist_workbench::probe::worker::{ProbeRequest, ProbeResults, run_probe};
-use mnist_workbench::probe::{
-    McDropout, ProbeError, Progress, Reporter, argmax, intensities, logits_of_intensities,
-};
+use mnist_workbench::probe::{McDropout, ProbeError, Progress, Reporter, argmax, logits_of_intensities};
 use mnist_workbench::report::Figure;
 use mnist_workbench::report::probes;
 use mnist_workbench::train::RunDir;
@@ -202,7 +200,7 @@ fn pick_image(a: &ImageArgs, data: &Dataset, default_class: u8) -> anyhow::Resul
             .with_context(|| format!("the test set has no {default_class}"))?,
     };
     Ok((
-        intensities(data.test.image(index)),
+        data.test.intensities(index),
         format!("test image {index} (a {})", data.test.labels[index]),
     ))
 }

@@ -18,7 +18,7 @@ pub fn normalized_inputs(data: &Digits, indices: &[usize], augment: Option<&mut 
         }
         Some(rng) => {
             for &i in indices {
-                let img: Vec<f32> = data.image(i).iter().map(|&p| p as f32 / 255.0).collect();
+                let img = data.intensities(i);
                 let warped = warp(&img, AffineParams::random(rng));
                 out.extend(warped.into_iter().map(normalize_intensity));
             }

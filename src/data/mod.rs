@@ -28,6 +28,11 @@ pub fn normalize_pixel(pixel: u8) -> f32 {
     (pixel as f32 / 255.0 - MNIST_MEAN) / MNIST_STD
 }
 
+/// Intensities in [0, 1] of stored pixel bytes (0 = background), as the pad holds images.
+pub fn intensities(bytes: &[u8]) -> Vec<f32> {
+    bytes.iter().map(|&b| b as f32 / 255.0).collect()
+}
+
 /// The model input value of an intensity in [0, 1].
 pub fn normalize_intensity(value: f32) -> f32 {
     (value - MNIST_MEAN) / MNIST_STD
@@ -56,6 +61,11 @@ impl Digits {
     /// The pixels of image `index`.
     pub fn image(&self, index: usize) -> &[u8] {
         &self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+    }
+
+    /// The intensities of image `index` (bytes / 255), as the pad holds images.
+    pub fn intensities(&self, index: usize) -> Vec<f32> {
+        intensities(self.image(index))
     }
 
     /// How many images of each digit.

@@ -100,6 +100,21 @@ pub struct ProbeLayer {
     pub is_conv: bool,
 }
 
+impl ProbeLayer {
+    /// `prefix1`, `prefix2`, … with the given widths.
+    fn numbered(prefix: &str, widths: &[usize], is_conv: bool) -> Vec<ProbeLayer> {
+        widths
+            .iter()
+            .enumerate()
+            .map(|(i, &units)| ProbeLayer {
+                name: format!("{prefix}{}", i + 1),
+                units,
+                is_conv,
+            })
+            .collect()
+    }
+}
+
 /// Names of the built-in presets accepted by [`ModelSpec::preset`].
 pub const PRESET_NAMES: [&str; 4] = ["mlp", "tiny-cnn", "small-cnn", "seed3-cnn"];
 
@@ -306,27 +321,9 @@ impl Model {
     /// The layers probes can cut at, in order: each conv block, then each dense layer.
     pub fn probe_layers(&self) -> Vec<ProbeLayer> {
         match self {
-            Model::Mlp(m) => m
-                .hidden_widths()
-                .into_iter()
-                .enumerate()
-                .map(|(i, units)| ProbeLayer {
-                    name: format!("fc{}", i + 1),
-                    units,
-                    is_conv: false,
-                })
-                .collect(),
+            Model::Mlp(m) => ProbeLayer::numbered("fc", &m.hidden_widths(), false),
             Model::Cnn(m) => {
-                let mut layers: Vec<ProbeLayer> = m
-                    .channels()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, units)| ProbeLayer {
-                        name: format!("conv{}", i + 1),
-                        units,
-                        is_conv: true,
-                    })
-                    .collect();
+                let mut layers = ProbeLayer::numbered("conv", &m.channels(), true);
                 layers.push(ProbeLayer {
                     name: "fc".into(),
                     units: m.dense_width(),

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::corrupt::Corruption;
-use super::{ProbeError, Reporter, argmax, intensities, logits_of_intensities};
+use super::{ProbeError, Reporter, argmax, logits_of_intensities};
 use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, idx};
 use crate::model::Model;
 use crate::rng::Rng;
@@ -53,8 +53,14 @@ fn pick_file(folder: &Path, kind: &str, rank: &str) -> Result<PathBuf, ProbeErro
 pub fn load_emnist(folder: &Path) -> Result<(Digits, String), ProbeError> {
     let images_path = pick_file(folder, "images", "idx3")?;
     let labels_path = pick_file(folder, "labels", "idx1")?;
-    let images = idx::read_images(&images_path).map_err(|e| ProbeError::format(&images_path, e))?;
-    let labels = idx::read_labels(&labels_path).map_err(|e| ProbeError::format(&labels_path, e))?;
+    // IdxError names the file already.
+    let images = idx::read_images(&images_path).map_err(|e| ProbeError::Config(e.to_string()))?;
+    let labels = idx::read_labels(&labels_path).map_err(|e| match e {
+        idx::IdxError::BadLabel { .. } => ProbeError::Config(format!(
+            "{e}: only digits can be compared with MNIST (EMNIST's letters and balanced splits hold letters; use emnist-digits)"
+        )),
+        e => ProbeError::Config(e.to_string()),
+    })?;
     if images.count != labels.len() {
         return Err(ProbeError::format(
             &labels_path,
@@ -154,7 +160,7 @@ fn accuracy_on(model: &Model, images: &[f32], labels: &[u8], device: &Device) ->
     let correct = logits
         .iter()
         .zip(labels)
-        .filter(|(l, y)| argmax(l) == **y)
+        .filter(|(l, y)| argmax(&l[..]) == **y)
         .count();
     correct as f64 / labels.len().max(1) as f64
 }
@@ -180,7 +186,7 @@ pub fn run_cross_dataset(
         reporter.progress(name.to_string(), 0.1);
         dataset_accuracy(model, data, name, device)
     });
-    let clean: Vec<Vec<f32>> = (0..n).map(|i| intensities(test.image(i))).collect();
+    let clean: Vec<Vec<f32>> = (0..n).map(|i| test.intensities(i)).collect();
     let labels = &test.labels[..n];
     let flat: Vec<f32> = clean.concat();
     let clean_subset = accuracy_on(model, &flat, labels, device);
@@ -223,7 +229,7 @@ pub fn run_cross_dataset(
 /// Example images for the chart: the first test image under each corruption's middle
 /// severity, as bytes.
 pub fn corruption_examples(image: &[u8], seed: u64) -> Vec<(Corruption, Vec<u8>)> {
-    let img = intensities(image);
+    let img = crate::data::intensities(image);
     Corruption::ALL
         .iter()
         .map(|&c| {

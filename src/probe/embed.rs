@@ -214,11 +214,7 @@ pub fn embed_images(
             .into_data()
             .iter::<f32>()
             .collect();
-        predictions.extend(
-            logits
-                .chunks(10)
-                .map(|r| argmax(r.try_into().expect("10 logits"))),
-        );
+        predictions.extend(logits.chunks(10).map(argmax));
         vectors.extend(e.into_data().iter::<f32>());
     }
     Ok((vectors, dim, predictions))

@@ -33,6 +33,7 @@ use crate::model::Model;
 use crate::rng::Rng;
 
 pub use crate::experiment::{ExperimentError as ProbeError, Progress, Reporter};
+pub use crate::train::metrics::argmax;
 
 /// Images per forward pass in probes.
 pub const PROBE_BATCH: usize = 512;
@@ -84,22 +85,6 @@ pub fn logits_of_intensities(
         }));
     }
     out
-}
-
-/// The index of the largest logit.
-pub fn argmax(logits: &[f32; NUM_CLASSES]) -> u8 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as u8
-}
-
-/// Intensities of a stored image (bytes / 255).
-pub fn intensities(bytes: &[u8]) -> Vec<f32> {
-    bytes.iter().map(|&b| b as f32 / 255.0).collect()
 }
 
 /// A model with known answers for tests: a linear model (a one-layer MLP) whose logits are

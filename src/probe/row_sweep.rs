@@ -9,7 +9,7 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{McDropout, ProbeError, Reporter, argmax, intensities, logits_of_intensities};
+use super::{McDropout, ProbeError, Reporter, argmax, logits_of_intensities};
 use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::Model;
 
@@ -228,7 +228,7 @@ pub fn bar_sweep(
         original_margin: margin(&logits[0], classes),
         original_prediction: argmax(&logits[0]),
         margins: logits[1..].iter().map(|l| margin(l, classes)).collect(),
-        predictions: logits[1..].iter().map(argmax).collect(),
+        predictions: logits[1..].iter().map(|l| argmax(l)).collect(),
     }
 }
 
@@ -320,7 +320,11 @@ fn first_erase_flip(
             }
         }
         let logits = logits_of_intensities(model, &batch, mc, device);
-        if let Some((range, l)) = tried.iter().zip(&logits).find(|(_, l)| argmax(l) != original) {
+        if let Some((range, l)) = tried
+            .iter()
+            .zip(&logits)
+            .find(|(_, l)| argmax(&l[..]) != original)
+        {
             return (Some(range.1 - range.0 + 1), Some(*range), Some(argmax(l)));
         }
     }
@@ -348,7 +352,7 @@ fn first_bar_flip(
     tried
         .iter()
         .zip(&logits)
-        .find(|(_, l)| argmax(l) != original)
+        .find(|(_, l)| argmax(&l[..]) != original)
         .map_or((None, None, None), |(&(t, row), l)| {
             (Some(t), Some((row, row + t - 1)), Some(argmax(l)))
         })
@@ -385,7 +389,7 @@ pub fn batch_sweep(
         let candidates = pick(class);
         let mut images = Vec::with_capacity(candidates.len() * IMAGE_PIXELS);
         for &i in &candidates {
-            images.extend(intensities(test.image(i)));
+            images.extend(test.intensities(i));
         }
         let first = logits_of_intensities(model, &images, config.mc, device);
         let correct: Vec<usize> = (0..candidates.len())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Figure, ReportError};
+use super::{Figure, ReportError, title};
 use crate::analysis::colormap::diverging;
 use crate::experiment::ensemble::EnsembleResults;
 use crate::experiment::stability::{StabilityResults, five_numbers};
@@ -15,10 +15,6 @@ use crate::experiment::subset_curve::SubsetCurveResults;
 use crate::experiment::worker::ExperimentResults;
 use crate::figure::plot::{Axes, INK, MUTED, PAPER, SERIES, colorbar, legend, tick_label};
 use crate::figure::{Anchor, Canvas};
-
-fn title(canvas: &mut Canvas, text: &str) {
-    canvas.text(20.0, 22.0, 18.0, INK, Anchor::Left, text);
-}
 
 /// Ensemble overview: accuracy per model (sorted), difficulty histogram, digit-digit
 /// correlation heatmap; the numbers as JSON (the summary and the correlation matrix).

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::Figure;
+use super::{Figure, title};
 use crate::analysis::calibration::{confidence_histograms, reliability};
 use crate::analysis::colormap::{diverging, sequential, symmetric_limit, text_on};
 use crate::analysis::confusion::{Confusion, class_scores, row_normalized, to_csv};
@@ -16,10 +16,6 @@ use crate::figure::plot::{Axes, BAD, GOOD, INK, MUTED, PAPER, SERIES, colorbar, 
 use crate::figure::{Anchor, Canvas};
 use crate::model::inspect::{FilterBank, Inspection};
 use crate::train::events::EpochMetrics;
-
-fn title(canvas: &mut Canvas, text: &str) {
-    canvas.text(20.0, 22.0, 18.0, INK, Anchor::Left, text);
-}
 
 fn figure(name: &str, canvas: Canvas, data: String, data_ext: &'static str) -> Figure {
     Figure {

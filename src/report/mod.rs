@@ -17,6 +17,18 @@ use crate::model::inspect::{filter_banks, inspect_intensities};
 use crate::train::RunDir;
 use crate::train::history::RunHistory;
 
+/// A figure's title line, top left.
+pub(crate) fn title(canvas: &mut Canvas, text: &str) {
+    canvas.text(
+        20.0,
+        22.0,
+        18.0,
+        crate::figure::plot::INK,
+        crate::figure::Anchor::Left,
+        text,
+    );
+}
+
 /// A picture and the numbers behind it.
 pub struct Figure {
     /// File stem, e.g. `07_confusion_matrix`.
@@ -90,7 +102,7 @@ pub fn write_run_report(
     if let Some(first) = filter_banks(&model).into_iter().next() {
         figures.push(figures::filters(&first, None));
     }
-    let example: Vec<f32> = data.test.image(0).iter().map(|&p| p as f32 / 255.0).collect();
+    let example = data.test.intensities(0);
     if let Some(inspection) = inspect_intensities(&model, &example, device) {
         figures.push(figures::feature_maps(&example, &inspection, "test image #0"));
     }

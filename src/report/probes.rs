@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::Figure;
+use super::{Figure, title};
 use crate::analysis::colormap::{DIGIT_COLORS, diverging, overlay, symmetric_limit};
 use crate::analysis::pixels::intensities_to_grey;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -14,10 +14,6 @@ use crate::probe::cross_dataset::CrossDatasetResults;
 use crate::probe::embed::Embedding;
 use crate::probe::row_sweep::{BarSweep, BatchSweep, EraseSweep, ROWS};
 use crate::probe::saliency::SaliencyMaps;
-
-fn title(canvas: &mut Canvas, text: &str) {
-    canvas.text(20.0, 22.0, 18.0, INK, Anchor::Left, text);
-}
 
 fn json_text(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -497,19 +493,15 @@ pub fn embedding(e: &Embedding) -> Figure {
             points.len()
         ),
     );
-    let range = |d: usize| {
-        let lo = points.iter().map(|p| p[d]).fold(f32::INFINITY, f32::min) as f64;
-        let hi = points.iter().map(|p| p[d]).fold(f32::NEG_INFINITY, f32::max) as f64;
-        let pad = ((hi - lo) * 0.04).max(1e-6);
-        (lo - pad, hi + pad)
-    };
+    // The bounds the panel's scatter uses.
+    let frame = crate::analysis::scatter::Frame::around(points, 1);
     let axes = Axes {
         x: 70.0,
         y: 60.0,
         w: 680.0,
         h: 600.0,
-        x_range: range(0),
-        y_range: range(1),
+        x_range: (frame.x.0 as f64, frame.x.1 as f64),
+        y_range: (frame.y.0 as f64, frame.y.1 as f64),
     };
     axes.draw(&mut c, "", "", "");
     for (p, &l) in points.iter().zip(&e.labels) {

@@ -33,19 +33,19 @@ pub fn accuracy(labels: &[u8], predictions: &[u8]) -> f64 {
     labels.iter().zip(predictions).filter(|(a, b)| a == b).count() as f64 / labels.len() as f64
 }
 
+/// Index of the largest value of one row of logits (the first on ties, 0 when all are NaN).
+pub fn argmax(row: &[f32]) -> u8 {
+    row.iter()
+        .enumerate()
+        .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0 as u8
+}
+
 /// Index of the largest value of each row of `logits` (`rows × 10`, row-major).
 pub fn argmax_rows(logits: &[f32]) -> Vec<u8> {
-    logits
-        .chunks(NUM_CLASSES)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |best, (i, &v)| {
-                    if v > best.1 { (i, v) } else { best }
-                })
-                .0 as u8
-        })
-        .collect()
+    logits.chunks(NUM_CLASSES).map(argmax).collect()
 }
 
 /// Softmax of one row of logits.

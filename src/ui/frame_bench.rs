@@ -61,13 +61,7 @@ pub fn frame(data: LoadedData, seconds: f64, runs_root: std::path::PathBuf) -> V
         let t0 = Instant::now();
         if n.is_multiple_of(5) {
             let i = (n * 37) % data.dataset.test.len();
-            let px: Vec<f32> = data
-                .dataset
-                .test
-                .image(i)
-                .iter()
-                .map(|&b| b as f32 / 255.0)
-                .collect();
+            let px = data.dataset.test.intensities(i);
             app.panels.pad.load(&px, format!("test #{i}"));
         }
         let out = ctx.run_ui(frame_input(start.elapsed().as_secs_f64()), |ui| {

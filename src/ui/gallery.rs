@@ -147,7 +147,7 @@ pub fn send_split_image_to_pad(wb: &mut super::state::Workbench, train: bool, in
     if index >= split.len() {
         return;
     }
-    let pixels: Vec<f32> = split.image(index).iter().map(|&p| p as f32 / 255.0).collect();
+    let pixels = split.intensities(index);
     let name = if train { "training" } else { "test" };
     let caption = format!("{name} #{index} (label {}), from {why}", split.labels[index]);
     wb.pad_request = Some((pixels, caption.clone()));

@@ -21,7 +21,6 @@ pub mod inspect;
 pub mod layout;
 pub mod panels;
 pub mod probes;
-pub mod scatter;
 pub mod state;
 pub mod widgets;
 

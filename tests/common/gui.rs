@@ -49,7 +49,7 @@ pub fn step_until(
 
 /// Test image `index` as pad intensities.
 pub fn test_image(data: &Dataset, index: usize) -> Vec<f32> {
-    data.test.image(index).iter().map(|&p| p as f32 / 255.0).collect()
+    data.test.intensities(index)
 }
 
 /// A run folder under `root` with `preset` trained for one epoch on `data` (flex).

@@ -91,9 +91,12 @@ impl CrossDatasetPanel {
         ui.horizontal_wrapped(|ui| {
             for (k, c) in Corruption::ALL.into_iter().enumerate() {
                 let level = c.levels().len() / 2;
-                let corrupted = c.apply(&pad.pixels, level, &mut Rng::new(self.config.seed));
-                let tex = self.previews[k].get(ui.ctx(), c.name(), pad.revision, || {
-                    ColorImage::from_gray([28, 28], &intensities_to_grey(&corrupted))
+                let seed = self.config.seed;
+                let corrupt = || c.apply(&pad.pixels, level, &mut Rng::new(seed));
+                // Drawn once per pad image and seed, not every frame.
+                let key = pad.revision ^ seed.rotate_left(32);
+                let tex = self.previews[k].get(ui.ctx(), c.name(), key, || {
+                    ColorImage::from_gray([28, 28], &intensities_to_grey(&corrupt()))
                 });
                 let id = tex.id();
                 ui.vertical(|ui| {
@@ -108,7 +111,7 @@ impl CrossDatasetPanel {
                     );
                     ui.small(&label);
                     if response.on_hover_text("Load into the pad").clicked() {
-                        wb.pad_request = Some((corrupted.clone(), format!("pad image, {label}")));
+                        wb.pad_request = Some((corrupt(), format!("pad image, {label}")));
                     }
                 });
             }

@@ -211,7 +211,7 @@ impl Panel for DataPanel {
             if col < SAMPLES_PER_DIGIT
                 && let Some(&Some(index)) = self.shown.get(row * SAMPLES_PER_DIGIT + col)
             {
-                let img: Vec<f32> = data.test.image(index).iter().map(|&b| b as f32 / 255.0).collect();
+                let img = data.test.intensities(index);
                 wb.pad_request = Some((img, format!("test #{index} (label {})", data.test.labels[index])));
             }
         }

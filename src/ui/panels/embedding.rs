@@ -9,11 +9,11 @@ use egui::{Color32, ColorImage, Sense, Stroke, pos2, vec2};
 
 use super::{Panel, probe_controls_ui, stale_ui};
 use crate::analysis::colormap::DIGIT_COLORS;
+use crate::analysis::scatter::{Frame, nearest, raster};
 use crate::probe::embed::{EmbedConfig, Embedding, embed_intensities};
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::scatter::{Frame, nearest, raster};
 use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::{CachedTexture, grey_image};
 

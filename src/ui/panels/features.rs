@@ -48,12 +48,7 @@ impl FeaturesPanel {
         if self.use_test_image {
             let data = wb.dataset()?;
             self.test_index = self.test_index.min(data.test.len().saturating_sub(1));
-            let pixels: Vec<f32> = data
-                .test
-                .image(self.test_index)
-                .iter()
-                .map(|&p| p as f32 / 255.0)
-                .collect();
+            let pixels = data.test.intensities(self.test_index);
             let key = (self.test_index, version);
             if self.test_inspection.as_ref().is_none_or(|(k, _)| *k != key) {
                 let m = wb.model.as_ref()?;

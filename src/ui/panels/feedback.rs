@@ -18,41 +18,44 @@ impl FeedbackView {
     /// Draws the strip for the pad image `pixels` and the model's `predicted` digit.
     pub fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, pixels: &[f32], predicted: Option<u8>) {
         let blank = pixels.iter().all(|&v| v < 0.05);
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Was it right?");
-            let enabled = predicted.is_some() && !blank;
-            let why = if blank {
-                "Draw a digit first"
-            } else {
-                "Open or train a model first"
-            };
-            if let Some(p) = predicted
-                && ui
-                    .add_enabled(enabled, egui::Button::new(format!("Yes, a {p}")))
-                    .on_hover_text("Keep this drawing labelled as the prediction")
-                    .on_disabled_hover_text(why)
-                    .clicked()
-            {
-                wb.label_drawing(pixels, p, p);
-            }
-            ui.label("no, it is");
-            for d in 0..10u8 {
-                let on = enabled && predicted != Some(d);
-                let button = ui.add_enabled(on, egui::Button::new(d.to_string()).small());
-                // Read out (and found by tests) as "it is a 7", not a bare "7".
-                button.widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::Button, on, format!("it is a {d}"))
-                });
-                if button
-                    .on_hover_text(format!("Keep this drawing labelled {d}"))
-                    .on_disabled_hover_text(why)
-                    .clicked()
-                    && let Some(p) = predicted
+        // Without a model there is no prediction to judge: only the tally shows.
+        if predicted.is_some() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("Was it right?");
+                let enabled = predicted.is_some() && !blank;
+                let why = if blank {
+                    "Draw a digit first"
+                } else {
+                    "Open or train a model first"
+                };
+                if let Some(p) = predicted
+                    && ui
+                        .add_enabled(enabled, egui::Button::new(format!("Yes, a {p}")))
+                        .on_hover_text("Keep this drawing labelled as the prediction")
+                        .on_disabled_hover_text(why)
+                        .clicked()
                 {
-                    wb.label_drawing(pixels, d, p);
+                    wb.label_drawing(pixels, p, p);
                 }
-            }
-        });
+                ui.label("no, it is");
+                for d in 0..10u8 {
+                    let on = enabled && predicted != Some(d);
+                    let button = ui.add_enabled(on, egui::Button::new(d.to_string()).small());
+                    // Read out (and found by tests) as "it is a 7", not a bare "7".
+                    button.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::Role::Button, on, format!("it is a {d}"))
+                    });
+                    if button
+                        .on_hover_text(format!("Keep this drawing labelled {d}"))
+                        .on_disabled_hover_text(why)
+                        .clicked()
+                        && let Some(p) = predicted
+                    {
+                        wb.label_drawing(pixels, d, p);
+                    }
+                }
+            });
+        }
         let n = wb.probes.drawn.digits.len();
         let accuracy = wb.probes.drawn.accuracy();
         let right = wb

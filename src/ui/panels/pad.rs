@@ -256,7 +256,7 @@ impl PadPanel {
 
     fn load_test(&mut self, test: &crate::data::Digits, index: usize) {
         if index < test.len() {
-            let px: Vec<f32> = test.image(index).iter().map(|&b| b as f32 / 255.0).collect();
+            let px = test.intensities(index);
             self.load(&px, format!("test #{index} (label {})", test.labels[index]));
         }
     }

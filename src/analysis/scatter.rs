@@ -1,6 +1,6 @@
-//! A large scatter (thousands of points) drawn once into a texture, so the panel stays
-//! fluid on software rendering: [`raster`] is the pure pixel part, [`Frame`] maps between
-//! data and pixel coordinates.
+//! A large scatter (thousands of points) drawn once into pixels, so the Embedding panel stays
+//! fluid on software rendering: [`raster`] draws the dots, [`Frame`] maps between data and
+//! raster coordinates (the exported figure uses the same bounds).
 
 /// The data bounds shown and the raster size.
 #[derive(Debug, Clone, Copy, PartialEq)]
