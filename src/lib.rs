@@ -15,6 +15,8 @@
 //! - [`probe`]: probes of one model (row sweeps, ablation, saliency, embeddings,
 //!   cross-dataset, labelled drawings) on the `mnist-probe` thread.
 //! - [`figure`], [`report`]: figures drawn on the CPU without a window (`report`, exports).
+//! - [`kernels`]: our own fused CPU kernels (conv → BatchNorm → ReLU → pool) added to burn
+//!   through its backend extension; other backends compose burn's standard ops.
 //! - [`device`]: choosing between wgpu (hardware GPU) and flex (CPU).
 //! - [`preprocess`]: turning any digit picture into an MNIST-style 28×28 input.
 //! - [`bench`]: the benchmark tasks of the project's benchmark spec.
@@ -28,6 +30,7 @@ pub mod device;
 pub mod experiment;
 pub mod figure;
 pub mod fsutil;
+pub mod kernels;
 pub mod model;
 pub mod pad;
 pub mod preprocess;

@@ -21,7 +21,7 @@ use crate::analysis::ensemble::{Correctness, EnsembleStats};
 use crate::data::subset::k_per_digit;
 use crate::data::{Dataset, Digits, IMAGE_PIXELS, NUM_CLASSES, batch::normalized_inputs};
 use crate::device::{Backend, SelectedDevice};
-use crate::model::ModelSpec;
+use crate::model::{Model, ModelSpec};
 use crate::model::plain::{Architecture, PlainWeights};
 use crate::rng::Rng;
 use crate::train::metrics::argmax_rows;
@@ -301,12 +301,12 @@ fn stats_of(members: &[MemberResult], matrix: &Correctness, labels: &[u8]) -> En
 /// Models stacked together while training (bounded so memory stays modest for big N).
 pub const TRAIN_STACK: usize = 50;
 /// How the test set is pushed through the trained models: `(models stacked, images per
-/// batch)`. On the CPU (flex) stacking does not pay for evaluation, small batches of one model
-/// do (measured on 2 cores: 3,750 images·models/s for one model × 64 images against 3,330 for
-/// ten stacked × 16 and 3,000 for ten × 100); a GPU wants big stacked batches.
+/// batch)`. On the CPU (flex) each model runs alone as an ordinary network through the fused
+/// block kernels (`kernels`), which fold BatchNorm into the convolution and stream the images
+/// through per-thread buffers; a GPU wants big stacked batches.
 pub fn eval_plan(device: &SelectedDevice) -> (usize, usize) {
     match device.backend {
-        Backend::Flex => (1, 64),
+        Backend::Flex => (1, 500),
         _ => (10, 200),
     }
 }
@@ -399,7 +399,7 @@ const TRAIN_SHARE: f64 = 0.15;
 
 /// Predicted digit of every model for every image of `test`: `[models][images]`.
 pub fn predict_members(
-    arch: &Architecture,
+    spec: &ModelSpec,
     weights: &[&PlainWeights],
     test: &Digits,
     (stack, batch): (usize, usize),
@@ -410,14 +410,29 @@ pub fn predict_members(
     let mut predictions = vec![Vec::with_capacity(n); weights.len()];
     let total_work = (weights.len() * n) as f64;
     let mut work = 0.0;
+    let arch = Architecture::of(spec);
     for (chunk_index, chunk) in weights.chunks(stack.max(1)).enumerate() {
+        // One model alone runs as an ordinary network (the fused kernels on flex).
+        let alone = match chunk {
+            [one] => Some(Model::from_plain(spec, one, device).ok_or_else(|| {
+                ExperimentError::Config("the trained weights do not fit the architecture".into())
+            })?),
+            _ => None,
+        };
         let mut start = 0;
         while start < n {
             reporter.check()?;
             let end = (start + batch.max(1)).min(n);
             let indices: Vec<usize> = (start..end).collect();
             let inputs = normalized_inputs(test, &indices, None);
-            let logits = evaluate_stacked(arch, chunk, &inputs, device); // [rows, images, 10]
+            let logits = match &alone {
+                Some(model) => model
+                    .forward(crate::data::batch::images_tensor(inputs, device))
+                    .into_data()
+                    .iter::<f32>()
+                    .collect(), // [images, 10]
+                None => evaluate_stacked(&arch, chunk, &inputs, device), // [rows, images, 10]
+            };
             let per_model = (end - start) * NUM_CLASSES;
             for (r, rows) in logits.chunks(per_model).enumerate() {
                 predictions[chunk_index * stack.max(1) + r].extend(argmax_rows(rows));
@@ -460,9 +475,8 @@ pub fn run_ensemble(
     )?;
     let train_seconds = started.elapsed().as_secs_f64();
     let eval_started = Instant::now();
-    let arch = Architecture::of(&config.model);
     let weights: Vec<&PlainWeights> = trained.iter().map(|f| &f.weights).collect();
-    let predictions = predict_members(&arch, &weights, &data.test, eval_plan(selected), device, reporter)?;
+    let predictions = predict_members(&config.model, &weights, &data.test, eval_plan(selected), device, reporter)?;
     let labels = data.test.labels.clone();
     let rows: Vec<Vec<bool>> = predictions
         .iter()

@@ -340,7 +340,8 @@ fn forward(
     let mut side = IMAGE_SIDE;
     for (block, &[i, o]) in arch.convs.iter().enumerate() {
         let weight = next().reshape([rows * o, i, k, k]);
-        let bias = next().reshape([rows * o]);
+        // BatchNorm's beta stands in for the convolution's bias.
+        let bias = (!arch.batch_norm).then(|| next().reshape([rows * o]));
         // The first block of an evaluation reads one shared image: all members' kernels at once.
         let groups = if block == 0 && matches!(mode, Forward::Eval { .. }) {
             1
@@ -350,7 +351,7 @@ fn forward(
         x = conv2d(
             x,
             weight,
-            Some(bias),
+            bias,
             ConvOptions::new([1, 1], [pad, pad], [1, 1], groups),
         );
         // [batch, rows·o, side, side]

@@ -4,14 +4,15 @@
 
 use burn::config::Config;
 use burn::module::Module;
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::{Hidden, LayerOutput};
 use crate::data::{IMAGE_SIDE, NUM_CLASSES};
+use crate::kernels;
 
 /// Configuration of a [`Cnn`].
 #[derive(Config, Debug, PartialEq)]
@@ -32,18 +33,68 @@ pub struct CnnConfig {
     pub dense: usize,
 }
 
-/// One Conv → (BatchNorm) → ReLU → MaxPool block.
+/// One Conv → (BatchNorm) → ReLU → MaxPool 2×2 block. A convolution followed by BatchNorm has
+/// no bias (BatchNorm's beta does its job); checkpoints saved with one load through
+/// [`Cnn::fold_conv_bias`].
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
     norm: Option<BatchNorm>,
 }
 
+impl ConvBlock {
+    /// `[batch, in, s, s]` → `[batch, out, s/2, s/2]` as one fused op (see [`kernels`]):
+    /// BatchNorm with the batch's statistics while training (updating the running averages as
+    /// burn's `BatchNorm` does), with its running statistics folded into the convolution
+    /// otherwise.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let weight = self.conv.weight.val(); // [out, in, k, k]
+        let out_channels = weight.dims()[0];
+        let bias = self.conv.bias.as_ref().map(|b| b.val()); // [out]
+        let Some(norm) = &self.norm else {
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([out_channels], &weight.device()));
+            return kernels::conv_relu_pool(x, weight, bias);
+        };
+        if x.device().is_autodiff() && norm.training.is_enabled() {
+            let (out, mut mean, variance) =
+                kernels::conv_norm_relu_pool(x, weight, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+            if let Some(bias) = bias {
+                mean = mean + bias.detach(); // normalisation removes it; the statistics keep it
+            }
+            update_running(norm, mean, variance);
+            return out;
+        }
+        let device = weight.device();
+        let mut running_mean = norm.running_mean.value().to_device(&device);
+        if let Some(bias) = bias {
+            running_mean = running_mean - bias; // γ(y + b − μ)/σ + β: the bias shifts the mean
+        }
+        let running_var = norm.running_var.value().to_device(&device);
+        let stats = [norm.gamma.val(), norm.beta.val(), running_mean, running_var];
+        kernels::conv_norm_eval(x, weight, stats, norm.epsilon)
+    }
+}
+
+/// Running averages updated exactly as burn's `BatchNorm::forward_train` updates them.
+fn update_running(norm: &BatchNorm, mean: Tensor<1>, variance: Tensor<1>) {
+    let momentum = norm.momentum;
+    let device = mean.device();
+    let running_mean = norm.running_mean.value_sync().to_device(&device);
+    let running_var = norm.running_var.value_sync().to_device(&device);
+    let running_mean = running_mean
+        .mul_scalar(1.0 - momentum)
+        .add(mean.detach().mul_scalar(momentum));
+    let running_var = running_var
+        .mul_scalar(1.0 - momentum)
+        .add(variance.detach().mul_scalar(momentum));
+    norm.running_mean.update(running_mean.detach());
+    norm.running_var.update(running_var.detach());
+}
+
 /// A convolutional digit classifier.
 #[derive(Module, Debug)]
 pub struct Cnn {
     blocks: Vec<ConvBlock>,
-    pool: MaxPool2d,
     fc: Linear,
     dropout: Dropout,
     output: Linear,
@@ -69,6 +120,7 @@ impl CnnConfig {
             blocks.push(ConvBlock {
                 conv: Conv2dConfig::new([in_channels, out], [self.kernel_size, self.kernel_size])
                     .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                    .with_bias(!self.batch_norm)
                     .init(device),
                 norm: self.batch_norm.then(|| BatchNormConfig::new(out).init(device)),
             });
@@ -76,7 +128,6 @@ impl CnnConfig {
         }
         Cnn {
             blocks,
-            pool: MaxPool2dConfig::new([2, 2]).init(),
             fc: LinearConfig::new(self.flat_features(), self.dense).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             output: LinearConfig::new(self.dense, NUM_CLASSES).init(device),
@@ -109,14 +160,15 @@ impl Cnn {
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images; // [batch, 1, 28, 28]
         for block in &self.blocks {
-            x = block.conv.forward(x);
-            if let Some(norm) = &block.norm {
-                x = norm.forward(x);
-            }
-            x = self.pool.forward(relu(x)); // [batch, c_i, s/2, s/2]
+            x = block.forward(x); // [batch, c_i, s/2, s/2]
         }
-        let [batch, c, h, w] = x.dims();
-        relu(self.fc.forward(x.reshape([batch, c * h * w]))) // [batch, dense]
+        self.dense(x)
+    }
+
+    /// The dense layer after ReLU from the last block's maps `[batch, c, s, s]`.
+    fn dense(&self, maps: Tensor<4>) -> Tensor<2> {
+        let [batch, c, h, w] = maps.dims();
+        relu(self.fc.forward(maps.reshape([batch, c * h * w]))) // [batch, dense]
     }
 
     /// Logits from [`features`](Self::features) times an (already scaled) dropout mask.
@@ -131,13 +183,12 @@ impl Cnn {
     pub fn forward_to(&self, images: Tensor<4>, layer: usize) -> Hidden {
         let mut x = images; // [batch, 1, 28, 28]
         for block in self.blocks.iter().take(layer + 1) {
-            x = self.block_forward(block, x); // [batch, c_i, s/2, s/2]
+            x = block.forward(x); // [batch, c_i, s/2, s/2]
         }
         if layer < self.blocks.len() {
             return Hidden::Maps(x);
         }
-        let [batch, c, h, w] = x.dims();
-        Hidden::Units(relu(self.fc.forward(x.reshape([batch, c * h * w])))) // [batch, dense]
+        Hidden::Units(self.dense(x)) // [batch, dense]
     }
 
     /// Logits from the output of probe layer `layer` (as [`forward_to`](Self::forward_to)
@@ -148,21 +199,12 @@ impl Cnn {
             Hidden::Maps(maps) => {
                 let mut x = maps; // [batch, c_layer, s, s]
                 for block in self.blocks.iter().skip(layer + 1) {
-                    x = self.block_forward(block, x);
+                    x = block.forward(x);
                 }
-                let [batch, c, h, w] = x.dims();
-                relu(self.fc.forward(x.reshape([batch, c * h * w]))) // [batch, dense]
+                self.dense(x) // [batch, dense]
             }
         };
         self.output.forward(x) // [batch, 10]
-    }
-
-    fn block_forward(&self, block: &ConvBlock, x: Tensor<4>) -> Tensor<4> {
-        let mut x = block.conv.forward(x); // [batch, c_i, s, s]
-        if let Some(norm) = &block.norm {
-            x = norm.forward(x);
-        }
-        self.pool.forward(relu(x)) // [batch, c_i, s/2, s/2]
     }
 
     /// Dropout probability before the output layer.
@@ -179,12 +221,14 @@ impl Cnn {
         for block in &mut self.blocks {
             let [o, i, k, _] = block.conv.weight.dims();
             block.conv.weight = param(next(), [o, i, k, k], device);
-            block.conv.bias = Some(param(next(), [o], device));
-            if let Some(norm) = &mut block.norm {
-                norm.gamma = param(next(), [o], device);
-                norm.beta = param(next(), [o], device);
-                norm.running_mean = running(stats.next().expect("checked"), device);
-                norm.running_var = running(stats.next().expect("checked"), device);
+            match &mut block.norm {
+                Some(norm) => {
+                    norm.gamma = param(next(), [o], device);
+                    norm.beta = param(next(), [o], device);
+                    norm.running_mean = running(stats.next().expect("checked"), device);
+                    norm.running_var = running(stats.next().expect("checked"), device);
+                }
+                None => block.conv.bias = Some(param(next(), [o], device)),
             }
         }
         for layer in [&mut self.fc, &mut self.output] {
@@ -192,6 +236,38 @@ impl Cnn {
             layer.weight = param(next(), [i, o], device);
             layer.bias = Some(param(next(), [o], device));
         }
+    }
+
+    /// Gives every convolution followed by BatchNorm a zero bias, so that a checkpoint saved
+    /// when those convolutions had biases loads into it (then call
+    /// [`fold_conv_bias`](Self::fold_conv_bias)).
+    pub(crate) fn with_conv_bias_slots(mut self) -> Self {
+        for block in &mut self.blocks {
+            if block.norm.is_some() && block.conv.bias.is_none() {
+                let o = block.conv.weight.dims()[0];
+                let device = block.conv.weight.device();
+                block.conv.bias = Some(Param::from_tensor(Tensor::zeros([o], &device)));
+            }
+        }
+        self
+    }
+
+    /// Removes the bias of every convolution followed by BatchNorm, moving it into the running
+    /// mean (`γ(y + b − μ)/σ + β = γ(y − (μ − b))/σ + β`; with batch statistics the bias
+    /// cancels exactly): the network computes the same function without it.
+    pub(crate) fn fold_conv_bias(mut self) -> Self {
+        for block in &mut self.blocks {
+            let Some(norm) = &mut block.norm else {
+                continue; // a convolution without BatchNorm keeps its bias
+            };
+            let Some(bias) = block.conv.bias.take() else {
+                continue;
+            };
+            let mean = norm.running_mean.value_sync();
+            let bias = bias.val().detach().to_device(&mean.device());
+            norm.running_mean = burn::module::RunningState::new(mean - bias);
+        }
+        self
     }
 
     /// Logits and every block's pooled feature maps and the dense layer's output.
@@ -204,11 +280,7 @@ impl Cnn {
     fn forward_impl(&self, images: Tensor<4>, mut acts: Option<&mut Vec<LayerOutput>>) -> Tensor<2> {
         let mut x = images; // [batch, 1, 28, 28]
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.conv.forward(x); // [batch, c_i, s, s]
-            if let Some(norm) = &block.norm {
-                x = norm.forward(x);
-            }
-            x = self.pool.forward(relu(x)); // [batch, c_i, s/2, s/2]
+            x = block.forward(x); // [batch, c_i, s/2, s/2]
             if let Some(acts) = acts.as_deref_mut() {
                 acts.push(LayerOutput::Conv {
                     name: format!("conv{}", i + 1),
@@ -216,9 +288,7 @@ impl Cnn {
                 });
             }
         }
-        let [batch, c, h, w] = x.dims();
-        let x = x.reshape([batch, c * h * w]); // [batch, flat]
-        let x = relu(self.fc.forward(x)); // [batch, dense]
+        let x = self.dense(x); // [batch, dense]
         if let Some(acts) = acts {
             acts.push(LayerOutput::Dense {
                 name: "fc".into(),

@@ -286,10 +286,10 @@ impl ModelSpec {
                 let mut inputs = 1;
                 let mut total = 0;
                 for &c in channels {
-                    total += inputs * c * kernel_size * kernel_size + c;
-                    if *batch_norm {
-                        total += 2 * c; // gamma, beta (running stats are buffers, not params)
-                    }
+                    total += inputs * c * kernel_size * kernel_size;
+                    // BatchNorm's gamma and beta (its running statistics are buffers, not
+                    // parameters), or the convolution's bias, which BatchNorm makes redundant.
+                    total += if *batch_norm { 2 * c } else { c };
                     inputs = c;
                 }
                 total + config.flat_features() * dense + dense + dense * 10 + 10
@@ -367,6 +367,22 @@ impl Model {
     pub fn output_of_embedding(&self, embedding: Tensor<2>) -> Tensor<2> {
         let last = self.probe_layers().len().saturating_sub(1);
         self.forward_from(last, Hidden::Units(embedding))
+    }
+
+    /// See [`Cnn::with_conv_bias_slots`] (an MLP is returned unchanged).
+    pub(crate) fn with_conv_bias_slots(self) -> Self {
+        match self {
+            Model::Cnn(m) => Model::Cnn(m.with_conv_bias_slots()),
+            mlp => mlp,
+        }
+    }
+
+    /// See [`Cnn::fold_conv_bias`] (an MLP is returned unchanged).
+    pub(crate) fn fold_conv_bias(self) -> Self {
+        match self {
+            Model::Cnn(m) => Model::Cnn(m.fold_conv_bias()),
+            mlp => mlp,
+        }
     }
 
     /// Logits and each layer's output, in order from input to output.

@@ -2,8 +2,9 @@
 //! burn `Module` (the stacked ensemble of `experiment::stacked`) become ordinary [`Model`]s
 //! that the pad, the inspection panels and `evaluate` accept.
 //!
-//! Order of [`PlainWeights::params`]: for each conv block its kernel `[out, in, k, k]`, bias
-//! `[out]` and, with BatchNorm, gamma `[out]` and beta `[out]`; then for each dense layer
+//! Order of [`PlainWeights::params`]: for each conv block its kernel `[out, in, k, k]` and then
+//! either its bias `[out]` or, with BatchNorm (whose beta makes a bias redundant), gamma `[out]`
+//! and beta `[out]`; then for each dense layer
 //! (hidden layers, then the output layer) its weight `[in, out]` and bias `[out]`.
 //! [`PlainWeights::running`] holds each normalised block's running mean then variance.
 
@@ -93,10 +94,9 @@ impl Architecture {
         let mut shapes = Vec::new();
         for &[i, o] in &self.convs {
             shapes.push(vec![o, i, k, k]);
-            shapes.push(vec![o]);
+            shapes.push(vec![o]); // bias, or gamma
             if self.batch_norm {
-                shapes.push(vec![o]);
-                shapes.push(vec![o]);
+                shapes.push(vec![o]); // beta
             }
         }
         for &[i, o] in &self.dense {
@@ -125,10 +125,11 @@ impl Architecture {
         let k2 = self.kernel * self.kernel;
         for &[i, o] in &self.convs {
             params.push(uniform(o * i * k2, i * k2, rng));
-            params.push(uniform(o, i * k2, rng));
             if self.batch_norm {
                 params.push(vec![1.0; o]);
                 params.push(vec![0.0; o]);
+            } else {
+                params.push(uniform(o, i * k2, rng));
             }
         }
         for &[i, o] in &self.dense {

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod events;
 pub mod history;
 pub mod metrics;
+pub mod optim;
 pub mod runs;
 pub mod worker;
 

@@ -324,11 +324,18 @@ pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Mode
     })
     .map_err(|_| checkpoint_err("the file is damaged (reader panicked)".into()))?
     .map_err(|e| checkpoint_err(format!("the file is damaged or not burnpack ({e})")))?;
-    let fresh = spec.init(device);
-    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fresh.try_load_record(record)))
-        .map_err(|_| checkpoint_err("the weights do not fit (loader panicked)".into()))?
-        .map_err(|e| checkpoint_err(format!("found weights of another shape: {e}")))?;
-    Ok(loaded)
+    let load = |model: Model, record| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.try_load_record(record)))
+            .map_err(|_| checkpoint_err("the weights do not fit (loader panicked)".into()))?
+            .map_err(|e| checkpoint_err(format!("found weights of another shape: {e}")))
+    };
+    // Checkpoints saved before convolutions in front of BatchNorm lost their bias still hold
+    // one: they load into zero bias slots, which are then folded into the running mean (a
+    // checkpoint without them leaves the slots at zero, and folding zero changes nothing).
+    match load(spec.init(device).with_conv_bias_slots(), record.clone()) {
+        Ok(model) => Ok(model.fold_conv_bias()),
+        Err(_) => load(spec.init(device), record),
+    }
 }
 
 /// How a run folder looks from the outside, for the Runs list.

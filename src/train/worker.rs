@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::GradientsParams;
 
-use super::config::{OptimizerKind, Subset, TrainConfig};
+use super::config::{Subset, TrainConfig};
+use super::optim::optimizer;
 use super::eval::evaluate;
 use super::events::{Command, EpochMetrics, Event, FailReason, StopReason};
 use super::runs::RunDir;
@@ -72,26 +71,6 @@ pub struct TrainJob {
     pub device: Option<SelectedDevice>,
     /// Receives a copy of the weights in eval mode every few steps and each epoch.
     pub model_slot: Option<ModelSlot>,
-}
-
-fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    let wd = config.weight_decay;
-    match config.optimizer {
-        OptimizerKind::Adam => AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
-            .init(),
-        OptimizerKind::AdamW => AdamWConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(wd as f32)
-            .init(),
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum(
-                (config.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(config.momentum)),
-            )
-            .with_weight_decay((wd > 0.0).then(|| WeightDecayConfig::new(wd as f32)))
-            .init(),
-    }
 }
 
 /// Training image indices for a config's subset.
