@@ -16,21 +16,21 @@ type Shape = (usize, usize, usize, usize, usize, usize);
 
 /// Every preset's blocks, parametric kernels 1 and 5, odd and unequal sides, batch 1.
 const SHAPES: [Shape; 15] = [
-    (4, 1, 32, 28, 28, 3),   // seed3-cnn, small-cnn block 1
-    (4, 32, 64, 14, 14, 3),  // seed3-cnn, small-cnn block 2
-    (3, 64, 128, 7, 7, 3),   // small-cnn block 3 (odd side: the last row and column drop)
-    (2, 1, 8, 28, 28, 3),    // tiny-cnn block 1
-    (2, 8, 16, 14, 14, 3),   // tiny-cnn block 2
-    (2, 1, 16, 28, 28, 5),   // cnn:16,32:k5
+    (4, 1, 32, 28, 28, 3),  // seed3-cnn, small-cnn block 1
+    (4, 32, 64, 14, 14, 3), // seed3-cnn, small-cnn block 2
+    (3, 64, 128, 7, 7, 3),  // small-cnn block 3 (odd side: the last row and column drop)
+    (2, 1, 8, 28, 28, 3),   // tiny-cnn block 1
+    (2, 8, 16, 14, 14, 3),  // tiny-cnn block 2
+    (2, 1, 16, 28, 28, 5),  // cnn:16,32:k5
     (2, 16, 32, 14, 14, 5),
-    (2, 1, 6, 28, 28, 1),    // k1
-    (2, 3, 6, 14, 14, 1),    // k1 on several channels
-    (2, 6, 12, 14, 14, 7),   // k7 wider than half the map
-    (1, 3, 5, 7, 9, 3),      // batch 1, odd unequal sides
+    (2, 1, 6, 28, 28, 1),  // k1
+    (2, 3, 6, 14, 14, 1),  // k1 on several channels
+    (2, 6, 12, 14, 14, 7), // k7 wider than half the map
+    (1, 3, 5, 7, 9, 3),    // batch 1, odd unequal sides
     (1, 2, 3, 5, 5, 5),
     (5, 1, 4, 6, 7, 3),
-    (3, 5, 17, 3, 3, 3),     // 17 channels: not a multiple of any vector width
-    (1, 1, 33, 2, 2, 3),     // smallest map that pools
+    (3, 5, 17, 3, 3, 3), // 17 channels: not a multiple of any vector width
+    (1, 1, 33, 2, 2, 3), // smallest map that pools
 ];
 
 /// Runs `check` once on every instruction-set path this CPU has (the kernels pick one at run
@@ -56,7 +56,10 @@ fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
     let want: Vec<f32> = want.into_data().iter::<f32>().collect();
     let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-        assert!((a - b).abs() <= 1e-4 * scale, "{what}[{i}]: {a} vs {b} (scale {scale})");
+        assert!(
+            (a - b).abs() <= 1e-4 * scale,
+            "{what}[{i}]: {a} vs {b} (scale {scale})"
+        );
     }
 }
 
@@ -102,7 +105,12 @@ fn inference_block_equals_the_composition() {
             let x = tensor(c.x, c.dims, &device);
             let w = tensor(c.weight, c.weight_dims, &device);
             let b = tensor(c.vector[0].clone(), [c.out_channels], &device);
-            let want = pool(relu(conv2d(x.clone(), w.clone(), Some(b.clone()), options(shape.5))));
+            let want = pool(relu(conv2d(
+                x.clone(),
+                w.clone(),
+                Some(b.clone()),
+                options(shape.5),
+            )));
             let calls = kernels::fused_calls();
             let got = kernels::conv_relu_pool(x.clone(), w.clone(), b.clone());
             assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
@@ -113,7 +121,11 @@ fn inference_block_equals_the_composition() {
             let nhwc = x.clone().permute([0, 2, 3, 1]).into_data();
             let view = Tensor::<4>::from_data(nhwc, &device).permute([0, 3, 1, 2]);
             assert_eq!(view.dims(), [n, ci, h, wd]);
-            assert_close(&format!("{isa:?} {shape:?} strided input"), kernels::conv_relu_pool(view, w.clone(), b.clone()), want);
+            assert_close(
+                &format!("{isa:?} {shape:?} strided input"),
+                kernels::conv_relu_pool(view, w.clone(), b.clone()),
+                want,
+            );
         }
     });
 }
@@ -131,20 +143,41 @@ fn plain_block_gradients_equal_the_composition() {
                     tensor(c.vector[0].clone(), [c.out_channels], &device).require_grad(),
                 )
             };
-            let upstream = tensor(c.upstream.clone(), [c.dims[0], c.out_channels, c.dims[2] / 2, c.dims[3] / 2], &device);
+            let upstream = tensor(
+                c.upstream.clone(),
+                [c.dims[0], c.out_channels, c.dims[2] / 2, c.dims[3] / 2],
+                &device,
+            );
             let (x1, w1, b1) = make();
             let calls = kernels::fused_calls();
             let fused = kernels::conv_relu_pool(x1.clone(), w1.clone(), b1.clone());
             assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
             let fused_grads = (fused.clone() * upstream.clone()).sum().backward();
             let (x2, w2, b2) = make();
-            let composed = pool(relu(conv2d(x2.clone(), w2.clone(), Some(b2.clone()), options(shape.5))));
+            let composed = pool(relu(conv2d(
+                x2.clone(),
+                w2.clone(),
+                Some(b2.clone()),
+                options(shape.5),
+            )));
             let composed_grads = (composed.clone() * upstream).sum().backward();
             let what = |t: &str| format!("{isa:?} {shape:?} {t}");
             assert_close(&what("output"), fused.inner(), composed.inner());
-            assert_close(&what("d input"), x1.grad(&fused_grads).unwrap(), x2.grad(&composed_grads).unwrap());
-            assert_close(&what("d weight"), w1.grad(&fused_grads).unwrap(), w2.grad(&composed_grads).unwrap());
-            assert_close(&what("d bias"), b1.grad(&fused_grads).unwrap(), b2.grad(&composed_grads).unwrap());
+            assert_close(
+                &what("d input"),
+                x1.grad(&fused_grads).unwrap(),
+                x2.grad(&composed_grads).unwrap(),
+            );
+            assert_close(
+                &what("d weight"),
+                w1.grad(&fused_grads).unwrap(),
+                w2.grad(&composed_grads).unwrap(),
+            );
+            assert_close(
+                &what("d bias"),
+                b1.grad(&fused_grads).unwrap(),
+                b2.grad(&composed_grads).unwrap(),
+            );
         }
     });
 }
@@ -164,21 +197,35 @@ fn batch_norm_block_and_its_gradients_equal_the_composition() {
                     tensor(c.vector[1].clone(), [co], &device).require_grad(),
                 )
             };
-            let upstream = tensor(c.upstream.clone(), [c.dims[0], co, c.dims[2] / 2, c.dims[3] / 2], &device);
+            let upstream = tensor(
+                c.upstream.clone(),
+                [c.dims[0], co, c.dims[2] / 2, c.dims[3] / 2],
+                &device,
+            );
             let (x1, w1, g1, b1) = make();
             let calls = kernels::fused_calls();
-            let (fused, mean, variance) = kernels::conv_norm_relu_pool(x1.clone(), w1.clone(), g1.clone(), b1.clone(), 1e-5);
+            let (fused, mean, variance) =
+                kernels::conv_norm_relu_pool(x1.clone(), w1.clone(), g1.clone(), b1.clone(), 1e-5);
             let fused_grads = (fused.clone() * upstream.clone()).sum().backward();
             assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
             let (x2, w2, g2, b2) = make();
-            let normalised = batch_norm_train(conv2d(x2.clone(), w2.clone(), None, options(shape.5)), g2.clone(), b2.clone(), 1e-5);
+            let normalised = batch_norm_train(
+                conv2d(x2.clone(), w2.clone(), None, options(shape.5)),
+                g2.clone(),
+                b2.clone(),
+                1e-5,
+            );
             let composed = pool(relu(normalised.output));
             let composed_grads = (composed.clone() * upstream).sum().backward();
             let what = |t: &str| format!("{isa:?} {shape:?} {t}");
             assert_close(&what("output"), fused.inner(), composed.inner());
             assert_close(&what("mean"), mean.inner(), normalised.mean.inner());
             assert_close(&what("variance"), variance.inner(), normalised.variance.inner());
-            assert_close(&what("d input"), x1.grad(&fused_grads).unwrap(), x2.grad(&composed_grads).unwrap());
+            assert_close(
+                &what("d input"),
+                x1.grad(&fused_grads).unwrap(),
+                x2.grad(&composed_grads).unwrap(),
+            );
             let (dw1, dw2) = (w1.grad(&fused_grads).unwrap(), w2.grad(&composed_grads).unwrap());
             let dgamma = g2.grad(&composed_grads).unwrap();
             if shape.1 == 1 && shape.5 == 1 {
@@ -187,12 +234,20 @@ fn batch_norm_block_and_its_gradients_equal_the_composition() {
                 // both sides hold the residue of cancelling terms. Both must be tiny next to gamma's.
                 let largest = |t: Tensor<4>| t.abs().max().into_scalar::<f32>();
                 let bound = 1e-2 * dgamma.clone().abs().max().into_scalar::<f32>();
-                assert!(largest(dw1) <= bound && largest(dw2) <= bound, "{}", what("d weight of a 1×1 single-channel conv"));
+                assert!(
+                    largest(dw1) <= bound && largest(dw2) <= bound,
+                    "{}",
+                    what("d weight of a 1×1 single-channel conv")
+                );
             } else {
                 assert_close(&what("d weight"), dw1, dw2);
             }
             assert_close(&what("d gamma"), g1.grad(&fused_grads).unwrap(), dgamma);
-            assert_close(&what("d beta"), b1.grad(&fused_grads).unwrap(), b2.grad(&composed_grads).unwrap());
+            assert_close(
+                &what("d beta"),
+                b1.grad(&fused_grads).unwrap(),
+                b2.grad(&composed_grads).unwrap(),
+            );
         }
     });
 }
@@ -229,13 +284,25 @@ fn eval_block_folds_batch_norm_like_the_composition() {
                 let x = tensor(c.x.clone(), c.dims, &device);
                 let x = if tracked { x.require_grad() } else { x };
                 let w = tensor(c.weight.clone(), c.weight_dims, &device);
-                let stats = [c.vector[0].clone(), c.vector[1].clone(), mean.clone(), variance.clone()]
-                    .map(|v| tensor(v, [co], &device));
+                let stats = [
+                    c.vector[0].clone(),
+                    c.vector[1].clone(),
+                    mean.clone(),
+                    variance.clone(),
+                ]
+                .map(|v| tensor(v, [co], &device));
                 let calls = kernels::fused_calls();
                 let fused = kernels::conv_norm_eval(x.clone(), w.clone(), stats.clone(), 1e-5);
                 assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
                 let [gamma, beta, m, v] = stats;
-                let normalised = batch_norm(conv2d(x.clone(), w, None, options(shape.5)), gamma, beta, m, v, 1e-5);
+                let normalised = batch_norm(
+                    conv2d(x.clone(), w, None, options(shape.5)),
+                    gamma,
+                    beta,
+                    m,
+                    v,
+                    1e-5,
+                );
                 let composed = pool(relu(normalised));
                 let what = format!("{isa:?} {shape:?} tracked {tracked}");
                 assert_close(&format!("{what} output"), fused.clone(), composed.clone());

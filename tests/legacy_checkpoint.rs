@@ -50,7 +50,8 @@ fn legacy(device: &Device) -> Cnn {
         // Trained-looking statistics, so the fold has something to move.
         norm.running_mean = RunningState::new(Tensor::random([c], Distribution::Uniform(-0.5, 0.5), device));
         norm.running_var = RunningState::new(Tensor::random([c], Distribution::Uniform(0.5, 2.0), device));
-        norm.gamma = burn::module::Param::from_tensor(Tensor::random([c], Distribution::Uniform(0.5, 1.5), device));
+        norm.gamma =
+            burn::module::Param::from_tensor(Tensor::random([c], Distribution::Uniform(0.5, 1.5), device));
         blocks.push(ConvBlock {
             conv: Conv2dConfig::new([inputs, c], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -77,7 +78,8 @@ fn legacy_logits(net: &Cnn, x: Tensor<4>) -> Tensor<2> {
         x = net.pool.forward(relu(x));
     }
     let [n, c, h, w] = x.dims();
-    net.output.forward(relu(net.fc.forward(x.reshape([n, c * h * w]))))
+    net.output
+        .forward(relu(net.fc.forward(x.reshape([n, c * h * w]))))
 }
 
 #[test]
@@ -85,8 +87,19 @@ fn a_checkpoint_with_convolution_biases_before_batch_norm_loads_and_computes_the
     let device = Device::flex();
     device.seed(9);
     let old = legacy(&device);
-    let biases: Vec<f32> = old.blocks[0].conv.bias.as_ref().unwrap().val().into_data().iter::<f32>().collect();
-    assert!(biases.iter().any(|b| *b != 0.0), "the old checkpoint has real biases");
+    let biases: Vec<f32> = old.blocks[0]
+        .conv
+        .bias
+        .as_ref()
+        .unwrap()
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    assert!(
+        biases.iter().any(|b| *b != 0.0),
+        "the old checkpoint has real biases"
+    );
     let data = common::synthetic_dataset(10, 16, 4);
     let indices: Vec<usize> = (0..16).collect();
     let (x, _) = batch::batch(&data.test, &indices, None, &device);
@@ -105,7 +118,10 @@ fn a_checkpoint_with_convolution_biases_before_batch_norm_loads_and_computes_the
     };
     let loaded = load_model(&path, &spec, &device).expect("the old checkpoint loads");
     let got = loaded.forward(x.clone());
-    let (got, want): (Vec<f32>, Vec<f32>) = (got.into_data().iter().collect(), want.into_data().iter().collect());
+    let (got, want): (Vec<f32>, Vec<f32>) = (
+        got.into_data().iter().collect(),
+        want.into_data().iter().collect(),
+    );
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     for (a, b) in got.iter().zip(&want) {
         assert!((a - b).abs() <= 1e-4 * scale, "{a} vs {b}");

@@ -46,7 +46,11 @@ fn fresh() -> Model {
 }
 
 /// Steps `steps` (batches of 16 synthetic digits, the batch chosen by the step number) with `optim`.
-fn run(mut model: Model, mut optim: ModuleOptimizer, steps: std::ops::Range<usize>) -> (Model, ModuleOptimizer) {
+fn run(
+    mut model: Model,
+    mut optim: ModuleOptimizer,
+    steps: std::ops::Range<usize>,
+) -> (Model, ModuleOptimizer) {
     let device = Device::flex().autodiff();
     let data = common::synthetic_dataset(128, 8, 5);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -84,7 +88,11 @@ fn fused_adam_steps_like_burns_optimisers_and_shares_their_state_files() {
 
 fn same_steps_as_burns_optimisers() {
     let cases: [(&str, ModuleOptimizer, ModuleOptimizer); 3] = [
-        ("adam", AdamConfig::new().with_epsilon(1e-8).init(), FusedAdam { weight_decay: 0.0 }.into()),
+        (
+            "adam",
+            AdamConfig::new().with_epsilon(1e-8).init(),
+            FusedAdam { weight_decay: 0.0 }.into(),
+        ),
         (
             "adam + L2",
             AdamConfig::new()
@@ -95,7 +103,10 @@ fn same_steps_as_burns_optimisers() {
         ),
         (
             "adamw",
-            AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.05).init(),
+            AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(0.05)
+                .init(),
             FusedAdamW { weight_decay: 0.05 }.into(),
         ),
     ];
@@ -115,12 +126,15 @@ fn state_files_load_across_burn_and_fused_adam() {
     let (model, burns) = train(AdamConfig::new().with_epsilon(1e-8).init(), 2);
     let bytes = burns.into_bytes().expect("state saves");
     let fused: ModuleOptimizer = FusedAdam { weight_decay: 0.0 }.into();
-    let fused = fused.from_bytes(bytes).expect("burn's Adam state loads into the fused Adam");
+    let fused = fused
+        .from_bytes(bytes)
+        .expect("burn's Adam state loads into the fused Adam");
     let (resumed, fused) = run(model, fused, 2..4);
     let (reference, _) = train(AdamConfig::new().with_epsilon(1e-8).init(), 4);
     assert_same_weights(&resumed, &reference, "resumed from burn's state");
     // And the other way: the fused Adam's state loads into burn's Adam.
     let fused_bytes = fused.into_bytes().expect("and saves again");
     let back: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    back.from_bytes(fused_bytes).expect("the fused Adam's state loads into burn's Adam");
+    back.from_bytes(fused_bytes)
+        .expect("the fused Adam's state loads into burn's Adam");
 }

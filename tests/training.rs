@@ -381,7 +381,10 @@ fn param_counts_match_the_built_networks() {
     // (conv 320 + bn 64 + conv 18,496 + bn 128 + fc 1,003,840 + fc 3,210) is 1,026,058, of
     // which the 32 + 64 convolution biases are redundant in front of BatchNorm and left out
     // here: 1,025,962.
-    assert_eq!(ModelSpec::preset("seed3-cnn").unwrap().param_count(), 1_026_058 - 32 - 64);
+    assert_eq!(
+        ModelSpec::preset("seed3-cnn").unwrap().param_count(),
+        1_026_058 - 32 - 64
+    );
 }
 
 #[test]

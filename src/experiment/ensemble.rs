@@ -21,8 +21,8 @@ use crate::analysis::ensemble::{Correctness, EnsembleStats};
 use crate::data::subset::k_per_digit;
 use crate::data::{Dataset, Digits, IMAGE_PIXELS, NUM_CLASSES, batch::normalized_inputs};
 use crate::device::{Backend, SelectedDevice};
-use crate::model::{Model, ModelSpec};
 use crate::model::plain::{Architecture, PlainWeights};
+use crate::model::{Model, ModelSpec};
 use crate::rng::Rng;
 use crate::train::metrics::argmax_rows;
 
@@ -476,7 +476,14 @@ pub fn run_ensemble(
     let train_seconds = started.elapsed().as_secs_f64();
     let eval_started = Instant::now();
     let weights: Vec<&PlainWeights> = trained.iter().map(|f| &f.weights).collect();
-    let predictions = predict_members(&config.model, &weights, &data.test, eval_plan(selected), device, reporter)?;
+    let predictions = predict_members(
+        &config.model,
+        &weights,
+        &data.test,
+        eval_plan(selected),
+        device,
+        reporter,
+    )?;
     let labels = data.test.labels.clone();
     let rows: Vec<Vec<bool>> = predictions
         .iter()

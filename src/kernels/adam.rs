@@ -4,7 +4,9 @@
 //! backends compose the same formula from standard ops, as burn's optimisers do.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Cube, Dispatch, ExtensionType, Flex, Remote, TensorMetadata, backend_extension};
+use burn::backend::{
+    Backend, Cube, Dispatch, ExtensionType, Flex, Remote, TensorMetadata, backend_extension,
+};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
@@ -51,7 +53,9 @@ impl AdamStep {
     /// AdamW's decoupled decay factor `1 − lr·λ` (computed in f64 as burn does; 1 for Adam).
     fn keep(&self) -> f32 {
         match self.formula {
-            Formula::AdamW if self.weight_decay != 0.0 => (1.0 - self.learning_rate * self.weight_decay as f64) as f32,
+            Formula::AdamW if self.weight_decay != 0.0 => {
+                (1.0 - self.learning_rate * self.weight_decay as f64) as f32
+            }
             _ => 1.0,
         }
     }
@@ -62,9 +66,15 @@ impl AdamStep {
         match self.formula {
             Formula::Adam => {
                 let bc2_sqrt = (1.0 - self.beta_2.powi(self.time)).sqrt();
-                (bc2_sqrt / (1.0 - self.beta_1.powi(self.time)), self.epsilon * bc2_sqrt)
+                (
+                    bc2_sqrt / (1.0 - self.beta_1.powi(self.time)),
+                    self.epsilon * bc2_sqrt,
+                )
             }
-            Formula::AdamW => (1.0 - self.beta_1.powi(self.time), 1.0 - self.beta_2.powi(self.time)),
+            Formula::AdamW => (
+                1.0 - self.beta_1.powi(self.time),
+                1.0 - self.beta_2.powi(self.time),
+            ),
         }
     }
 }
@@ -73,7 +83,11 @@ impl AdamStep {
 #[backend_extension(Flex, Cube, Remote)]
 pub trait AdamOps: Backend {
     /// The parameter and moments after one step with gradient `grad`.
-    fn adam_update(#[extension_type] state: AdamTensors<Self>, grad: FloatTensor<Self>, step: AdamStep) -> AdamTensors<Self> {
+    fn adam_update(
+        #[extension_type] state: AdamTensors<Self>,
+        grad: FloatTensor<Self>,
+        step: AdamStep,
+    ) -> AdamTensors<Self> {
         compose::<Self>(state, grad, step)
     }
 }
@@ -84,12 +98,21 @@ impl AdamOps for Remote {}
 /// The step as burn's optimisers write it, op by op.
 fn compose<B: Backend>(state: AdamTensors<B>, grad: FloatTensor<B>, step: AdamStep) -> AdamTensors<B> {
     let scalar = |t, v: f32| B::float_mul_scalar(t, v.into());
-    let AdamTensors { param, moment_1, moment_2 } = state;
+    let AdamTensors {
+        param,
+        moment_1,
+        moment_2,
+    } = state;
     let grad = match step.formula {
-        Formula::Adam if step.weight_decay != 0.0 => B::float_add(scalar(param.clone(), step.weight_decay), grad),
+        Formula::Adam if step.weight_decay != 0.0 => {
+            B::float_add(scalar(param.clone(), step.weight_decay), grad)
+        }
         _ => grad,
     };
-    let moment_1 = B::float_add(scalar(moment_1, step.beta_1), scalar(grad.clone(), 1.0 - step.beta_1));
+    let moment_1 = B::float_add(
+        scalar(moment_1, step.beta_1),
+        scalar(grad.clone(), 1.0 - step.beta_1),
+    );
     let squared = B::float_mul(grad.clone(), grad);
     let moment_2 = B::float_add(scalar(moment_2, step.beta_2), scalar(squared, 1.0 - step.beta_2));
     let (c1, c2) = step.corrections();
@@ -101,7 +124,10 @@ fn compose<B: Backend>(state: AdamTensors<B>, grad: FloatTensor<B>, step: AdamSt
         }
         Formula::AdamW => {
             let corrected = B::float_div_scalar(moment_1.clone(), c1.into());
-            let denominator = B::float_add_scalar(B::float_sqrt(B::float_div_scalar(moment_2.clone(), c2.into())), step.epsilon.into());
+            let denominator = B::float_add_scalar(
+                B::float_sqrt(B::float_div_scalar(moment_2.clone(), c2.into())),
+                step.epsilon.into(),
+            );
             let kept = match step.keep() {
                 1.0 => param,
                 keep => scalar(param, keep),
@@ -120,9 +146,12 @@ impl AdamOps for Flex {
     fn adam_update(state: AdamTensors<Flex>, grad: FloatTensor<Flex>, step: AdamStep) -> AdamTensors<Flex> {
         let tensors = [&state.param, &state.moment_1, &state.moment_2, &grad];
         let shape = state.param.shape();
-        let plain = tensors
-            .iter()
-            .all(|t| t.dtype() == DType::F32 && t.is_contiguous() && t.layout().start_offset() == 0 && t.shape() == shape);
+        let plain = tensors.iter().all(|t| {
+            t.dtype() == DType::F32
+                && t.is_contiguous()
+                && t.layout().start_offset() == 0
+                && t.shape() == shape
+        });
         if !plain || !super::fused_adam_enabled() {
             return compose::<Flex>(state, grad, step);
         }
@@ -139,13 +168,23 @@ impl AdamOps for Flex {
             &mut moment_2.storage_mut::<f32>()[..len],
         );
         update_in_place(p, m1, m2, grad, &step);
-        AdamTensors { param, moment_1, moment_2 }
+        AdamTensors {
+            param,
+            moment_1,
+            moment_2,
+        }
     }
 }
 
 /// The step over host slices, in chunks across threads: the same f32 operations in the same
 /// order as [`compose`], one pass.
-pub fn update_in_place(param: &mut [f32], moment_1: &mut [f32], moment_2: &mut [f32], grad: &[f32], step: &AdamStep) {
+pub fn update_in_place(
+    param: &mut [f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    grad: &[f32],
+    step: &AdamStep,
+) {
     const CHUNK: usize = 16 * 1024;
     param
         .par_chunks_mut(CHUNK)
@@ -162,12 +201,22 @@ crate::multiversion! {
 /// One chunk: scalars in locals, zipped iterators (no bounds checks) and one loop per formula,
 /// so each loop vectorises.
 #[inline(always)]
-fn update_chunk_impl(param: &mut [f32], moment_1: &mut [f32], moment_2: &mut [f32], grad: &[f32], step: &AdamStep) {
+fn update_chunk_impl(
+    param: &mut [f32],
+    moment_1: &mut [f32],
+    moment_2: &mut [f32],
+    grad: &[f32],
+    step: &AdamStep,
+) {
     let (c1, c2) = step.corrections();
     let (b1, b2, eps, lr) = (step.beta_1, step.beta_2, step.epsilon, step.learning_rate as f32);
     let (f1, f2) = (1.0 - b1, 1.0 - b2);
     let (l2, keep) = (step.weight_decay, step.keep());
-    let elements = param.iter_mut().zip(moment_1.iter_mut()).zip(moment_2.iter_mut()).zip(grad);
+    let elements = param
+        .iter_mut()
+        .zip(moment_1.iter_mut())
+        .zip(moment_2.iter_mut())
+        .zip(grad);
     match step.formula {
         Formula::Adam => {
             for (((p, m1), m2), g) in elements {

@@ -20,7 +20,11 @@ fn pool<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
 }
 
 /// `max_pool(relu(conv(x, weight) + bias))`.
-pub fn conv_relu_pool<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>, bias: FloatTensor<B>) -> FloatTensor<B> {
+pub fn conv_relu_pool<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    bias: FloatTensor<B>,
+) -> FloatTensor<B> {
     let options = same::<B>(&weight);
     pool::<B>(B::relu(B::conv2d(x, weight, Some(bias), options)))
 }
@@ -44,7 +48,11 @@ pub fn conv_norm_relu_pool<B: Backend>(
 
 /// Weights and bias of the convolution that equals `batch_norm(conv(·, weight))` with fixed
 /// statistics: `w·s` and `β − μ·s` with `s = γ / √(σ² + ε)` per output channel.
-pub fn fold_norm<B: Backend>(weight: FloatTensor<B>, norm: RunningNorm<B>, epsilon: f64) -> (FloatTensor<B>, FloatTensor<B>) {
+pub fn fold_norm<B: Backend>(
+    weight: FloatTensor<B>,
+    norm: RunningNorm<B>,
+    epsilon: f64,
+) -> (FloatTensor<B>, FloatTensor<B>) {
     let out_channels = weight.shape()[0];
     let scale = B::float_div(
         norm.gamma,
@@ -57,7 +65,12 @@ pub fn fold_norm<B: Backend>(weight: FloatTensor<B>, norm: RunningNorm<B>, epsil
 
 /// `max_pool(relu(batch_norm(conv(x, weight))))` with fixed statistics, as the fold of
 /// [`fold_norm`] followed by [`conv_relu_pool`].
-pub fn conv_norm_eval<B: Backend>(x: FloatTensor<B>, weight: FloatTensor<B>, norm: RunningNorm<B>, epsilon: f64) -> FloatTensor<B> {
+pub fn conv_norm_eval<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    norm: RunningNorm<B>,
+    epsilon: f64,
+) -> FloatTensor<B> {
     let (weight, bias) = fold_norm::<B>(weight, norm, epsilon);
     conv_relu_pool::<B>(x, weight, bias)
 }

@@ -36,7 +36,9 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, vectors: &[&FlexTensor]) -> Opt
     let (n, ci, h, w) = (xs[0], xs[1], xs[2], xs[3]);
     let (co, wi, k, k2) = (ws[0], ws[1], ws[2], ws[3]);
     let fits = n > 0 && ci > 0 && co > 0 && h >= 2 && w >= 2 && wi == ci && k == k2 && k % 2 == 1;
-    let vectors_fit = vectors.iter().all(|v| v.layout().shape().num_dims() == 1 && v.layout().shape()[0] == co);
+    let vectors_fit = vectors
+        .iter()
+        .all(|v| v.layout().shape().num_dims() == 1 && v.layout().shape()[0] == co);
     if !(fits && vectors_fit) {
         return None;
     }
@@ -76,7 +78,11 @@ fn values(t: &FlexTensor) -> Vec<f32> {
 /// An NHWC buffer handed to burn as the `[n, c, h, w]` tensor it is (strided, no copy).
 fn nhwc_tensor(data: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
     let strides = Strided4::nhwc(dims).strides.to_vec();
-    FlexTensor::new(Bytes::from_elems(data), Layout::new(Shape::new(dims), strides, 0), DType::F32)
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::new(Shape::new(dims), strides, 0),
+        DType::F32,
+    )
 }
 
 fn plain_tensor<const D: usize>(data: Vec<f32>, dims: [usize; D]) -> FlexTensor {
@@ -100,7 +106,10 @@ fn packed_weights(weight: &FlexTensor, g: &BlockGeometry) -> Arc<Vec<f32>> {
     let storage = weight.data_arc();
     let at = input(weight).at;
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(i) = cache.iter().position(|(s, a, _)| Arc::ptr_eq(s, &storage) && *a == at) {
+    if let Some(i) = cache
+        .iter()
+        .position(|(s, a, _)| Arc::ptr_eq(s, &storage) && *a == at)
+    {
         let entry = cache.remove(i);
         let packed = entry.2.clone();
         cache.push(entry); // most recently used last
@@ -125,7 +134,12 @@ impl ConvBlockOps for Flex {
         nhwc_tensor(out, pooled_dims(&g))
     }
 
-    fn conv_norm_eval(x: FlexTensor, weight: FlexTensor, norm: RunningNorm<Flex>, epsilon: f64) -> FlexTensor {
+    fn conv_norm_eval(
+        x: FlexTensor,
+        weight: FlexTensor,
+        norm: RunningNorm<Flex>,
+        epsilon: f64,
+    ) -> FlexTensor {
         let vectors = [&norm.gamma, &norm.beta, &norm.mean, &norm.variance];
         let Some(g) = geometry(&x, &weight, &vectors) else {
             return compose::conv_norm_eval::<Flex>(x, weight, norm, epsilon);
@@ -135,7 +149,9 @@ impl ConvBlockOps for Flex {
         let scale: Vec<f32> = (0..g.out_channels)
             .map(|c| (gamma[c] as f64 / (variance[c] as f64 + epsilon).sqrt()) as f32)
             .collect();
-        let shift: Vec<f32> = (0..g.out_channels).map(|c| beta[c] - mean[c] * scale[c]).collect();
+        let shift: Vec<f32> = (0..g.out_channels)
+            .map(|c| beta[c] - mean[c] * scale[c])
+            .collect();
         let out = block::forward_infer(input(&x), &packed_weights(&weight, &g), &scale, &shift, &g);
         nhwc_tensor(out, pooled_dims(&g))
     }
@@ -177,7 +193,10 @@ fn register_grads<const N: usize>(ops: Ops<Arc<Saved>, N>, grads: &mut Gradients
     let rest: Vec<_> = parents.collect();
     let out = block::backward(&saved, input(&grad), node_x.is_some());
     if let (Some(node), Some(dx)) = (node_x, out.input) {
-        grads.register::<Flex>(node.id, nhwc_tensor(dx, [g.batch, g.in_channels, g.height, g.width]));
+        grads.register::<Flex>(
+            node.id,
+            nhwc_tensor(dx, [g.batch, g.in_channels, g.height, g.width]),
+        );
     }
     if let Some(node) = node_weight {
         let dims = [g.out_channels, g.in_channels, g.kernel, g.kernel];
@@ -230,7 +249,12 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
         match prep.compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let bias = values(bias.primitive());
-                let out = block::forward_train(input(x.primitive()), input(weight.primitive()), Norm::Bias(&bias), &g);
+                let out = block::forward_train(
+                    input(x.primitive()),
+                    input(weight.primitive()),
+                    Norm::Bias(&bias),
+                    &g,
+                );
                 prep.finish(Arc::new(out.saved), nhwc_tensor(out.output, pooled_dims(&g)))
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::conv_relu_pool(
@@ -261,7 +285,12 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
             mean: norm.mean.into_primitive(),
             variance: norm.variance.into_primitive(),
         };
-        Self::from_inner(Flex::conv_norm_eval(x.into_primitive(), weight.into_primitive(), inner, epsilon))
+        Self::from_inner(Flex::conv_norm_eval(
+            x.into_primitive(),
+            weight.into_primitive(),
+            inner,
+            epsilon,
+        ))
     }
 
     fn conv_norm_relu_pool(
@@ -271,10 +300,15 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> NormalizedBlock<Self> {
-        let Some(g) = geometry(x.primitive(), weight.primitive(), &[gamma.primitive(), beta.primitive()]) else {
+        let Some(g) = geometry(
+            x.primitive(),
+            weight.primitive(),
+            &[gamma.primitive(), beta.primitive()],
+        ) else {
             return compose::conv_norm_relu_pool::<Self>(x, weight, gamma, beta, epsilon);
         };
-        let prep = ConvNormReluPoolBackward.prepare::<C>([x.node(), weight.node(), gamma.node(), beta.node()]);
+        let prep =
+            ConvNormReluPoolBackward.prepare::<C>([x.node(), weight.node(), gamma.node(), beta.node()]);
         let (gamma_v, beta_v) = (values(gamma.primitive()), values(beta.primitive()));
         let norm = Norm::Batch {
             gamma: &gamma_v,

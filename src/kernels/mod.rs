@@ -16,10 +16,10 @@ pub mod compose;
 pub mod cpu;
 mod flex;
 
+use burn::backend::Dispatch;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Cube, ExtensionType, Remote, backend_extension};
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::Dispatch;
 use burn::tensor::Tensor;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
@@ -88,7 +88,11 @@ pub struct NormalizedBlock<B: Backend> {
 pub trait ConvBlockOps: Backend {
     /// `max_pool(relu(conv(x, weight) + bias))`: x `[n, in, h, w]`, weight `[out, in, k, k]`,
     /// bias `[out]`; output `[n, out, h/2, w/2]`.
-    fn conv_relu_pool(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn conv_relu_pool(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         compose::conv_relu_pool::<Self>(x, weight, bias)
     }
 

@@ -4,7 +4,9 @@
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamState, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer, SgdConfig};
+use burn::optim::{
+    AdamState, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer, SgdConfig,
+};
 use burn::tensor::{Device, Tensor};
 
 use super::config::{OptimizerKind, TrainConfig};
@@ -65,7 +67,14 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let (tensor, momentum) = step(Formula::Adam, self.weight_decay, lr, tensor, grad, state.map(|s| s.momentum));
+        let (tensor, momentum) = step(
+            Formula::Adam,
+            self.weight_decay,
+            lr,
+            tensor,
+            grad,
+            state.map(|s| s.momentum),
+        );
         (tensor, Some(AdamState::new(momentum)))
     }
 
@@ -84,7 +93,14 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let (tensor, momentum) = step(Formula::AdamW, self.weight_decay, lr, tensor, grad, state.map(|s| s.momentum));
+        let (tensor, momentum) = step(
+            Formula::AdamW,
+            self.weight_decay,
+            lr,
+            tensor,
+            grad,
+            state.map(|s| s.momentum),
+        );
         (tensor, Some(AdamWState::new(momentum)))
     }
 

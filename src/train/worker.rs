@@ -12,9 +12,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 
 use super::config::{Subset, TrainConfig};
-use super::optim::optimizer;
 use super::eval::evaluate;
 use super::events::{Command, EpochMetrics, Event, FailReason, StopReason};
+use super::optim::optimizer;
 use super::runs::RunDir;
 use crate::data::{Dataset, batch, subset};
 use crate::device::{SelectedDevice, select_device};

@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use super::conv;
 use super::geometry::{BlockGeometry, Strided4};
 use super::norm_pool::{ConvGrad, add_moments, add_pooled_grad_sums, affine_relu_pool, mean_variance};
-use super::pack::{as_nhwc, contiguous_weight, pack_flipped, pack_forward, pad_image, pad_input, unpack_weight_grad};
+use super::pack::{
+    as_nhwc, contiguous_weight, pack_flipped, pack_forward, pad_image, pad_input, unpack_weight_grad,
+};
 
 /// What follows the convolution.
 #[derive(Debug, Clone, Copy)]
@@ -85,20 +87,29 @@ pub struct Grads {
 /// thread.
 fn row_parts(g: &BlockGeometry) -> usize {
     let threads = rayon::current_num_threads();
-    if g.batch >= threads { 1 } else { threads.div_ceil(g.batch.max(1)) }
+    if g.batch >= threads {
+        1
+    } else {
+        threads.div_ceil(g.batch.max(1))
+    }
 }
 
 /// Convolution of every image (rows `conv_rows` each) from the whole padded input.
 fn convolve_all(padded: &[f32], packed: &[f32], bias: Option<&[f32]>, g: &BlockGeometry) -> Vec<f32> {
     let mut conv = vec![0.0f32; g.batch * g.conv_len()];
     let part_rows = g.conv_rows().div_ceil(row_parts(g)).max(1);
-    conv.par_chunks_mut(g.conv_len().max(1)).enumerate().for_each(|(n, image)| {
-        image.par_chunks_mut(part_rows * g.out_channels).enumerate().for_each(|(j, part)| {
-            let start = j * part_rows;
-            let rows = start..start + part.len() / g.out_channels;
-            conv::forward_rows(padded, n, packed, bias, g, rows, part);
+    conv.par_chunks_mut(g.conv_len().max(1))
+        .enumerate()
+        .for_each(|(n, image)| {
+            image
+                .par_chunks_mut(part_rows * g.out_channels)
+                .enumerate()
+                .for_each(|(j, part)| {
+                    let start = j * part_rows;
+                    let rows = start..start + part.len() / g.out_channels;
+                    conv::forward_rows(padded, n, packed, bias, g, rows, part);
+                });
         });
-    });
     conv
 }
 
@@ -123,7 +134,10 @@ pub fn forward_train(x: Input, weight: Input, norm: Norm, g: &BlockGeometry) -> 
                 (s, q)
             }));
             let (mean, variance) = mean_variance(&sum, &squares, g.positions());
-            let inv_std: Vec<f32> = variance.iter().map(|v| 1.0 / (*v as f64 + epsilon).sqrt() as f32).collect();
+            let inv_std: Vec<f32> = variance
+                .iter()
+                .map(|v| 1.0 / (*v as f64 + epsilon).sqrt() as f32)
+                .collect();
             let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
             let shift: Vec<f32> = (0..co).map(|c| beta[c] - mean[c] * scale[c]).collect();
             let saved = (gamma.to_vec(), mean.clone(), inv_std);
@@ -196,14 +210,17 @@ pub fn forward_infer(x: Input, packed: &[f32], scale: &[f32], shift: &[f32], g: 
         return output;
     }
     let one = BlockGeometry { batch: 1, ..*g };
-    output.par_chunks_mut(g.pooled_len().max(1)).enumerate().for_each_init(
-        || (vec![0.0f32; one.padded_total()], vec![0.0f32; g.conv_len()]),
-        |(padded, conv), (n, out)| {
-            pad_image(x.data, x.at, g, n, padded);
-            conv::forward_rows(padded, 0, packed, None, &one, 0..g.conv_rows(), conv);
-            affine_relu_pool(conv, g, scale, shift, out, None);
-        },
-    );
+    output
+        .par_chunks_mut(g.pooled_len().max(1))
+        .enumerate()
+        .for_each_init(
+            || (vec![0.0f32; one.padded_total()], vec![0.0f32; g.conv_len()]),
+            |(padded, conv), (n, out)| {
+                pad_image(x.data, x.at, g, n, padded);
+                conv::forward_rows(padded, 0, packed, None, &one, 0..g.conv_rows(), conv);
+                affine_relu_pool(conv, g, scale, shift, out, None);
+            },
+        );
     output
 }
 
@@ -222,24 +239,45 @@ pub fn backward(saved: &Saved, grad: Input, input_grad: bool) -> Grads {
     let dims = [g.batch, co, g.pooled_height(), g.pooled_width()];
     let grad = as_nhwc(grad.data, grad.at, dims);
     let pooled = g.pooled_len();
-    let normalised = saved.batch_norm.as_ref().map(|(_, mean, inv_std)| (&mean[..], &inv_std[..]));
+    let normalised = saved
+        .batch_norm
+        .as_ref()
+        .map(|(_, mean, inv_std)| (&mean[..], &inv_std[..]));
     let (beta_sum, gamma_sum) = in_order(per_part(g.batch, |images| {
         let (mut b, mut s) = (vec![0.0f64; co], vec![0.0f64; co]);
         for n in images {
             let conv = &saved.conv[n * g.conv_len()..][..g.conv_len()];
             let at = n * pooled;
-            add_pooled_grad_sums(&grad[at..at + pooled], &saved.codes[at..at + pooled], conv, g, normalised, &mut b, &mut s);
+            add_pooled_grad_sums(
+                &grad[at..at + pooled],
+                &saved.codes[at..at + pooled],
+                conv,
+                g,
+                normalised,
+                &mut b,
+                &mut s,
+            );
         }
         (b, s)
     }));
     let coefficients = match &saved.batch_norm {
-        Some((gamma, mean, inv_std)) => ConvGrad::batch_norm(gamma, mean, inv_std, &beta_sum, &gamma_sum, g.positions()),
+        Some((gamma, mean, inv_std)) => {
+            ConvGrad::batch_norm(gamma, mean, inv_std, &beta_sum, &gamma_sum, g.positions())
+        }
         None => ConvGrad::routed(co),
     };
     let weight_at = Strided4::nchw([co, ci, g.kernel, g.kernel]);
-    let flipped = if input_grad { pack_flipped(&saved.weight, weight_at, g) } else { Vec::new() };
+    let flipped = if input_grad {
+        pack_flipped(&saved.weight, weight_at, g)
+    } else {
+        Vec::new()
+    };
     let image_len = g.height * g.width * ci;
-    let mut dx = if input_grad { vec![0.0f32; g.batch * image_len] } else { Vec::new() };
+    let mut dx = if input_grad {
+        vec![0.0f32; g.batch * image_len]
+    } else {
+        Vec::new()
+    };
     let mut targets: Vec<Option<&mut [f32]>> = if input_grad {
         dx.chunks_mut(image_len.max(1)).map(Some).collect()
     } else {
@@ -252,19 +290,30 @@ pub fn backward(saved: &Saved, grad: Input, input_grad: bool) -> Grads {
             let mut part = Partial {
                 weight: vec![0.0; g.weight_len()],
                 grad_padded: vec![0.0; g.padded_out_len()],
-                rows: if input_grad { vec![0.0; g.conv_rows() * ci] } else { Vec::new() },
+                rows: if input_grad {
+                    vec![0.0; g.conv_rows() * ci]
+                } else {
+                    Vec::new()
+                },
             };
             for (j, target) in part_targets.iter_mut().enumerate() {
                 let n = part_index * IMAGES_PER_PART + j;
                 let conv = &saved.conv[n * g.conv_len()..][..g.conv_len()];
                 let at = n * pooled;
-                coefficients.write_padded(&grad[at..at + pooled], &saved.codes[at..at + pooled], conv, g, &mut part.grad_padded);
+                coefficients.write_padded(
+                    &grad[at..at + pooled],
+                    &saved.codes[at..at + pooled],
+                    conv,
+                    g,
+                    &mut part.grad_padded,
+                );
                 conv::add_weight_grad(&saved.padded, n, &part.grad_padded, g, &mut part.weight);
                 if let Some(target) = target {
                     conv::input_grad(&part.grad_padded, &flipped, g, &mut part.rows);
                     let pw = g.padded_width();
                     for y in 0..g.height {
-                        target[y * g.width * ci..][..g.width * ci].copy_from_slice(&part.rows[y * pw * ci..][..g.width * ci]);
+                        target[y * g.width * ci..][..g.width * ci]
+                            .copy_from_slice(&part.rows[y * pw * ci..][..g.width * ci]);
                     }
                 }
             }
@@ -280,6 +329,9 @@ pub fn backward(saved: &Saved, grad: Input, input_grad: bool) -> Grads {
         input: input_grad.then_some(dx),
         weight: unpack_weight_grad(&weight_grad, g),
         shift: beta_sum.iter().map(|v| *v as f32).collect(),
-        gamma: saved.batch_norm.as_ref().map(|_| gamma_sum.iter().map(|v| *v as f32).collect()),
+        gamma: saved
+            .batch_norm
+            .as_ref()
+            .map(|_| gamma_sum.iter().map(|v| *v as f32).collect()),
     }
 }

@@ -47,7 +47,13 @@ pub fn forward_rows(
 /// Adds image `image`'s weight gradient to `acc` (`[out][kh][kw][in]`). `grad_padded` is the
 /// image's output gradient in a padded `padded_height × padded_width × out` buffer with zero
 /// borders (see [`BlockGeometry::padded_out_len`]).
-pub fn add_weight_grad(padded: &[f32], image: usize, grad_padded: &[f32], g: &BlockGeometry, acc: &mut [f32]) {
+pub fn add_weight_grad(
+    padded: &[f32],
+    image: usize,
+    grad_padded: &[f32],
+    g: &BlockGeometry,
+    acc: &mut [f32],
+) {
     let (k, ci, co, pw, p) = (g.kernel, g.in_channels, g.out_channels, g.padded_width(), g.pad());
     let rows = g.conv_rows();
     // Output position r sits at padded position r + p·pw + p; the junk rows land on borders.
@@ -79,7 +85,14 @@ pub(crate) mod reference {
 
     /// Same-padded, stride-1 convolution of NCHW `x` with `[out, in, k, k]` weights: NCHW out.
     pub fn conv(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &BlockGeometry) -> Vec<f32> {
-        let (n, ci, co, h, wd, k) = (g.batch, g.in_channels, g.out_channels, g.height, g.width, g.kernel);
+        let (n, ci, co, h, wd, k) = (
+            g.batch,
+            g.in_channels,
+            g.out_channels,
+            g.height,
+            g.width,
+            g.kernel,
+        );
         let p = k as isize / 2;
         let mut out = vec![0.0f32; n * co * h * wd];
         for b in 0..n {
@@ -90,7 +103,8 @@ pub(crate) mod reference {
                         for i in 0..ci {
                             for kh in 0..k {
                                 for kw in 0..k {
-                                    let (yy, xi) = (y as isize + kh as isize - p, xx as isize + kw as isize - p);
+                                    let (yy, xi) =
+                                        (y as isize + kh as isize - p, xx as isize + kw as isize - p);
                                     if yy < 0 || xi < 0 || yy >= h as isize || xi >= wd as isize {
                                         continue;
                                     }
@@ -132,7 +146,8 @@ mod tests {
         for c in 0..channels {
             for y in 0..g.height {
                 for x in 0..g.width {
-                    out[((image * channels + c) * g.height + y) * g.width + x] = rows[(y * pw + x) * channels + c];
+                    out[((image * channels + c) * g.height + y) * g.width + x] =
+                        rows[(y * pw + x) * channels + c];
                 }
             }
         }
@@ -147,7 +162,13 @@ mod tests {
             width,
             kernel,
         };
-        vec![g(2, 3, 5, 7, 6, 3), g(1, 1, 4, 5, 5, 3), g(3, 2, 3, 4, 4, 5), g(1, 4, 2, 3, 3, 1), g(2, 1, 3, 6, 5, 5)]
+        vec![
+            g(2, 3, 5, 7, 6, 3),
+            g(1, 1, 4, 5, 5, 3),
+            g(3, 2, 3, 4, 4, 5),
+            g(1, 4, 2, 3, 3, 1),
+            g(2, 1, 3, 6, 5, 5),
+        ]
     }
 
     #[test]
@@ -159,7 +180,11 @@ mod tests {
             let bias = random(g.out_channels, &mut rng);
             let dims = [g.batch, g.in_channels, g.height, g.width];
             let padded = pad_input(&x, Strided4::nchw(dims), &g);
-            let packed = pack_forward(&w, Strided4::nchw([g.out_channels, g.in_channels, g.kernel, g.kernel]), &g);
+            let packed = pack_forward(
+                &w,
+                Strided4::nchw([g.out_channels, g.in_channels, g.kernel, g.kernel]),
+                &g,
+            );
             let mut got = vec![0.0; g.batch * g.out_channels * g.height * g.width];
             for n in 0..g.batch {
                 let mut rows = vec![0.0; g.conv_len()];
@@ -195,7 +220,8 @@ mod tests {
                 for o in 0..co {
                     for y in 0..h {
                         for xx in 0..wd {
-                            grad_padded[((y + p) * pw + xx + p) * co + o] = dy[((n * co + o) * h + y) * wd + xx];
+                            grad_padded[((y + p) * pw + xx + p) * co + o] =
+                                dy[((n * co + o) * h + y) * wd + xx];
                         }
                     }
                 }
@@ -207,19 +233,31 @@ mod tests {
             let dw = unpack_weight_grad(&acc, &g);
             // dL/dw[o,i,kh,kw] = Σ x-shifted · dy: the convolution of x with a one-hot kernel.
             let loss = |x: &[f32], w: &[f32]| -> f64 {
-                reference::conv(x, w, None, &g).iter().zip(&dy).map(|(a, b)| (*a as f64) * (*b as f64)).sum()
+                reference::conv(x, w, None, &g)
+                    .iter()
+                    .zip(&dy)
+                    .map(|(a, b)| (*a as f64) * (*b as f64))
+                    .sum()
             };
             for idx in [0, dw.len() / 2, dw.len() - 1] {
                 let mut e = vec![0.0; w.len()];
                 e[idx] = 1.0;
                 let expect = loss(&x, &e) as f32; // linear in w
-                assert!((dw[idx] - expect).abs() < 1e-4 * (1.0 + expect.abs()), "dw[{idx}] {} vs {expect}", dw[idx]);
+                assert!(
+                    (dw[idx] - expect).abs() < 1e-4 * (1.0 + expect.abs()),
+                    "dw[{idx}] {} vs {expect}",
+                    dw[idx]
+                );
             }
             for idx in [0, dx.len() / 3, dx.len() - 1] {
                 let mut e = vec![0.0; x.len()];
                 e[idx] = 1.0;
                 let expect = loss(&e, &w) as f32; // linear in x
-                assert!((dx[idx] - expect).abs() < 1e-4 * (1.0 + expect.abs()), "dx[{idx}] {} vs {expect}", dx[idx]);
+                assert!(
+                    (dx[idx] - expect).abs() < 1e-4 * (1.0 + expect.abs()),
+                    "dx[{idx}] {} vs {expect}",
+                    dx[idx]
+                );
             }
         }
     }

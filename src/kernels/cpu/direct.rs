@@ -51,7 +51,8 @@ pub fn forward_with(
     if let Some(bias) = bias {
         start[..co].copy_from_slice(bias);
     }
-    let last = rows.end.saturating_sub(1) + taps.last().copied().unwrap_or(0);
+    // A tile reads 8 positions from its first; the spare after the last image covers the rest.
+    let last = rows.end.saturating_sub(1) + POSITIONS - 1 + taps.last().copied().unwrap_or(0);
     assert!(rows.is_empty() || last < image.len(), "direct kernel bounds");
     assert_eq!(out.len(), rows.len() * co);
     let args = Args {
@@ -74,7 +75,10 @@ pub fn forward_with(
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
-            assert!(Isa::available().contains(&Isa::Avx512), "AVX-512 is not available");
+            assert!(
+                Isa::available().contains(&Isa::Avx512),
+                "AVX-512 is not available"
+            );
             // SAFETY: AVX-512F was detected on this CPU (asserted above).
             unsafe { accumulate_avx512(&args, out) }
         }
@@ -106,30 +110,76 @@ fn accumulate_avx512(args: &Args, out: &mut [f32]) {
     accumulate::<true>(args, out)
 }
 
-/// The loop every path compiles: for each valid position, each 16-channel block sums its taps.
-/// `FMA` uses fused multiply-adds (only where the CPU has them: elsewhere `mul_add` would be a
-/// library call).
+/// Positions per register tile.
+const POSITIONS: usize = 8;
+
+/// The loop every path compiles: runs of up to 8 valid positions of one image row, each tile
+/// holding 8 positions × 32 channels in registers while the `k²` taps stream past. `FMA` uses
+/// fused multiply-adds (only where the CPU has them: elsewhere `mul_add` would be a library
+/// call).
 #[inline(always)]
 fn accumulate<const FMA: bool>(args: &Args, out: &mut [f32]) {
-    let co = args.out_channels;
-    let blocks = args.start.len();
-    for r in args.rows.clone() {
-        if r % args.padded_width >= args.width {
-            continue; // junk column: never read
+    let (pw, width, blocks) = (args.padded_width, args.width, args.start.len());
+    let mut r = args.rows.start;
+    while r < args.rows.end {
+        let x = r % pw;
+        if x >= width {
+            r += pw - x; // junk columns: never read
+            continue;
         }
-        let dst = &mut out[(r - args.rows.start) * co..][..co];
-        for b in (0..blocks).step_by(LANES) {
-            let mut acc = [0.0f32; LANES];
-            acc.copy_from_slice(&args.start[b..b + LANES]);
-            for (t, &offset) in args.taps.iter().enumerate() {
-                let v = args.image[r + offset];
-                let w: &[f32; LANES] = args.weights[t * blocks + b..][..LANES].try_into().expect("block");
+        let run = POSITIONS.min(args.rows.end.min(r - x + width) - r);
+        let mut group = 0;
+        while group < blocks {
+            if blocks - group >= 2 * LANES {
+                tile::<FMA, 2>(args, r, run, group, out);
+                group += 2 * LANES;
+            } else {
+                tile::<FMA, 1>(args, r, run, group, out);
+                group += LANES;
+            }
+        }
+        r += run;
+    }
+}
+
+/// One tile: positions `r..r + run` (`run ≤ 8`; the tile reads 8, the spare after the image
+/// covers the overhang) × channels `group..group + 16·B`.
+#[inline(always)]
+fn tile<const FMA: bool, const B: usize>(args: &Args, r: usize, run: usize, group: usize, out: &mut [f32]) {
+    let blocks = args.start.len();
+    let mut acc = [[[0.0f32; LANES]; B]; POSITIONS];
+    for position in acc.iter_mut() {
+        for (b, lanes) in position.iter_mut().enumerate() {
+            lanes.copy_from_slice(&args.start[group + b * LANES..][..LANES]);
+        }
+    }
+    for (t, &offset) in args.taps.iter().enumerate() {
+        let src: &[f32; POSITIONS] = args.image[r + offset..][..POSITIONS].try_into().expect("tile");
+        let mut w = [[0.0f32; LANES]; B];
+        for (b, lanes) in w.iter_mut().enumerate() {
+            lanes.copy_from_slice(&args.weights[t * blocks + group + b * LANES..][..LANES]);
+        }
+        for (position, v) in acc.iter_mut().zip(src) {
+            for (lanes, w) in position.iter_mut().zip(&w) {
                 for l in 0..LANES {
-                    acc[l] = if FMA { v.mul_add(w[l], acc[l]) } else { acc[l] + v * w[l] };
+                    lanes[l] = if FMA {
+                        v.mul_add(w[l], lanes[l])
+                    } else {
+                        lanes[l] + v * w[l]
+                    };
                 }
             }
-            let n = LANES.min(co - b);
-            dst[b..b + n].copy_from_slice(&acc[..n]);
+        }
+    }
+    let co = args.out_channels;
+    for (p, position) in acc.iter().enumerate().take(run) {
+        let dst = &mut out[(r + p - args.rows.start) * co..][..co];
+        for (b, lanes) in position.iter().enumerate() {
+            let c = group + b * LANES;
+            if c < co {
+                let n = LANES.min(co - c);
+                dst[c..c + n].copy_from_slice(&lanes[..n]);
+            }
         }
     }
 }
@@ -173,7 +223,10 @@ mod tests {
                             for xx in 0..side {
                                 let got = rows[(y * g.padded_width() + xx) * co + o];
                                 let want = expect[((n * co + o) * side + y) * side + xx];
-                                assert!((got - want).abs() < 1e-5, "{isa:?} co {co} k {k}: {got} vs {want}");
+                                assert!(
+                                    (got - want).abs() < 1e-5,
+                                    "{isa:?} co {co} k {k}: {got} vs {want}"
+                                );
                             }
                         }
                     }

@@ -55,8 +55,14 @@ impl View {
 /// # Panics
 /// When the shapes disagree or a view reaches past its slice.
 pub fn matmul(dst: &mut [f32], d: View, accumulate: bool, lhs: &[f32], l: View, rhs: &[f32], r: View) {
-    assert!(d.rows == l.rows && d.cols == r.cols && l.cols == r.rows, "gemm shapes");
-    assert!(d.end() <= dst.len() && l.end() <= lhs.len() && r.end() <= rhs.len(), "gemm bounds");
+    assert!(
+        d.rows == l.rows && d.cols == r.cols && l.cols == r.rows,
+        "gemm shapes"
+    );
+    assert!(
+        d.end() <= dst.len() && l.end() <= lhs.len() && r.end() <= rhs.len(),
+        "gemm bounds"
+    );
     if d.rows == 0 || d.cols == 0 {
         return;
     }
@@ -121,7 +127,15 @@ mod tests {
         let before = out.clone();
         let id = [1.0, 0.0, 0.0, 1.0];
         let square = View::rows(0, 2, 2, 2);
-        matmul(&mut out, View::rows(0, 4, 2, 2), true, &before, View::rows(0, 4, 2, 2), &id, square);
+        matmul(
+            &mut out,
+            View::rows(0, 4, 2, 2),
+            true,
+            &before,
+            View::rows(0, 4, 2, 2),
+            &id,
+            square,
+        );
         for (a, b) in out.iter().zip(&before) {
             assert_eq!(*a, 2.0 * b);
         }
@@ -138,6 +152,14 @@ mod tests {
     fn a_view_past_its_slice_is_refused() {
         let data = [0.0f32; 4];
         let mut out = [0.0f32; 4];
-        matmul(&mut out, View::rows(0, 2, 2, 2), false, &data, View::rows(1, 2, 2, 2), &data, View::rows(0, 2, 2, 2));
+        matmul(
+            &mut out,
+            View::rows(0, 2, 2, 2),
+            false,
+            &data,
+            View::rows(1, 2, 2, 2),
+            &data,
+            View::rows(0, 2, 2, 2),
+        );
     }
 }

@@ -53,9 +53,10 @@ impl BlockGeometry {
         self.batch * self.padded_len() + self.spare()
     }
 
-    /// Spare zeros after the last padded image, read only by junk output rows.
+    /// Spare zeros after the last padded image, read only by junk output rows (and by the
+    /// overhang of the direct kernel's 8-position tiles).
     pub fn spare(&self) -> usize {
-        (self.kernel - 1) * self.in_channels.max(self.out_channels)
+        (self.kernel - 1) * self.in_channels.max(self.out_channels) + 8
     }
 
     /// Convolution output rows of one image (`height × padded_width`, junk columns included).

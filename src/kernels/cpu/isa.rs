@@ -71,7 +71,10 @@ impl Isa {
     /// Runs `f` with every kernel (on every thread) taking path `self`, which must be one of
     /// [`Isa::available`]; one forcing at a time. For tests and benchmarks of each path.
     pub fn force<T>(self, f: impl FnOnce() -> T) -> T {
-        assert!(Isa::available().contains(&self), "{self:?} is not available on this CPU");
+        assert!(
+            Isa::available().contains(&self),
+            "{self:?} is not available on this CPU"
+        );
         let _one_at_a_time = FORCING.lock().unwrap_or_else(|e| e.into_inner());
         let before = CHOSEN.swap(self.code(), Ordering::Relaxed);
         let out = f();

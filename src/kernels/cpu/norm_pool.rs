@@ -87,7 +87,11 @@ fn affine_relu_pool_impl(
                 // Pairwise, first maximum kept on ties: branch-free, so the channel loop vectorises.
                 let (top, top_at) = if v[1] > v[0] { (v[1], 1) } else { (v[0], 0) };
                 let (bottom, bottom_at) = if v[3] > v[2] { (v[3], 3) } else { (v[2], 2) };
-                let (best, which) = if bottom > top { (bottom, bottom_at) } else { (top, top_at) };
+                let (best, which) = if bottom > top {
+                    (bottom, bottom_at)
+                } else {
+                    (top, top_at)
+                };
                 dst[c] = best.max(0.0);
                 if let Some(code) = code.as_deref_mut() {
                     code[c] = if best > 0.0 { which } else { INACTIVE };
@@ -184,7 +188,14 @@ impl ConvGrad {
 
     /// BatchNorm with batch statistics: `dy = γσ⁻¹ (dẑ − Σdẑ/M − x̂ Σdẑx̂/M)` rearranged, where
     /// `beta_sum = Σdẑ`, `gamma_sum = Σdẑx̂` over `count = M` positions.
-    pub fn batch_norm(gamma: &[f32], mean: &[f32], inv_std: &[f32], beta_sum: &[f64], gamma_sum: &[f64], count: usize) -> Self {
+    pub fn batch_norm(
+        gamma: &[f32],
+        mean: &[f32],
+        inv_std: &[f32],
+        beta_sum: &[f64],
+        gamma_sum: &[f64],
+        count: usize,
+    ) -> Self {
         let m = count.max(1) as f64;
         let mut grad = Self::routed(gamma.len());
         for c in 0..gamma.len() {
@@ -201,7 +212,14 @@ impl ConvGrad {
     /// output channels, [`BlockGeometry::padded_out_len`]); borders and spare are zeroed.
     /// One pass: each pooling window's four positions get the affine term plus, where the
     /// window's maximum sat, the routed pooled gradient.
-    pub fn write_padded(&self, grad: &[f32], codes: &[u32], conv: &[f32], g: &BlockGeometry, padded: &mut [f32]) {
+    pub fn write_padded(
+        &self,
+        grad: &[f32],
+        codes: &[u32],
+        conv: &[f32],
+        g: &BlockGeometry,
+        padded: &mut [f32],
+    ) {
         write_padded(self, grad, codes, conv, g, padded)
     }
 }
@@ -211,7 +229,14 @@ crate::multiversion! {
 }
 
 #[inline(always)]
-fn write_padded_impl(this: &ConvGrad, grad: &[f32], codes: &[u32], conv: &[f32], g: &BlockGeometry, padded: &mut [f32]) {
+fn write_padded_impl(
+    this: &ConvGrad,
+    grad: &[f32],
+    codes: &[u32],
+    conv: &[f32],
+    g: &BlockGeometry,
+    padded: &mut [f32],
+) {
     let (co, pw, p, ow) = (g.out_channels, g.padded_width(), g.pad(), g.pooled_width());
     padded.fill(0.0);
     let (ph, pooled_w) = (g.pooled_height(), ow);
@@ -228,7 +253,10 @@ fn write_padded_impl(this: &ConvGrad, grad: &[f32], codes: &[u32], conv: &[f32],
             if y < 2 * ph && x < 2 * pooled_w {
                 continue;
             }
-            affine(&mut padded[((y + p) * pw + x + p) * co..][..co], &conv[(y * pw + x) * co..][..co]);
+            affine(
+                &mut padded[((y + p) * pw + x + p) * co..][..co],
+                &conv[(y * pw + x) * co..][..co],
+            );
         }
     }
     for py in 0..ph {

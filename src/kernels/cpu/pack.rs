@@ -50,25 +50,27 @@ pub fn as_nhwc(src: &[f32], at: Strided4, dims: [usize; 4]) -> Cow<'_, [f32]> {
     let mut out = vec![0.0f32; len];
     let plane = h * w;
     let nchw = at.strides == Strided4::nchw(dims).strides;
-    out.par_chunks_mut((plane * c).max(1)).enumerate().for_each(|(i, image)| {
-        if nchw {
-            // A transpose of each image's [c, h·w] planes, read row by row.
-            let base = at.offset + i * c * plane;
-            for ch in 0..c {
-                for (pixel, v) in src[base + ch * plane..][..plane].iter().enumerate() {
-                    image[pixel * c + ch] = *v;
-                }
-            }
-            return;
-        }
-        for y in 0..h {
-            for x in 0..w {
+    out.par_chunks_mut((plane * c).max(1))
+        .enumerate()
+        .for_each(|(i, image)| {
+            if nchw {
+                // A transpose of each image's [c, h·w] planes, read row by row.
+                let base = at.offset + i * c * plane;
                 for ch in 0..c {
-                    image[(y * w + x) * c + ch] = src[at.index(i, ch, y, x)];
+                    for (pixel, v) in src[base + ch * plane..][..plane].iter().enumerate() {
+                        image[pixel * c + ch] = *v;
+                    }
+                }
+                return;
+            }
+            for y in 0..h {
+                for x in 0..w {
+                    for ch in 0..c {
+                        image[(y * w + x) * c + ch] = src[at.index(i, ch, y, x)];
+                    }
                 }
             }
-        }
-    });
+        });
     debug_assert_eq!(out.len(), n * h * w * c);
     Cow::Owned(out)
 }
@@ -196,7 +198,10 @@ mod tests {
     fn nhwc_view_is_borrowed_when_already_nhwc() {
         let dims = [1, 2, 2, 2];
         let data: Vec<f32> = (0..8).map(|i| i as f32).collect();
-        assert!(matches!(as_nhwc(&data, Strided4::nhwc(dims), dims), Cow::Borrowed(_)));
+        assert!(matches!(
+            as_nhwc(&data, Strided4::nhwc(dims), dims),
+            Cow::Borrowed(_)
+        ));
         let moved = as_nhwc(&data, Strided4::nchw(dims), dims);
         // NCHW [c0: 0 1 2 3, c1: 4 5 6 7] → NHWC pixels (0,4) (1,5) (2,6) (3,7).
         assert_eq!(&*moved, &[0.0, 4.0, 1.0, 5.0, 2.0, 6.0, 3.0, 7.0]);
@@ -222,6 +227,7 @@ mod tests {
         assert_eq!(unpack_weight_grad(&okki, &g), w);
         let flipped = pack_flipped(&w, at, &g);
         // Flipped [0][0][o][i] is the original's [o][i][2][2].
-        assert_eq!(flipped[1 * 3 + 2], w[((1 * 3 + 2) * 3 + 2) * 3 + 2]);
+        let (o, i) = (1, 2);
+        assert_eq!(flipped[o * 3 + i], w[((o * 3 + i) * 3 + 2) * 3 + 2]);
     }
 }
