@@ -14,6 +14,7 @@
 //! - [`experiment`]: many-model experiments (seeds S0, S2, S3) on the `mnist-experiment` thread.
 //! - [`probe`]: probes of one model (row sweeps, ablation, saliency, embeddings,
 //!   cross-dataset, labelled drawings) on the `mnist-probe` thread.
+//! - [`interop`]: PyTorch checkpoints in (`import`) and out (`export`, with a `model.py`).
 //! - [`figure`], [`report`]: figures drawn on the CPU without a window (`report`, exports).
 //! - [`kernels`]: our own fused CPU kernels (conv → BatchNorm → ReLU → pool) added to burn
 //!   through its backend extension; other backends compose burn's standard ops.
@@ -30,6 +31,7 @@ pub mod device;
 pub mod experiment;
 pub mod figure;
 pub mod fsutil;
+pub mod interop;
 pub mod kernels;
 pub mod model;
 pub mod pad;

@@ -33,7 +33,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
     let device = select_device(a.device)?;
     let model = dir.load_model(&run_config.train.model, &device.device)?;
     let data = load_dataset(&a.data.request_for_run(&run_config))?;
-    if data.test.digest() != run_config.test_digest {
+    if !run_config.test_digest.is_empty() && data.test.digest() != run_config.test_digest {
         eprintln!(
             "note: this test set differs from the one the run was trained with ({})",
             run_config.data_source

@@ -4,6 +4,7 @@ mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
 mod experiment_cmd;
+mod interop_cmd;
 mod probe_cmd;
 mod progress;
 mod report_cmd;
@@ -53,6 +54,10 @@ enum Cmd {
     },
     /// Run the benchmark tasks (one JSON line each).
     Bench(bench_cmd::BenchArgs),
+    /// Import a PyTorch model (torch.save state_dict or .safetensors) as a run folder.
+    Import(interop_cmd::ImportArgs),
+    /// Export a run's model for PyTorch: .safetensors plus a model.py that loads it.
+    Export(interop_cmd::ExportArgs),
     /// Open the desktop workbench (the default without a subcommand).
     App(AppArgs),
 }
@@ -77,6 +82,10 @@ pub struct AppArgs {
     /// adapter, software ones too; the window then renders on burn's wgpu device), flex.
     #[arg(long, default_value = "auto")]
     device: mnist_workbench::device::DeviceChoice,
+    /// A PyTorch checkpoint (.pt, .pth, .safetensors) to import: the app opens with the
+    /// import window for it.
+    #[arg(long, value_name = "FILE")]
+    import: Option<PathBuf>,
 }
 
 impl Default for AppArgs {
@@ -87,6 +96,7 @@ impl Default for AppArgs {
             runs: PathBuf::from("runs"),
             reset_layout: false,
             device: mnist_workbench::device::DeviceChoice::Auto,
+            import: None,
         }
     }
 }
@@ -95,6 +105,7 @@ fn open_app(a: AppArgs) -> anyhow::Result<()> {
     let mut options = mnist_workbench::ui::AppOptions {
         runs_root: a.runs,
         restore: !a.reset_layout,
+        import: a.import,
         ..Default::default()
     };
     options.data.folder = a.data;
@@ -187,5 +198,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Report(a)) => report_cmd::run(a),
         Some(Cmd::Experiment { action }) => experiment_cmd::run(action),
         Some(Cmd::Probe { action }) => probe_cmd::run(action),
+        Some(Cmd::Import(a)) => interop_cmd::import(a),
+        Some(Cmd::Export(a)) => interop_cmd::export_run(a),
     }
 }

@@ -73,6 +73,11 @@ pub enum DataSource {
         /// The folder.
         path: PathBuf,
     },
+    /// Not trained by the workbench: the weights came from elsewhere (an imported checkpoint).
+    Elsewhere {
+        /// Where, in words.
+        note: String,
+    },
     /// The built-in synthetic digits.
     Synthetic {
         /// Why they are used instead of MNIST.
@@ -90,6 +95,7 @@ impl std::fmt::Display for DataSource {
             DataSource::Folder { path } => write!(f, "MNIST from {}", path.display()),
             DataSource::EnvVar { path } => write!(f, "MNIST from $MNIST_DIR ({})", path.display()),
             DataSource::Cache { path } => write!(f, "MNIST from cache ({})", path.display()),
+            DataSource::Elsewhere { note } => write!(f, "trained outside the workbench ({note})"),
             DataSource::Synthetic {
                 reason, train_size, ..
             } => {

@@ -238,6 +238,47 @@ impl Cnn {
         }
     }
 
+    /// Every weight as host vectors in [`PlainWeights`](super::plain::PlainWeights)' order
+    /// (a convolution in front of BatchNorm that still has a bias gives it to the running mean).
+    pub(crate) fn to_plain(&self) -> super::plain::PlainWeights {
+        let host = |t: Tensor<1>| -> Vec<f32> { t.into_data().iter::<f32>().collect() };
+        let flat =
+            |t: &burn::module::Param<Tensor<4>>| -> Vec<f32> { t.val().into_data().iter::<f32>().collect() };
+        let mut params = Vec::new();
+        let mut running = Vec::new();
+        for block in &self.blocks {
+            params.push(flat(&block.conv.weight));
+            let bias = block.conv.bias.as_ref().map(|b| host(b.val()));
+            match &block.norm {
+                Some(norm) => {
+                    params.push(host(norm.gamma.val()));
+                    params.push(host(norm.beta.val()));
+                    let mut mean = host(norm.running_mean.value());
+                    if let Some(bias) = bias {
+                        mean.iter_mut().zip(bias).for_each(|(m, b)| *m -= b);
+                    }
+                    running.push(mean);
+                    running.push(host(norm.running_var.value()));
+                }
+                None => {
+                    let outputs = block.conv.weight.dims()[0];
+                    params.push(bias.unwrap_or_else(|| vec![0.0; outputs]));
+                }
+            }
+        }
+        for layer in [&self.fc, &self.output] {
+            params.push(layer.weight.val().into_data().iter::<f32>().collect());
+            let outputs = layer.weight.dims()[1];
+            params.push(
+                layer
+                    .bias
+                    .as_ref()
+                    .map_or_else(|| vec![0.0; outputs], |b| host(b.val())),
+            );
+        }
+        super::plain::PlainWeights { params, running }
+    }
+
     /// Gives every convolution followed by BatchNorm a zero bias, so that a checkpoint saved
     /// when those convolutions had biases loads into it (then call
     /// [`fold_conv_bias`](Self::fold_conv_bias)).

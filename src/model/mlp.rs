@@ -119,6 +119,23 @@ impl Mlp {
         }
     }
 
+    /// Every weight as host vectors in [`PlainWeights`](super::plain::PlainWeights)' order.
+    pub(crate) fn to_plain(&self) -> super::plain::PlainWeights {
+        let mut params = Vec::new();
+        for layer in self.hidden.iter().chain(std::iter::once(&self.output)) {
+            params.push(layer.weight.val().into_data().iter::<f32>().collect());
+            let outputs = layer.weight.dims()[1];
+            params.push(layer.bias.as_ref().map_or_else(
+                || vec![0.0; outputs],
+                |b| b.val().into_data().iter::<f32>().collect(),
+            ));
+        }
+        super::plain::PlainWeights {
+            params,
+            running: Vec::new(),
+        }
+    }
+
     /// Logits and the output of every hidden layer (after ReLU).
     pub fn forward_with_activations(&self, images: Tensor<4>) -> (Tensor<2>, Vec<LayerOutput>) {
         let mut acts = Vec::new();

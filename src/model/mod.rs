@@ -169,6 +169,103 @@ impl ModelSpec {
         })
     }
 
+    /// Reads an architecture: a preset name, `mlp:128,64[:drop0.2]` or
+    /// `cnn:32,64[:k3][:bn][:dense320][:drop0.4]` (a CNN defaults to kernel 3, no BatchNorm,
+    /// dense 128, no dropout). The result is validated.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(spec) = Self::preset(text) {
+            return Ok(spec);
+        }
+        let mut parts = text.split(':');
+        let family = parts.next().unwrap_or_default();
+        let widths = |s: Option<&str>| -> Result<Vec<usize>, String> {
+            s.unwrap_or_default()
+                .split(',')
+                .filter(|w| !w.is_empty())
+                .map(|w| {
+                    w.trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("{w:?} is not a layer width"))
+                })
+                .collect()
+        };
+        let number = |option: &str, prefix: &str| -> Result<f64, String> {
+            option[prefix.len()..]
+                .parse::<f64>()
+                .map_err(|_| format!("{option:?}: expected a number after {prefix}"))
+        };
+        let spec = match family {
+            "mlp" => {
+                let hidden = widths(parts.next())?;
+                let mut dropout = 0.0;
+                for option in parts {
+                    match option {
+                        o if o.starts_with("drop") => dropout = number(o, "drop")?,
+                        o => return Err(format!("unknown MLP option {o:?} (use dropN)")),
+                    }
+                }
+                ModelSpec::Mlp { hidden, dropout }
+            }
+            "cnn" => {
+                let channels = widths(parts.next())?;
+                let (mut kernel_size, mut batch_norm, mut dense, mut dropout) = (3, false, 128, 0.0);
+                for option in parts {
+                    match option {
+                        "bn" => batch_norm = true,
+                        "nobn" => batch_norm = false,
+                        o if o.starts_with("dense") => dense = number(o, "dense")? as usize,
+                        o if o.starts_with("drop") => dropout = number(o, "drop")?,
+                        o if o.starts_with('k') => kernel_size = number(o, "k")? as usize,
+                        o => return Err(format!("unknown CNN option {o:?} (use kN, bn, denseN, dropN)")),
+                    }
+                }
+                ModelSpec::Cnn {
+                    channels,
+                    kernel_size,
+                    batch_norm,
+                    dropout,
+                    dense,
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "unknown architecture {text:?}: a preset ({}), mlp:W,W… or cnn:C,C…[:kN][:bn][:denseN][:dropP]",
+                    PRESET_NAMES.join(", ")
+                ));
+            }
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// This spec in the form [`parse`](Self::parse) reads, e.g. `cnn:32,64:k3:bn:dense320:drop0.4`.
+    pub fn arch_string(&self) -> String {
+        let join = |v: &[usize]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+        let drop = |p: f64| {
+            if p > 0.0 {
+                format!(":drop{p}")
+            } else {
+                String::new()
+            }
+        };
+        match self {
+            ModelSpec::Mlp { hidden, dropout } => format!("mlp:{}{}", join(hidden), drop(*dropout)),
+            ModelSpec::Cnn {
+                channels,
+                kernel_size,
+                batch_norm,
+                dropout,
+                dense,
+            } => format!(
+                "cnn:{}:k{kernel_size}{}:dense{dense}{}",
+                join(channels),
+                if *batch_norm { ":bn" } else { "" },
+                drop(*dropout)
+            ),
+        }
+    }
+
     /// The preset this spec equals, if any.
     pub fn preset_name(&self) -> Option<&'static str> {
         PRESET_NAMES

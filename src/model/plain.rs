@@ -170,6 +170,15 @@ pub(crate) fn running(values: &[f32], device: &Device) -> RunningState<Tensor<1>
 }
 
 impl Model {
+    /// Every weight as host vectors, in [`PlainWeights`]' order (the inverse of
+    /// [`Model::from_plain`]).
+    pub fn to_plain(&self) -> PlainWeights {
+        match self {
+            Model::Cnn(cnn) => cnn.to_plain(),
+            Model::Mlp(mlp) => mlp.to_plain(),
+        }
+    }
+
     /// The network `spec` with the given weights, in eval-ready form on `device`.
     /// `None` when the weights do not fit the architecture.
     pub fn from_plain(spec: &ModelSpec, weights: &PlainWeights, device: &Device) -> Option<Model> {

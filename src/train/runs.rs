@@ -66,6 +66,9 @@ pub struct RunConfig {
     pub train_digest: String,
     /// SHA-256 of the test images and labels.
     pub test_digest: String,
+    /// For a model imported from a PyTorch checkpoint: the file, its digest and the mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<crate::interop::ImportedFrom>,
 }
 
 impl RunConfig {
@@ -84,6 +87,7 @@ impl RunConfig {
             data_source,
             train_digest,
             test_digest,
+            imported_from: None,
         }
     }
 
@@ -190,6 +194,39 @@ impl RunDir {
         let dir = Self { path };
         write_json(&dir.config_path(), config)?;
         Ok(dir)
+    }
+
+    /// Creates run folder `root/name` (or `name-2`, … when taken) all at once: `config.json`
+    /// and whatever `write` puts in it are written into a temporary folder that is renamed
+    /// into place only when everything succeeded, so a failure leaves no half-written run.
+    pub fn create_with_model(
+        root: &Path,
+        name: &str,
+        config: &RunConfig,
+        write: impl FnOnce(&RunDir) -> Result<(), RunError>,
+    ) -> Result<Self, RunError> {
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+        }
+        std::fs::create_dir(&partial).map_err(io(&partial))?;
+        let staged = Self {
+            path: partial.clone(),
+        };
+        let filled = write_json(&staged.config_path(), config).and_then(|()| write(&staged));
+        if let Err(e) = filled {
+            let _ = std::fs::remove_dir_all(&partial); // best effort: the error says what failed
+            return Err(e);
+        }
+        let mut path = root.join(name);
+        let mut n = 1;
+        while path.exists() {
+            n += 1;
+            path = root.join(format!("{name}-{n}"));
+        }
+        std::fs::rename(&partial, &path).map_err(io(&path))?;
+        Ok(Self { path })
     }
 
     /// Opens an existing run folder (checks `config.json` is there and readable).
@@ -347,6 +384,8 @@ pub enum RunState {
     Finished(super::events::StopReason),
     /// Ended with an error.
     Failed(String),
+    /// Weights imported from a PyTorch checkpoint, not trained here.
+    Imported,
 }
 
 impl std::fmt::Display for RunState {
@@ -359,6 +398,7 @@ impl std::fmt::Display for RunState {
             RunState::Finished(S::TimeBudget) => f.write_str("time budget"),
             RunState::Finished(S::Cancelled) => f.write_str("stopped"),
             RunState::Failed(m) => write!(f, "failed: {m}"),
+            RunState::Imported => f.write_str("imported"),
         }
     }
 }
@@ -395,6 +435,7 @@ impl RunListing {
                 },
                 s.best_test_accuracy,
             ),
+            Ok(None) if matches!(&config, Ok(c) if c.imported_from.is_some()) => (RunState::Imported, None),
             Ok(None) => (RunState::Unfinished, None),
             Err(e) => (RunState::Failed(e.to_string()), None),
         };

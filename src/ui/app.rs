@@ -45,6 +45,8 @@ pub struct WorkbenchApp {
     pub panels: Panels,
     tree: egui_tiles::Tree<PanelKind>,
     show_shortcuts: bool,
+    /// The "Import PyTorch model" window, while open.
+    pub import: Option<super::import_dialog::ImportDialog>,
 }
 
 impl WorkbenchApp {
@@ -66,6 +68,10 @@ impl WorkbenchApp {
     /// Creates the app on a bare egui context (tests, benchmarks).
     pub fn with_context(ctx: &egui::Context, options: AppOptions) -> Self {
         let repaint = ctx.clone();
+        let import = options
+            .import
+            .clone()
+            .map(super::import_dialog::ImportDialog::new);
         // Workers call this after each event; egui coalesces the requests.
         let wake: Arc<dyn Fn() + Send + Sync> =
             Arc::new(move || repaint.request_repaint_after(Duration::from_millis(30)));
@@ -74,6 +80,7 @@ impl WorkbenchApp {
             panels: Panels::new(),
             tree: default_tree(),
             show_shortcuts: false,
+            import,
         }
     }
 
@@ -121,6 +128,7 @@ impl WorkbenchApp {
                     });
                 });
         }
+        self.import_ui(ui.ctx());
         // Apply what this frame asked for right away, so the next frame shows it.
         self.workbench.apply_actions();
     }
@@ -191,6 +199,57 @@ impl WorkbenchApp {
         }
     }
 
+    /// A checkpoint dropped on the window opens the import window (pictures go to the pad).
+    fn import_ui(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<std::path::PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| super::import_dialog::is_checkpoint(p))
+                .collect()
+        });
+        if let Some(path) = dropped.into_iter().next() {
+            self.import = Some(super::import_dialog::ImportDialog::new(path));
+        }
+        let Some(dialog) = &mut self.import else {
+            return;
+        };
+        let (request, open) = dialog.ui(ctx);
+        if let Some(request) = request {
+            match self.workbench.import_model(&request) {
+                Ok(()) => self.import = None,
+                Err(e) => dialog.error = Some(e),
+            }
+        } else if !open {
+            self.import = None;
+        }
+    }
+
+    fn import_model_dialog(&mut self) {
+        if let Some(path) = rfd::FileDialog::new()
+            .add_filter("PyTorch checkpoint", &["pt", "pth", "safetensors"])
+            .pick_file()
+        {
+            self.import = Some(super::import_dialog::ImportDialog::new(path));
+        }
+    }
+
+    fn export_model_dialog(&mut self) {
+        if self.workbench.model.is_none() {
+            self.workbench
+                .notify("No model to export yet: train one or open a run.", true);
+            return;
+        }
+        // The file dialog asks before replacing the .safetensors file itself.
+        if let Some(path) = rfd::FileDialog::new()
+            .set_file_name("model.safetensors")
+            .save_file()
+        {
+            self.workbench.export_model(&path);
+        }
+    }
+
     fn save_model_dialog(&mut self) {
         if self.workbench.model.is_none() {
             self.workbench
@@ -243,6 +302,14 @@ impl WorkbenchApp {
                 {
                     self.save_model_dialog();
                 }
+                ui.separator();
+                if ui.button("Import PyTorch model…").clicked() {
+                    self.import_model_dialog();
+                }
+                if ui.button("Export model for PyTorch…").clicked() {
+                    self.export_model_dialog();
+                }
+                ui.separator();
                 ui.menu_button("Export…", |ui| {
                     if ui.button("Training curves (CSV)…").clicked()
                         && let Some(path) = rfd::FileDialog::new()

@@ -17,6 +17,7 @@ pub mod export;
 pub mod frame_bench;
 pub mod gallery;
 pub mod heatmap;
+pub mod import_dialog;
 pub mod inspect;
 pub mod layout;
 pub mod panels;
@@ -50,6 +51,8 @@ pub struct AppOptions {
     pub open_latest_run: bool,
     /// Where Download MNIST fetches from and to; `None`: the standard mirrors into the cache.
     pub download: Option<crate::data::download::DownloadPlan>,
+    /// A PyTorch checkpoint to offer for import at start (`app --import FILE`).
+    pub import: Option<PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -66,6 +69,7 @@ impl Default for AppOptions {
             device: None,
             restore: true,
             open_latest_run: true,
+            import: None,
             download: None,
         }
     }

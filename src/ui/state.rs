@@ -119,9 +119,10 @@ impl TrainingSession {
         }
     }
 
-    /// Whether the worker is still going.
+    /// Whether the worker is still going. A recorded session (a reopened run) has no worker,
+    /// even when its history never reached an end (an imported model, a run that was killed).
     pub fn is_active(&self) -> bool {
-        !self.history.phase.is_over()
+        !self.recorded && !self.history.phase.is_over()
     }
 }
 
@@ -551,6 +552,62 @@ impl Workbench {
 
     /// Writes the current model as a run folder (config.json + model.bpk) at `path`, which
     /// Open run… can load again.
+    /// Imports a PyTorch checkpoint as a run folder under the runs folder and opens it.
+    /// Returns why not, for the import window.
+    pub fn import_model(&mut self, request: &super::import_dialog::ImportRequest) -> Result<(), String> {
+        let imported = crate::interop::import_checkpoint(&request.path, &request.arch, &request.maps)
+            .map_err(|e| e.to_string())?;
+        let dir = crate::interop::write_imported_run(&imported, &self.options.runs_root)
+            .map_err(|e| e.to_string())?;
+        self.refresh_runs();
+        self.open_run(&dir.path, true);
+        let name = dir
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        self.notify(
+            format!(
+                "Imported {} as {} (run {name})",
+                request.path.display(),
+                imported.spec.describe()
+            ),
+            false,
+        );
+        Ok(())
+    }
+
+    /// Writes the model in use as `.safetensors` with PyTorch's names plus `model.py` beside
+    /// it. The file dialog has confirmed replacing the weights file; an existing `model.py` is
+    /// never replaced.
+    pub fn export_model(&mut self, path: &Path) {
+        let Some(m) = &self.model else {
+            self.notify("No model to export yet: train one or open a run.", true);
+            return;
+        };
+        let module = path.with_file_name("model.py");
+        if module.exists() {
+            self.notify(
+                format!(
+                    "{} exists; export into another folder (nothing was written)",
+                    module.display()
+                ),
+                true,
+            );
+            return;
+        }
+        match crate::interop::export(&m.spec, &m.model.to_plain(), path, true) {
+            Ok(w) => self.notify(
+                format!(
+                    "Exported {} and {} (in Python: from model import load)",
+                    w.weights.display(),
+                    w.module.display()
+                ),
+                false,
+            ),
+            Err(e) => self.notify(format!("Cannot export: {e}"), true),
+        }
+    }
+
     fn save_model_to(&mut self, path: &Path) {
         let Some(m) = &self.model else {
             self.notify("No model to save yet: train one or open a run.", true);

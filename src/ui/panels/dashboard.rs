@@ -126,7 +126,21 @@ impl DashboardPanel {
             return;
         };
         let h = &s.history;
+        if s.recorded && h.current_step() == 0 && h.epochs.is_empty() {
+            let name = s
+                .run_dir
+                .as_ref()
+                .and_then(|d| d.file_name())
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            ui.strong(format!("Run {name}"));
+            ui.label(
+                "No training curves: this model was not trained here (an imported checkpoint), or its run \
+                 stopped before its first step.",
+            );
+            return;
+        }
         let state = match &h.phase {
+            RunPhase::Starting if s.recorded => "no record of how it ended".to_string(),
             RunPhase::Starting => "starting…".to_string(),
             RunPhase::Running if s.paused => "paused".to_string(),
             RunPhase::Running => "training".to_string(),

@@ -374,6 +374,9 @@ impl PadPanel {
         let dropped: Vec<egui::DroppedFileHandle> = ui.ctx().input(|i| i.raw.dropped_files.clone());
         for file in dropped {
             let path = file.path().to_path_buf();
+            if crate::ui::import_dialog::is_checkpoint(&path) {
+                continue; // a model to import: the app's import window takes it
+            }
             let loaded = crate::preprocess::load_grey(&path)
                 .and_then(|(grey, w, h)| crate::preprocess::mnist_style(&grey, w, h));
             match loaded {

@@ -1,0 +1,218 @@
+//! Models in and out of PyTorch: [`import_checkpoint`] reads a notebook's `state_dict`
+//! (`torch.save`, `.pt`/`.pth`) or a `.safetensors` file, matches its tensors to one of our
+//! architectures and [`write_imported_run`] makes it an ordinary run folder; [`export`] writes
+//! a run's model with PyTorch's names and layouts plus a `model.py` that rebuilds it as an
+//! `nn.Module`.
+
+pub mod checkpoint;
+pub mod export;
+pub mod matching;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use checkpoint::{Checkpoint, Format, read_checkpoint};
+pub use export::{ExportError, Exported, export};
+pub use matching::Mapped;
+
+use crate::model::plain::PlainWeights;
+use crate::model::{Model, ModelSpec};
+use crate::train::TrainConfig;
+use crate::train::runs::{RunConfig, RunDir, RunError, save_model, utc_timestamp};
+
+/// Why a checkpoint cannot be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file cannot be read.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        cause: std::io::Error,
+    },
+    /// The file is damaged, too large or not a checkpoint.
+    #[error("{path}: {reason}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The tensors do not make the architecture asked for (or any the workbench builds).
+    #[error("{0}")]
+    Mismatch(String),
+    /// Writing the run folder failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl ImportError {
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
+        ImportError::Io {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+
+    pub(crate) fn damaged(path: &Path, reason: impl Into<String>) -> Self {
+        ImportError::Damaged {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Which architecture to read the checkpoint as.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArchChoice {
+    /// This one.
+    Spec(ModelSpec),
+    /// The one the checkpoint alone determines (refused when it does not).
+    Auto,
+}
+
+impl std::str::FromStr for ArchChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            return Ok(ArchChoice::Auto);
+        }
+        ModelSpec::parse(s).map(ArchChoice::Spec)
+    }
+}
+
+/// Where an imported run's weights came from (`config.json`'s `imported_from`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedFrom {
+    /// The file's name.
+    pub file: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Which of our layers took which of its modules.
+    pub mapping: Vec<String>,
+}
+
+/// A checkpoint read as one of our architectures.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// Whether `--arch auto` inferred it.
+    pub inferred: bool,
+    /// The weights in our order.
+    pub weights: PlainWeights,
+    /// Which layer took which module.
+    pub mapping: Vec<Mapped>,
+    /// The file, its digest and its integer tensors left out.
+    pub source: Checkpoint,
+}
+
+impl Imported {
+    /// The mapping as printable lines: `ours ← theirs [shape] (note)`.
+    pub fn mapping_lines(&self) -> Vec<String> {
+        self.mapping
+            .iter()
+            .map(|m| {
+                let note = if m.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", m.note)
+                };
+                format!("{:<6} <- {} {:?}{note}", m.ours, m.theirs, m.shape)
+            })
+            .collect()
+    }
+
+    /// The network on `device`.
+    pub fn model(&self, device: &burn::tensor::Device) -> Model {
+        Model::from_plain(&self.spec, &self.weights, device).expect("matched to this architecture")
+    }
+}
+
+/// Reads `path` and matches its tensors to `arch`; `maps` (`ours`, `theirs`) settle layers by
+/// hand. Nothing is written.
+pub fn import_checkpoint(
+    path: &Path,
+    arch: &ArchChoice,
+    maps: &[(String, String)],
+) -> Result<Imported, ImportError> {
+    let checkpoint = read_checkpoint(path)?;
+    let (spec, weights, mapping, inferred) = {
+        let modules = matching::modules(&checkpoint)?;
+        let (spec, inferred) = match arch {
+            ArchChoice::Spec(spec) => {
+                spec.validate().map_err(ImportError::Mismatch)?;
+                (spec.clone(), false)
+            }
+            ArchChoice::Auto => (matching::infer_spec(&modules)?, true),
+        };
+        let slots = matching::slots(&spec);
+        let assigned = matching::assign(&slots, &modules, maps)?;
+        let (weights, mapping) = matching::plain_weights(&spec, &slots, &assigned);
+        (spec, weights, mapping, inferred)
+    };
+    let finite = |v: &Vec<f32>| v.iter().all(|x| x.is_finite());
+    if !weights.params.iter().chain(&weights.running).all(finite) {
+        return Err(ImportError::damaged(
+            path,
+            "its weights hold NaN or infinite values",
+        ));
+    }
+    Ok(Imported {
+        spec,
+        inferred,
+        weights,
+        mapping,
+        source: checkpoint,
+    })
+}
+
+/// Writes `imported` as a run folder under `root` (built under a temporary name and renamed,
+/// so a failure leaves nothing half-written): `config.json` with the architecture and
+/// `imported_from`, and `model.bpk`. `eval`, `report`, `probe`, the experiments and the app then
+/// use it like any trained run.
+pub fn write_imported_run(imported: &Imported, root: &Path) -> Result<RunDir, ImportError> {
+    let device = crate::device::flex().device;
+    let model = imported.model(&device);
+    let train = TrainConfig {
+        model: imported.spec.clone(),
+        ..TrainConfig::default()
+    };
+    let file_name = imported
+        .source
+        .file
+        .file_name()
+        .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
+    let source = crate::data::DataSource::Elsewhere {
+        note: format!("imported from {file_name}"),
+    };
+    let mut config = RunConfig::new(train, source, String::new(), String::new());
+    config.imported_from = Some(ImportedFrom {
+        file: file_name.clone(),
+        sha256: imported.source.sha256.clone(),
+        mapping: imported.mapping_lines(),
+    });
+    let stem: String = Path::new(&file_name)
+        .file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let stamp: String = utc_timestamp().chars().filter(|c| c.is_ascii_digit()).collect();
+    let name = format!("{}-{}-imported-{stem}", &stamp[..8], &stamp[8..14]);
+    Ok(RunDir::create_with_model(root, &name, &config, |dir| {
+        save_model(&model, &dir.model_path())
+    })?)
+}
