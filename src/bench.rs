@@ -47,8 +47,11 @@ fn train_quietly(
 }
 
 /// Which of the workbench's own kernels flex runs (`MNIST_WORKBENCH_KERNELS`).
-fn kernels_in_use() -> &'static str {
+fn kernels_in_use(device: &SelectedDevice) -> &'static str {
     use crate::kernels::{fused_adam_enabled, fused_enabled};
+    if device.backend != crate::device::Backend::Flex {
+        return "burn"; // wgpu and remote devices run the default bodies: burn's own ops
+    }
     match (fused_enabled(), fused_adam_enabled()) {
         (true, true) => "conv,adam",
         (true, false) => "conv",
@@ -72,7 +75,7 @@ pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     let seconds = start.elapsed().as_secs_f64();
     let accuracy = model.map(|m| evaluate(&m, &data.test, &device.device).accuracy);
     json!({
-        "task": "epoch", "model": "seed3-cnn", "device": device.name, "kernels": kernels_in_use(),
+        "task": "epoch", "model": "seed3-cnn", "device": device.name, "kernels": kernels_in_use(device),
         "threads": rayon::current_num_threads(),
         "samples_per_sec": data.train.len() as f64 / seconds, "seconds": seconds,
         "test_accuracy": accuracy,
@@ -94,7 +97,7 @@ pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> 
     match outcome {
         Ok(r) => json!({
             "task": "ensemble", "model": "small-cnn", "device": device.name, "models": models,
-            "kernels": kernels_in_use(), "threads": rayon::current_num_threads(),
+            "kernels": kernels_in_use(device), "threads": rayon::current_num_threads(),
             "seconds": seconds, "train_seconds": r.train_seconds, "eval_seconds": r.eval_seconds,
             "mean_epochs": r.stats.summary.mean_steps,
             "mean_test_accuracy": r.stats.summary.mean_accuracy,
@@ -127,7 +130,7 @@ pub fn latency(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     }
     times.sort_by(|a, b| a.total_cmp(b));
     json!({
-        "task": "latency", "model": "small-cnn", "device": device.name, "kernels": kernels_in_use(),
+        "task": "latency", "model": "small-cnn", "device": device.name, "kernels": kernels_in_use(device),
         "median_ms": times[times.len() / 2], "p95_ms": times[times.len() * 95 / 100],
     })
 }

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use burn::tensor::wgpu::wgpu;
 
 /// The user's device choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// wgpu on a hardware GPU, else flex.
@@ -20,6 +20,8 @@ pub enum DeviceChoice {
     Wgpu,
     /// flex on the CPU.
     Flex,
+    /// Another machine's device, served by `mnist-workbench serve` (`remote://HOST:PORT`).
+    Remote(crate::remote::RemoteAddress),
 }
 
 impl std::str::FromStr for DeviceChoice {
@@ -29,18 +31,22 @@ impl std::str::FromStr for DeviceChoice {
             "auto" => Ok(Self::Auto),
             "wgpu" => Ok(Self::Wgpu),
             "flex" | "cpu" => Ok(Self::Flex),
-            other => Err(format!("unknown device '{other}': use auto, wgpu or flex")),
+            other if other.starts_with("remote://") => other.parse().map(Self::Remote),
+            other => Err(format!(
+                "unknown device '{other}': use auto, wgpu, flex or remote://HOST:PORT"
+            )),
         }
     }
 }
 
 impl std::fmt::Display for DeviceChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Wgpu => "wgpu",
-            Self::Flex => "flex",
-        })
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Wgpu => f.write_str("wgpu"),
+            Self::Flex => f.write_str("flex"),
+            Self::Remote(address) => write!(f, "{address}"),
+        }
     }
 }
 
@@ -52,6 +58,8 @@ pub enum Backend {
     Wgpu,
     /// burn's flex CPU backend.
     Flex,
+    /// Another machine's device through burn-remote.
+    Remote,
 }
 
 /// A device ready for tensors, with what to tell the user about it.
@@ -73,6 +81,9 @@ pub enum DeviceError {
     /// wgpu was requested but could not start.
     #[error("wgpu is not available: {0}")]
     WgpuUnavailable(String),
+    /// The remote device cannot be used.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 /// What wgpu reports about an adapter.
@@ -179,6 +190,9 @@ pub fn flex() -> SelectedDevice {
 pub fn select_device(choice: DeviceChoice) -> Result<SelectedDevice, DeviceError> {
     match choice {
         DeviceChoice::Flex => Ok(flex()),
+        DeviceChoice::Remote(address) => {
+            Ok(crate::remote::connect(&address, crate::remote::token().as_deref())?.selected)
+        }
         DeviceChoice::Wgpu => {
             let (device, name) = wgpu_device()?;
             WGPU_SELECTED.get_or_init(|| ());

@@ -18,7 +18,8 @@
 //! - [`figure`], [`report`]: figures drawn on the CPU without a window (`report`, exports).
 //! - [`kernels`]: our own fused CPU kernels (conv → BatchNorm → ReLU → pool) added to burn
 //!   through its backend extension; other backends compose burn's standard ops.
-//! - [`device`]: choosing between wgpu (hardware GPU) and flex (CPU).
+//! - [`device`]: choosing between wgpu (hardware GPU) and flex (CPU); [`remote`]: another
+//!   machine's device through burn-remote (`serve`, `--device remote://HOST:PORT`).
 //! - [`preprocess`]: turning any digit picture into an MNIST-style 28×28 input.
 //! - [`bench`]: the benchmark tasks of the project's benchmark spec.
 //!
@@ -37,6 +38,7 @@ pub mod model;
 pub mod pad;
 pub mod preprocess;
 pub mod probe;
+pub mod remote;
 pub mod report;
 pub mod rng;
 pub mod train;

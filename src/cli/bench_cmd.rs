@@ -37,7 +37,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 60.0,
           value_parser = clap::value_parser!(u64).range(1..=3600).map(|n| n as f64))]
     seconds: f64,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     #[command(flatten)]

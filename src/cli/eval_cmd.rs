@@ -17,7 +17,7 @@ pub struct EvalArgs {
     /// The run folder.
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Print the report as JSON.
@@ -75,7 +75,7 @@ pub struct PredictArgs {
     run: PathBuf,
     /// A picture of one digit (PNG, any size, dark on light or light on dark).
     image: PathBuf,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "flex")]
     device: DeviceChoice,
 }

@@ -121,7 +121,7 @@ pub struct StabilityArgs {
     /// Results folder (default: the run folder).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "flex")]
     device: DeviceChoice,
     #[command(flatten)]
@@ -134,7 +134,7 @@ pub struct CommonArgs {
     /// Results folder (created if missing; a size curve resumes from the one there).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     #[command(flatten)]

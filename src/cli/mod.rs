@@ -8,6 +8,7 @@ mod interop_cmd;
 mod probe_cmd;
 mod progress;
 mod report_cmd;
+mod serve_cmd;
 mod train_cmd;
 
 use std::path::PathBuf;
@@ -22,6 +23,10 @@ use mnist_workbench::data::sources::DataRequest;
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    /// The token of a remote server (`--device remote://HOST:PORT`, `serve`), read from this
+    /// file's first line; default: $MNIST_WORKBENCH_TOKEN.
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
 }
 
 // Parsed once per process: the size difference between variants does not matter.
@@ -58,6 +63,8 @@ enum Cmd {
     Import(interop_cmd::ImportArgs),
     /// Export a run's model for PyTorch: .safetensors plus a model.py that loads it.
     Export(interop_cmd::ExportArgs),
+    /// Serve this machine's device to workbenches elsewhere (they use --device remote://HOST:PORT).
+    Serve(serve_cmd::ServeArgs),
     /// Open the desktop workbench (the default without a subcommand).
     App(AppArgs),
 }
@@ -139,7 +146,7 @@ pub struct RunOutArgs {
     /// replaced).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "flex")]
     device: mnist_workbench::device::DeviceChoice,
     #[command(flatten)]
@@ -187,6 +194,9 @@ impl DataArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.token_file {
+        mnist_workbench::remote::set_token(Some(mnist_workbench::remote::read_token_file(path)?));
+    }
     match cli.command {
         None => open_app(AppArgs::default()),
         Some(Cmd::App(a)) => open_app(a),
@@ -200,5 +210,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Probe { action }) => probe_cmd::run(action),
         Some(Cmd::Import(a)) => interop_cmd::import(a),
         Some(Cmd::Export(a)) => interop_cmd::export_run(a),
+        Some(Cmd::Serve(a)) => serve_cmd::run(a),
     }
 }

@@ -176,7 +176,7 @@ fn load(c: &RunOutArgs) -> anyhow::Result<Loaded> {
         );
     }
     let (dir, run_config) = RunDir::open(&c.run)?;
-    let device = select_device(c.device)?;
+    let device = select_device(c.device.clone())?;
     let data = Arc::new(load_dataset(&c.data.request_for_run(&run_config))?);
     eprintln!("device: {}\ndata: {}", device.name, data.source);
     let model = dir.load_model(&run_config.train.model, &device.device)?;

@@ -86,7 +86,7 @@ pub struct TrainArgs {
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Device: auto, wgpu, flex.
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Folder the run folder is created in.
@@ -189,7 +189,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         evaluate_each_epoch: true,
     };
     config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
-    let device = select_device(config.device)?;
+    let device = select_device(config.device.clone())?;
     eprintln!("device: {} ({})", device.name, device.reason);
     let data = Arc::new(load_dataset(&a.data.request())?);
     eprintln!(

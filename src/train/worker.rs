@@ -87,8 +87,134 @@ pub fn training_indices(config: &TrainConfig, data: &Dataset) -> Vec<usize> {
 }
 
 /// Runs a whole training job on this thread, sending every event to `emit`. Returns the
-/// final model when at least the initialisation succeeded.
+/// final model when at least the initialisation succeeded. A panic inside burn (a remote server
+/// that went away, a backend failure) ends the run with a `Failed` event and `summary.json`
+/// like any failure, instead of leaving it "running": checkpoints on disk stay those of the
+/// last finished epoch.
 pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Option<Model> {
+    let run_id = job.run_id;
+    let run_dir = job.run_dir.clone();
+    let remote = matches!(job.config.device, crate::device::DeviceChoice::Remote(_))
+        || job
+            .device
+            .as_ref()
+            .is_some_and(|d| d.backend == crate::device::Backend::Remote);
+    let mut ended = false;
+    let mut watch = |event: Event| {
+        ended |= event.is_terminal();
+        emit(event);
+    };
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(job, control, &mut watch)));
+    match outcome {
+        Ok(model) => model,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no details");
+            let message = if remote {
+                format!("connection lost: the remote server stopped answering ({detail})")
+            } else {
+                format!("internal error: {detail}")
+            };
+            let failed = Event::Failed {
+                run_id,
+                reason: FailReason::Error { message },
+            };
+            if let Some(dir) = &run_dir
+                && !ended
+            {
+                // The checkpoint on disk is the last finished epoch's; record how the run ended.
+                dir.append_event(&failed).ok();
+                dir.write_summary(&failed).ok();
+            }
+            if !ended {
+                emit(failed);
+            }
+            None
+        }
+    }
+}
+
+/// Metrics of a step still on the device, read back with others in one round trip.
+struct PendingStep {
+    epoch: usize,
+    step: usize,
+    learning_rate: f64,
+    images: usize,
+    loss: burn::tensor::Tensor<1>,
+    correct: burn::tensor::Tensor<1, burn::tensor::Int>,
+}
+
+/// How many steps' metrics to read back at once: every step on this machine, every 25 on a
+/// remote device (each read is a network round trip).
+fn readback_every(device: &crate::device::SelectedDevice) -> usize {
+    if device.backend == crate::device::Backend::Remote {
+        25
+    } else {
+        1
+    }
+}
+
+/// One epoch's running sums.
+#[derive(Debug, Default)]
+struct EpochTotals {
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    batches: usize,
+}
+
+/// Reads every pending step's loss and correct count in one round trip, adds them to `totals`
+/// and emits their `Step` events. The step and loss of the first diverged step, if any.
+fn flush_steps(
+    pending: &mut Vec<PendingStep>,
+    totals: &mut EpochTotals,
+    run_id: u64,
+    start: Instant,
+    samples: &mut usize,
+    emit: &mut dyn FnMut(Event),
+) -> Result<(), (usize, f64)> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let steps = std::mem::take(pending);
+    let losses: Vec<burn::tensor::Tensor<1>> = steps.iter().map(|p| p.loss.clone()).collect();
+    let corrects: Vec<_> = steps.iter().map(|p| p.correct.clone()).collect();
+    let losses: Vec<f32> = burn::tensor::Tensor::cat(losses, 0)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let corrects: Vec<i64> = burn::tensor::Tensor::cat(corrects, 0)
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    for ((p, loss), correct) in steps.iter().zip(losses).zip(corrects) {
+        let loss = loss as f64;
+        if !loss.is_finite() || loss > DIVERGED_LOSS {
+            return Err((p.step, loss));
+        }
+        totals.loss_sum += loss;
+        totals.correct += correct as usize;
+        totals.seen += p.images;
+        totals.batches += 1;
+        *samples += p.images;
+        emit(Event::Step {
+            run_id,
+            epoch: p.epoch,
+            step: p.step,
+            loss,
+            accuracy: correct as f64 / p.images as f64,
+            learning_rate: p.learning_rate,
+            samples_per_sec: *samples as f64 / start.elapsed().as_secs_f64().max(1e-9),
+        });
+    }
+    Ok(())
+}
+
+fn run_job(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Option<Model> {
     let run_id = job.run_id;
     let mut emit_logged = |event: Event, run_dir: &Option<RunDir>| {
         if let Some(dir) = run_dir
@@ -123,7 +249,7 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
         .device
         .clone()
         .map(Ok)
-        .unwrap_or_else(|| select_device(job.config.device))
+        .unwrap_or_else(|| select_device(job.config.device.clone()))
     {
         Ok(d) => d,
         Err(e) => {
@@ -184,25 +310,57 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
     let mut samples = 0usize;
     let mut epochs_done = 0usize;
     let mut last_test_accuracy = None;
+    let remote = selected.backend == crate::device::Backend::Remote;
     let publish = |model: &Model| {
         if let Some(slot) = &job.model_slot
             && let Ok(mut guard) = slot.lock()
         {
-            *guard = Some(model.valid());
+            // A remote model is copied to this machine: the pad predicts without the network.
+            *guard = Some(if remote {
+                model.valid().fork(&burn::tensor::Device::flex())
+            } else {
+                model.valid()
+            });
         }
     };
     let mut stop = StopReason::EpochsDone;
+    let every = readback_every(&selected);
     'epochs: for epoch in 0..config.epochs {
         if !full_batch {
             shuffle_rng.shuffle(&mut order);
         }
-        let (mut loss_sum, mut correct, mut seen, mut batches) = (0.0f64, 0usize, 0usize, 0usize);
+        let mut totals = EpochTotals::default();
+        let mut pending: Vec<PendingStep> = Vec::new();
         let mut lr = config.learning_rate;
+        // Reads the pending steps' metrics back (one round trip) and reports them; a diverged
+        // loss ends the run.
+        macro_rules! flush {
+            () => {
+                if let Err((at, loss)) = flush_steps(
+                    &mut pending,
+                    &mut totals,
+                    run_id,
+                    start,
+                    &mut samples,
+                    &mut |e| emit_logged(e, &job.run_dir),
+                ) {
+                    emit_logged(
+                        fail(FailReason::Diverged {
+                            step: at,
+                            loss: format!("{loss}"),
+                        }),
+                        &job.run_dir,
+                    );
+                    return Some(model.valid());
+                }
+            };
+        }
         for chunk in order.chunks(batch_size) {
             while control.is_paused() && !control.is_cancelled() {
                 std::thread::sleep(Duration::from_millis(20));
             }
             if control.is_cancelled() {
+                flush!();
                 stop = StopReason::Cancelled;
                 break 'epochs;
             }
@@ -212,45 +370,22 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
             let augment = config.augment.then_some(&mut augment_rng);
             let (x, y) = batch::batch(&data.train, chunk, augment, &ad_device);
             let logits = model.forward(x); // [batch, 10]
-            let loss = loss_fn.forward(logits.clone(), y.clone());
-            let loss_value: f64 = loss.clone().into_scalar::<f32>() as f64;
+            let loss = loss_fn.forward(logits.clone(), y.clone()); // [1]
             step += 1;
-            if !loss_value.is_finite() || loss_value > DIVERGED_LOSS {
-                emit_logged(
-                    fail(FailReason::Diverged {
-                        step,
-                        loss: format!("{loss_value}"),
-                    }),
-                    &job.run_dir,
-                );
-                return Some(model.valid());
+            let correct = logits.argmax(1).reshape([chunk.len()]).equal(y).int().sum(); // [1]
+            pending.push(PendingStep {
+                epoch: epoch + 1,
+                step,
+                learning_rate: lr,
+                images: chunk.len(),
+                loss: loss.clone().inner(),
+                correct: correct.inner(),
+            });
+            if pending.len() >= every {
+                flush!(); // before the update, so a diverged step never changes the weights
             }
-            let batch_correct = logits
-                .argmax(1)
-                .reshape([chunk.len()])
-                .equal(y)
-                .int()
-                .sum()
-                .into_scalar::<i64>();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
-            loss_sum += loss_value;
-            correct += batch_correct as usize;
-            seen += chunk.len();
-            batches += 1;
-            samples += chunk.len();
-            emit_logged(
-                Event::Step {
-                    run_id,
-                    epoch: epoch + 1,
-                    step,
-                    loss: loss_value,
-                    accuracy: batch_correct as f64 / chunk.len() as f64,
-                    learning_rate: lr,
-                    samples_per_sec: samples as f64 / start.elapsed().as_secs_f64().max(1e-9),
-                },
-                &job.run_dir,
-            );
             if step.is_multiple_of(25) {
                 publish(&model);
             }
@@ -261,6 +396,13 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
                 break;
             }
         }
+        flush!();
+        let EpochTotals {
+            loss_sum,
+            correct,
+            seen,
+            batches,
+        } = totals;
         let train_accuracy = correct as f64 / seen.max(1) as f64;
         let report = config
             .evaluate_each_epoch

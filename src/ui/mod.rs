@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod layout;
 pub mod panels;
 pub mod probes;
+pub mod remote_device;
 pub mod state;
 pub mod widgets;
 

@@ -358,13 +358,16 @@ impl Workbench {
         }
     }
 
-    fn device_for(&self, choice: DeviceChoice) -> Device {
+    fn device_for(&self, choice: &DeviceChoice) -> Device {
         match choice {
             DeviceChoice::Auto => self.device.device.clone(),
             DeviceChoice::Flex => Device::flex(),
             DeviceChoice::Wgpu => crate::device::select_device(DeviceChoice::Wgpu)
                 .map(|d| d.device)
                 .unwrap_or_else(|_| Device::flex()),
+            // The trainer connects on its own thread and publishes its weights as a copy on
+            // this machine, so the pad never waits for the network.
+            DeviceChoice::Remote(_) => Device::flex(),
         }
     }
 
@@ -456,7 +459,7 @@ impl Workbench {
             device: (config.device == DeviceChoice::Auto).then(|| self.device.clone()),
             model_slot: Some(slot.clone()),
         };
-        let training_device = self.device_for(config.device);
+        let training_device = self.device_for(&config.device);
         match spawn_training(job, self.wake.clone()) {
             Ok(handle) => {
                 self.notify(format!("Training started: {}", run_dir.path.display()), false);

@@ -181,5 +181,62 @@ pub fn cli(args: &[&str], env: &[(&str, &Path)], remove_env: &[&str]) -> (bool, 
     )
 }
 
+/// The token the test servers accept.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A `mnist-workbench serve --device flex` child process, killed when dropped.
+pub struct ServeFlex {
+    /// The server process.
+    pub child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl ServeFlex {
+    /// Starts it on a free port and waits until it listens.
+    pub fn start() -> Self {
+        // A free port: bind port 0, read it, release it for the server.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
+            .args([
+                "serve",
+                "--device",
+                "flex",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("MNIST_WORKBENCH_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the server never listened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+
+    /// Its `remote://` address.
+    pub fn address(&self) -> String {
+        format!("remote://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ServeFlex {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
 /// egui_kittest helpers.
 pub mod gui;

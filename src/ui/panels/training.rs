@@ -145,7 +145,7 @@ impl TrainingForm {
             per_digit: "2".into(),
             fraction: "0.25".into(),
             seed: c.seed.to_string(),
-            device: c.device,
+            device: c.device.clone(),
         };
         if let Schedule::Step { every_epochs, gamma } = c.schedule {
             form.step_every = every_epochs.to_string();
@@ -280,7 +280,7 @@ impl TrainingForm {
                 .trim()
                 .parse()
                 .map_err(|_| e("seed", "seed must be a whole number ≥ 0".into()))?,
-            device: self.device,
+            device: self.device.clone(),
             evaluate_each_epoch: true,
         };
         config.validate().map_err(|c| e(c.field, c.message))?;
@@ -292,6 +292,18 @@ impl TrainingForm {
 #[derive(Default)]
 pub struct TrainingPanel {
     form: TrainingForm,
+    /// Address, token and Test connection of a remote device.
+    pub remote: crate::ui::remote_device::RemoteDeviceUi,
+}
+
+impl TrainingPanel {
+    /// Chooses the device the next run trains on (what the Device field shows).
+    pub fn set_device(&mut self, device: DeviceChoice) {
+        if let DeviceChoice::Remote(address) = &device {
+            self.remote.address = address.to_string();
+        }
+        self.form.device = device;
+    }
 }
 
 /// Groups digits in threes: 1234567 → "1,234,567".
@@ -578,17 +590,36 @@ impl TrainingPanel {
                 "Seeds initialisation, shuffling, subsets, dropout",
             );
             let l = ui.label("Device");
+            let remote_choice = self.remote.choice().ok();
             egui::ComboBox::from_id_salt("device")
-                .selected_text(f.device.to_string())
+                .selected_text(match &f.device {
+                    DeviceChoice::Remote(_) => "remote".to_string(),
+                    d => d.to_string(),
+                })
                 .show_ui(ui, |ui| {
                     for d in [DeviceChoice::Auto, DeviceChoice::Flex, DeviceChoice::Wgpu] {
-                        ui.selectable_value(&mut f.device, d, d.to_string());
+                        ui.selectable_value(&mut f.device, d.clone(), d.to_string());
+                    }
+                    let remote = matches!(f.device, DeviceChoice::Remote(_));
+                    if ui.selectable_label(remote, "remote").clicked()
+                        && let Some(choice) = remote_choice
+                    {
+                        f.device = choice;
                     }
                 })
                 .response
                 .labelled_by(l.id)
-                .on_hover_text("auto: wgpu on a hardware GPU, else the CPU (flex)");
+                .on_hover_text(
+                    "auto: wgpu on a hardware GPU, else the CPU (flex); remote: a machine running \
+                     mnist-workbench serve",
+                );
             ui.end_row();
+            if let DeviceChoice::Remote(address) = &f.device {
+                if self.remote.choice().ok().as_ref() != Some(&f.device) && !self.remote.is_testing() {
+                    self.remote.address = address.to_string(); // a saved choice shown in the field
+                }
+                self.remote.ui(ui, &mut f.device);
+            }
         });
     }
 

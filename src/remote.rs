@@ -1,0 +1,362 @@
+//! Training on another machine's device through burn-remote: [`serve`] hosts this machine's
+//! device (`mnist-workbench serve`), [`connect`] opens a session from a client
+//! (`--device remote://HOST:PORT`, the app's Device choice). Autodiff stays on the client and
+//! operations stream to the server over WebSocket.
+//!
+//! A server refuses every client that does not present its token (checked in constant time by
+//! burn-remote's `TokenAuthorizer`). WebSocket is not encrypted: the token and the tensors cross
+//! the network in the clear, so a server outside a trusted network belongs behind an SSH tunnel.
+
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use burn::backend::ir::{CustomOpIr, TensorIr};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::{Cube, DispatchDevice, Flex, Remote};
+use burn::tensor::remote::{ConnectError, CustomOpClient, RemoteHost};
+use burn::tensor::server::{
+    AuthorizationRequest, PeerAuthorizer, RemoteServer, TokenAuthorizer, WebSocketTransport,
+};
+use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+
+use crate::device::{Backend, SelectedDevice};
+
+/// The environment variable a client's token is read from when no `--token-file` is given.
+pub const TOKEN_ENV: &str = "MNIST_WORKBENCH_TOKEN";
+/// The port `serve` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 3950;
+/// How long a client waits for a server before saying it cannot be reached.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Custom op the server answers with its device's name.
+const DESCRIBE_OP: &str = "mnist-workbench.describe";
+/// Bytes of that name (padded with zeros).
+const NAME_BYTES: usize = 128;
+
+/// A server's address: `remote://HOST:PORT` (or just `HOST:PORT`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RemoteAddress {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl FromStr for RemoteAddress {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let rest = s.trim().strip_prefix("remote://").unwrap_or(s.trim());
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
+            format!("{s:?}: expected remote://HOST:PORT, e.g. remote://gpu-box:{DEFAULT_PORT}")
+        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{s:?}: the port must be a number from 1 to 65535"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || port == 0 || host.contains('/') {
+            return Err(format!("{s:?}: expected remote://HOST:PORT"));
+        }
+        Ok(Self {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for RemoteAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "remote://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "remote://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl RemoteAddress {
+    fn websocket_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("ws://[{}]:{}", self.host, self.port)
+        } else {
+            format!("ws://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Why a remote device cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RemoteError {
+    /// Nothing answers at the address.
+    #[error("cannot reach the server at {address}: {reason}")]
+    Unreachable {
+        /// The address.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server refused the token.
+    #[error("the server at {0} refused the token (check --token-file or ${TOKEN_ENV})")]
+    Unauthorized(String),
+    /// Some other failure while opening the session.
+    #[error("the server at {address}: {reason}")]
+    Failed {
+        /// The address.
+        address: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The token file cannot be used.
+    #[error("token file {path}: {reason}")]
+    TokenFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+static TOKEN: Mutex<Option<String>> = Mutex::new(None);
+
+/// Sets the token clients present from now on (the CLI's `--token-file`, the app's field).
+pub fn set_token(token: Option<String>) {
+    *TOKEN.lock().unwrap_or_else(|e| e.into_inner()) = token.filter(|t| !t.is_empty());
+}
+
+/// The token to present: the one set with [`set_token`], else `$MNIST_WORKBENCH_TOKEN`.
+pub fn token() -> Option<String> {
+    let set = TOKEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    set.or_else(|| {
+        std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().to_string())
+    })
+}
+
+/// A token from a file (its first line, trimmed); an empty or unreadable file is an error.
+pub fn read_token_file(path: &std::path::Path) -> Result<String, RemoteError> {
+    let err = |reason: String| RemoteError::TokenFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_string();
+    if token.is_empty() {
+        return Err(err("it is empty".into()));
+    }
+    Ok(token)
+}
+
+/// A fresh random token (32 hex digits) for a server started without one.
+pub fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState draws its keys from the operating system's random source.
+    (0..2)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(i);
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+/// An open session with a remote device.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The device, as a selected device (name and reason for the status bar).
+    pub selected: SelectedDevice,
+    /// What the server says it serves.
+    pub server_device: String,
+    /// The fastest of three tiny round trips.
+    pub round_trip: Duration,
+}
+
+/// Opens a session with the server at `address`, presenting `token`: a clear error within
+/// [`CONNECT_TIMEOUT`] when nothing answers, said plainly when the token is refused.
+pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connection, RemoteError> {
+    let shown = address.to_string();
+    let unreachable = |reason: String| RemoteError::Unreachable {
+        address: shown.clone(),
+        reason,
+    };
+    // A quick TCP check first: a refused or silent port is reported at once.
+    let socket = (address.host.as_str(), address.port)
+        .to_socket_addrs()
+        .map_err(|e| unreachable(format!("cannot resolve {}: {e}", address.host)))?
+        .next()
+        .ok_or_else(|| unreachable(format!("{} has no address", address.host)))?;
+    TcpStream::connect_timeout(&socket, Duration::from_secs(3)).map_err(|e| unreachable(e.to_string()))?;
+    let mut host = RemoteHost::websocket(&address.websocket_url());
+    if let Some(token) = token {
+        host = host.with_credential(token);
+    }
+    let device = within(CONNECT_TIMEOUT, move || Device::remote_options(&host).init())
+        .ok_or_else(|| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+        .map_err(|e| match e {
+            ConnectError::Unauthorized => RemoteError::Unauthorized(shown.clone()),
+            ConnectError::Unreachable { reason } => unreachable(reason),
+            other => RemoteError::Failed {
+                address: shown.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+    let probe = device.clone();
+    let server_device = within(CONNECT_TIMEOUT, move || server_device_name(&probe))
+        .ok_or_else(|| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+        .unwrap_or_else(|e| format!("unknown device ({e})"));
+    let round_trip = (0..3)
+        .filter_map(|_| {
+            let start = Instant::now();
+            let d = device.clone();
+            within(CONNECT_TIMEOUT, move || {
+                Tensor::<1>::ones([1], &d).sum().into_scalar::<f32>()
+            })?;
+            Some(start.elapsed())
+        })
+        .min()
+        .ok_or_else(|| unreachable("the server stopped answering".into()))?;
+    Ok(Connection {
+        selected: SelectedDevice {
+            device,
+            backend: Backend::Remote,
+            name: format!("{server_device} at {shown}"),
+            reason: format!(
+                "remote device; round trip {:.1} ms",
+                round_trip.as_secs_f64() * 1000.0
+            ),
+        },
+        server_device,
+        round_trip,
+    })
+}
+
+/// Runs `f` on a helper thread and waits at most `limit` (a hung network call cannot block the
+/// caller; the helper finishes or fails in the background).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("mnist-remote-connect".into())
+        .spawn(move || {
+            // A dead connection makes burn panic in the helper; that is a failure to report, not
+            // a crash.
+            if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                tx.send(value).ok(); // the caller may have given up waiting
+            }
+        });
+    spawned.ok()?;
+    rx.recv_timeout(limit).ok()
+}
+
+/// The server's device name, through the custom op `serve` registers.
+fn server_device_name(device: &Device) -> Result<String, String> {
+    let DispatchDevice::Remote(remote) = device.as_dispatch() else {
+        return Err("not a remote device".into());
+    };
+    let client = CustomOpClient::new(remote);
+    let output = TensorIr::uninit(client.create_empty_handle(), Shape::new([NAME_BYTES]), DType::F32);
+    let mut outputs = client.register(CustomOpIr::new(DESCRIBE_OP, &[], &[output]));
+    let tensor = outputs.pop().ok_or("no answer")?;
+    let data = burn::tensor::try_read_sync(<Remote as FloatTensorOps<Remote>>::float_into_data(tensor))
+        .ok_or("cannot read the answer")?
+        .map_err(|e| format!("{e:?}"))?;
+    let bytes: Vec<u8> = data
+        .iter::<f32>()
+        .map(|v| v as u8)
+        .take_while(|b| *b != 0)
+        .collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The name as the float tensor the describe op returns.
+fn name_values(name: &str) -> Vec<f32> {
+    let mut values: Vec<f32> = name.bytes().take(NAME_BYTES - 1).map(f32::from).collect();
+    values.resize(NAME_BYTES, 0.0);
+    values
+}
+
+/// Serves `device` on `listen` to clients that present `token`, logging each session and what
+/// the server decided, until the process is stopped (Ctrl+C, SIGTERM).
+pub fn serve(
+    listen: SocketAddr,
+    device: &SelectedDevice,
+    token: &str,
+    log: fn(&str),
+) -> Result<(), RemoteError> {
+    let failed = |reason: String| RemoteError::Failed {
+        address: listen.to_string(),
+        reason,
+    };
+    let listener = TcpListener::bind(listen).map_err(|e| failed(format!("cannot listen: {e}")))?;
+    let tokens = TokenAuthorizer::new(token.to_string()).map_err(|e| failed(e.to_string()))?;
+    let authorizer = move |request: AuthorizationRequest<'_>| {
+        let who = request.client;
+        let device = request.device_index;
+        let verdict = tokens.authorize(request);
+        match &verdict {
+            Ok(()) => log(&format!("session opened: {who}, device {device}")),
+            Err(_) => log(&format!("refused: {who} (wrong or missing token)")),
+        }
+        verdict
+    };
+    let name = device.name.clone();
+    let values = name_values(&name);
+    let mut server = RemoteServer::new([device.device.clone()]).with_authorizer(authorizer);
+    server = match device.backend {
+        Backend::Flex => server.with_custom_op::<Flex, _>(DESCRIBE_OP, move |handles, ir, device| {
+            let t = Flex::float_from_data(TensorData::new(values.clone(), [NAME_BYTES]), device);
+            handles.register_float_tensor::<Flex>(&ir.outputs[0].id, t);
+        }),
+        Backend::Wgpu => server.with_custom_op::<Cube, _>(DESCRIBE_OP, move |handles, ir, device| {
+            let t = Cube::float_from_data(TensorData::new(values.clone(), [NAME_BYTES]), device);
+            handles.register_float_tensor::<Cube>(&ir.outputs[0].id, t);
+        }),
+        Backend::Remote => return Err(failed("a remote device cannot be served again".into())),
+    };
+    log(&format!(
+        "serving {name} on ws://{listen} (clients present the token)"
+    ));
+    server
+        .serve(WebSocketTransport::from_listener(listener))
+        .map_err(|e| failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_print() {
+        let a: RemoteAddress = "remote://gpu-box:3950".parse().unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("gpu-box", 3950));
+        assert_eq!(a.to_string(), "remote://gpu-box:3950");
+        assert_eq!(a.websocket_url(), "ws://gpu-box:3950");
+        let b: RemoteAddress = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(b.to_string(), "remote://127.0.0.1:80");
+        let v6: RemoteAddress = "remote://[::1]:9".parse().unwrap();
+        assert_eq!(
+            (v6.host.as_str(), v6.to_string()),
+            ("::1", "remote://[::1]:9".to_string())
+        );
+        for bad in [
+            "remote://gpu",
+            "remote://:80",
+            "remote://h:0",
+            "remote://h:99999",
+            "h:x",
+        ] {
+            assert!(bad.parse::<RemoteAddress>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_through_the_float_encoding() {
+        let values = name_values("CPU (flex)");
+        assert_eq!(values.len(), NAME_BYTES);
+        let back: Vec<u8> = values.iter().map(|v| *v as u8).take_while(|b| *b != 0).collect();
+        assert_eq!(String::from_utf8(back).unwrap(), "CPU (flex)");
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 32);
+    }
+}
