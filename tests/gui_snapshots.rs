@@ -55,6 +55,7 @@ fn recorded_history() -> RunHistory {
             accuracy: 1.0 - 0.9 * (-t / 25.0).exp(),
             learning_rate: 1e-3 * 0.5 * (1.0 + (std::f64::consts::PI * t / 150.0).cos()),
             samples_per_sec: 800.0,
+            elapsed_secs: t * 0.08,
         });
         if step % 50 == 0 {
             let e = step / 50;

@@ -367,15 +367,11 @@ fn param_counts_match_the_built_networks() {
         use burn::module::Module;
         // burn counts BatchNorm's running mean and variance too; param_count is the trainable
         // count (PyTorch's convention).
-        let buffers = match &spec {
-            ModelSpec::Cnn {
-                channels,
-                batch_norm: true,
-                ..
-            } => 2 * channels.iter().sum::<usize>(),
-            _ => 0,
-        };
-        assert_eq!(spec.param_count(), model.num_params() - buffers, "{name}");
+        assert_eq!(
+            spec.param_count() + spec.batch_norm_statistics(),
+            model.num_params(),
+            "{name}"
+        );
     }
     // seed S3 reports ~1,024,000 parameters for its CNN; PyTorch's count of the same layers
     // (conv 320 + bn 64 + conv 18,496 + bn 128 + fc 1,003,840 + fc 3,210) is 1,026,058, of

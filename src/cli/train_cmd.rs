@@ -209,9 +209,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let run_dir = RunDir::create(&a.runs, &run_config)?;
     eprintln!("run folder: {}", run_dir.path.display());
     eprintln!(
-        "model: {} — {} parameters",
+        "model: {} — {}",
         config.model.describe(),
-        config.model.param_count()
+        config.model.parameters_text()
     );
     let job = TrainJob {
         run_id: 1,
@@ -231,11 +231,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             Event::Started {
                 steps_per_epoch: s,
                 train_size,
-                parameters,
                 ..
             } => {
                 steps_per_epoch = *s;
-                eprintln!("{train_size} images, {s} steps per epoch, {parameters} parameters");
+                eprintln!("{train_size} images, {s} steps per epoch");
             }
             Event::Step {
                 epoch,

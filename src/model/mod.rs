@@ -359,6 +359,33 @@ impl ModelSpec {
         }
     }
 
+    /// "390,634 trainable parameters (+448 BatchNorm running statistics)": the one count
+    /// shown everywhere (PyTorch's), with the buffers named apart.
+    pub fn parameters_text(&self) -> String {
+        let mut text = format!("{} trainable parameters", thousands(self.param_count()));
+        let buffers = self.batch_norm_statistics();
+        if buffers > 0 {
+            text.push_str(&format!(
+                " (+{} BatchNorm running statistics)",
+                thousands(buffers)
+            ));
+        }
+        text
+    }
+
+    /// BatchNorm's running means and variances: buffers, not trainable parameters (burn's
+    /// `num_params` counts them too, PyTorch's `parameters()` does not).
+    pub fn batch_norm_statistics(&self) -> usize {
+        match self {
+            ModelSpec::Cnn {
+                channels,
+                batch_norm: true,
+                ..
+            } => 2 * channels.iter().sum::<usize>(),
+            _ => 0,
+        }
+    }
+
     /// Trainable parameter count (PyTorch's convention: BatchNorm running statistics are not
     /// counted), computed without building the network, for live display while editing.
     pub fn param_count(&self) -> usize {
@@ -489,4 +516,17 @@ impl Model {
             Model::Cnn(m) => m.forward_with_activations(images),
         }
     }
+}
+
+/// Groups digits in threes: 1234567 → "1,234,567".
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

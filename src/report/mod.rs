@@ -89,7 +89,7 @@ pub fn write_run_report(
     let eval = evaluate_with_progress(&model, &data.test, device, 0, &never, |_, _| {})
         .expect("an evaluation that is never cancelled finishes");
     let history = dir
-        .read_events()
+        .read_history()
         .map(|events| RunHistory::from_events(&events, config.train.epochs))
         .unwrap_or_else(|_| RunHistory::new(0, config.train.epochs));
     let stats = crate::analysis::dataset::DatasetStats::compute(data);

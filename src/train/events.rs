@@ -18,7 +18,7 @@ pub enum Command {
 }
 
 /// Metrics after one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -128,6 +128,9 @@ pub enum Event {
         learning_rate: f64,
         /// Training throughput so far.
         samples_per_sec: f64,
+        /// Seconds since the run started (0 in records from before it was kept).
+        #[serde(default)]
+        elapsed_secs: f64,
     },
     /// An epoch finished (and was evaluated).
     Epoch {

@@ -29,6 +29,10 @@ impl RunPhase {
 pub struct StepPoint {
     /// 1-based global step.
     pub step: usize,
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Seconds since the run started.
+    pub wall_secs: f64,
     /// Batch loss.
     pub loss: f64,
     /// Batch accuracy.
@@ -114,15 +118,19 @@ impl RunHistory {
                 self.parameters = *parameters;
             }
             Event::Step {
+                epoch,
                 step,
                 loss,
                 accuracy,
                 learning_rate,
                 samples_per_sec,
+                elapsed_secs,
                 ..
             } => {
                 self.steps.push(StepPoint {
                     step: *step,
+                    epoch: *epoch,
+                    wall_secs: *elapsed_secs,
                     loss: *loss,
                     accuracy: *accuracy,
                     learning_rate: *learning_rate,
@@ -214,6 +222,46 @@ pub fn decimate(points: &[[f64; 2]], max_points: usize) -> Vec<[f64; 2]> {
     out
 }
 
+/// The curves of `runs` (name, history) as one CSV table, a row per step and per epoch:
+/// `run,kind,step,epoch,wall_secs,loss,accuracy,learning_rate,test_loss,test_accuracy`
+/// (`kind` is `step` or `epoch`; an epoch row's loss and accuracy are the epoch's training
+/// figures). Names are quoted when they hold a comma or a quote.
+pub fn curves_csv(runs: &[(String, &RunHistory)]) -> String {
+    let quote = |name: &str| {
+        if name.contains([',', '"', '\n']) {
+            format!("\"{}\"", name.replace('"', "\"\""))
+        } else {
+            name.to_string()
+        }
+    };
+    let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut csv =
+        String::from("run,kind,step,epoch,wall_secs,loss,accuracy,learning_rate,test_loss,test_accuracy\n");
+    for (name, h) in runs {
+        let name = quote(name);
+        for s in &h.steps {
+            csv.push_str(&format!(
+                "{name},step,{},{},{},{},{},{},,\n",
+                s.step, s.epoch, s.wall_secs, s.loss, s.accuracy, s.learning_rate
+            ));
+        }
+        for e in &h.epochs {
+            csv.push_str(&format!(
+                "{name},epoch,{},{},{},{},{},{},{},{}\n",
+                e.epoch * h.steps_per_epoch,
+                e.epoch,
+                e.elapsed_secs,
+                e.train_loss,
+                e.train_accuracy,
+                e.learning_rate,
+                opt(e.test_loss),
+                opt(e.test_accuracy)
+            ));
+        }
+    }
+    csv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +275,7 @@ mod tests {
             accuracy: 0.5,
             learning_rate: 0.1,
             samples_per_sec: 100.0,
+            elapsed_secs: step as f64,
         }
     }
 
@@ -280,5 +329,36 @@ mod tests {
         assert!(d.iter().any(|p| p[1] == 100.0), "the spike survives");
         assert!(d.windows(2).all(|w| w[0][0] <= w[1][0]), "x stays ascending");
         assert_eq!(decimate(&points[..10], 2_000).len(), 10);
+    }
+
+    #[test]
+    fn curves_export_every_step_and_epoch_of_every_run() {
+        let mut a = RunHistory::new(7, 1);
+        a.apply(&Event::Started {
+            run_id: 7,
+            device: "cpu".into(),
+            train_size: 20,
+            test_size: 5,
+            steps_per_epoch: 2,
+            parameters: 1,
+        });
+        a.apply(&step(7, 1, 2.0));
+        a.apply(&step(7, 2, 1.5));
+        a.apply(&Event::Epoch {
+            run_id: 7,
+            metrics: EpochMetrics {
+                epoch: 1,
+                train_loss: 1.75,
+                train_accuracy: 0.5,
+                test_accuracy: Some(0.6),
+                ..EpochMetrics::default()
+            },
+        });
+        let b = RunHistory::new(8, 1);
+        let csv = curves_csv(&[("run, one".to_string(), &a), ("two".to_string(), &b)]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert_eq!(lines[1], "\"run, one\",step,1,1,1,2,0.5,0.1,,");
+        assert_eq!(lines[3], "\"run, one\",epoch,2,1,0,1.75,0.5,0,,0.6");
     }
 }

@@ -1,5 +1,5 @@
 //! Run folders: `config.json` (everything needed to reproduce the run), `metrics.jsonl`
-//! (every event but per-step ones), `model.bpk` and `optimizer.bpk` (burnpack, written after
+//! (every event but per-step ones), `steps.csv` (every step), `model.bpk` and `optimizer.bpk` (burnpack, written after
 //! each epoch), `summary.json`. Every file but the append-only metrics is written to a
 //! temporary name and renamed.
 
@@ -254,6 +254,10 @@ impl RunDir {
     pub fn metrics_path(&self) -> PathBuf {
         self.path.join("metrics.jsonl")
     }
+    /// `steps.csv` (every step's scalars; see [`super::step_log`]).
+    pub fn steps_path(&self) -> PathBuf {
+        self.path.join("steps.csv")
+    }
     /// `summary.json`.
     pub fn summary_path(&self) -> PathBuf {
         self.path.join("summary.json")
@@ -276,6 +280,14 @@ impl RunDir {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect())
+    }
+
+    /// Every event of the run in order, steps included: `metrics.jsonl` merged with
+    /// `steps.csv` (older run folders have no step file and give their epoch events only).
+    pub fn read_history(&self) -> Result<Vec<Event>, RunError> {
+        let events = self.read_events()?;
+        let steps = super::step_log::read_steps(&self.steps_path()).map_err(io(&self.steps_path()))?;
+        Ok(super::step_log::merge_steps(events, &steps))
     }
 
     /// Saves model and optimiser state after an epoch (each atomically).

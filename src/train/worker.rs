@@ -16,6 +16,7 @@ use super::eval::evaluate;
 use super::events::{Command, EpochMetrics, Event, FailReason, StopReason};
 use super::optim::optimizer;
 use super::runs::RunDir;
+use super::step_log::StepLog;
 use crate::data::{Dataset, batch, subset};
 use crate::device::{SelectedDevice, select_device};
 use crate::model::Model;
@@ -201,14 +202,19 @@ fn flush_steps(
         totals.seen += p.images;
         totals.batches += 1;
         *samples += p.images;
+        // Values at f32 precision, as `steps.csv` keeps them: a reopened run shows exactly the
+        // curves it showed live.
+        let f32_precision = |v: f64| f64::from(v as f32);
+        let elapsed = start.elapsed().as_secs_f64();
         emit(Event::Step {
             run_id,
             epoch: p.epoch,
             step: p.step,
             loss,
-            accuracy: correct as f64 / p.images as f64,
-            learning_rate: p.learning_rate,
-            samples_per_sec: *samples as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            accuracy: f32_precision(correct as f64 / p.images as f64),
+            learning_rate: f32_precision(p.learning_rate),
+            samples_per_sec: f32_precision(*samples as f64 / elapsed.max(1e-9)),
+            elapsed_secs: f32_precision(elapsed),
         });
     }
     Ok(())
@@ -216,7 +222,23 @@ fn flush_steps(
 
 fn run_job(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Option<Model> {
     let run_id = job.run_id;
+    let mut step_log = job
+        .run_dir
+        .as_ref()
+        .and_then(|dir| match StepLog::open(&dir.steps_path()) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("warning: cannot write {}: {e}", dir.steps_path().display());
+                None
+            }
+        });
     let mut emit_logged = |event: Event, run_dir: &Option<RunDir>| {
+        if let Some(log) = &mut step_log
+            && let Err(e) = log.record(&event)
+        {
+            eprintln!("warning: cannot append to {}: {e}", log.path().display());
+            step_log = None;
+        }
         if let Some(dir) = run_dir
             && !matches!(event, Event::Step { .. })
         {
@@ -298,7 +320,7 @@ fn run_job(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Opt
             train_size: order.len(),
             test_size: data.test.len(),
             steps_per_epoch,
-            parameters: model.num_params(),
+            parameters: config.model.param_count(),
         },
         &job.run_dir,
     );

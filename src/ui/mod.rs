@@ -12,6 +12,7 @@
 //!   helpers shared by panels.
 
 pub mod app;
+pub mod digit_bars;
 pub mod experiments;
 pub mod export;
 pub mod frame_bench;

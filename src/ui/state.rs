@@ -486,7 +486,7 @@ impl Workbench {
             let device = Device::flex();
             let model = dir.load_model(&config.train.model, &device)?;
             // Its curves, when readable (a run without metrics still opens).
-            let events = dir.read_events().ok();
+            let events = dir.read_history().ok();
             Ok((model, device, config, events))
         });
         match loaded {
@@ -670,7 +670,7 @@ impl Workbench {
             return;
         }
         let loaded = RunDir::open(path).and_then(|(dir, config)| {
-            dir.read_events()
+            dir.read_history()
                 .map(|events| RunHistory::from_events(&events, config.train.epochs))
         });
         match loaded {
@@ -695,26 +695,13 @@ impl Workbench {
             self.notify("No training run to export yet.", true);
             return;
         };
-        let mut csv =
-            String::from("kind,step_or_epoch,loss,accuracy,learning_rate,test_loss,test_accuracy\n");
-        for s in &session.history.steps {
-            csv.push_str(&format!(
-                "step,{},{},{},{},,\n",
-                s.step, s.loss, s.accuracy, s.learning_rate
-            ));
-        }
-        for e in &session.history.epochs {
-            let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
-            csv.push_str(&format!(
-                "epoch,{},{},{},{},{},{}\n",
-                e.epoch,
-                e.train_loss,
-                e.train_accuracy,
-                e.learning_rate,
-                opt(e.test_loss),
-                opt(e.test_accuracy)
-            ));
-        }
+        let current = session.run_dir.as_ref().and_then(|d| d.file_name()).map_or_else(
+            || format!("run {}", session.history.run_id),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut runs = vec![(current, &session.history)];
+        runs.extend(self.overlays.iter().map(|o| (o.label.clone(), &o.history)));
+        let csv = crate::train::history::curves_csv(&runs);
         match crate::fsutil::atomic_write(path, csv.as_bytes()) {
             Ok(()) => self.notify(format!("Curves written to {}", path.display()), false),
             Err(e) => self.notify(format!("Cannot write {}: {e}", path.display()), true),

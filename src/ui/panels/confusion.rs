@@ -109,7 +109,17 @@ impl ConfusionPanel {
                 }
             }
         }
-        ui.weak("Rows: true digit · columns: predicted digit · colour: share of the row (square-root scale)");
+        ui.horizontal(|ui| {
+            ui.add_space(label_w);
+            let legend = crate::ui::heatmap::ColorLegend {
+                lo: 0.0,
+                hi: 100.0,
+                caption: "% of the true digit's images (square-root colour scale)",
+            };
+            let colour = |percent: f64| rgb(sequential(((percent / 100.0) as f32).max(0.0).sqrt()));
+            crate::ui::heatmap::color_legend(ui, 10.0 * cell, legend, &colour);
+        });
+        ui.weak("Rows: true digit · columns: predicted digit");
     }
 
     fn gallery_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, eval: &TestEvaluation) {

@@ -1,11 +1,13 @@
 //! Training dashboard: live loss (raw and smoothed), accuracy, test loss and learning rate,
-//! with hover values, steps or epochs on x, overlays of earlier runs, throughput and ETA.
+//! with hover values, steps, epochs or seconds on x, overlays of other runs' whole step
+//! curves, throughput and ETA.
 //! Long series are decimated to a few thousand points so software rendering stays fast.
 
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
 
 use super::Panel;
+use crate::train::EpochMetrics;
 use crate::train::history::{RunHistory, RunPhase, StepPoint, decimate, smoothed};
 use crate::ui::layout::PanelKind;
 use crate::ui::state::Workbench;
@@ -14,26 +16,78 @@ use crate::ui::widgets::format_duration;
 /// Most points drawn per line.
 pub const MAX_LINE_POINTS: usize = 1_500;
 
+/// What the x axis of the dashboard's plots counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum XAxis {
+    /// Optimiser steps.
+    #[default]
+    Steps,
+    /// Epochs (fractional within an epoch).
+    Epochs,
+    /// Seconds since the run started.
+    WallTime,
+}
+
+impl XAxis {
+    fn label(self) -> &'static str {
+        match self {
+            XAxis::Steps => "step",
+            XAxis::Epochs => "epoch",
+            XAxis::WallTime => "seconds",
+        }
+    }
+}
+
 /// The dashboard's view settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
-pub struct DashboardPanel {
+pub struct DashboardSettings {
     /// Smoothing weight of the loss curve (0 = raw).
     pub smoothing: f64,
-    /// Epochs (true) or steps on the x axis.
-    pub x_in_epochs: bool,
+    /// What x counts.
+    pub x_axis: XAxis,
     /// Show the raw loss under the smoothed one.
     pub show_raw: bool,
 }
 
-impl Default for DashboardPanel {
+impl Default for DashboardSettings {
     fn default() -> Self {
         Self {
             smoothing: 0.9,
-            x_in_epochs: false,
+            x_axis: XAxis::Steps,
             show_raw: true,
         }
     }
+}
+
+/// The dashboard: its settings and the series drawn from them, rebuilt only when a history
+/// grows or a setting changes (not every frame while training).
+#[derive(Default)]
+pub struct DashboardPanel {
+    /// View settings (saved).
+    pub settings: DashboardSettings,
+    cache: Option<(SeriesKey, Vec<RunSeries>)>,
+}
+
+/// What a cached set of series was computed from.
+#[derive(Debug, Clone, PartialEq)]
+struct SeriesKey {
+    runs: Vec<(String, u64, usize, usize)>,
+    x_axis: XAxis,
+    smoothing_bits: u64,
+}
+
+/// One run's plotted series, x already mapped and long lines decimated.
+#[derive(Debug, Clone, Default)]
+struct RunSeries {
+    raw_loss: Vec<[f64; 2]>,
+    smooth_loss: Vec<[f64; 2]>,
+    train_loss: Vec<[f64; 2]>,
+    test_loss: Vec<[f64; 2]>,
+    batch_accuracy: Vec<[f64; 2]>,
+    train_accuracy: Vec<[f64; 2]>,
+    test_accuracy: Vec<[f64; 2]>,
+    learning_rate: Vec<[f64; 2]>,
 }
 
 const BLUE: egui::Color32 = egui::Color32::from_rgb(60, 130, 240);
@@ -43,7 +97,7 @@ const FAINT_BLUE: egui::Color32 = egui::Color32::from_rgba_premultiplied(55, 82,
 const ORANGE: egui::Color32 = egui::Color32::from_rgb(230, 120, 40);
 const GREEN: egui::Color32 = egui::Color32::from_rgb(120, 180, 90);
 
-/// A per-step series, decimated to [`MAX_LINE_POINTS`].
+/// A per-step series (already decimated).
 fn step_line(
     p: &mut egui_plot::PlotUi<'_>,
     name: &str,
@@ -52,17 +106,17 @@ fn step_line(
     width: f32,
 ) {
     p.line(
-        Line::new(name, PlotPoints::from(decimate(points, MAX_LINE_POINTS)))
+        Line::new(name, PlotPoints::from(points.to_vec()))
             .color(color)
             .width(width),
     );
 }
 
 /// A per-epoch series: a line with a marker on each epoch (one legend entry).
-fn epoch_line(p: &mut egui_plot::PlotUi<'_>, name: &str, points: Vec<[f64; 2]>, color: egui::Color32) {
-    p.line(Line::new(name, PlotPoints::from(points.clone())).color(color));
+fn epoch_line(p: &mut egui_plot::PlotUi<'_>, name: &str, points: &[[f64; 2]], color: egui::Color32) {
+    p.line(Line::new(name, PlotPoints::from(points.to_vec())).color(color));
     p.points(
-        Points::new(name, PlotPoints::from(points))
+        Points::new(name, PlotPoints::from(points.to_vec()))
             .radius(3.0)
             .color(color),
     );
@@ -85,39 +139,84 @@ const OVERLAY_COLORS: [egui::Color32; 4] = [
     egui::Color32::from_rgb(170, 120, 170),
 ];
 
-impl DashboardPanel {
-    fn x_of_step(&self, h: &RunHistory, step: usize) -> f64 {
-        if self.x_in_epochs && h.steps_per_epoch > 0 {
-            step as f64 / h.steps_per_epoch as f64
-        } else {
-            step as f64
+impl DashboardSettings {
+    fn x_of_step(&self, h: &RunHistory, s: &StepPoint) -> f64 {
+        match self.x_axis {
+            XAxis::Epochs if h.steps_per_epoch > 0 => s.step as f64 / h.steps_per_epoch as f64,
+            XAxis::WallTime => s.wall_secs,
+            _ => s.step as f64,
         }
     }
 
-    fn x_of_epoch(&self, h: &RunHistory, epoch: usize) -> f64 {
-        if self.x_in_epochs || h.steps_per_epoch == 0 {
-            epoch as f64
-        } else {
-            (epoch * h.steps_per_epoch) as f64
+    fn x_of_epoch(&self, h: &RunHistory, m: &EpochMetrics) -> f64 {
+        match self.x_axis {
+            XAxis::Epochs => m.epoch as f64,
+            XAxis::WallTime => m.elapsed_secs,
+            XAxis::Steps if h.steps_per_epoch == 0 => m.epoch as f64,
+            XAxis::Steps => (m.epoch * h.steps_per_epoch) as f64,
         }
     }
 
     fn step_series(&self, h: &RunHistory, value: impl Fn(&StepPoint) -> f64) -> Vec<[f64; 2]> {
-        h.steps
+        h.steps.iter().map(|s| [self.x_of_step(h, s), value(s)]).collect()
+    }
+
+    fn epoch_series(&self, h: &RunHistory, value: impl Fn(&EpochMetrics) -> Option<f64>) -> Vec<[f64; 2]> {
+        h.epochs
             .iter()
-            .map(|s| [self.x_of_step(h, s.step), value(s)])
+            .filter_map(|m| value(m).map(|v| [self.x_of_epoch(h, m), v]))
             .collect()
     }
 
-    fn epoch_series(
-        &self,
-        h: &RunHistory,
-        value: impl Fn(&crate::train::EpochMetrics) -> Option<f64>,
-    ) -> Vec<[f64; 2]> {
-        h.epochs
-            .iter()
-            .filter_map(|m| value(m).map(|v| [self.x_of_epoch(h, m.epoch), v]))
-            .collect()
+    /// Every series of one run.
+    fn series(&self, h: &RunHistory) -> RunSeries {
+        let raw = self.step_series(h, |s| s.loss);
+        let smooth_loss = decimate(&smoothed_points(&raw, self.smoothing), MAX_LINE_POINTS);
+        let batch_accuracy = smoothed_points(&self.step_series(h, |s| s.accuracy), self.smoothing);
+        let mut learning_rate = self.step_series(h, |s| s.learning_rate);
+        if learning_rate.is_empty() {
+            // A run recorded before steps were kept has the rate at each epoch's end only.
+            learning_rate = self.epoch_series(h, |m| Some(m.learning_rate));
+        }
+        RunSeries {
+            raw_loss: decimate(&raw, MAX_LINE_POINTS),
+            smooth_loss,
+            train_loss: self.epoch_series(h, |m| Some(m.train_loss)),
+            test_loss: self.epoch_series(h, |m| m.test_loss),
+            batch_accuracy: decimate(&batch_accuracy, MAX_LINE_POINTS),
+            train_accuracy: self.epoch_series(h, |m| Some(m.train_accuracy)),
+            test_accuracy: self.epoch_series(h, |m| m.test_accuracy),
+            learning_rate: decimate(&learning_rate, MAX_LINE_POINTS),
+        }
+    }
+}
+
+/// The key of a history as cached: its name, run id and how many steps and epochs it holds.
+fn history_key(name: &str, h: &RunHistory) -> (String, u64, usize, usize) {
+    (name.to_string(), h.run_id, h.steps.len(), h.epochs.len())
+}
+
+impl DashboardPanel {
+    /// The series of the current run (first) and each overlay, from the cache when nothing
+    /// they depend on changed.
+    fn series(
+        &mut self,
+        current: (&str, &RunHistory),
+        overlays: &[crate::ui::state::Overlay],
+    ) -> &[RunSeries] {
+        let mut runs = vec![history_key(current.0, current.1)];
+        runs.extend(overlays.iter().map(|o| history_key(&o.label, &o.history)));
+        let key = SeriesKey {
+            runs,
+            x_axis: self.settings.x_axis,
+            smoothing_bits: self.settings.smoothing.to_bits(),
+        };
+        if self.cache.as_ref().is_none_or(|(k, _)| *k != key) {
+            let mut all = vec![self.settings.series(current.1)];
+            all.extend(overlays.iter().map(|o| self.settings.series(&o.history)));
+            self.cache = Some((key, all));
+        }
+        &self.cache.as_ref().expect("just filled").1
     }
 
     fn status_ui(&self, ui: &mut egui::Ui, wb: &Workbench) {
@@ -184,7 +283,7 @@ impl DashboardPanel {
     }
 
     fn plot(
-        &self,
+        x_axis: XAxis,
         id: &str,
         title: &str,
         height: f32,
@@ -195,7 +294,7 @@ impl DashboardPanel {
         Plot::new(id)
             .height(height)
             .legend(Legend::default())
-            .x_axis_label(if self.x_in_epochs { "epoch" } else { "step" })
+            .x_axis_label(x_axis.label())
             .link_axis(egui::Id::unique("dashboard-x"), [true, false])
             .link_cursor(egui::Id::unique("dashboard-x"), [true, false])
             .allow_scroll(false)
@@ -210,87 +309,100 @@ impl Panel for DashboardPanel {
 
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.status_ui(ui, wb);
+        let settings = &mut self.settings;
         ui.horizontal(|ui| {
             ui.label("x axis:");
-            ui.selectable_value(&mut self.x_in_epochs, false, "steps");
-            ui.selectable_value(&mut self.x_in_epochs, true, "epochs");
+            ui.selectable_value(&mut settings.x_axis, XAxis::Steps, "steps");
+            ui.selectable_value(&mut settings.x_axis, XAxis::Epochs, "epochs");
+            ui.selectable_value(&mut settings.x_axis, XAxis::WallTime, "time")
+                .on_hover_text("Seconds since the run started");
             ui.separator();
             let l = ui.label("Smoothing");
-            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.99))
+            ui.add(egui::Slider::new(&mut settings.smoothing, 0.0..=0.99))
                 .labelled_by(l.id)
-                .on_hover_text("Exponential moving average of the step loss (0 = raw)");
-            ui.checkbox(&mut self.show_raw, "raw");
+                .on_hover_text("Exponential moving average of the step loss and batch accuracy (0 = raw)");
+            ui.checkbox(&mut settings.show_raw, "raw");
         });
         let height = ((ui.available_height() - 90.0) / 3.0).clamp(110.0, 260.0);
+        let (x_axis, show_raw) = (self.settings.x_axis, self.settings.show_raw);
         let empty = RunHistory::new(0, 0);
-        let h = wb.training.as_ref().map_or(&empty, |s| &s.history);
+        let (name, h) = wb.training.as_ref().map_or((String::new(), &empty), |s| {
+            let name = s
+                .run_dir
+                .as_ref()
+                .map_or_else(String::new, |d| d.display().to_string());
+            (name, &s.history)
+        });
         let overlays = &wb.overlays;
+        let all = self.series((&name, h), overlays);
+        let (run, others) = all.split_first().expect("the current run's series");
+        let overlay = |i: usize| {
+            (
+                overlays[i].label.as_str(),
+                OVERLAY_COLORS[i % OVERLAY_COLORS.len()],
+            )
+        };
 
-        // Loss per step, raw and smoothed; overlays contribute their per-epoch training loss.
-        let raw = self.step_series(h, |s| s.loss);
-        let smooth = smoothed_points(&raw, self.smoothing);
-        self.plot("loss", "Training loss", height, ui, |p| {
-            if self.show_raw {
-                step_line(p, "loss (raw)", &raw, RAW, 1.5);
+        Self::plot(x_axis, "loss", "Training loss", height, ui, |p| {
+            if show_raw {
+                step_line(p, "loss (raw)", &run.raw_loss, RAW, 1.5);
             }
-            step_line(p, "loss (smoothed)", &smooth, BLUE, 2.0);
-            epoch_line(
-                p,
-                "train loss (epoch mean)",
-                self.epoch_series(h, |m| Some(m.train_loss)),
-                LIGHT_BLUE,
-            );
-            epoch_line(p, "test loss", self.epoch_series(h, |m| m.test_loss), ORANGE);
-            for (i, o) in overlays.iter().enumerate() {
-                let pts = self.epoch_series(&o.history, |m| Some(m.train_loss));
-                p.line(
-                    Line::new(format!("{} (train loss)", o.label), PlotPoints::from(pts))
-                        .color(OVERLAY_COLORS[i % 4]),
-                );
+            step_line(p, "loss (smoothed)", &run.smooth_loss, BLUE, 2.0);
+            epoch_line(p, "train loss (epoch mean)", &run.train_loss, LIGHT_BLUE);
+            epoch_line(p, "test loss", &run.test_loss, ORANGE);
+            for (i, o) in others.iter().enumerate() {
+                let (label, colour) = overlay(i);
+                // Whole step curves where the run kept them, else its epoch means.
+                let (points, what) = if o.smooth_loss.is_empty() {
+                    (&o.train_loss, "train loss")
+                } else {
+                    (&o.smooth_loss, "loss, smoothed")
+                };
+                step_line(p, &format!("{label} ({what})"), points, colour, 1.5);
             }
         });
 
-        let batch_acc = smoothed_points(&self.step_series(h, |s| s.accuracy), self.smoothing);
-        self.plot("accuracy", "Accuracy", height, ui, |p| {
-            step_line(p, "batch accuracy (smoothed)", &batch_acc, FAINT_BLUE, 1.5);
-            epoch_line(
+        Self::plot(x_axis, "accuracy", "Accuracy", height, ui, |p| {
+            step_line(
                 p,
-                "train accuracy",
-                self.epoch_series(h, |m| Some(m.train_accuracy)),
-                BLUE,
+                "batch accuracy (smoothed)",
+                &run.batch_accuracy,
+                FAINT_BLUE,
+                1.5,
             );
-            epoch_line(
-                p,
-                "test accuracy",
-                self.epoch_series(h, |m| m.test_accuracy),
-                ORANGE,
-            );
-            for (i, o) in overlays.iter().enumerate() {
-                let pts = self.epoch_series(&o.history, |m| m.test_accuracy);
-                p.line(
-                    Line::new(format!("{} (test)", o.label), PlotPoints::from(pts))
-                        .color(OVERLAY_COLORS[i % 4]),
-                );
+            epoch_line(p, "train accuracy", &run.train_accuracy, BLUE);
+            epoch_line(p, "test accuracy", &run.test_accuracy, ORANGE);
+            for (i, o) in others.iter().enumerate() {
+                let (label, colour) = overlay(i);
+                if !o.batch_accuracy.is_empty() {
+                    step_line(
+                        p,
+                        &format!("{label} (batch accuracy)"),
+                        &o.batch_accuracy,
+                        colour,
+                        1.0,
+                    );
+                }
+                epoch_line(p, &format!("{label} (test)"), &o.test_accuracy, colour);
             }
         });
 
-        self.plot("lr", "Learning rate", height * 0.7, ui, |p| {
-            let mut lr = self.step_series(h, |s| s.learning_rate);
-            if lr.is_empty() {
-                // A recorded run has the rate at the end of each epoch only.
-                lr = self.epoch_series(h, |m| Some(m.learning_rate));
+        Self::plot(x_axis, "lr", "Learning rate", height * 0.7, ui, |p| {
+            step_line(p, "learning rate", &run.learning_rate, GREEN, 1.5);
+            for (i, o) in others.iter().enumerate() {
+                let (label, colour) = overlay(i);
+                step_line(p, label, &o.learning_rate, colour, 1.0);
             }
-            step_line(p, "learning rate", &lr, GREEN, 1.5);
         });
     }
 
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(self).ok()
+        serde_json::to_string(&self.settings).ok()
     }
 
     fn load_settings(&mut self, json: &str) {
         if let Ok(s) = serde_json::from_str(json) {
-            *self = s;
+            self.settings = s;
         }
     }
 }

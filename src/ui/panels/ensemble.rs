@@ -259,20 +259,11 @@ impl EnsemblePanel {
                         st.model_correlation[a][b].map_or("undefined".into(), |v| format!("{v:.3}"))
                     )
                 };
-                let label = |i: usize| i.to_string();
-                let heat = Heatmap {
-                    name: "model correlation",
-                    shape: (n, n),
-                    value: &value,
-                    color: &correlation_color,
-                    hover: &hover,
-                    label: &label,
-                    label_every: (n / 5).max(1),
-                    selected: self.model.map(|m| (m, m)),
-                    accessible: true,
-                    marked: None,
-                    hide_undefined: false,
-                };
+                let heat = Heatmap::new("model correlation", (n, n), &value, &correlation_color)
+                    .hover(&hover)
+                    .label_every((n / 5).max(1))
+                    .selected(self.model.map(|m| (m, m)))
+                    .legend(-1.0, 1.0, "correlation");
                 if let Some((a, _)) = heat.show(ui, side - 22.0) {
                     self.model = Some(a);
                 }
@@ -288,20 +279,10 @@ impl EnsemblePanel {
                         st.digit_correlation[d][e].map_or("undefined".into(), |v| format!("{v:.3}"))
                     )
                 };
-                let label = |i: usize| i.to_string();
-                let heat = Heatmap {
-                    name: "digit correlation",
-                    shape: (NUM_CLASSES, NUM_CLASSES),
-                    value: &value,
-                    color: &correlation_color,
-                    hover: &hover,
-                    label: &label,
-                    label_every: 1,
-                    selected: Some(self.pair),
-                    accessible: true,
-                    marked: None,
-                    hide_undefined: false,
-                };
+                let heat = Heatmap::new("digit correlation", (NUM_CLASSES, NUM_CLASSES), &value, &correlation_color)
+                    .hover(&hover)
+                    .selected(Some(self.pair))
+                    .legend(-1.0, 1.0, "correlation");
                 if let Some(pair) = heat.show(ui, side - 22.0) {
                     self.pair = pair;
                 }
@@ -523,20 +504,10 @@ impl EnsemblePanel {
                 if r.correctness.get(m, i) { "right" } else { "wrong" }
             )
         };
-        let label_of = |m: usize| m.to_string();
-        let strip = Heatmap {
-            name: "image models",
-            shape: (1, n),
-            value: &value,
-            color: &color,
-            hover: &hover,
-            label: &label_of,
-            label_every: (n / 10).max(1),
-            selected: self.model.map(|m| (0, m)),
-            accessible: true,
-            marked: None,
-            hide_undefined: false,
-        };
+        let strip = Heatmap::new("image models", (1, n), &value, &color)
+            .hover(&hover)
+            .label_every((n / 10).max(1))
+            .selected(self.model.map(|m| (0, m)));
         let width = (ui.available_width() - 30.0).min(14.0 * n as f32);
         if let Some((_, m)) = strip.show(ui, width) {
             self.model = Some(m);

@@ -63,21 +63,13 @@ impl FiltersPanel {
     }
 
     fn legend_ui(ui: &mut egui::Ui, limit: f32) {
-        ui.horizontal(|ui| {
-            ui.monospace(format!("{:+.3}", -limit));
-            let (rect, _) = ui.allocate_exact_size(vec2(160.0, 14.0), Sense::hover());
-            for i in 0..160 {
-                let t = i as f32 / 159.0 * 2.0 - 1.0;
-                let x = rect.left() + i as f32;
-                ui.painter().rect_filled(
-                    Rect::from_min_max(pos2(x, rect.top()), pos2(x + 1.0, rect.bottom())),
-                    0.0,
-                    rgb(diverging(t)),
-                );
-            }
-            ui.monospace(format!("{:+.3}", limit));
-            ui.weak("(blue negative, white 0, red positive; one scale for the shown kernels)");
-        });
+        let legend = crate::ui::heatmap::ColorLegend {
+            lo: -f64::from(limit),
+            hi: f64::from(limit),
+            caption: "kernel weight (blue negative, white 0, red positive; one scale for the shown kernels)",
+        };
+        let colour = |v: f64| rgb(diverging((v / f64::from(limit)) as f32));
+        crate::ui::heatmap::color_legend(ui, 200.0, legend, &colour);
     }
 
     fn enlarged_ui(ui: &mut egui::Ui, kernel: &[f32], side: usize, limit: f32, title: &str) {

@@ -4,7 +4,7 @@
 //! after every edit, the margin between two chosen classes and its history.
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
-use egui_plot::{Bar, BarChart, HLine, Line, Plot, PlotPoints};
+use egui_plot::{HLine, Line, Plot, PlotPoints};
 use serde::{Deserialize, Serialize};
 
 use super::Panel;
@@ -13,6 +13,7 @@ use crate::pad::{Brush, PadImage};
 use crate::rng::Rng;
 use crate::train::eval::model_input;
 use crate::train::metrics::softmax;
+use crate::ui::digit_bars::digit_bars;
 use crate::ui::layout::PanelKind;
 use crate::ui::state::Workbench;
 use crate::ui::widgets::{CachedTexture, class_color, grey_image, intensities_to_grey, model_input_to_grey};
@@ -431,37 +432,31 @@ impl PadPanel {
             return;
         };
         let probs = softmax(&logits);
-        let bars = |values: &[f32], name: &str| {
-            BarChart::new(
-                name,
-                values
-                    .iter()
-                    .enumerate()
-                    .map(|(d, &v)| {
-                        Bar::new(d as f64, v as f64)
-                            .name(format!("{d}"))
-                            .fill(class_color(d))
-                    })
-                    .collect(),
-            )
+        let predicted = usize::from(crate::train::metrics::argmax(&probs));
+        let width = ui.available_width();
+        let side_by_side = width >= 330.0;
+        let chart = Vec2::new(if side_by_side { width / 2.0 - 6.0 } else { width }, 96.0);
+        let logits_ui = |ui: &mut egui::Ui| {
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("Logits").strong());
+                digit_bars(ui, &logits, "logit", false, predicted, chart);
+            });
         };
-        ui.label(egui::RichText::new("Logits").strong());
-        Plot::new("pad-logits")
-            .height(110.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .show_x(false)
-            .show(ui, |p| p.bar_chart(bars(&logits, "logit")));
-        ui.label(egui::RichText::new("Softmax probabilities").strong());
-        Plot::new("pad-softmax")
-            .height(90.0)
-            .allow_drag(false)
-            .allow_zoom(false)
-            .allow_scroll(false)
-            .include_y(1.0)
-            .show_x(false)
-            .show(ui, |p| p.bar_chart(bars(&probs, "probability")));
+        let probabilities_ui = |ui: &mut egui::Ui| {
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("Softmax probabilities").strong());
+                digit_bars(ui, &probs, "probability", true, predicted, chart);
+            });
+        };
+        if side_by_side {
+            ui.horizontal_top(|ui| {
+                logits_ui(ui);
+                probabilities_ui(ui);
+            });
+        } else {
+            logits_ui(ui);
+            probabilities_ui(ui);
+        }
 
         ui.horizontal(|ui| {
             let l = ui.label("Margin");
@@ -510,6 +505,11 @@ impl PadPanel {
     }
 }
 
+/// Height the rest of a narrow pad takes under the canvas: the model input and the
+/// prediction, the two charts side by side, the margin row and its history, and the labelled
+/// drawings' rows.
+const PREDICTIONS_HEIGHT: f32 = 460.0;
+
 impl Panel for PadPanel {
     fn kind(&self) -> PanelKind {
         PanelKind::Pad
@@ -536,9 +536,11 @@ impl Panel for PadPanel {
                 .min(ui.available_height() - 40.0)
                 .clamp(196.0, 392.0)
         } else {
+            // Leave room below for the model input, both charts and the margin, so the whole
+            // answer is visible without scrolling.
             (ui.available_width() - 30.0)
-                .min(ui.available_height() * 0.5)
-                .clamp(168.0, 392.0)
+                .min(ui.available_height() - PREDICTIONS_HEIGHT)
+                .clamp(150.0, 392.0)
         };
         let draw = |this: &mut Self, ui: &mut egui::Ui| {
             ui.vertical(|ui| {
@@ -558,8 +560,8 @@ impl Panel for PadPanel {
         } else {
             draw(self, ui);
             self.update_prediction(wb);
-            self.feedback_ui(ui, wb);
             self.predictions_ui(ui, wb);
+            self.feedback_ui(ui, wb);
         }
     }
 

@@ -187,20 +187,13 @@ impl RowSweepPanel {
                     None => String::new(),
                 };
                 let marked = |a: usize, b: usize| e.flips(a, b);
-                let label = |i: usize| i.to_string();
-                let heat = crate::ui::heatmap::Heatmap {
-                    name: "Row sweep",
-                    shape: (ROWS, ROWS),
-                    value: &value,
-                    color: &color,
-                    hover: &hover,
-                    label: &label,
-                    label_every: 5,
-                    selected: self.selected,
-                    accessible: true,
-                    marked: Some(&marked),
-                    hide_undefined: true,
-                };
+                let heat = crate::ui::heatmap::Heatmap::new("Row sweep", (ROWS, ROWS), &value, &color)
+                    .hover(&hover)
+                    .label_every(5)
+                    .selected(self.selected)
+                    .marked(&marked)
+                    .hide_undefined()
+                    .legend(-lim, lim, "change of the margin when the rows are erased");
                 if let Some((a, b)) = heat.show(ui, side)
                     && a <= b
                 {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Panel;
 use crate::device::DeviceChoice;
-use crate::model::{ModelSpec, PRESET_NAMES};
+use crate::model::{ModelSpec, PRESET_NAMES, thousands};
 use crate::train::{Command, OptimizerKind, Schedule, Subset, TrainConfig};
 use crate::ui::layout::PanelKind;
 use crate::ui::state::{Action, Workbench};
@@ -306,19 +306,6 @@ impl TrainingPanel {
     }
 }
 
-/// Groups digits in threes: 1234567 → "1,234,567".
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A labelled one-line text field; marked red with its message when `error` names it.
 fn field(
     ui: &mut egui::Ui,
@@ -438,7 +425,9 @@ impl TrainingPanel {
             }
         });
         match f.model() {
-            Ok(spec) => ui.label(format!("Parameters: {}", thousands(spec.param_count()))),
+            Ok(spec) => ui
+                .label(format!("Parameters: {}", thousands(spec.param_count())))
+                .on_hover_text(spec.parameters_text()),
             Err(_) => ui.weak("Parameters: fix the architecture first"),
         };
     }
