@@ -34,6 +34,7 @@ pub mod figure;
 pub mod fsutil;
 pub mod interop;
 pub mod kernels;
+pub mod memory;
 pub mod model;
 pub mod pad;
 pub mod preprocess;

@@ -77,7 +77,7 @@ fn worker_evaluation_equals_evaluate_and_peaks_match_the_maps() {
     let best = peaks.peaks[top[0] * 8 + 3];
     assert!((0..data.test.len()).all(|i| peaks.peaks[i * 8 + 3] <= best));
 
-    // A layer that does not exist ends as Cancelled-like None, never a panic.
+    // A layer that does not exist fails with a message naming it (not a caught panic).
     let outcome = finish(AnalysisJob::ChannelPeaks {
         model,
         device,
@@ -85,10 +85,12 @@ fn worker_evaluation_equals_evaluate_and_peaks_match_the_maps() {
         model_version: 4,
         layer: 99,
     });
-    assert!(
-        matches!(outcome, AnalysisEvent::Cancelled | AnalysisEvent::Failed(_)),
-        "{outcome:?}"
-    );
+    match outcome {
+        AnalysisEvent::Failed(message) => {
+            assert!(message.starts_with("layer 99 does not exist"), "{message}")
+        }
+        other => panic!("expected a failure naming the layer, got {other:?}"),
+    }
 }
 
 #[test]

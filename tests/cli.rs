@@ -256,7 +256,22 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     img.save(&png).unwrap();
     let (ok, out, err) = common::cli(&["predict", "--run", run_s, png.to_str().unwrap()], &[], &[]);
     assert!(ok, "{err}");
-    assert!(out.contains("prediction: ") && out.lines().count() >= 12, "{out}");
+    assert!(out.lines().count() >= 12, "the 10 logits are printed: {out}");
+    // The digit printed is the model's own answer for the preprocessed picture.
+    let expected = {
+        use mnist_workbench::preprocess::{load_grey, mnist_style};
+        let (dir, config) = mnist_workbench::train::RunDir::open(&run).unwrap();
+        let flex = mnist_workbench::device::flex().device;
+        let model = dir.load_model(&config.train.model, &flex).unwrap();
+        let (grey, w, h) = load_grey(&png).unwrap();
+        let pixels = mnist_style(&grey, w, h).unwrap();
+        let logits = mnist_workbench::train::eval::logits_for_intensities(&model, &pixels, &flex).unwrap();
+        mnist_workbench::train::metrics::argmax(&logits)
+    };
+    assert!(
+        out.contains(&format!("prediction: {expected} (")),
+        "expected {expected}: {out}"
+    );
 
     // A checkpoint of another architecture.
     let config_path = run.join("config.json");
@@ -292,10 +307,9 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
 }
 
 #[test]
+#[ignore = "needs real MNIST: mnist-workbench data download, then MNIST_DIR=<folder> cargo test --release -- --include-ignored"]
 fn data_check_verifies_real_mnist_digests() {
-    let Some(dir) = common::mnist_dir("data check") else {
-        return;
-    };
+    let dir = common::mnist_dir();
     let (ok, out, err) = common::cli(&["data", "check", "--data", dir.to_str().unwrap()], &[], &[]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("all four files are intact MNIST"));
@@ -337,10 +351,9 @@ fn download_subcommand_uses_given_mirrors_and_fails_cleanly() {
 }
 
 #[test]
+#[ignore = "needs real MNIST: mnist-workbench data download, then MNIST_DIR=<folder> cargo test --release -- --include-ignored"]
 fn corrupted_download_exits_non_zero_and_leaves_nothing() {
-    let Some(dir) = common::mnist_dir("corrupted download via the CLI") else {
-        return;
-    };
+    let dir = common::mnist_dir();
     // The real files with a few bytes flipped in the middle: gzip or the digest must refuse them.
     let files = MNIST_FILES
         .iter()
@@ -532,6 +545,26 @@ fn experiment_ensemble_writes_the_results_the_app_opens() {
         &[],
     );
     assert!(!ok && err.contains("learning rate"), "{err}");
+    // Running again into the same folder is refused before any work; the results stay.
+    let before = std::fs::read(out.join("ensemble.json")).unwrap();
+    let (ok, _, err) = common::cli(
+        &[
+            "experiment",
+            "ensemble",
+            "--synthetic",
+            "--models",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(
+        !ok && err.contains("already holds results") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(out.join("ensemble.json")).unwrap(), before);
 }
 
 #[test]
@@ -595,10 +628,20 @@ fn probe_subcommands_write_figures_and_numbers_and_refuse_bad_input() {
     let (ok, stdout, err) = probe(&["row-sweep", "--batch", "3"]);
     assert!(ok, "{stdout}\n{err}");
     assert!(stdout.contains("most crucial single row"), "{stdout}");
-    assert!(
-        stdout.contains("mean rows erased to flip") || stdout.contains("0/"),
-        "{stdout}"
-    );
+    // One line per class: "<digit>s: <flipped>/<images> flip; mean <what> to flip <n or —>",
+    // with at most 3 images each, a mean exactly when something flipped.
+    for what in ["rows erased", "bar rows"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("mean {what} to flip")))
+            .unwrap_or_else(|| panic!("no {what} line: {stdout}"));
+        let counts = line.split(": ").nth(1).unwrap().split(' ').next().unwrap();
+        let (flipped, images) = counts.split_once('/').unwrap();
+        let (flipped, images): (usize, usize) = (flipped.parse().unwrap(), images.parse().unwrap());
+        assert!((1..=3).contains(&images) && flipped <= images, "{line}");
+        let mean = line.rsplit(' ').next().unwrap();
+        assert_eq!(mean == "—", flipped == 0, "{line}");
+    }
     let (ok, stdout, err) = probe(&["ablation", "--trials", "10", "--classes", "1,7"]);
     assert!(ok, "{stdout}\n{err}");
     assert!(stdout.contains("accuracy on 1/7: baseline"), "{stdout}");

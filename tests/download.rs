@@ -8,19 +8,17 @@ use std::sync::atomic::AtomicBool;
 use mnist_workbench::data::download::{DownloadError, DownloadPlan, download_mnist};
 use mnist_workbench::data::sources::{MNIST_FILES, has_mnist};
 
-fn shared_files() -> Option<Vec<(String, Vec<u8>)>> {
-    let dir = common::mnist_dir("download test")?;
-    Some(
-        MNIST_FILES
-            .iter()
-            .map(|n| {
-                (
-                    format!("{n}.gz"),
-                    std::fs::read(dir.join(format!("{n}.gz"))).expect("gz file"),
-                )
-            })
-            .collect(),
-    )
+fn shared_files() -> Vec<(String, Vec<u8>)> {
+    let dir = common::mnist_dir();
+    MNIST_FILES
+        .iter()
+        .map(|n| {
+            (
+                format!("{n}.gz"),
+                std::fs::read(dir.join(format!("{n}.gz"))).expect("gz file"),
+            )
+        })
+        .collect()
 }
 
 fn corrupt(files: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
@@ -129,8 +127,9 @@ fn cancel_stops_the_download() {
 }
 
 #[test]
+#[ignore = "needs real MNIST: mnist-workbench data download, then MNIST_DIR=<folder> cargo test --release -- --include-ignored"]
 fn real_mnist_files_download_with_the_standard_digests() {
-    let Some(files) = shared_files() else { return };
+    let files = shared_files();
     let server = common::LocalServer::start(files);
     let dest = common::temp_dir("dl-real");
     download_mnist(

@@ -255,10 +255,9 @@ fn stability_passes_vary_with_dropout_and_repeat_with_the_seed() {
 
 /// Real MNIST, 6 models of S0's ensemble: accuracy where PyTorch's models land.
 #[test]
+#[ignore = "needs real MNIST: mnist-workbench data download, then MNIST_DIR=<folder> cargo test --release -- --include-ignored"]
 fn ensemble_on_real_mnist_lands_in_seed_s0_range() {
-    let Some(dir) = common::mnist_dir("ensemble on real MNIST") else {
-        return;
-    };
+    let dir = common::mnist_dir();
     let (train, test) = load_split_from_folder(&dir).unwrap();
     let data = Arc::new(Dataset {
         train,

@@ -357,7 +357,8 @@ fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
         dest: dest.clone(),
         mirrors: vec![server.base_url.clone()],
         sha256: digests,
-        timeout: Duration::from_secs(20),
+        stall_timeout: Duration::from_secs(20),
+        max_bytes: mnist_workbench::data::download::MAX_DOWNLOAD_BYTES,
     });
     let mut h = harness(opts);
     h.run_steps(2);

@@ -228,7 +228,9 @@ fn ablation_of_a_hand_set_mlp_finds_the_units_that_tell_the_classes_apart() {
     // Both logits are zero then: argmax picks class 0, neither 1 nor 7.
     assert_eq!(r.targeted.pair, 0.0);
     assert_eq!(r.random.len(), 30);
-    assert!(r.random_at_or_below >= 0.0 && r.random_at_or_below <= 1.0);
+    // The share is what its definition says: random ablations doing at most as well.
+    let at_or_below = r.random.iter().filter(|a| a.pair <= r.targeted.pair).count();
+    assert_eq!(r.random_at_or_below, at_or_below as f64 / r.random.len() as f64);
     assert_eq!(r.sweep.len(), 2);
     assert_eq!(r.sweep[1].units, 2); // 11.2 and 8.4 exceed 5
     assert_eq!(r.sweep[0].units, 2);
@@ -446,14 +448,14 @@ fn drawn_digits_keep_an_accuracy_and_save_as_an_mnist_folder() {
     assert_eq!(drawn.per_class()[7], (2, 2));
     assert_eq!(drawn.per_class()[1], (0, 1));
     let dir = common::temp_dir("drawn");
-    drawn.save(&dir).unwrap();
+    drawn.save(&dir, true).unwrap();
     let (train, test) = mnist_workbench::data::load_split_from_folder(&dir).unwrap();
     assert_eq!(train.labels, vec![7, 1, 7]);
     assert_eq!(test.pixels, drawn.to_digits().pixels);
     assert_eq!(DrawnDigits::load(&dir).unwrap().digits.len(), 3);
     drawn.undo();
     assert_eq!(drawn.digits.len(), 2);
-    assert!(DrawnDigits::default().save(&dir).is_err());
+    assert!(DrawnDigits::default().save(&dir, true).is_err());
 }
 
 #[test]
@@ -485,6 +487,8 @@ fn synthetic_probes_run_end_to_end() {
         ..Default::default()
     };
     let b = quiet(|rep| batch_sweep(&model, &data.test, &batch, &device, rep)).unwrap();
+    // Up to 3 correctly predicted images of each class, rows erased or a bar painted.
+    assert!(!b.erased.is_empty() && !b.painted.is_empty(), "{b:?}");
     assert!(b.erased.len() <= 3 && b.painted.len() <= 3);
     // Cancel stops a long probe with Cancelled.
     let mut sink = |_| {};
@@ -496,16 +500,19 @@ fn synthetic_probes_run_end_to_end() {
         &device,
         &mut Reporter::new(&mut sink, &always),
     );
-    assert!(matches!(err, Err(mnist_workbench::probe::ProbeError::Cancelled)) || b.erased.is_empty());
+    assert!(
+        matches!(err, Err(mnist_workbench::probe::ProbeError::Cancelled)),
+        "{:?}",
+        err.map(|_| "finished")
+    );
 }
 
 #[test]
+#[ignore = "needs real MNIST: mnist-workbench data download, then MNIST_DIR=<folder> cargo test --release -- --include-ignored"]
 fn on_real_mnist_erasing_the_top_of_a_7_moves_it_toward_1() {
     use mnist_workbench::probe::row_sweep::EraseSweep;
     use mnist_workbench::train::TrainConfig;
-    let Some(dir) = common::mnist_dir("probe on real MNIST") else {
-        return;
-    };
+    let dir = common::mnist_dir();
     let (train, test) = mnist_workbench::data::load_split_from_folder(&dir).unwrap();
     let data = Arc::new(mnist_workbench::data::Dataset {
         train,

@@ -170,31 +170,33 @@ pub fn spawn_analysis(job: AnalysisJob, wake: Arc<dyn Fn() + Send + Sync>) -> st
             };
             let progress = |done, total| send(AnalysisEvent::Progress { done, total });
             // A panic inside burn must not take the app down: report it instead.
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
-                AnalysisJob::Evaluate {
-                    model,
-                    device,
-                    data,
-                    model_version,
-                } => evaluate_with_progress(&model, &data.test, &device, model_version, &flag, progress)
-                    .map(|e| AnalysisEvent::Evaluated(Arc::new(e))),
-                AnalysisJob::ChannelPeaks {
-                    model,
-                    device,
-                    data,
-                    model_version,
-                    layer,
-                } => channel_peaks(&model, &data.test, layer, &device, &flag, progress).map(
-                    |(channels, peaks)| {
-                        AnalysisEvent::Peaks(Arc::new(ChannelPeaks {
-                            model_version,
-                            layer,
-                            channels,
-                            peaks,
-                        }))
-                    },
-                ),
-            }));
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+                    AnalysisJob::Evaluate {
+                        model,
+                        device,
+                        data,
+                        model_version,
+                    } => evaluate_with_progress(&model, &data.test, &device, model_version, &flag, progress)
+                        .map(|e| AnalysisEvent::Evaluated(Arc::new(e))),
+                    AnalysisJob::ChannelPeaks {
+                        model,
+                        device,
+                        data,
+                        model_version,
+                        layer,
+                    } => channel_peaks(&model, &data.test, layer, &device, &flag, progress).map(|found| {
+                        match found {
+                            Ok((channels, peaks)) => AnalysisEvent::Peaks(Arc::new(ChannelPeaks {
+                                model_version,
+                                layer,
+                                channels,
+                                peaks,
+                            })),
+                            Err(message) => AnalysisEvent::Failed(message),
+                        }
+                    }),
+                }));
             send(match outcome {
                 Ok(Some(event)) => event,
                 Ok(None) => AnalysisEvent::Cancelled,

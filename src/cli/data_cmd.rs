@@ -6,9 +6,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::bail;
 use clap::Subcommand;
 use mnist_workbench::data::download::{DownloadPlan, download_mnist};
-use mnist_workbench::data::idx::read_decompressed;
+use mnist_workbench::data::idx::sha256_decompressed;
+use mnist_workbench::data::load_dataset;
 use mnist_workbench::data::sources::{MNIST_DIR_VAR, MNIST_FILES, cache_dir, find_file};
-use mnist_workbench::data::{hex, load_dataset};
 
 use super::DataArgs;
 use super::progress::ProgressBar;
@@ -60,10 +60,7 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
                     continue;
                 };
                 // The payload's digest, whether the file is gzip or raw.
-                let digest = read_decompressed(&path).map(|bytes| {
-                    use sha2::Digest;
-                    hex(&sha2::Sha256::digest(&bytes))
-                });
+                let digest = sha256_decompressed(&path);
                 match digest {
                     Ok(d) if d == want => println!("ok       {}", path.display()),
                     Ok(d) => {

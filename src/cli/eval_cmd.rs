@@ -86,7 +86,8 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     let device = select_device(a.device)?;
     let model = dir.load_model(&run_config.train.model, &device.device)?;
     let (grey, w, h) = load_grey(&a.image)?;
-    let input: Vec<f32> = mnist_style(&grey, w, h)?
+    let input: Vec<f32> = mnist_style(&grey, w, h)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.image.display()))?
         .into_iter()
         .map(normalize_intensity)
         .collect();

@@ -44,6 +44,9 @@ fn preset(name: &str) -> anyhow::Result<ModelSpec> {
 /// Flags of `experiment ensemble`.
 #[derive(Debug, Args)]
 pub struct EnsembleArgs {
+    /// Replace an ensemble's results already in --out (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
     /// Architecture of every model (a preset name).
     #[arg(long, default_value = "small-cnn")]
     model: String,
@@ -121,6 +124,9 @@ pub struct StabilityArgs {
     /// Results folder (default: the run folder).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Replace stability results already in the results folder (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
     /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "flex")]
     device: DeviceChoice,
@@ -148,6 +154,18 @@ fn check_out(out: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses, before any work, to replace earlier results of the same kind in `out`.
+fn keep_earlier(out: &std::path::Path, file: &str, overwrite: bool) -> anyhow::Result<()> {
+    let existing = out.join(file);
+    if existing.exists() && !overwrite {
+        anyhow::bail!(
+            "{} already holds results; choose another --out or pass --overwrite to replace them",
+            existing.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `experiment`.
 pub fn run(action: ExperimentAction) -> anyhow::Result<()> {
     let (job, out, label) = match action {
@@ -164,6 +182,11 @@ pub fn run(action: ExperimentAction) -> anyhow::Result<()> {
                 seed: a.seed,
             };
             config.validate()?;
+            keep_earlier(
+                &a.common.out,
+                mnist_workbench::experiment::ensemble::RESULTS_FILE,
+                a.overwrite,
+            )?;
             let device = select_device(a.common.device)?;
             let data = Arc::new(load_dataset(&a.common.data.request())?);
             eprintln!("device: {}\ndata: {}", device.name, data.source);
@@ -205,6 +228,11 @@ pub fn run(action: ExperimentAction) -> anyhow::Result<()> {
             let (dir, run_config) = RunDir::open(&a.run)?;
             let out = a.out.clone().unwrap_or_else(|| a.run.clone());
             check_out(&out)?;
+            keep_earlier(
+                &out,
+                mnist_workbench::experiment::stability::RESULTS_FILE,
+                a.overwrite,
+            )?;
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let device = select_device(a.device)?;
             let data = Arc::new(load_dataset(&a.data.request_for_run(&run_config))?);

@@ -41,30 +41,32 @@ pub struct TrainArgs {
     /// CNN dense layer width.
     #[arg(long)]
     dense: Option<usize>,
-    /// Optimiser: adam, adamw, sgd.
-    #[arg(long, default_value = "adam")]
-    optimizer: OptimizerKind,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f64,
-    /// Weight decay.
-    #[arg(long, default_value_t = 0.0)]
-    weight_decay: f64,
-    /// Learning-rate schedule: constant, step, cosine (decay to zero over the run).
-    #[arg(long, default_value = "cosine")]
-    schedule: String,
-    /// Step schedule: epochs between decays.
-    #[arg(long, default_value_t = 1)]
-    step_every: usize,
-    /// Step schedule: decay factor.
-    #[arg(long, default_value_t = 0.7)]
-    gamma: f64,
-    /// Images per batch.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    // The training settings below are options: without a flag a new run takes the default
+    // shown, and `--resume` the resumed run's own setting.
+    /// Optimiser: adam, adamw, sgd [default: adam].
+    #[arg(long)]
+    optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 0.001].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// SGD momentum [default: 0.9].
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Weight decay [default: 0].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Learning-rate schedule: constant, step, cosine (decay to zero over the run) [default: cosine].
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Step schedule: epochs between decays [default: 1].
+    #[arg(long)]
+    step_every: Option<usize>,
+    /// Step schedule: decay factor [default: 0.7].
+    #[arg(long)]
+    gamma: Option<f64>,
+    /// Images per batch [default: 64].
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Epochs.
     #[arg(long, default_value_t = 1)]
     epochs: usize,
@@ -83,16 +85,17 @@ pub struct TrainArgs {
     /// Train on this fraction of every digit.
     #[arg(long)]
     fraction: Option<f64>,
-    /// Seed.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed [default: 1].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Folder the run folder is created in.
     #[arg(long, default_value = "runs", value_name = "DIR")]
     runs: PathBuf,
-    /// Continue training a run folder (its weights and optimiser state) for --epochs more.
+    /// Continue training a run folder (its weights and optimiser state) for --epochs more,
+    /// with its own optimiser, schedule, batch size, subset and seed unless flags say otherwise.
     #[arg(long, value_name = "RUN")]
     resume: Option<PathBuf>,
     #[command(flatten)]
@@ -149,44 +152,72 @@ fn model_spec(a: &TrainArgs) -> anyhow::Result<ModelSpec> {
     Ok(spec)
 }
 
-fn schedule(a: &TrainArgs) -> anyhow::Result<Schedule> {
-    Ok(match a.schedule.as_str() {
+/// The schedule from the flags; `base` supplies what they leave out.
+fn schedule(a: &TrainArgs, base: Schedule) -> anyhow::Result<Schedule> {
+    let (base_every, base_gamma) = match base {
+        Schedule::Step { every_epochs, gamma } => (every_epochs, gamma),
+        _ => (1, 0.7),
+    };
+    let name = match (&a.schedule, base) {
+        (Some(name), _) => name.as_str(),
+        (None, Schedule::Constant) => "constant",
+        (None, Schedule::Step { .. }) => "step",
+        (None, Schedule::Cosine) => "cosine",
+    };
+    Ok(match name {
         "constant" => Schedule::Constant,
         "step" => Schedule::Step {
-            every_epochs: a.step_every,
-            gamma: a.gamma,
+            every_epochs: a.step_every.unwrap_or(base_every),
+            gamma: a.gamma.unwrap_or(base_gamma),
         },
         "cosine" => Schedule::Cosine,
         other => bail!("unknown schedule '{other}': use constant, step or cosine"),
     })
 }
 
-/// Runs `train`.
-pub fn run(a: TrainArgs) -> anyhow::Result<()> {
-    let resume_from = a.resume.as_ref().map(|p| RunDir::open(p)).transpose()?;
-    let config = TrainConfig {
-        model: match &resume_from {
-            Some((_, rc)) => rc.train.model.clone(),
-            None => model_spec(&a)?,
-        },
-        optimizer: a.optimizer,
-        learning_rate: a.lr,
-        momentum: a.momentum,
-        weight_decay: a.weight_decay,
-        schedule: schedule(&a)?,
-        batch_size: a.batch_size,
+/// The config of this run: the flags over `base` (the defaults for a new run, the resumed
+/// run's own config with `--resume`).
+fn config_from(a: &TrainArgs, base: TrainConfig, model: ModelSpec) -> anyhow::Result<TrainConfig> {
+    Ok(TrainConfig {
+        model,
+        optimizer: a.optimizer.unwrap_or(base.optimizer),
+        learning_rate: a.lr.unwrap_or(base.learning_rate),
+        momentum: a.momentum.unwrap_or(base.momentum),
+        weight_decay: a.weight_decay.unwrap_or(base.weight_decay),
+        schedule: schedule(a, base.schedule)?,
+        batch_size: a.batch_size.unwrap_or(base.batch_size),
         epochs: a.epochs,
         target_train_accuracy: a.target_accuracy,
         time_budget_secs: a.time_budget,
-        augment: a.augment,
+        augment: a.augment || base.augment,
         subset: match (a.per_digit, a.fraction) {
             (Some(k), _) => Subset::PerDigit { k },
             (_, Some(fraction)) => Subset::Fraction { fraction },
-            _ => Subset::All,
+            _ => base.subset,
         },
-        seed: a.seed,
-        device: a.device,
+        seed: a.seed.unwrap_or(base.seed),
+        device: a.device.clone(),
         evaluate_each_epoch: true,
+    })
+}
+
+/// Runs `train`.
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let resume_from = a.resume.as_ref().map(|p| RunDir::open(p)).transpose()?;
+    let config = match &resume_from {
+        Some((_, rc)) => {
+            if a.hidden.is_some()
+                || a.channels.is_some()
+                || a.kernel.is_some()
+                || a.batch_norm.is_some()
+                || a.dropout.is_some()
+                || a.dense.is_some()
+            {
+                bail!("--resume continues the run's own architecture; drop the architecture flags");
+            }
+            config_from(&a, rc.train.clone(), rc.train.model.clone())?
+        }
+        None => config_from(&a, TrainConfig::default(), model_spec(&a)?)?,
     };
     config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
     let device = select_device(config.device.clone())?;
@@ -201,10 +232,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let resume = match &resume_from {
         Some((dir, _)) => Some((
             dir.load_model(&config.model, &device.device)?,
-            dir.optimizer_bytes(),
+            dir.resume_optimizer_bytes()?,
         )),
         None => None,
     };
+    mnist_workbench::memory::check_training(&config, &data)?;
     let run_config = RunConfig::for_dataset(config.clone(), &data);
     let run_dir = RunDir::create(&a.runs, &run_config)?;
     eprintln!("run folder: {}", run_dir.path.display());

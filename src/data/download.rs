@@ -76,9 +76,15 @@ pub struct DownloadPlan {
     pub mirrors: Vec<String>,
     /// Expected digests of the decompressed files.
     pub sha256: [String; 4],
-    /// Timeout for each request.
-    pub timeout: Duration,
+    /// Longest a mirror may send nothing (connecting, answering, or mid-body) before it
+    /// counts as failed; a slow but steady mirror is never cut off.
+    pub stall_timeout: Duration,
+    /// Largest file accepted from a mirror (MNIST's largest is under 10 MB).
+    pub max_bytes: u64,
 }
+
+/// The standard cap on one downloaded file.
+pub const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
 
 impl DownloadPlan {
     /// The standard plan into `dest`.
@@ -87,7 +93,8 @@ impl DownloadPlan {
             dest,
             mirrors: DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect(),
             sha256: MNIST_SHA256.map(String::from),
-            timeout: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(30),
+            max_bytes: MAX_DOWNLOAD_BYTES,
         }
     }
 }
@@ -121,7 +128,8 @@ pub fn download_mnist(
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(Some(plan.timeout))
+            .timeout_recv_response(Some(plan.stall_timeout))
+            .timeout_per_read(Some(plan.stall_timeout))
             .build(),
     );
     for (file_index, name) in MNIST_FILES.iter().enumerate() {
@@ -145,7 +153,7 @@ pub fn download_mnist(
                     mirror: mirror.clone(),
                 })
             };
-            let result = fetch_to(&agent, &url, &part, &report, cancel).and_then(|()| {
+            let result = fetch_to(&agent, &url, &part, plan.max_bytes, &report, cancel).and_then(|()| {
                 let got = gz_payload_sha256(&part).map_err(|e| format!("not a valid gzip file: {e}"))?;
                 if &got != expected {
                     return Err(format!("checksum mismatch: expected {expected}, got {got}"));
@@ -177,12 +185,23 @@ fn fetch_to(
     agent: &ureq::Agent,
     url: &str,
     dest: &Path,
+    max_bytes: u64,
     report: &dyn Fn(u64, Option<u64>),
     cancel: &AtomicBool,
 ) -> Result<(), String> {
     let response = agent.get(url).call().map_err(|e| e.to_string())?;
     let body = response.into_body();
     let total = body.content_length();
+    let too_big = |n: u64| {
+        format!(
+            "the mirror sends {n} bytes or more; no MNIST file is larger than {max_bytes}, so it was not read on"
+        )
+    };
+    if let Some(t) = total
+        && t > max_bytes
+    {
+        return Err(too_big(t));
+    }
     let mut reader = body.into_reader();
     let mut out = std::fs::File::create(dest).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
     let mut buf = vec![0u8; 1 << 16];
@@ -201,6 +220,9 @@ fn fetch_to(
         out.write_all(&buf[..n])
             .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
         received += n as u64;
+        if received > max_bytes {
+            return Err(too_big(received));
+        }
         report(received, total);
     }
     out.sync_all()

@@ -167,15 +167,24 @@ fn check_magic(path: &Path, found: u32, expected: u32, what: &'static str) -> Re
     Ok(())
 }
 
+/// Bytes read at a time: memory grows with what the file holds, never with what its header
+/// claims (a header may claim 10 million images over a few bytes).
+const PAYLOAD_CHUNK: usize = 1 << 20;
+
 fn read_payload(path: &Path, reader: &mut dyn Read, len: usize) -> Result<Vec<u8>, IdxError> {
-    let mut data = vec![0u8; len];
-    let found = read_up_to(path, reader, &mut data)?;
-    if found < len {
-        return Err(IdxError::Truncated {
-            path: path.to_path_buf(),
-            expected: len,
-            found,
-        });
+    let mut data = Vec::with_capacity(len.min(PAYLOAD_CHUNK));
+    while data.len() < len {
+        let start = data.len();
+        let want = (len - start).min(PAYLOAD_CHUNK);
+        data.resize(start + want, 0);
+        let got = read_up_to(path, reader, &mut data[start..])?;
+        if got < want {
+            return Err(IdxError::Truncated {
+                path: path.to_path_buf(),
+                expected: len,
+                found: start + got,
+            });
+        }
     }
     Ok(data)
 }
@@ -246,16 +255,32 @@ pub fn encode_labels(labels: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Decompresses a file if it is gzip, returning its raw bytes (used for digests).
-pub fn read_decompressed(path: &Path) -> Result<Vec<u8>, IdxError> {
+/// The most bytes a decompressed IDX file may hold (an images file of [`MAX_ITEMS`] images);
+/// a gzip file that inflates beyond it is refused, not read on.
+pub const MAX_DECOMPRESSED: u64 = 16 + (MAX_ITEMS * IMAGE_PIXELS) as u64;
+
+/// SHA-256 (hex) of a file's payload, decompressed if it is gzip, streamed in 64 KB chunks
+/// (memory stays flat whatever the file's size).
+pub fn sha256_decompressed(path: &Path) -> Result<String, IdxError> {
+    use sha2::Digest;
     let mut reader = open_stream(path)?;
-    let mut out = Vec::new();
+    let mut hasher = sha2::Sha256::new();
     let mut chunk = vec![0u8; 1 << 16];
+    let mut total = 0u64;
     loop {
         let n = read_up_to(path, &mut reader, &mut chunk)?;
-        out.extend_from_slice(&chunk[..n]);
+        hasher.update(&chunk[..n]);
+        total += n as u64;
+        if total > MAX_DECOMPRESSED {
+            return Err(IdxError::Dims {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "decompresses to more than {MAX_DECOMPRESSED} bytes, more than any IDX file of up to {MAX_ITEMS} images"
+                ),
+            });
+        }
         if n < chunk.len() {
-            return Ok(out);
+            return Ok(crate::data::hex(&hasher.finalize()));
         }
     }
 }

@@ -142,6 +142,9 @@ pub struct DataInfo {
     pub source: String,
     /// Digest of the test set (`Digits::digest`).
     pub test_digest: String,
+    /// Digest of the training set (empty in results written before it was kept).
+    #[serde(default)]
+    pub train_digest: String,
 }
 
 impl DataInfo {
@@ -150,7 +153,17 @@ impl DataInfo {
         Self {
             source: data.source.to_string(),
             test_digest: data.test.digest(),
+            train_digest: data.train.digest(),
         }
+    }
+
+    /// Whether both describe the same images, wherever they were loaded from (the same MNIST
+    /// in another folder is the same data).
+    pub fn same_data(&self, other: &DataInfo) -> bool {
+        self.test_digest == other.test_digest
+            && (self.train_digest.is_empty()
+                || other.train_digest.is_empty()
+                || self.train_digest == other.train_digest)
     }
 }
 
@@ -463,6 +476,8 @@ pub fn run_ensemble(
     reporter: &mut Reporter,
 ) -> Result<EnsembleResults, ExperimentError> {
     config.validate()?;
+    crate::memory::check_ensemble(&config.model, config.models, config.per_digit, TRAIN_STACK, data)
+        .map_err(|e| ExperimentError::Config(e.to_string()))?;
     let device = &selected.device;
     let started = Instant::now();
     let trained = train_members(

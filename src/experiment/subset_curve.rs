@@ -165,13 +165,19 @@ pub fn run_subset_curve(
         && dir.join(RESULTS_FILE).exists()
     {
         let earlier = SubsetCurveResults::load(dir)?;
-        if earlier.config.train == config.train && earlier.data == info {
-            results.points = earlier
-                .points
-                .into_iter()
-                .filter(|p| config.fractions.contains(&p.fraction))
-                .collect();
+        if earlier.config.train != config.train || !earlier.data.same_data(&info) {
+            // Never overwrite finished fractions of another curve.
+            return Err(ExperimentError::format(
+                &dir.join(RESULTS_FILE),
+                "holds a curve of other training settings or other data; choose another results \
+                 folder (the finished fractions are kept)",
+            ));
         }
+        results.points = earlier
+            .points
+            .into_iter()
+            .filter(|p| config.fractions.contains(&p.fraction))
+            .collect();
     }
     let mut todo: Vec<f64> = config
         .fractions

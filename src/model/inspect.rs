@@ -152,8 +152,8 @@ pub fn layer_names(model: &Model, device: &Device) -> Vec<(String, usize)> {
 
 /// Each image's peak activation per channel of layer `layer` (the maximum over a conv
 /// channel's map, a dense unit's value): row-major `[images × channels]`. Checks `cancel`
-/// before every batch (`None` when cancelled or the layer does not exist) and reports
-/// `(done, total)` after each.
+/// before every batch (`None` when cancelled; an error naming the layer when it does not
+/// exist) and reports `(done, total)` after each.
 pub fn channel_peaks(
     model: &Model,
     data: &Digits,
@@ -161,7 +161,7 @@ pub fn channel_peaks(
     device: &Device,
     cancel: &AtomicBool,
     mut progress: impl FnMut(usize, usize),
-) -> Option<(usize, Vec<f32>)> {
+) -> Option<Result<(usize, Vec<f32>), String>> {
     let device = device.clone().without_autodiff();
     let indices: Vec<usize> = (0..data.len()).collect();
     let mut peaks = Vec::new();
@@ -173,7 +173,11 @@ pub fn channel_peaks(
         let (x, _) = batch::batch(data, chunk, None, &device); // [b, 1, 28, 28]
         let (_, mut outputs) = model.forward_with_activations(x);
         if layer >= outputs.len() {
-            return None;
+            return Some(Err(format!(
+                "layer {layer} does not exist: this model has {} layers (0 to {})",
+                outputs.len(),
+                outputs.len().saturating_sub(1)
+            )));
         }
         let values = match outputs.swap_remove(layer) {
             LayerOutput::Conv { maps, .. } => {
@@ -193,5 +197,5 @@ pub fn channel_peaks(
         peaks.extend(values);
         progress(peaks.len() / channels.max(1), data.len());
     }
-    Some((channels, peaks))
+    Some(Ok((channels, peaks)))
 }

@@ -74,19 +74,75 @@ impl DrawnDigits {
         }
     }
 
-    /// Writes the four MNIST-named IDX files into `dir` (each atomically).
-    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+    /// Writes the four MNIST-named IDX files as the folder `dir`, all or nothing (built in a
+    /// temporary folder, then renamed). `replace` lets it take the place of an existing `dir`
+    /// (the workbench's own `drawn-digits`); otherwise an existing folder is refused.
+    pub fn save(&self, dir: &Path, replace: bool) -> std::io::Result<()> {
         if self.digits.is_empty() {
             return Err(std::io::Error::other("no labelled drawings yet"));
         }
-        std::fs::create_dir_all(dir)?;
         let set = self.to_digits();
         let images = idx::encode_images(&set.pixels);
         let labels = idx::encode_labels(&set.labels);
-        for (name, bytes) in MNIST_FILES.iter().zip([&images, &labels, &images, &labels]) {
-            crate::fsutil::atomic_write(&dir.join(name), bytes)?;
+        let files: Vec<(&str, &[u8])> = MNIST_FILES
+            .iter()
+            .zip([&images, &labels, &images, &labels])
+            .map(|(name, bytes)| (*name, bytes.as_slice()))
+            .collect();
+        crate::fsutil::write_folder_atomically(dir, &files, replace)
+    }
+
+    /// Writes the set into a folder the user chose, which must not hold MNIST-named files
+    /// already (MNIST itself, or another set): they are never replaced.
+    pub fn save_into(&self, folder: &Path) -> std::io::Result<()> {
+        let taken: Vec<String> = MNIST_FILES
+            .iter()
+            .flat_map(|name| [name.to_string(), format!("{name}.gz")])
+            .filter(|name| folder.join(name).exists())
+            .collect();
+        if !taken.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} already holds {}; choose an empty folder (nothing was written)",
+                    folder.display(),
+                    taken.join(", ")
+                ),
+            ));
         }
-        Ok(())
+        if self.digits.is_empty() {
+            return Err(std::io::Error::other("no labelled drawings yet"));
+        }
+        std::fs::create_dir_all(folder)?;
+        let set = self.to_digits();
+        let images = idx::encode_images(&set.pixels);
+        let labels = idx::encode_labels(&set.labels);
+        // Every file is written in full under a temporary name before any is renamed; a
+        // failure removes what this call wrote.
+        let files: Vec<_> = MNIST_FILES
+            .iter()
+            .zip([&images, &labels, &images, &labels])
+            .collect();
+        let mut staged = Vec::new();
+        let mut placed = Vec::new();
+        let result = (|| {
+            for (name, bytes) in &files {
+                let tmp = crate::fsutil::temp_path_for(&folder.join(name));
+                std::fs::write(&tmp, bytes)?;
+                staged.push((tmp, folder.join(name)));
+            }
+            for (tmp, path) in &staged {
+                std::fs::rename(tmp, path)?;
+                placed.push(path.clone());
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            for path in placed.iter().chain(staged.iter().map(|(tmp, _)| tmp)) {
+                let _ignored = std::fs::remove_file(path);
+            }
+        }
+        result
     }
 
     /// Reads a set written by [`save`](Self::save) (predictions unknown: set to the label).

@@ -97,7 +97,11 @@ pub fn write_run_report(
     let mut figures = vec![
         figures::training_history(&history.epochs),
         figures::sample_data(&data.test),
-        figures::predictions(&data.test, &eval, &(0..24).collect::<Vec<_>>()),
+        figures::predictions(
+            &data.test,
+            &eval,
+            &(0..data.test.len().min(24)).collect::<Vec<_>>(),
+        ),
     ];
     if let Some(first) = filter_banks(&model).into_iter().next() {
         figures.push(figures::filters(&first, None));

@@ -47,6 +47,28 @@ pub fn evaluate(model: &Model, data: &Digits, device: &Device) -> EvalReport {
     report_from_logits(&logits, &data.labels)
 }
 
+/// Evaluates `model` on every image of `data`, asking `stop` before each batch of
+/// [`EVAL_BATCH`] images; `None` when it said stop.
+pub fn evaluate_unless(
+    model: &Model,
+    data: &Digits,
+    device: &Device,
+    stop: &dyn Fn() -> bool,
+) -> Option<EvalReport> {
+    let valid = model.valid();
+    let plain = device.clone().without_autodiff();
+    let mut logits = Vec::with_capacity(data.len() * 10);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        if stop() {
+            return None;
+        }
+        let (x, _) = batch::batch(data, chunk, None, &plain);
+        logits.extend(valid.forward(x).into_data().iter::<f32>());
+    }
+    Some(report_from_logits(&logits, &data.labels))
+}
+
 /// Builds a report from logits and labels (pure).
 pub fn report_from_logits(logits: &[f32], labels: &[u8]) -> EvalReport {
     let predictions = metrics::argmax_rows(logits);

@@ -46,6 +46,16 @@ pub enum RunError {
         /// What was found instead.
         detail: String,
     },
+    /// A readable JSON file holds values the workbench refuses.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The field (as named on the command line).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// There is no checkpoint yet.
     #[error("{0}: no model.bpk in this run folder (did its first epoch finish?)")]
     NoCheckpoint(PathBuf),
@@ -234,7 +244,14 @@ impl RunDir {
         let dir = Self {
             path: path.to_path_buf(),
         };
-        let config = read_json(&dir.config_path())?;
+        let config: RunConfig = read_json(&dir.config_path())?;
+        // A hand-edited or damaged config must not reach burn (which panics on, e.g., a
+        // dropout of 1): the same checks as a new run's.
+        config.train.validate().map_err(|e| RunError::Invalid {
+            path: dir.config_path(),
+            field: e.field.to_string(),
+            message: e.message,
+        })?;
         Ok((dir, config))
     }
 
@@ -292,12 +309,52 @@ impl RunDir {
 
     /// Saves model and optimiser state after an epoch (each atomically).
     pub fn save_checkpoint(&self, model: &Model, optim: &ModuleOptimizer) -> Result<(), RunError> {
-        save_model(model, &self.model_path())?;
-        let bytes = optim.clone().into_bytes().map_err(|e| RunError::Io {
+        let model_bytes = model_bytes(model, &self.model_path())?;
+        let optimizer_bytes = optim.clone().into_bytes().map_err(|e| RunError::Io {
             path: self.optimizer_path(),
             cause: std::io::Error::other(e.to_string()),
         })?;
-        atomic_write(&self.optimizer_path(), &bytes).map_err(io(&self.optimizer_path()))
+        // The two files are renamed one after the other; `checkpoint.json`, written last,
+        // records which pair belongs together, so a crash between the renames is detected on
+        // resume instead of pairing one epoch's weights with another's optimiser state.
+        let manifest = CheckpointManifest {
+            model_sha256: crate::data::sha256_hex(&model_bytes),
+            optimizer_sha256: crate::data::sha256_hex(&optimizer_bytes),
+        };
+        atomic_write(&self.model_path(), &model_bytes).map_err(io(&self.model_path()))?;
+        atomic_write(&self.optimizer_path(), &optimizer_bytes).map_err(io(&self.optimizer_path()))?;
+        write_json(&self.checkpoint_manifest_path(), &manifest)
+    }
+
+    /// `checkpoint.json`: the digests of the model and optimiser files saved together.
+    pub fn checkpoint_manifest_path(&self) -> PathBuf {
+        self.path.join("checkpoint.json")
+    }
+
+    /// The optimiser state to resume with: `None` when the run has none; refused when
+    /// `checkpoint.json` says model.bpk and optimizer.bpk were not saved together.
+    pub fn resume_optimizer_bytes(&self) -> Result<Option<Vec<u8>>, RunError> {
+        let Some(optimizer) = self.optimizer_bytes() else {
+            return Ok(None);
+        };
+        let manifest_path = self.checkpoint_manifest_path();
+        if !manifest_path.exists() {
+            return Ok(Some(optimizer)); // run folders from before the manifest
+        }
+        let manifest: CheckpointManifest = read_json(&manifest_path)?;
+        let model = std::fs::read(self.model_path()).map_err(io(&self.model_path()))?;
+        let pair_ok = crate::data::sha256_hex(&model) == manifest.model_sha256
+            && crate::data::sha256_hex(&optimizer) == manifest.optimizer_sha256;
+        if !pair_ok {
+            return Err(RunError::Invalid {
+                path: manifest_path,
+                field: "model.bpk / optimizer.bpk".into(),
+                message: "the model and optimiser files were not saved together (a crash between \
+                          their writes?); the model still opens, but resuming would mix two epochs"
+                    .into(),
+            });
+        }
+        Ok(Some(optimizer))
     }
 
     /// Writes `summary.json` from the final event and the recorded epochs.
@@ -344,16 +401,29 @@ impl RunDir {
     }
 }
 
-/// Saves a model's weights as burnpack, atomically.
-pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
-    let bytes = model
+/// Which model and optimiser files were saved together (`checkpoint.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CheckpointManifest {
+    model_sha256: String,
+    optimizer_sha256: String,
+}
+
+/// A model's weights as burnpack bytes (`path` names the file in errors).
+fn model_bytes(model: &Model, path: &Path) -> Result<Vec<u8>, RunError> {
+    model
         .clone()
         .into_record()
         .into_bytes()
+        .map(|bytes| bytes.to_vec())
         .map_err(|e| RunError::Io {
             path: path.to_path_buf(),
             cause: std::io::Error::other(e.to_string()),
-        })?;
+        })
+}
+
+/// Saves a model's weights as burnpack, atomically.
+pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
+    let bytes = model_bytes(model, path)?;
     atomic_write(path, &bytes).map_err(io(path))
 }
 
@@ -436,7 +506,7 @@ impl RunListing {
         let dir = RunDir {
             path: path.to_path_buf(),
         };
-        let config = read_json::<RunConfig>(&dir.config_path()).map_err(|e| e.to_string());
+        let config = RunDir::open(path).map(|(_, c)| c).map_err(|e| e.to_string());
         let summary = dir.read_summary();
         let (state, best) = match summary {
             Ok(Some(s)) => (
@@ -459,6 +529,48 @@ impl RunListing {
             best_test_accuracy: best,
         }
     }
+}
+
+/// The files a run folder may hold: what the workbench writes, and its temporary files.
+pub const RUN_FILES: [&str; 7] = [
+    "config.json",
+    "metrics.jsonl",
+    "steps.csv",
+    "summary.json",
+    "model.bpk",
+    "optimizer.bpk",
+    "checkpoint.json",
+];
+
+/// Why `path` is not safe to delete as a run folder, if it is not: it must hold a
+/// `config.json` that reads as a run's and nothing but the files a run folder holds (so a
+/// folder of the user's that happens to hold a config.json is never removed).
+pub fn deletion_refusal(path: &Path) -> Option<String> {
+    let config = path.join("config.json");
+    if !config.is_file() {
+        return Some(format!("{} is not a run folder (no config.json)", path.display()));
+    }
+    if let Err(e) = read_json::<RunConfig>(&config) {
+        return Some(format!(
+            "{e}; not a run folder the workbench wrote, so it is kept"
+        ));
+    }
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    let foreign: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !RUN_FILES.contains(&name.as_str()) && !crate::fsutil::is_temp_name(name))
+        .collect();
+    (!foreign.is_empty()).then(|| {
+        format!(
+            "{} holds files a run folder does not ({}); delete it by hand if you mean to",
+            path.display(),
+            foreign.join(", ")
+        )
+    })
 }
 
 /// Every run folder (a folder with `config.json`) directly under `root`, newest first.

@@ -12,7 +12,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 
 use super::config::{Subset, TrainConfig};
-use super::eval::evaluate;
+use super::eval::evaluate_unless;
 use super::events::{Command, EpochMetrics, Event, FailReason, StopReason};
 use super::optim::optimizer;
 use super::runs::RunDir;
@@ -267,6 +267,15 @@ fn run_job(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Opt
         );
         return None;
     }
+    if let Err(e) = crate::memory::check_training(&job.config, &job.data) {
+        emit_logged(
+            fail(FailReason::Error {
+                message: e.to_string(),
+            }),
+            &job.run_dir,
+        );
+        return None;
+    }
     let selected = match job
         .device
         .clone()
@@ -426,9 +435,15 @@ fn run_job(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Opt
             batches,
         } = totals;
         let train_accuracy = correct as f64 / seen.max(1) as f64;
+        // Stop is honoured between evaluation batches too; a stopped evaluation leaves the
+        // epoch without test figures.
         let report = config
             .evaluate_each_epoch
-            .then(|| evaluate(&model, &data.test, &device));
+            .then(|| evaluate_unless(&model, &data.test, &device, &|| control.is_cancelled()))
+            .flatten();
+        if report.is_none() && config.evaluate_each_epoch {
+            stop = StopReason::Cancelled;
+        }
         last_test_accuracy = report.as_ref().map(|r| r.accuracy);
         let metrics = EpochMetrics {
             epoch: epoch + 1,
@@ -455,7 +470,7 @@ fn run_job(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event)) -> Opt
             return Some(model.valid());
         }
         emit_logged(Event::Epoch { run_id, metrics }, &job.run_dir);
-        if stop == StopReason::TimeBudget {
+        if matches!(stop, StopReason::TimeBudget | StopReason::Cancelled) {
             break;
         }
         if config.target_train_accuracy.is_some_and(|t| train_accuracy >= t) {

@@ -431,6 +431,6 @@ impl eframe::App for WorkbenchApp {
 
     fn on_exit(&mut self) {
         // Stop training within one batch; checkpoints on disk stay those of finished epochs.
-        self.workbench.shutdown(Duration::from_secs(20));
+        self.workbench.shutdown(Duration::from_secs(5));
     }
 }

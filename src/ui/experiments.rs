@@ -91,6 +91,8 @@ pub struct ExperimentsState {
     pub error: Option<(ExperimentKind, String)>,
     /// The pad's dropout votes.
     pub pad_votes: Option<PadVotes>,
+    /// The dropout passes being computed on thread `mnist-pad-votes`.
+    pad_votes_job: Option<std::sync::mpsc::Receiver<PadVotes>>,
     /// Model version whose run folder was last searched for saved stability results.
     looked_for_stability: u64,
 }
@@ -350,27 +352,59 @@ impl Workbench {
         }
     }
 
-    /// The pad image's class shares over [`PAD_PASSES`] dropout passes (cached per pad
-    /// revision and model).
+    /// The pad image's class shares over [`PAD_PASSES`] dropout passes, computed on a thread
+    /// of their own (the window never waits for 100 forward passes) and cached per pad
+    /// revision and model. While new votes are computed the latest ones are returned; the
+    /// caller repaints while [`Self::pad_votes_pending`] says so.
     pub fn pad_votes(&mut self, revision: u64, pixels: &[f32]) -> Option<PadVotes> {
         let m = self.model.as_ref()?;
+        if let Some(rx) = &self.experiments.pad_votes_job {
+            match rx.try_recv() {
+                Ok(votes) => {
+                    self.experiments.pad_votes = Some(votes);
+                    self.experiments.pad_votes_job = None;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => return self.experiments.pad_votes.clone(),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.experiments.pad_votes_job = None,
+            }
+        }
         let current = self.experiments.pad_votes.as_ref();
         if current.is_some_and(|v| v.revision == revision && v.model_version == m.version) {
             return current.cloned();
         }
-        let shares = (crate::model::mc::dropout_prob(&m.model) > 0.0).then(|| {
-            let input: Vec<f32> = pixels
-                .iter()
-                .map(|&v| crate::data::normalize_intensity(v))
-                .collect();
-            class_distribution(&m.model, &input, PAD_PASSES, revision, &m.device)
-        });
-        let votes = PadVotes {
-            revision,
-            model_version: m.version,
-            shares,
-        };
-        self.experiments.pad_votes = Some(votes.clone());
-        Some(votes)
+        let (model, device, version) = (m.model.clone(), m.device.clone(), m.version);
+        let input: Vec<f32> = pixels
+            .iter()
+            .map(|&v| crate::data::normalize_intensity(v))
+            .collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wake = self.wake.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mnist-pad-votes".into())
+            .spawn(move || {
+                // A failure in burn leaves the votes as they were (the panel shows the last ones).
+                let shares = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    (crate::model::mc::dropout_prob(&model) > 0.0)
+                        .then(|| class_distribution(&model, &input, PAD_PASSES, revision, &device))
+                }));
+                if let Ok(shares) = shares {
+                    tx.send(PadVotes {
+                        revision,
+                        model_version: version,
+                        shares,
+                    })
+                    .ok(); // the window may have closed
+                    wake();
+                }
+            });
+        if spawned.is_ok() {
+            self.experiments.pad_votes_job = Some(rx);
+        }
+        self.experiments.pad_votes.clone()
+    }
+
+    /// Whether dropout votes for the pad are being computed.
+    pub fn pad_votes_pending(&self) -> bool {
+        self.experiments.pad_votes_job.is_some()
     }
 }

@@ -63,6 +63,16 @@ impl InspectState {
         self.peaking.as_ref().map(|r| (r.key.0 as usize, r.progress))
     }
 
+    /// Drops the evaluation and top images (of a dataset no longer in use) and cancels their
+    /// jobs.
+    pub fn forget_data_results(&mut self) {
+        self.evaluation = None;
+        self.evaluated = None;
+        self.evaluating = None; // dropping the task cancels it
+        self.peaks = None;
+        self.peaking = None;
+    }
+
     /// Whether the shown evaluation belongs to the model in use now.
     pub fn evaluation_is_current(&self, model_version: u64) -> bool {
         self.evaluated.is_some_and(|(v, _)| v == model_version)

@@ -73,9 +73,21 @@ pub struct ProbeState {
     /// Drawn and labelled digits.
     pub drawn: DrawnDigits,
     drawn_loaded: bool,
+    /// Why the saved drawings could not be read: while set, nothing is written over them.
+    pub drawn_unreadable: Option<String>,
 }
 
 impl ProbeState {
+    /// Drops the results computed over a dataset no longer in use (batch sweep, ablation,
+    /// embedding, cross-dataset) and cancels a running probe; results on the pad image stay.
+    pub fn forget_data_results(&mut self) {
+        self.running = None; // dropping the task cancels it
+        self.batch_sweep = None;
+        self.ablation = None;
+        self.embedding = None;
+        self.cross = None;
+    }
+
     /// Whether a probe of `kind` runs.
     pub fn is_running(&self, kind: ProbeKind) -> bool {
         self.running.as_ref().is_some_and(|r| r.kind == kind)
@@ -142,10 +154,19 @@ impl Workbench {
         if !self.probes.drawn_loaded {
             self.probes.drawn_loaded = true;
             let dir = self.drawn_dir();
-            if dir.is_dir()
-                && let Ok(d) = DrawnDigits::load(&dir)
-            {
-                self.probes.drawn = d;
+            if dir.is_dir() {
+                match DrawnDigits::load(&dir) {
+                    Ok(d) => self.probes.drawn = d,
+                    Err(e) => {
+                        let reason = format!(
+                            "The drawn digits in {} cannot be read ({e}); they are kept as they are and \
+                             new labels are not saved until you move that folder away.",
+                            dir.display()
+                        );
+                        self.notify(reason.clone(), true);
+                        self.probes.drawn_unreadable = Some(reason);
+                    }
+                }
             }
         }
         let mut finished = None;
@@ -220,6 +241,9 @@ impl Workbench {
     /// Removes the last labelled drawing.
     pub fn undo_drawing(&mut self) {
         if self.probes.drawn.undo().is_some() {
+            if self.probes.drawn_unreadable.is_some() {
+                return; // the unreadable folder stays as it is
+            }
             if self.probes.drawn.digits.is_empty() {
                 let dir = self.drawn_dir();
                 for name in crate::data::sources::MNIST_FILES {
@@ -238,7 +262,11 @@ impl Workbench {
 
     fn save_drawn(&mut self) {
         let dir = self.drawn_dir();
-        if let Err(e) = self.probes.drawn.save(&dir) {
+        if let Some(reason) = &self.probes.drawn_unreadable {
+            self.notify(format!("Not saved: {reason}"), true);
+            return;
+        }
+        if let Err(e) = self.probes.drawn.save(&dir, true) {
             self.notify(
                 format!("cannot save the drawn digits in {}: {e}", dir.display()),
                 true,

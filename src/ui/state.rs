@@ -216,6 +216,12 @@ impl Workbench {
         wb.refresh_runs();
         wb.open_latest_experiments();
         if wb.options.open_latest_run
+            && let Some(Err(reason)) = wb.runs.first().map(|r| r.config.clone())
+        {
+            // The newest run cannot be opened: say why, and open the newest that can.
+            wb.notify(format!("The newest run was not opened: {reason}"), true);
+        }
+        if wb.options.open_latest_run
             && let Some(run) = wb.runs.iter().find(|r| r.has_checkpoint && r.config.is_ok())
         {
             let path = run.path.clone();
@@ -244,6 +250,15 @@ impl Workbench {
     /// Whether a training run is going.
     pub fn is_training(&self) -> bool {
         self.training.as_ref().is_some_and(TrainingSession::is_active)
+    }
+
+    /// A new dataset is in use: everything computed from the old one (evaluations, top
+    /// images, embeddings, sweeps over test images) is dropped and its running jobs cancelled,
+    /// so no result of one dataset is ever used to index another.
+    fn data_changed(&mut self) {
+        self.data.generation += 1;
+        self.inspect.forget_data_results();
+        self.probes.forget_data_results();
     }
 
     /// The dataset, once loaded.
@@ -292,7 +307,7 @@ impl Workbench {
                             data.dataset.test.len()
                         );
                         self.data.loaded = Some(data);
-                        self.data.generation += 1;
+                        self.data_changed();
                         self.notify(text, false);
                         ended = true;
                     }
@@ -434,6 +449,10 @@ impl Workbench {
             self.notify("Cannot start: no data loaded yet.", true);
             return;
         };
+        if let Err(e) = crate::memory::check_training(&config, &data.dataset) {
+            self.notify(format!("Cannot start: {e}"), true);
+            return;
+        }
         let run_config = RunConfig::new(
             config.clone(),
             data.dataset.source.clone(),
@@ -536,11 +555,8 @@ impl Workbench {
             self.notify("That run is training; stop it before deleting.", true);
             return;
         }
-        if !path.join("config.json").is_file() {
-            self.notify(
-                format!("{} is not a run folder; not deleted", path.display()),
-                true,
-            );
+        if let Some(reason) = crate::train::runs::deletion_refusal(path) {
+            self.notify(format!("Not deleted: {reason}"), true);
             return;
         }
         match std::fs::remove_dir_all(path) {

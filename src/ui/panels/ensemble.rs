@@ -97,8 +97,16 @@ impl Panel for EnsemblePanel {
         if let Some(dir) = &loaded.dir {
             ui.weak(format!("results: {}", dir.display()));
         }
-        let Some(data) = wb.dataset().cloned() else { return };
-        let matches = r.data.test_digest == data.test.digest() && r.test_labels == data.test.labels;
+        let Some(loaded_data) = &wb.data.loaded else {
+            return;
+        };
+        let data = loaded_data.dataset.clone();
+        // The digest computed when the data were loaded (not every frame).
+        let matches = r.data.test_digest == loaded_data.test_digest
+            && r.test_labels == data.test.labels
+            && r.members
+                .iter()
+                .all(|m| m.train_indices.iter().all(|&i| i < data.train.len()));
         if !matches {
             ui.colored_label(
                 ui.visuals().warn_fg_color,

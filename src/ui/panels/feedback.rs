@@ -119,7 +119,7 @@ impl FeedbackView {
                 .clicked()
                 && let Some(dir) = rfd::FileDialog::new().pick_folder()
             {
-                match wb.probes.drawn.save(&dir) {
+                match wb.probes.drawn.save_into(&dir) {
                     Ok(()) => wb.notify(format!("saved {n} drawn digits in {}", dir.display()), false),
                     Err(e) => wb.notify(format!("cannot save into {}: {e}", dir.display()), true),
                 }

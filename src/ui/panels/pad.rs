@@ -570,8 +570,27 @@ impl Panel for PadPanel {
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok(s) = serde_json::from_str(json) {
-            self.settings = s;
+        if let Ok(s) = serde_json::from_str::<PadSettings>(json) {
+            // Saved settings are user-editable files: a class outside 0-9 keeps the default.
+            let defaults = PadSettings::default();
+            self.settings = PadSettings {
+                class_a: if s.class_a < NUM_CLASSES {
+                    s.class_a
+                } else {
+                    defaults.class_a
+                },
+                class_b: if s.class_b < NUM_CLASSES {
+                    s.class_b
+                } else {
+                    defaults.class_b
+                },
+                brush_radius: if (0.4..=2.5).contains(&s.brush_radius) {
+                    s.brush_radius
+                } else {
+                    defaults.brush_radius
+                },
+                ..s
+            };
         }
     }
 }

@@ -161,8 +161,12 @@ impl Panel for StabilityPanel {
                     });
             }
         });
-        let Some(data) = wb.dataset().cloned() else { return };
-        if r.data.test_digest != data.test.digest() {
+        let Some(loaded_data) = &wb.data.loaded else {
+            return;
+        };
+        let data = loaded_data.dataset.clone();
+        // The digest computed when the data were loaded (not every frame).
+        if r.data.test_digest != loaded_data.test_digest {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
                 "Computed on other data; load it to see the images.",
@@ -202,6 +206,12 @@ impl StabilityPanel {
     fn pad_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         let Some(pad) = wb.inspect.pad.clone() else { return };
         let Some(votes) = wb.pad_votes(pad.revision, &pad.pixels) else {
+            if wb.pad_votes_pending() {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.weak("100 dropout passes of the pad image…");
+                });
+            }
             return;
         };
         let Some(shares) = votes.shares else {

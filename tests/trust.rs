@@ -1,0 +1,384 @@
+//! Nothing a user made is lost and nothing crashes the app: damaged run folders at start,
+//! results of one dataset never used on another, drawings and saved sets never overwritten
+//! unasked, size curves kept across data folders, foreign folders never deleted, saved
+//! settings checked, reports on tiny test sets, absurd values in the training form.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::gui::{harness, step_until, trained_run};
+use egui_kittest::kittest::{NodeT, Queryable};
+use mnist_workbench::data::sources::{DataRequest, MNIST_FILES};
+use mnist_workbench::data::{DataSource, Dataset};
+use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
+use mnist_workbench::experiment::{ExperimentError, Progress, Reporter};
+use mnist_workbench::model::ModelSpec;
+use mnist_workbench::probe::feedback::DrawnDigits;
+use mnist_workbench::train::TrainConfig;
+use mnist_workbench::ui::state::Action;
+
+fn edit_config(run: &Path, from: &str, to: &str) {
+    let p = run.join("config.json");
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn the_app_starts_when_the_newest_run_is_damaged() {
+    let data = common::synthetic_dataset(300, 60, 21);
+    let runs = common::temp_dir("trust-start");
+    let run = trained_run(&runs, &data, "small-cnn");
+    edit_config(&run, "\"dropout\": 0.3", "\"dropout\": 1.0");
+    let mut h = harness(&data, &runs);
+    h.run_steps(5);
+    assert!(
+        h.state().workbench.model.is_none(),
+        "the damaged run is not opened"
+    );
+    let notices: Vec<String> = h
+        .state()
+        .workbench
+        .notices
+        .iter()
+        .map(|n| n.text.clone())
+        .collect();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("config.json") && n.contains("dropout")),
+        "{notices:?}"
+    );
+    // The Runs panel lists it with the reason instead of failing.
+    h.get_by_label("Runs").click();
+    h.run_steps(3);
+    assert_eq!(h.state().workbench.runs.len(), 1);
+    let listed = h.state().workbench.runs[0].config.as_ref().unwrap_err();
+    assert!(listed.contains("dropout"), "{listed}");
+}
+
+/// Four raw IDX files with `train` and `test` synthetic images in a fresh folder.
+fn idx_folder(tag: &str, train: usize, test: usize) -> std::path::PathBuf {
+    use mnist_workbench::data::idx::{encode_images, encode_labels};
+    let dir = common::temp_dir(tag);
+    let digits = mnist_workbench::data::synthetic::generate(train, 9);
+    let raw = [
+        encode_images(&digits.pixels),
+        encode_labels(&digits.labels),
+        encode_images(&digits.pixels[..784 * test]),
+        encode_labels(&digits.labels[..test]),
+    ];
+    for (name, bytes) in MNIST_FILES.iter().zip(raw) {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn results_of_one_dataset_are_never_used_on_another() {
+    let data = common::synthetic_dataset(600, 300, 22);
+    let runs = common::temp_dir("trust-switch");
+    trained_run(&runs, &data, "tiny-cnn");
+    let mut h = harness(&data, &runs);
+    h.run_steps(3);
+    h.get_by_label("Confusion").click();
+    step_until(&mut h, "the evaluation", |app| {
+        app.workbench.inspect.evaluation.is_some()
+    });
+    assert_eq!(
+        h.state()
+            .workbench
+            .inspect
+            .evaluation
+            .as_ref()
+            .unwrap()
+            .labels
+            .len(),
+        300
+    );
+    // A much smaller test set (12 images), as "Use as data" on a few drawings gives.
+    let small = idx_folder("trust-small", 30, 12);
+    h.state_mut().workbench.act(Action::LoadData(DataRequest {
+        folder: Some(small),
+        allow_synthetic_fallback: false,
+        ..DataRequest::default()
+    }));
+    step_until(&mut h, "the small data", |app| {
+        app.workbench.dataset().is_some_and(|d| d.test.len() == 12)
+    });
+    assert!(
+        h.state()
+            .workbench
+            .inspect
+            .evaluation
+            .as_ref()
+            .is_none_or(|e| e.labels.len() == 12),
+        "the old evaluation is gone"
+    );
+    // Every inspection panel draws on the new data, none indexes it with the old results.
+    for panel in [
+        "Confusion",
+        "Errors",
+        "Calibration",
+        "Feature maps",
+        "Dataset",
+        "Probes",
+    ] {
+        h.get_by_label(panel).click();
+        h.run_steps(4);
+    }
+    step_until(&mut h, "the new evaluation", |app| {
+        app.workbench
+            .inspect
+            .evaluation
+            .as_ref()
+            .is_some_and(|e| e.labels.len() == 12)
+    });
+}
+
+#[test]
+fn unreadable_drawings_are_kept_and_saved_sets_never_overwritten() {
+    let data = common::synthetic_dataset(300, 60, 23);
+    let runs = common::temp_dir("trust-drawn");
+    trained_run(&runs, &data, "tiny-cnn");
+    let drawn = runs.join("drawn-digits");
+    std::fs::create_dir_all(&drawn).unwrap();
+    for name in MNIST_FILES {
+        std::fs::write(drawn.join(name), b"damaged").unwrap();
+    }
+    let mut h = harness(&data, &runs);
+    h.run_steps(4);
+    assert!(h.state().workbench.probes.drawn_unreadable.is_some());
+    // Label the pad's drawing: kept in memory, the folder on disk untouched.
+    let predicted = {
+        let l = h.state().panels.pad.logits().expect("a model answers");
+        (0..10).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap()
+    };
+    h.get_by_label(&format!("Yes, a {predicted}")).click();
+    h.run_steps(2);
+    for name in MNIST_FILES {
+        assert_eq!(
+            std::fs::read(drawn.join(name)).unwrap(),
+            b"damaged",
+            "{name} kept"
+        );
+    }
+    let notices: Vec<String> = h
+        .state()
+        .workbench
+        .notices
+        .iter()
+        .map(|n| n.text.clone())
+        .collect();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.starts_with("Not saved") && n.contains("drawn-digits")),
+        "{notices:?}"
+    );
+
+    // Save as IDX into a folder holding MNIST-named files: refused, nothing replaced.
+    let mut set = DrawnDigits::default();
+    set.add(&vec![0.5; 784], 3, 3);
+    let target = common::temp_dir("trust-save-into");
+    std::fs::write(target.join(MNIST_FILES[0]), b"someone's MNIST").unwrap();
+    let err = set.save_into(&target).unwrap_err();
+    assert!(err.to_string().contains(MNIST_FILES[0]), "{err}");
+    assert_eq!(
+        std::fs::read(target.join(MNIST_FILES[0])).unwrap(),
+        b"someone's MNIST"
+    );
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        1,
+        "nothing else written"
+    );
+    // An empty folder takes the four files.
+    let empty = common::temp_dir("trust-save-empty");
+    set.save_into(&empty).unwrap();
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 4);
+}
+
+#[test]
+fn only_run_folders_the_workbench_wrote_are_deleted() {
+    use mnist_workbench::train::runs::deletion_refusal;
+    let data = common::synthetic_dataset(200, 40, 24);
+    let runs = common::temp_dir("trust-delete");
+    let run = trained_run(&runs, &data, "mlp");
+    assert_eq!(deletion_refusal(&run), None, "a run folder may be deleted");
+    std::fs::write(run.join("thesis.tex"), b"months of work").unwrap();
+    let refusal = deletion_refusal(&run).expect("a folder with the user's files is kept");
+    assert!(refusal.contains("thesis.tex"), "{refusal}");
+    let other = common::temp_dir("trust-delete-other");
+    std::fs::write(other.join("config.json"), b"{\"editor\": \"vim\"}").unwrap();
+    let refusal = deletion_refusal(&other).expect("another program's config.json");
+    assert!(refusal.contains("config.json"), "{refusal}");
+    // Through the app: the folder stays.
+    let mut h = harness(&data, &runs);
+    h.run_steps(3);
+    h.state_mut().workbench.act(Action::DeleteRun(run.clone()));
+    h.run_steps(2);
+    assert!(run.join("thesis.tex").exists());
+}
+
+#[test]
+fn saved_settings_out_of_range_fall_back_to_defaults() {
+    use mnist_workbench::ui::panels::Panels;
+    let mut panels = Panels::new();
+    panels.load_settings(&[(
+        "Drawing pad".to_string(),
+        r#"{"brush_radius": 1e30, "class_a": 99, "class_b": 3, "rows_fill": true}"#.to_string(),
+    )]);
+    let saved = panels.save_settings();
+    let pad = &saved.iter().find(|(t, _)| t == "Drawing pad").unwrap().1;
+    let pad: serde_json::Value = serde_json::from_str(pad).unwrap();
+    assert_eq!(pad["class_a"], 7, "{pad}");
+    assert_eq!(pad["class_b"], 3, "{pad}");
+    assert_eq!(pad["rows_fill"], true, "{pad}");
+    assert!(pad["brush_radius"].as_f64().unwrap() < 3.0, "{pad}");
+}
+
+#[test]
+fn a_size_curve_survives_the_same_data_from_another_folder() {
+    let digits = common::synthetic_dataset(400, 100, 25);
+    let elsewhere = |path: &str| {
+        Arc::new(Dataset {
+            train: digits.train.clone(),
+            test: digits.test.clone(),
+            source: DataSource::Folder { path: path.into() },
+        })
+    };
+    let config = SubsetCurveConfig {
+        fractions: vec![0.25],
+        train: TrainConfig {
+            model: ModelSpec::preset("tiny-cnn").unwrap(),
+            epochs: 1,
+            evaluate_each_epoch: false,
+            ..TrainConfig::default()
+        },
+    };
+    let dir = common::temp_dir("trust-curve");
+    let device = mnist_workbench::device::flex();
+    let mut sink = |_: Progress| {};
+    let never = || false;
+    let first = run_subset_curve(
+        &config,
+        &elsewhere("/data/a"),
+        &device,
+        Some(&dir),
+        &mut Reporter::new(&mut sink, &never),
+    )
+    .unwrap();
+    // The same images from another folder: the finished fraction is reused, not retrained.
+    let mut stages = Vec::new();
+    let mut watch = |p: Progress| stages.push(p.stage);
+    let again = run_subset_curve(
+        &config,
+        &elsewhere("/data/b"),
+        &device,
+        Some(&dir),
+        &mut Reporter::new(&mut watch, &never),
+    )
+    .unwrap();
+    assert_eq!(again.points, first.points);
+    assert!(!stages.iter().any(|s| s.starts_with("fraction")), "{stages:?}");
+    // Other data into the same folder: refused, the file kept as it was.
+    let before = std::fs::read(dir.join("subset_curve.json")).unwrap();
+    let other = common::synthetic_dataset(400, 100, 26);
+    let refused = run_subset_curve(
+        &config,
+        &other,
+        &device,
+        Some(&dir),
+        &mut Reporter::new(&mut sink, &never),
+    )
+    .unwrap_err();
+    assert!(matches!(refused, ExperimentError::Format { .. }), "{refused}");
+    assert!(refused.to_string().contains("subset_curve.json"), "{refused}");
+    assert_eq!(std::fs::read(dir.join("subset_curve.json")).unwrap(), before);
+    assert_eq!(SubsetCurveResults::load(&dir).unwrap(), first);
+}
+
+#[test]
+fn a_report_on_a_test_set_of_twelve_images_is_written() {
+    let data = common::synthetic_dataset(300, 60, 27);
+    let runs = common::temp_dir("trust-report");
+    let run = trained_run(&runs, &data, "mlp");
+    let small = idx_folder("trust-report-data", 30, 12);
+    let out = common::temp_dir("trust-report-out");
+    let (ok, stdout, err) = common::cli(
+        &[
+            "report",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            small.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        &["DISPLAY", "WAYLAND_DISPLAY"],
+    );
+    assert!(ok, "{stdout}\n{err}");
+    assert!(out.join("03_predictions.png").is_file(), "{stdout}");
+}
+
+#[test]
+fn absurd_values_in_the_training_form_disable_start_naming_the_field() {
+    let data = common::synthetic_dataset(200, 40, 28);
+    let runs = common::temp_dir("trust-form");
+    let mut h = harness(&data, &runs);
+    h.run_steps(3);
+    let cases = [
+        ("Learning rate", "nan", "learning rate"),
+        ("Learning rate", "1e400", "learning rate"),
+        ("Weight decay", "7", "weight decay"),
+        ("Batch size", "0", "batch size"),
+        ("Batch size", "99999999", "batch size"),
+        ("Epochs", "0", "epochs"),
+        ("Epochs", "-3", "epochs"),
+        ("Seed", "-1", "seed"),
+        ("Dropout", "1", "dropout"),
+        ("Channels", "0", "channels"),
+        ("Kernel size", "4", "kernel"),
+        ("Dense width", "0", "dense"),
+    ];
+    for (field, value, named) in cases {
+        let input = h.get_by_role_and_label(egui::accesskit::Role::TextInput, field);
+        let original = input.accesskit_node().value().unwrap_or_default().to_string();
+        input.focus();
+        h.run_steps(1);
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
+            .type_text(value);
+        h.run_steps(3);
+        assert!(
+            h.get_by_label("Start").accesskit_node().is_disabled(),
+            "{field} = {value} is accepted"
+        );
+        let why = format!("Start is disabled: {named}");
+        assert!(
+            h.query_by_label_contains(&why).is_some(),
+            "{field} = {value}: no '{why}'"
+        );
+        // Put the value back for the next case.
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
+            .focus();
+        h.run_steps(1);
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
+            .type_text(&original);
+        h.run_steps(3);
+        assert!(
+            !h.get_by_label("Start").accesskit_node().is_disabled(),
+            "{field} restored to {original}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&runs).unwrap().count(),
+        0,
+        "nothing was started"
+    );
+}
