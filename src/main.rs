@@ -42,6 +42,9 @@ fn give_mesa_a_runtime_dir() {
     if made.is_ok() {
         // SAFETY: called first thing in `main`, before any other thread exists, so nothing
         // reads the environment concurrently.
-        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir)
+        };
     }
 }

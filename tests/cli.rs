@@ -300,10 +300,16 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     std::fs::write(&model, &bytes[..bytes.len() - 100]).unwrap();
     let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
     assert!(!ok);
+    // checkpoint.json recorded the saved file's digest: the damage is named as such.
     assert!(
-        err.contains("model.bpk") && err.contains("does not load as tiny-cnn"),
+        err.contains("model.bpk") && err.contains("changed or was damaged after it was saved"),
         "{err}"
     );
+    // Without the record (a model saved elsewhere), the loader itself refuses it.
+    std::fs::remove_file(run.join("checkpoint.json")).unwrap();
+    let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("model.bpk") && err.contains("does not load as tiny-cnn"), "{err}");
 }
 
 #[test]

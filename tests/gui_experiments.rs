@@ -160,7 +160,9 @@ fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
     h.get_by_label("Stability").click();
     h.run_steps(3);
     // The 100 passes run on a thread of their own; the window keeps drawing meanwhile.
-    step_until(&mut h, "the pad's dropout votes", |app| app.workbench.experiments.pad_votes.is_some());
+    step_until(&mut h, "the pad's dropout votes", |app| {
+        app.workbench.experiments.pad_votes.is_some()
+    });
     h.get_by_label_contains("Drawing pad image, 100 dropout passes");
     h.get_by_label("Run stability test").click();
     step_until(&mut h, "the stability test", |app| {

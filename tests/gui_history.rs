@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::gui::step_until;
+use common::gui::{step_until, type_into};
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::Dataset;
@@ -34,16 +35,6 @@ fn app(data: &Arc<Dataset>, runs: &Path) -> Harness<'static, WorkbenchApp> {
     h
 }
 
-fn type_into(h: &mut Harness<'_, WorkbenchApp>, label: &str, text: &str) {
-    h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
-        .focus();
-    h.run_steps(1);
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.get_by_role_and_label(egui::accesskit::Role::TextInput, label)
-        .type_text(text);
-    h.run_steps(2);
-}
-
 /// Trains tiny-cnn for two epochs through the app; returns the live step series.
 fn train_in_the_app(data: &Arc<Dataset>, runs: &Path) -> Vec<StepPoint> {
     let mut h = app(data, runs);
@@ -51,8 +42,8 @@ fn train_in_the_app(data: &Arc<Dataset>, runs: &Path) -> Vec<StepPoint> {
     h.run_steps(2);
     h.get_by_label("tiny-cnn").click();
     h.run_steps(2);
-    type_into(&mut h, "Epochs", "2");
-    type_into(&mut h, "Batch size", "50");
+    type_into(&mut h, Role::TextInput, "Epochs", "2");
+    type_into(&mut h, Role::TextInput, "Batch size", "50");
     h.get_by_label("Start").click();
     h.run_steps(2);
     step_until(&mut h, "the run", |app| {

@@ -6,21 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::gui::{harness, step_until};
+use common::gui::{harness, step_until, type_into};
 use common::{ServeFlex, TOKEN};
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mnist_workbench::device::DeviceChoice;
 use mnist_workbench::ui::WorkbenchApp;
-
-fn type_into(h: &mut Harness<'_, WorkbenchApp>, role: Role, label: &str, text: &str) {
-    h.get_by_role_and_label(role, label).focus();
-    h.run_steps(1);
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-    h.get_by_role_and_label(role, label).type_text(text);
-    h.run_steps(2);
-}
 
 /// Clicks Test connection and steps until its outcome is shown; returns the outcome.
 fn test_connection(h: &mut Harness<'_, WorkbenchApp>) -> Result<String, String> {

@@ -460,9 +460,17 @@ fn drawn_digits_keep_an_accuracy_and_save_as_an_mnist_folder() {
 
 #[test]
 fn synthetic_probes_run_end_to_end() {
-    let data = common::synthetic_dataset(300, 200, 3);
+    let data = common::synthetic_dataset(1200, 200, 3);
     let device = Device::flex();
-    let model = ModelSpec::preset("tiny-cnn").unwrap().init(&device);
+    // A trained model (seeded), so the batch sweep finds correctly predicted 7s and 1s.
+    let config = mnist_workbench::train::TrainConfig {
+        model: ModelSpec::preset("tiny-cnn").unwrap(),
+        epochs: 2,
+        evaluate_each_epoch: false,
+        ..Default::default()
+    };
+    let (_, model) = common::collect(common::flex_job(config, data.clone()), &Default::default());
+    let model = model.expect("trained");
     let config = EmbedConfig {
         points: 120,
         tsne: true,

@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::gui::{harness, step_until, trained_run};
+use common::gui::{harness, step_until, trained_run, type_into};
+use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::sources::{DataRequest, MNIST_FILES};
 use mnist_workbench::data::{DataSource, Dataset};
@@ -346,14 +347,14 @@ fn absurd_values_in_the_training_form_disable_start_naming_the_field() {
         ("Dense width", "0", "dense"),
     ];
     for (field, value, named) in cases {
-        let input = h.get_by_role_and_label(egui::accesskit::Role::TextInput, field);
-        let original = input.accesskit_node().value().unwrap_or_default().to_string();
-        input.focus();
+        let original = h
+            .get_by_role_and_label(Role::TextInput, field)
+            .accesskit_node()
+            .value()
+            .unwrap_or_default()
+            .to_string();
+        type_into(&mut h, Role::TextInput, field, value);
         h.run_steps(1);
-        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
-            .type_text(value);
-        h.run_steps(3);
         assert!(
             h.get_by_label("Start").accesskit_node().is_disabled(),
             "{field} = {value} is accepted"
@@ -364,13 +365,8 @@ fn absurd_values_in_the_training_form_disable_start_naming_the_field() {
             "{field} = {value}: no '{why}'"
         );
         // Put the value back for the next case.
-        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
-            .focus();
+        type_into(&mut h, Role::TextInput, field, &original);
         h.run_steps(1);
-        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-        h.get_by_role_and_label(egui::accesskit::Role::TextInput, field)
-            .type_text(&original);
-        h.run_steps(3);
         assert!(
             !h.get_by_label("Start").accesskit_node().is_disabled(),
             "{field} restored to {original}"

@@ -1,4 +1,5 @@
 //! Command-line interface (clap): argument types and dispatch to one module per subcommand.
+#![allow(clippy::print_stdout, reason = "the command line's output is its interface")]
 
 mod bench_cmd;
 mod data_cmd;

@@ -138,6 +138,22 @@ impl StabilityResults {
                 format!("holds a {} experiment", r.kind),
             ));
         }
+        // Indices into the test set must stay inside the images it describes.
+        if let Some(u) = r
+            .unstable
+            .iter()
+            .find(|u| u.index >= r.entropy.len() || u.label as usize >= NUM_CLASSES)
+        {
+            return Err(ExperimentError::format(
+                &path,
+                format!(
+                    "field `unstable`: image {} (label {}) is outside the {} test images it describes",
+                    u.index,
+                    u.label,
+                    r.entropy.len()
+                ),
+            ));
+        }
         Ok(r)
     }
 }

@@ -292,7 +292,9 @@ impl RunDir {
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        // Damaged bytes cost only the lines they fall in.
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let text = String::from_utf8_lossy(&bytes);
         Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
@@ -314,16 +316,28 @@ impl RunDir {
             path: self.optimizer_path(),
             cause: std::io::Error::other(e.to_string()),
         })?;
-        // The two files are renamed one after the other; `checkpoint.json`, written last,
-        // records which pair belongs together, so a crash between the renames is detected on
-        // resume instead of pairing one epoch's weights with another's optimiser state.
-        let manifest = CheckpointManifest {
-            model_sha256: crate::data::sha256_hex(&model_bytes),
-            optimizer_sha256: crate::data::sha256_hex(&optimizer_bytes),
+        // The two files are renamed one after the other. `checkpoint.json`, written first,
+        // records the pair being saved and the pair on disk before it, so whenever a crash
+        // comes the files on disk are one of the two pairs (valid), or the new model with the
+        // old optimiser state, which loads but is refused for resuming.
+        let digest_of = |path: PathBuf| std::fs::read(path).ok().map(|b| crate::data::sha256_hex(&b));
+        let previous = match (digest_of(self.model_path()), digest_of(self.optimizer_path())) {
+            (Some(model_sha256), Some(optimizer_sha256)) => Some(CheckpointPair {
+                model_sha256,
+                optimizer_sha256,
+            }),
+            _ => None,
         };
+        let manifest = CheckpointManifest {
+            current: CheckpointPair {
+                model_sha256: crate::data::sha256_hex(&model_bytes),
+                optimizer_sha256: crate::data::sha256_hex(&optimizer_bytes),
+            },
+            previous,
+        };
+        write_json(&self.checkpoint_manifest_path(), &manifest)?;
         atomic_write(&self.model_path(), &model_bytes).map_err(io(&self.model_path()))?;
-        atomic_write(&self.optimizer_path(), &optimizer_bytes).map_err(io(&self.optimizer_path()))?;
-        write_json(&self.checkpoint_manifest_path(), &manifest)
+        atomic_write(&self.optimizer_path(), &optimizer_bytes).map_err(io(&self.optimizer_path()))
     }
 
     /// `checkpoint.json`: the digests of the model and optimiser files saved together.
@@ -343,8 +357,11 @@ impl RunDir {
         }
         let manifest: CheckpointManifest = read_json(&manifest_path)?;
         let model = std::fs::read(self.model_path()).map_err(io(&self.model_path()))?;
-        let pair_ok = crate::data::sha256_hex(&model) == manifest.model_sha256
-            && crate::data::sha256_hex(&optimizer) == manifest.optimizer_sha256;
+        let on_disk = CheckpointPair {
+            model_sha256: crate::data::sha256_hex(&model),
+            optimizer_sha256: crate::data::sha256_hex(&optimizer),
+        };
+        let pair_ok = on_disk == manifest.current || Some(&on_disk) == manifest.previous.as_ref();
         if !pair_ok {
             return Err(RunError::Invalid {
                 path: manifest_path,
@@ -392,7 +409,38 @@ impl RunDir {
         if !self.model_path().exists() {
             return Err(RunError::NoCheckpoint(self.path.clone()));
         }
+        self.check_model_digest()?;
         load_model(&self.model_path(), spec, device)
+    }
+
+    /// Where `checkpoint.json` records the digest of the model saved with it, `model.bpk`
+    /// must still have it: weights damaged on disk are refused, not silently used.
+    fn check_model_digest(&self) -> Result<(), RunError> {
+        let manifest_path = self.checkpoint_manifest_path();
+        if !manifest_path.exists() {
+            return Ok(()); // imported and saved models, and runs from before the manifest
+        }
+        let Ok(manifest) = read_json::<CheckpointManifest>(&manifest_path) else {
+            return Ok(()); // a damaged manifest only costs the check
+        };
+        let bytes = std::fs::read(self.model_path()).map_err(io(&self.model_path()))?;
+        let digest = crate::data::sha256_hex(&bytes);
+        let known = digest == manifest.current.model_sha256
+            || manifest
+                .previous
+                .as_ref()
+                .is_some_and(|p| p.model_sha256 == digest);
+        if !known {
+            return Err(RunError::Checkpoint {
+                path: self.model_path(),
+                expected: "the weights recorded in checkpoint.json".into(),
+                detail: format!(
+                    "its SHA-256 is {digest}, checkpoint.json recorded {}: the file changed or was damaged after it was saved",
+                    manifest.current.model_sha256
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The saved optimiser state, if any.
@@ -401,9 +449,17 @@ impl RunDir {
     }
 }
 
-/// Which model and optimiser files were saved together (`checkpoint.json`).
+/// `checkpoint.json`: the model and optimiser files being saved together, and the pair that
+/// was on disk before them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct CheckpointManifest {
+    current: CheckpointPair,
+    previous: Option<CheckpointPair>,
+}
+
+/// The digests of a model file and the optimiser file saved with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct CheckpointPair {
     model_sha256: String,
     optimizer_sha256: String,
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use mnist_workbench::data::Dataset;
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::model::ModelSpec;
@@ -44,6 +45,16 @@ pub fn step_until(
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
+    h.run_steps(2);
+}
+
+/// Replaces the text of the field with accessibility `role` and `label` as a user would:
+/// focus, select all, type.
+pub fn type_into(h: &mut Harness<'_, WorkbenchApp>, role: egui::accesskit::Role, label: &str, text: &str) {
+    h.get_by_role_and_label(role, label).focus();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role_and_label(role, label).type_text(text);
     h.run_steps(2);
 }
 

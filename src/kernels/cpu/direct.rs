@@ -71,7 +71,10 @@ pub fn forward_with(
         Isa::Avx2 => {
             assert!(Isa::available().contains(&Isa::Avx2), "AVX2 is not available");
             // SAFETY: AVX2 and FMA were detected on this CPU (asserted above).
-            unsafe { accumulate_avx2(&args, out) }
+            #[allow(unsafe_code)]
+            unsafe {
+                accumulate_avx2(&args, out)
+            }
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => {
@@ -80,7 +83,10 @@ pub fn forward_with(
                 "AVX-512 is not available"
             );
             // SAFETY: AVX-512F was detected on this CPU (asserted above).
-            unsafe { accumulate_avx512(&args, out) }
+            #[allow(unsafe_code)]
+            unsafe {
+                accumulate_avx512(&args, out)
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         _ => accumulate::<false>(&args, out),

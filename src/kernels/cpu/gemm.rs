@@ -79,6 +79,7 @@ pub fn matmul(dst: &mut [f32], d: View, accumulate: bool, lhs: &[f32], l: View, 
     // SAFETY: every index the call touches lies inside its slice (checked above: strides are
     // non-negative and `end` is one past the largest); `dst` does not alias the inputs because
     // it is borrowed mutably while they are borrowed shared.
+    #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
             d.rows,

@@ -101,6 +101,7 @@ macro_rules! multiversion {
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $inner($($arg),*)
                 }
+                #[allow(unsafe_code)]
                 match $crate::kernels::cpu::isa::Isa::detected() {
                     // SAFETY: `detected` returns a path only when the CPU supports it.
                     $crate::kernels::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },

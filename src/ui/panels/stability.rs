@@ -166,7 +166,7 @@ impl Panel for StabilityPanel {
         };
         let data = loaded_data.dataset.clone();
         // The digest computed when the data were loaded (not every frame).
-        if r.data.test_digest != loaded_data.test_digest {
+        if r.data.test_digest != loaded_data.test_digest || r.entropy.len() != data.test.len() {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
                 "Computed on other data; load it to see the images.",
