@@ -20,23 +20,16 @@ pub fn model_input_to_grey(values: &[f32]) -> Vec<u8> {
         .collect()
 }
 
-/// A distinct colour per digit (Tableau 10), used by every chart that colours by class.
+/// A distinct colour per digit (Tableau 10, the table every chart and figure colours classes
+/// by: [`DIGIT_COLORS`](crate::analysis::colormap::DIGIT_COLORS)).
 pub fn class_color(digit: usize) -> Color32 {
-    const TABLEAU: [(u8, u8, u8); 10] = [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-        (127, 127, 127),
-        (188, 189, 34),
-        (23, 190, 207),
-    ];
-    let (r, g, b) = TABLEAU[digit % 10];
+    let [r, g, b] = crate::analysis::colormap::DIGIT_COLORS[digit % 10];
     Color32::from_rgb(r, g, b)
 }
+
+/// The blue of single-series charts (bars, box plots, lines of one quantity): Tableau 10's
+/// first colour, as matplotlib draws a lone series.
+pub const SERIES_BLUE: Color32 = Color32::from_rgb(31, 119, 180);
 
 /// A texture that is uploaded once and then updated in place when its content key changes.
 #[derive(Default)]

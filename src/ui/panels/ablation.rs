@@ -12,7 +12,7 @@ use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
 use crate::ui::state::{Action, Workbench};
 
-const BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+use crate::ui::widgets::SERIES_BLUE as BLUE;
 const RED: Color32 = Color32::from_rgb(214, 39, 40);
 
 /// The Ablation panel.

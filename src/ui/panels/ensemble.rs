@@ -22,7 +22,7 @@ use crate::ui::state::{Action, Workbench};
 
 const RIGHT: Color32 = Color32::from_rgb(44, 160, 44);
 const WRONG: Color32 = Color32::from_rgb(214, 39, 40);
-const BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+use crate::ui::widgets::SERIES_BLUE as BLUE;
 /// Most images shown for a difficulty range.
 const RANGE_LIMIT: usize = 120;
 

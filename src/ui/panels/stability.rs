@@ -14,7 +14,7 @@ use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::ui::state::{Action, Workbench};
 
-const BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+use crate::ui::widgets::SERIES_BLUE as BLUE;
 
 /// The Stability panel.
 pub struct StabilityPanel {
