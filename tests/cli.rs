@@ -309,7 +309,10 @@ fn train_eval_predict_round_trip_and_damaged_checkpoints() {
     std::fs::remove_file(run.join("checkpoint.json")).unwrap();
     let (ok, _, err) = common::cli(&["eval", "--run", run_s, "--device", "flex"], &[], &[]);
     assert!(!ok);
-    assert!(err.contains("model.bpk") && err.contains("does not load as tiny-cnn"), "{err}");
+    assert!(
+        err.contains("model.bpk") && err.contains("does not load as tiny-cnn"),
+        "{err}"
+    );
 }
 
 #[test]

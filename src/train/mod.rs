@@ -8,6 +8,7 @@ pub mod history;
 pub mod metrics;
 pub mod optim;
 pub mod runs;
+pub mod session;
 pub mod step_log;
 pub mod worker;
 
