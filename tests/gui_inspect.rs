@@ -77,10 +77,10 @@ fn a_confusion_cell_lists_exactly_its_images_and_one_loads_into_the_pad() {
     h.get_by_label(&format!("test image #{chosen}")).click();
     h.run_steps(3);
     assert_eq!(
-        h.state().panels.pad.image().pixels(),
+        h.state().panels.pad().image().pixels(),
         test_image(data, chosen).as_slice()
     );
-    let margin_class = h.state().panels.pad.logits().unwrap();
+    let margin_class = h.state().panels.pad().logits().unwrap();
     let best = (0..10)
         .max_by(|&a, &b| margin_class[a].total_cmp(&margin_class[b]))
         .unwrap();
@@ -116,7 +116,7 @@ fn feature_maps_follow_the_pad() {
     );
     assert_eq!(
         after_maps.logits,
-        h.state().panels.pad.logits().unwrap(),
+        h.state().panels.pad().logits().unwrap(),
         "one pass serves the pad too"
     );
     // Clicking a channel finds the test images that excite it most (on the worker).

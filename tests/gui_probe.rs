@@ -61,7 +61,7 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
     h.get_by_label("Row sweep 2,5").click();
     h.run_steps(4);
     assert_eq!(
-        h.state().panels.pad.image().pixels(),
+        h.state().panels.pad().image().pixels(),
         erase_rows(&image, (2, 5)).as_slice()
     );
     // The heatmap stays the 7's: loading an edit from it does not sweep the edit.
@@ -77,7 +77,7 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
     h.get_by_label("Row sweep 0,9").click();
     h.run_steps(4);
     assert_eq!(
-        h.state().panels.pad.image().pixels(),
+        h.state().panels.pad().image().pixels(),
         erase_rows(&image, (0, 9)).as_slice()
     );
 }
@@ -131,7 +131,7 @@ fn saliency_follows_the_pad_and_the_embedding_neighbours_load_into_it() {
     h.get_by_label(&format!("test image #{pick}")).click();
     h.run_steps(3);
     assert_eq!(
-        h.state().panels.pad.image().pixels(),
+        h.state().panels.pad().image().pixels(),
         test_image(data, pick).as_slice()
     );
 }
@@ -172,7 +172,7 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     h.state_mut().workbench.pad_request = Some((one, "a 1".into()));
     h.run_steps(3);
     let predicted = {
-        let l = h.state().panels.pad.logits().unwrap();
+        let l = h.state().panels.pad().logits().unwrap();
         (0..10).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap()
     };
     h.get_by_label(&format!("Yes, a {predicted}")).click();

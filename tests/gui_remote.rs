@@ -20,7 +20,7 @@ fn test_connection(h: &mut Harness<'_, WorkbenchApp>) -> Result<String, String> 
     let started = Instant::now();
     h.run_steps(1);
     // The window keeps drawing while the test runs on its own thread.
-    while h.state().panels.training.remote.is_testing() {
+    while h.state().panels.training().remote.is_testing() {
         assert!(
             started.elapsed() < Duration::from_secs(15),
             "the test never ended"
@@ -31,7 +31,7 @@ fn test_connection(h: &mut Harness<'_, WorkbenchApp>) -> Result<String, String> 
     h.run_steps(2);
     h.state()
         .panels
-        .training
+        .training()
         .remote
         .result
         .clone()
@@ -48,7 +48,7 @@ fn test_connection_reports_the_remote_device_or_why_not() {
     let address = server.address();
     h.state_mut()
         .panels
-        .training
+        .training_mut()
         .set_device(DeviceChoice::Remote(address.parse().unwrap()));
     h.run_steps(2);
 

@@ -87,7 +87,7 @@ impl WorkbenchApp {
     /// Drains worker events (once per frame, before [`Self::draw`]).
     pub fn logic_step(&mut self) {
         self.workbench.logic();
-        self.panels.pad.refresh(&mut self.workbench);
+        self.panels.logic(&mut self.workbench);
     }
 
     /// Draws the whole window into `ui`.
@@ -148,14 +148,14 @@ impl WorkbenchApp {
         }
         if !typing {
             if pressed(&REDO) {
-                self.panels.pad.redo();
+                self.panels.pad_mut().redo();
             }
             if pressed(&UNDO) {
-                self.panels.pad.undo();
+                self.panels.pad_mut().undo();
             }
         }
         if pressed(&START) {
-            match self.panels.training.config() {
+            match self.panels.training().config() {
                 Ok(config) => self.workbench.act(Action::StartTraining(config)),
                 Err(e) => self
                     .workbench
@@ -262,7 +262,7 @@ impl WorkbenchApp {
     }
 
     fn export_pad_png(&mut self, path: &Path) {
-        let bytes = super::widgets::intensities_to_grey(self.panels.pad.image().pixels());
+        let bytes = super::widgets::intensities_to_grey(self.panels.pad().image().pixels());
         let mut png = Vec::new();
         let result = image::GrayImage::from_raw(28, 28, bytes)
             .ok_or_else(|| "pad image has the wrong size".to_string())

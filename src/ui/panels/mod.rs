@@ -1,5 +1,5 @@
-//! The panels: one file each, all behind [`Panel`], registered in [`Panels::new`] (the tile
-//! layout, the View menu and the tests all go through it).
+//! The panels: one file each, all behind [`Panel`], registered in [`registry`], one line a
+//! panel (the tile layout, the View menu, saved settings and the tests all go through it).
 
 mod ablation;
 mod calibration;
@@ -50,10 +50,14 @@ use super::layout::PanelKind;
 use super::state::Workbench;
 
 /// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
-/// actions on it.
-pub trait Panel {
+/// actions on it. `Any` lets the app reach the two panels it talks to by type.
+pub trait Panel: std::any::Any {
     /// Which panel this is.
     fn kind(&self) -> PanelKind;
+
+    /// Takes what changed in the workbench since the last frame (every frame, drawn or not,
+    /// before any panel draws).
+    fn logic(&mut self, _wb: &mut Workbench) {}
 
     /// Draws the panel.
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench);
@@ -67,90 +71,104 @@ pub trait Panel {
     fn load_settings(&mut self, _json: &str) {}
 }
 
-/// All panels, one of each kind: the registry.
-#[derive(Default)]
+/// Every panel, one line each. A new panel is a file, a [`PanelKind`] with its title, and a
+/// line here.
+fn registry() -> Vec<Box<dyn Panel>> {
+    vec![
+        Box::new(DataPanel::default()),
+        Box::new(TrainingPanel::default()),
+        Box::new(DashboardPanel::default()),
+        Box::new(PadPanel::default()),
+        Box::new(RunsPanel::default()),
+        Box::new(FiltersPanel::default()),
+        Box::new(FeaturesPanel::default()),
+        Box::new(ConfusionPanel::default()),
+        Box::new(ErrorsPanel::default()),
+        Box::new(CalibrationPanel::default()),
+        Box::new(DatasetPanel::default()),
+        Box::new(EnsemblePanel::default()),
+        Box::new(SubsetCurvePanel::default()),
+        Box::new(StabilityPanel::default()),
+        Box::new(RowSweepPanel::default()),
+        Box::new(AblationPanel::default()),
+        Box::new(SaliencyPanel::default()),
+        Box::new(EmbeddingPanel::default()),
+        Box::new(CrossDatasetPanel::default()),
+    ]
+}
+
+/// All panels, one of each kind.
 pub struct Panels {
-    data: DataPanel,
-    /// The training form (the app reads it for the Ctrl+Enter shortcut).
-    pub training: TrainingPanel,
-    dashboard: DashboardPanel,
-    /// The pad (the app routes undo/redo shortcuts to it).
-    pub pad: PadPanel,
-    runs: RunsPanel,
-    filters: FiltersPanel,
-    features: FeaturesPanel,
-    confusion: ConfusionPanel,
-    errors: ErrorsPanel,
-    calibration: CalibrationPanel,
-    dataset: DatasetPanel,
-    ensemble: EnsemblePanel,
-    subset_curve: SubsetCurvePanel,
-    stability: StabilityPanel,
-    row_sweep: RowSweepPanel,
-    ablation: AblationPanel,
-    saliency: SaliencyPanel,
-    embedding: EmbeddingPanel,
-    cross_dataset: CrossDatasetPanel,
+    panels: Vec<Box<dyn Panel>>,
+}
+
+impl Default for Panels {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Panels {
     /// A fresh set of panels.
     pub fn new() -> Self {
-        Self::default()
+        Self { panels: registry() }
     }
 
     /// The panel of a kind.
     pub fn get_mut(&mut self, kind: PanelKind) -> &mut dyn Panel {
-        match kind {
-            PanelKind::Data => &mut self.data,
-            PanelKind::Training => &mut self.training,
-            PanelKind::Dashboard => &mut self.dashboard,
-            PanelKind::Pad => &mut self.pad,
-            PanelKind::Runs => &mut self.runs,
-            PanelKind::Filters => &mut self.filters,
-            PanelKind::Features => &mut self.features,
-            PanelKind::Confusion => &mut self.confusion,
-            PanelKind::Errors => &mut self.errors,
-            PanelKind::Calibration => &mut self.calibration,
-            PanelKind::Dataset => &mut self.dataset,
-            PanelKind::Ensemble => &mut self.ensemble,
-            PanelKind::SubsetCurve => &mut self.subset_curve,
-            PanelKind::Stability => &mut self.stability,
-            PanelKind::RowSweep => &mut self.row_sweep,
-            PanelKind::Ablation => &mut self.ablation,
-            PanelKind::Saliency => &mut self.saliency,
-            PanelKind::Embedding => &mut self.embedding,
-            PanelKind::CrossDataset => &mut self.cross_dataset,
-        }
+        self.panels
+            .iter_mut()
+            .find(|p| p.kind() == kind)
+            .expect("every kind is registered (checked by a test)")
+            .as_mut()
     }
 
-    fn all(&self) -> [&dyn Panel; PanelKind::ALL.len()] {
-        [
-            &self.data,
-            &self.training,
-            &self.dashboard,
-            &self.pad,
-            &self.runs,
-            &self.filters,
-            &self.features,
-            &self.confusion,
-            &self.errors,
-            &self.calibration,
-            &self.dataset,
-            &self.ensemble,
-            &self.subset_curve,
-            &self.stability,
-            &self.row_sweep,
-            &self.ablation,
-            &self.saliency,
-            &self.embedding,
-            &self.cross_dataset,
-        ]
+    /// The panel of type `T`.
+    fn typed<T: Panel>(&self) -> &T {
+        self.panels
+            .iter()
+            .find_map(|p| (p.as_ref() as &dyn std::any::Any).downcast_ref::<T>())
+            .expect("every panel type is registered")
+    }
+
+    /// The panel of type `T`, to change.
+    fn typed_mut<T: Panel>(&mut self) -> &mut T {
+        self.panels
+            .iter_mut()
+            .find_map(|p| (p.as_mut() as &mut dyn std::any::Any).downcast_mut::<T>())
+            .expect("every panel type is registered")
+    }
+
+    /// The training form (the app reads it for the Ctrl+Enter shortcut).
+    pub fn training(&self) -> &TrainingPanel {
+        self.typed()
+    }
+
+    /// The training form, to change.
+    pub fn training_mut(&mut self) -> &mut TrainingPanel {
+        self.typed_mut()
+    }
+
+    /// The pad (the app routes undo/redo shortcuts and exports to it).
+    pub fn pad(&self) -> &PadPanel {
+        self.typed()
+    }
+
+    /// The pad, to change.
+    pub fn pad_mut(&mut self) -> &mut PadPanel {
+        self.typed_mut()
+    }
+
+    /// Every panel's [`Panel::logic`], once a frame.
+    pub fn logic(&mut self, wb: &mut Workbench) {
+        for panel in &mut self.panels {
+            panel.logic(wb);
+        }
     }
 
     /// Every panel's settings, by title.
     pub fn save_settings(&self) -> Vec<(String, String)> {
-        self.all()
+        self.panels
             .iter()
             .filter_map(|p| p.save_settings().map(|s| (p.kind().title().to_string(), s)))
             .collect()
@@ -402,4 +420,15 @@ pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str
     })
     .response
     .on_hover_text(format!("Results saved under {}", root.display()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_registered_once() {
+        let kinds: Vec<PanelKind> = registry().iter().map(|p| p.kind()).collect();
+        assert_eq!(kinds, PanelKind::ALL.to_vec());
+    }
 }

@@ -515,6 +515,10 @@ impl Panel for PadPanel {
         PanelKind::Pad
     }
 
+    fn logic(&mut self, wb: &mut Workbench) {
+        self.refresh(wb);
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.refresh(wb);
         if !ui.ctx().egui_wants_keyboard_input() {
