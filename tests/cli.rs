@@ -740,3 +740,177 @@ fn help_describes_every_subcommand_once() {
         assert_eq!(stdout.matches(about).count(), 1, "{about}");
     }
 }
+
+#[test]
+fn resume_keeps_the_runs_own_optimiser_schedule_and_batch() {
+    let runs = common::temp_dir("resume-config");
+    let r = runs.to_str().unwrap();
+    let first = [
+        "train",
+        "--synthetic",
+        "--synthetic-size",
+        "300",
+        "--model",
+        "mlp",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--schedule",
+        "step",
+        "--gamma",
+        "0.5",
+        "--batch-size",
+        "32",
+        "--seed",
+        "9",
+        "--device",
+        "flex",
+        "--runs",
+        r,
+    ];
+    let (ok, out, err) = common::cli(&first, &[], &[]);
+    assert!(ok, "{out}\n{err}");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let resumed_runs = common::temp_dir("resume-config-new");
+    let (ok, out, err) = common::cli(
+        &[
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--synthetic",
+            "--synthetic-size",
+            "300",
+            "--device",
+            "flex",
+            "--runs",
+            resumed_runs.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "{out}\n{err}");
+    let resumed = std::fs::read_dir(&resumed_runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(resumed.join("config.json")).unwrap()).unwrap();
+    let train = &config["train"];
+    assert_eq!(train["optimizer"], "sgd", "{train}");
+    assert_eq!(train["learning_rate"], 0.05, "{train}");
+    assert_eq!(train["batch_size"], 32, "{train}");
+    assert_eq!(train["seed"], 9, "{train}");
+    assert_eq!(
+        (
+            train["schedule"]["kind"].as_str(),
+            train["schedule"]["gamma"].as_f64()
+        ),
+        (Some("step"), Some(0.5)),
+        "{train}"
+    );
+    // A flag given with --resume still wins.
+    let (ok, _, err) = common::cli(
+        &[
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "--lr",
+            "0.01",
+            "--synthetic",
+            "--synthetic-size",
+            "300",
+            "--device",
+            "flex",
+            "--runs",
+            resumed_runs.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let newest = std::fs::read_dir(&resumed_runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(newest.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["train"]["learning_rate"], 0.01);
+    assert_eq!(config["train"]["optimizer"], "sgd");
+}
+
+#[test]
+fn headless_commands_do_not_complain_about_xdg_runtime_dir() {
+    let runs = common::temp_dir("xdg");
+    let (ok, out, err) = common::cli(
+        &[
+            "train",
+            "--synthetic",
+            "--synthetic-size",
+            "100",
+            "--model",
+            "mlp",
+            "--runs",
+            runs.to_str().unwrap(),
+        ],
+        &[],
+        &["XDG_RUNTIME_DIR"],
+    );
+    assert!(ok, "{out}\n{err}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+}
+
+#[test]
+fn stability_results_are_not_replaced_without_overwrite() {
+    let runs = common::temp_dir("stability-keep");
+    let (ok, out, err) = common::cli(
+        &[
+            "train",
+            "--synthetic",
+            "--synthetic-size",
+            "300",
+            "--model",
+            "small-cnn",
+            "--device",
+            "flex",
+            "--runs",
+            runs.to_str().unwrap(),
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "{out}\n{err}");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let stability = |extra: &[&str]| {
+        let mut args = vec![
+            "experiment",
+            "stability",
+            "--run",
+            run.to_str().unwrap(),
+            "--synthetic",
+            "--synthetic-size",
+            "300",
+            "--passes",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        common::cli(&args, &[], &["DISPLAY", "WAYLAND_DISPLAY"])
+    };
+    let (ok, out, err) = stability(&[]);
+    assert!(ok, "{out}\n{err}");
+    let before = std::fs::read(run.join("stability.json")).unwrap();
+    let (ok, _, err) = stability(&["--seed", "2"]);
+    assert!(
+        !ok && err.contains("stability.json") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(run.join("stability.json")).unwrap(), before);
+    let (ok, out, err) = stability(&["--seed", "2", "--overwrite"]);
+    assert!(ok, "{out}\n{err}");
+    assert_ne!(std::fs::read(run.join("stability.json")).unwrap(), before);
+}

@@ -141,3 +141,46 @@ fn real_mnist_files_download_with_the_standard_digests() {
     assert!(has_mnist(&dest));
     std::fs::remove_dir_all(&dest).unwrap();
 }
+
+#[test]
+fn an_oversized_file_is_refused_before_it_is_read_on() {
+    let (files, digests) = common::fake_mnist_files(30, 10, 1);
+    let server = common::LocalServer::start(files);
+    let dest = common::temp_dir("dl-big");
+    let mut p = plan(dest.clone(), vec![server.base_url.clone()], Some(digests));
+    p.max_bytes = 100; // every fake file is larger
+    let err = download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("no MNIST file is larger than 100"), "{msg}");
+    assert_eq!(
+        std::fs::read_dir(&dest).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}
+
+#[test]
+fn a_silent_mirror_fails_after_the_stall_timeout_not_a_whole_body_limit() {
+    // A server that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let _held = std::thread::spawn(move || {
+        let _conns: Vec<_> = listener.incoming().take(4).collect();
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let dest = common::temp_dir("dl-silent");
+    let mut p = plan(dest.clone(), vec![url], None);
+    p.stall_timeout = std::time::Duration::from_millis(700);
+    let started = std::time::Instant::now();
+    let err = download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, DownloadError::AllMirrorsFailed { .. }), "{err}");
+    assert!(
+        err.to_string().to_lowercase().contains("timeout") || err.to_string().contains("timed out"),
+        "{err}"
+    );
+}

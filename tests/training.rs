@@ -433,3 +433,40 @@ fn first_step_loss(events: &[Event]) -> f64 {
         })
         .expect("a step")
 }
+
+#[test]
+fn stop_during_the_end_of_epoch_evaluation_ends_the_run_there() {
+    let data = common::synthetic_dataset(200, 3000, 51);
+    let config = TrainConfig {
+        model: ModelSpec::preset("tiny-cnn").unwrap(),
+        epochs: 3,
+        batch_size: 50,
+        ..TrainConfig::default()
+    };
+    let control = Control::default();
+    let mut events = Vec::new();
+    // Stop arrives with the epoch's last step, that is while the test set is evaluated.
+    mnist_workbench::train::run_training(job(config, data), &control, &mut |e| {
+        if let Event::Step { step: 4, .. } = e {
+            control.apply(Command::Stop);
+        }
+        events.push(e);
+    });
+    let epochs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Epoch { metrics, .. } => Some(metrics.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(epochs.len(), 1, "the run ends after the first epoch");
+    assert_eq!(epochs[0].test_accuracy, None, "the evaluation was cut short");
+    assert!(matches!(
+        events.last(),
+        Some(Event::Finished {
+            reason: StopReason::Cancelled,
+            epochs: 1,
+            ..
+        })
+    ));
+}
