@@ -772,76 +772,39 @@ fn resume_keeps_the_runs_own_optimiser_schedule_and_batch() {
     let (ok, out, err) = common::cli(&first, &[], &[]);
     assert!(ok, "{out}\n{err}");
     let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
-    let resumed_runs = common::temp_dir("resume-config-new");
-    let (ok, out, err) = common::cli(
-        &[
+    // Resumes the run with `extra` flags into a fresh runs folder; the new run's train config.
+    let resume = |extra: &[&str]| -> serde_json::Value {
+        let into = common::temp_dir("resume-config-new");
+        let mut args = vec![
             "train",
             "--resume",
             run.to_str().unwrap(),
-            "--epochs",
-            "1",
             "--synthetic",
             "--synthetic-size",
             "300",
-            "--device",
-            "flex",
-            "--runs",
-            resumed_runs.to_str().unwrap(),
-        ],
-        &[],
-        &[],
-    );
-    assert!(ok, "{out}\n{err}");
-    let resumed = std::fs::read_dir(&resumed_runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(resumed.join("config.json")).unwrap()).unwrap();
-    let train = &config["train"];
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--device", "flex", "--runs", into.to_str().unwrap()]);
+        let (ok, out, err) = common::cli(&args, &[], &[]);
+        assert!(ok, "{out}\n{err}");
+        let resumed = std::fs::read_dir(&into).unwrap().next().unwrap().unwrap().path();
+        let text = std::fs::read_to_string(resumed.join("config.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["train"].clone()
+    };
+    let train = resume(&[]);
     assert_eq!(train["optimizer"], "sgd", "{train}");
     assert_eq!(train["learning_rate"], 0.05, "{train}");
     assert_eq!(train["batch_size"], 32, "{train}");
     assert_eq!(train["seed"], 9, "{train}");
-    assert_eq!(
-        (
-            train["schedule"]["kind"].as_str(),
-            train["schedule"]["gamma"].as_f64()
-        ),
-        (Some("step"), Some(0.5)),
-        "{train}"
+    let schedule = (
+        train["schedule"]["kind"].as_str(),
+        train["schedule"]["gamma"].as_f64(),
     );
+    assert_eq!(schedule, (Some("step"), Some(0.5)), "{train}");
     // A flag given with --resume still wins.
-    let (ok, _, err) = common::cli(
-        &[
-            "train",
-            "--resume",
-            run.to_str().unwrap(),
-            "--lr",
-            "0.01",
-            "--synthetic",
-            "--synthetic-size",
-            "300",
-            "--device",
-            "flex",
-            "--runs",
-            resumed_runs.to_str().unwrap(),
-        ],
-        &[],
-        &[],
-    );
-    assert!(ok, "{err}");
-    let newest = std::fs::read_dir(&resumed_runs)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .max()
-        .unwrap();
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(newest.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["train"]["learning_rate"], 0.01);
-    assert_eq!(config["train"]["optimizer"], "sgd");
+    let train = resume(&["--lr", "0.01"]);
+    assert_eq!(train["learning_rate"], 0.01, "{train}");
+    assert_eq!(train["optimizer"], "sgd", "{train}");
 }
 
 #[test]
