@@ -120,7 +120,7 @@ fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
     let mut h = harness(data, root);
     h.run_steps(3);
     // Settings as the panel stores them: four tiny-cnn models.
-    let settings = serde_json::to_string(&(tiny_ensemble(4), "tiny-cnn")).unwrap();
+    let settings = serde_json::json!({"config": tiny_ensemble(4), "preset": "tiny-cnn"}).to_string();
     h.state_mut()
         .panels
         .load_settings(&[("Ensemble".to_string(), settings)]);

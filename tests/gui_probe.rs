@@ -204,9 +204,12 @@ fn probe_panel_settings_survive_a_restart() {
     let custom = vec![
         (
             "Row sweep".to_string(),
-            r#"[{"target":3,"rival":8},3,false,true,10,50]"#.to_string(),
+            r#"{"classes":{"target":3,"rival":8},"bar_thickness":3,"follow_pad":false,"use_mc":true,"mc_passes":10,"batch_per_class":50}"#.to_string(),
         ),
-        ("Saliency".to_string(), "[4,false,16,6]".to_string()),
+        (
+            "Saliency".to_string(),
+            r#"{"class":4,"follow_pad":false,"ig_steps":16,"patch":6}"#.to_string(),
+        ),
     ];
     let mut panels = Panels::new();
     panels.load_settings(&custom);
@@ -221,15 +224,23 @@ fn probe_panel_settings_survive_a_restart() {
             "{title} keeps its settings"
         );
     }
+    let saliency = |panels: &Panels| -> serde_json::Value {
+        let json = panels
+            .save_settings()
+            .into_iter()
+            .find(|(t, _)| t == "Saliency")
+            .unwrap()
+            .1;
+        serde_json::from_str(&json).unwrap()
+    };
     // Nonsense is ignored, not half-applied.
     let mut fresh = Panels::new();
     fresh.load_settings(&[("Saliency".to_string(), "[99, true".to_string())]);
-    assert_eq!(
-        fresh
-            .save_settings()
-            .iter()
-            .find(|(t, _)| t == "Saliency")
-            .map(|(_, j)| j.as_str()),
-        Some("[null,true,32,4]")
-    );
+    assert_eq!(saliency(&fresh), saliency(&Panels::new()));
+    // A settings file that lacks a field (written before it existed) keeps the rest.
+    let mut older = Panels::new();
+    older.load_settings(&[("Saliency".to_string(), r#"{"ig_steps":8}"#.to_string())]);
+    let s = saliency(&older);
+    assert_eq!(s["ig_steps"], 8);
+    assert_eq!(s["patch"], saliency(&Panels::new())["patch"]);
 }

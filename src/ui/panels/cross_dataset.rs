@@ -18,6 +18,14 @@ use crate::ui::layout::PanelKind;
 use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::{CachedTexture, class_color};
 
+/// What the Cross-dataset panel keeps across restarts (named fields, each with its default).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct CrossDatasetSettings {
+    config: CrossDatasetConfig,
+    emnist: Option<PathBuf>,
+}
+
 /// The Cross-dataset panel.
 #[derive(Default)]
 pub struct CrossDatasetPanel {
@@ -125,13 +133,17 @@ impl Panel for CrossDatasetPanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(&(&self.config, &self.emnist)).ok()
+        serde_json::to_string(&CrossDatasetSettings {
+            config: self.config.clone(),
+            emnist: self.emnist.clone(),
+        })
+        .ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok((config, emnist)) = serde_json::from_str::<(CrossDatasetConfig, Option<PathBuf>)>(json) {
-            self.config = config;
-            self.emnist = emnist.filter(|p| p.is_dir());
+        if let Ok(s) = serde_json::from_str::<CrossDatasetSettings>(json) {
+            self.config = s.config;
+            self.emnist = s.emnist.filter(|p| p.is_dir());
         }
     }
 

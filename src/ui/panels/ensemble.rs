@@ -9,7 +9,7 @@ use std::sync::Arc;
 use egui::Color32;
 use egui_plot::{Bar, BarChart, Plot, PlotPoints, Points};
 
-use super::{Panel, experiment_controls_ui, saved_results_ui};
+use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
 use crate::analysis::ensemble::pearson;
 use crate::data::{Dataset, NUM_CLASSES};
 use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
@@ -126,11 +126,16 @@ impl Panel for EnsemblePanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(&(&self.config, &self.preset)).ok()
+        serde_json::to_string(&ModelAndConfig {
+            config: self.config.clone(),
+            preset: self.preset.clone(),
+        })
+        .ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok((config, preset)) = serde_json::from_str::<(EnsembleConfig, String)>(json)
+        if let Ok(ModelAndConfig { config, preset }) =
+            serde_json::from_str::<ModelAndConfig<EnsembleConfig>>(json)
             && PRESET_NAMES.contains(&preset.as_str())
             && config.validate().is_ok()
         {

@@ -71,6 +71,15 @@ pub trait Panel: std::any::Any {
     fn load_settings(&mut self, _json: &str) {}
 }
 
+/// The saved settings of the experiment panels: the experiment's config and the preset name
+/// of its model (named fields with defaults, so a field added later keeps the rest).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub(crate) struct ModelAndConfig<C> {
+    config: C,
+    preset: String,
+}
+
 /// Every panel, one line each. A new panel is a file, a [`PanelKind`] with its title, and a
 /// line here.
 fn registry() -> Vec<Box<dyn Panel>> {

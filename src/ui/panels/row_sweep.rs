@@ -15,6 +15,32 @@ use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
 use crate::ui::state::{Action, Workbench};
 
+/// What the Row sweep panel keeps across restarts (named fields, each with its default).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct RowSweepSettings {
+    classes: MarginClasses,
+    bar_thickness: usize,
+    follow_pad: bool,
+    use_mc: bool,
+    mc_passes: usize,
+    batch_per_class: usize,
+}
+
+impl Default for RowSweepSettings {
+    fn default() -> Self {
+        let panel = RowSweepPanel::default();
+        Self {
+            classes: panel.classes,
+            bar_thickness: panel.bar_thickness,
+            follow_pad: panel.follow_pad,
+            use_mc: panel.use_mc,
+            mc_passes: panel.mc_passes,
+            batch_per_class: panel.batch_per_class,
+        }
+    }
+}
+
 /// The Row sweep panel.
 pub struct RowSweepPanel {
     classes: MarginClasses,
@@ -364,27 +390,27 @@ impl Panel for RowSweepPanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(&(
-            self.classes,
-            self.bar_thickness,
-            self.follow_pad,
-            self.use_mc,
-            self.mc_passes,
-            self.batch_per_class,
-        ))
+        serde_json::to_string(&RowSweepSettings {
+            classes: self.classes,
+            bar_thickness: self.bar_thickness,
+            follow_pad: self.follow_pad,
+            use_mc: self.use_mc,
+            mc_passes: self.mc_passes,
+            batch_per_class: self.batch_per_class,
+        })
         .ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok((classes, bar, follow, mc, passes, batch)) =
-            serde_json::from_str::<(MarginClasses, usize, bool, bool, usize, usize)>(json)
-        {
-            self.classes = classes;
-            self.bar_thickness = bar.clamp(1, 10);
-            self.follow_pad = follow;
-            self.use_mc = mc;
-            self.mc_passes = passes.clamp(2, 200);
-            self.batch_per_class = batch.clamp(1, 2000);
+        if let Ok(s) = serde_json::from_str::<RowSweepSettings>(json) {
+            if s.classes.target < 10 && s.classes.rival < 10 && s.classes.target != s.classes.rival {
+                self.classes = s.classes;
+            }
+            self.bar_thickness = s.bar_thickness.clamp(1, 10);
+            self.follow_pad = s.follow_pad;
+            self.use_mc = s.use_mc;
+            self.mc_passes = s.mc_passes.clamp(2, 200);
+            self.batch_per_class = s.batch_per_class.clamp(1, 2000);
         }
     }
 

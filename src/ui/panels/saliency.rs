@@ -15,6 +15,29 @@ use crate::ui::layout::PanelKind;
 use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::CachedTexture;
 
+/// What the Saliency panel keeps across restarts (named fields, each with its default, so a
+/// field added later keeps the rest of a user's settings).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct SaliencySettings {
+    class: Option<u8>,
+    follow_pad: bool,
+    ig_steps: usize,
+    patch: usize,
+}
+
+impl Default for SaliencySettings {
+    fn default() -> Self {
+        let panel = SaliencyPanel::default();
+        Self {
+            class: panel.class,
+            follow_pad: panel.follow_pad,
+            ig_steps: panel.ig_steps,
+            patch: panel.patch,
+        }
+    }
+}
+
 /// The Saliency panel.
 pub struct SaliencyPanel {
     /// None: the predicted class.
@@ -127,17 +150,21 @@ impl Panel for SaliencyPanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(&(self.class, self.follow_pad, self.ig_steps, self.patch)).ok()
+        serde_json::to_string(&SaliencySettings {
+            class: self.class,
+            follow_pad: self.follow_pad,
+            ig_steps: self.ig_steps,
+            patch: self.patch,
+        })
+        .ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok((class, follow, steps, patch)) =
-            serde_json::from_str::<(Option<u8>, bool, usize, usize)>(json)
-        {
-            self.class = class.filter(|c| *c < 10);
-            self.follow_pad = follow;
-            self.ig_steps = steps.clamp(1, 256);
-            self.patch = patch.clamp(1, 14);
+        if let Ok(s) = serde_json::from_str::<SaliencySettings>(json) {
+            self.class = s.class.filter(|c| *c < 10);
+            self.follow_pad = s.follow_pad;
+            self.ig_steps = s.ig_steps.clamp(1, 256);
+            self.patch = s.patch.clamp(1, 14);
         }
     }
 

@@ -5,7 +5,7 @@
 
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::{Panel, experiment_controls_ui, saved_results_ui};
+use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
 use crate::experiment::subset_curve::{RESULTS_FILE, SubsetCurveConfig, SubsetCurveResults};
 use crate::model::{ModelSpec, PRESET_NAMES};
 use crate::ui::experiments::{ExperimentKind, ExperimentRequest};
@@ -147,11 +147,16 @@ impl Panel for SubsetCurvePanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(&(&self.config, &self.preset)).ok()
+        serde_json::to_string(&ModelAndConfig {
+            config: self.config.clone(),
+            preset: self.preset.clone(),
+        })
+        .ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok((config, preset)) = serde_json::from_str::<(SubsetCurveConfig, String)>(json)
+        if let Ok(ModelAndConfig { config, preset }) =
+            serde_json::from_str::<ModelAndConfig<SubsetCurveConfig>>(json)
             && PRESET_NAMES.contains(&preset.as_str())
             && config.validate().is_ok()
         {
