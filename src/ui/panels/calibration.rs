@@ -12,10 +12,19 @@ use crate::ui::state::Workbench;
 const GOOD: Color32 = Color32::from_rgb(44, 160, 44);
 const BAD: Color32 = Color32::from_rgb(214, 39, 40);
 
+/// The reliability diagram and histograms of one evaluation (kept while it is the one shown).
+type Computed = (
+    std::sync::Arc<crate::analysis::worker::TestEvaluation>,
+    crate::analysis::calibration::Reliability,
+    (Vec<usize>, Vec<usize>),
+);
+
 /// The Calibration panel.
 #[derive(Default)]
 pub struct CalibrationPanel {
     log_counts: bool,
+    /// Computed once per evaluation, not every frame.
+    computed: Option<Computed>,
 }
 
 impl Panel for CalibrationPanel {
@@ -27,10 +36,18 @@ impl Panel for CalibrationPanel {
         let Some(eval) = evaluation_status_ui(ui, wb) else {
             return;
         };
-        let correct = eval.correct();
-        let conf = &eval.report.confidences;
-        let rel = reliability(conf, &correct, 10);
-        let (right, wrong) = confidence_histograms(conf, &correct, 20);
+        if !self
+            .computed
+            .as_ref()
+            .is_some_and(|(e, _, _)| std::sync::Arc::ptr_eq(e, &eval))
+        {
+            let correct = eval.correct();
+            let conf = &eval.report.confidences;
+            let rel = reliability(conf, &correct, 10);
+            let histograms = confidence_histograms(conf, &correct, 20);
+            self.computed = Some((eval.clone(), rel, histograms));
+        }
+        let (_, rel, (right, wrong)) = self.computed.clone().expect("just computed");
         ui.horizontal(|ui| {
             ui.strong(format!("Expected calibration error: {:.4}", rel.ece)).on_hover_text(
                 "Σ over the 10 bins of (share of images in the bin) × |accuracy − mean confidence|. 0 = confidence means what it says.",

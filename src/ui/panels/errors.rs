@@ -18,6 +18,14 @@ pub struct ErrorsPanel {
     predicted: Option<u8>,
     page: usize,
     gallery: Gallery,
+    /// The misclassified images of the shown evaluation under the filters, found once per
+    /// evaluation and filter rather than every frame.
+    listed: Option<(
+        std::sync::Arc<crate::analysis::worker::TestEvaluation>,
+        Option<u8>,
+        Option<u8>,
+        Vec<usize>,
+    )>,
 }
 
 impl Panel for ErrorsPanel {
@@ -42,13 +50,24 @@ impl Panel for ErrorsPanel {
         if before != (self.truth, self.predicted) {
             self.page = 0;
         }
-        let list = misclassified(
-            &eval.labels,
-            &eval.report.predictions,
-            &eval.report.confidences,
-            self.truth,
-            self.predicted,
-        );
+        let current = self.listed.as_ref().is_some_and(|(e, t, p, _)| {
+            std::sync::Arc::ptr_eq(e, &eval) && (*t, *p) == (self.truth, self.predicted)
+        });
+        if !current {
+            let list = misclassified(
+                &eval.labels,
+                &eval.report.predictions,
+                &eval.report.confidences,
+                self.truth,
+                self.predicted,
+            );
+            self.listed = Some((eval.clone(), self.truth, self.predicted, list));
+        }
+        let list = self
+            .listed
+            .as_ref()
+            .map(|(_, _, _, l)| l.clone())
+            .unwrap_or_default();
         let pages = list.len().div_ceil(PAGE).max(1);
         self.page = self.page.min(pages - 1);
         ui.horizontal(|ui| {
