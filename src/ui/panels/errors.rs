@@ -11,6 +11,14 @@ use crate::ui::state::Workbench;
 /// Images per page.
 const PAGE: usize = 120;
 
+/// The misclassified test images of one evaluation under the (true, predicted) filters.
+type Listed = (
+    std::sync::Arc<crate::analysis::worker::TestEvaluation>,
+    Option<u8>,
+    Option<u8>,
+    Vec<usize>,
+);
+
 /// The Errors panel.
 #[derive(Default)]
 pub struct ErrorsPanel {
@@ -20,12 +28,7 @@ pub struct ErrorsPanel {
     gallery: Gallery,
     /// The misclassified images of the shown evaluation under the filters, found once per
     /// evaluation and filter rather than every frame.
-    listed: Option<(
-        std::sync::Arc<crate::analysis::worker::TestEvaluation>,
-        Option<u8>,
-        Option<u8>,
-        Vec<usize>,
-    )>,
+    listed: Option<Listed>,
 }
 
 impl Panel for ErrorsPanel {
