@@ -629,6 +629,50 @@ pub fn deletion_refusal(path: &Path) -> Option<String> {
     })
 }
 
+/// Deletes the run folder `path` when [`deletion_refusal`] allows it; otherwise says why and
+/// leaves it as it is.
+pub fn delete_run_folder(path: &Path) -> Result<(), String> {
+    if let Some(reason) = deletion_refusal(path) {
+        return Err(reason);
+    }
+    std::fs::remove_dir_all(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `model` with `config` as a new run folder at `path` (config.json, model.bpk, and
+/// the source run's `summary.json` when given, so the Runs list shows its figures), all or
+/// nothing; an existing `path` is refused and left untouched.
+pub fn save_model_as_run(
+    model: &Model,
+    config: &RunConfig,
+    path: &Path,
+    summary_from: Option<&Path>,
+) -> Result<(), RunError> {
+    let text = serde_json::to_string_pretty(config).map_err(|e| RunError::Json {
+        path: path.join("config.json"),
+        detail: e.to_string(),
+    })?;
+    let weights = model_bytes(model, &path.join("model.bpk"))?;
+    let summary = match summary_from.filter(|p| p.is_file()) {
+        Some(p) => Some(std::fs::read(p).map_err(io(p))?),
+        None => None,
+    };
+    let mut files: Vec<(&str, &[u8])> = vec![("config.json", text.as_bytes()), ("model.bpk", &weights)];
+    if let Some(summary) = &summary {
+        files.push(("summary.json", summary));
+    }
+    crate::fsutil::write_folder_atomically(path, &files, false).map_err(|cause| RunError::Io {
+        path: path.to_path_buf(),
+        cause: if cause.kind() == std::io::ErrorKind::AlreadyExists {
+            std::io::Error::new(
+                cause.kind(),
+                "already exists; choose a new folder name (nothing was overwritten)",
+            )
+        } else {
+            cause
+        },
+    })
+}
+
 /// Every run folder (a folder with `config.json`) directly under `root`, newest first.
 pub fn list_runs(root: &Path) -> Vec<RunListing> {
     let Ok(entries) = std::fs::read_dir(root) else {

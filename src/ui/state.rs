@@ -17,7 +17,7 @@ use crate::data::worker::{DataEvent, DataJob, DataTask, LoadedData, spawn_data_j
 use crate::device::{DeviceChoice, SelectedDevice};
 use crate::model::{Model, ModelSpec};
 use crate::train::history::{RunHistory, RunPhase};
-use crate::train::runs::{RunConfig, RunDir, RunListing, list_runs, save_model, utc_timestamp};
+use crate::train::runs::{RunConfig, RunDir, RunListing, list_runs, utc_timestamp};
 use crate::train::worker::ModelSlot;
 use crate::train::{Command, TrainConfig, TrainJob, TrainerHandle, spawn_training};
 
@@ -555,22 +555,16 @@ impl Workbench {
             self.notify("That run is training; stop it before deleting.", true);
             return;
         }
-        if let Some(reason) = crate::train::runs::deletion_refusal(path) {
-            self.notify(format!("Not deleted: {reason}"), true);
-            return;
-        }
-        match std::fs::remove_dir_all(path) {
+        match crate::train::runs::delete_run_folder(path) {
             Ok(()) => {
                 self.overlays.retain(|o| o.path != path);
                 self.notify(format!("Deleted {}", path.display()), false);
             }
-            Err(e) => self.notify(format!("Cannot delete {}: {e}", path.display()), true),
+            Err(reason) => self.notify(format!("Not deleted: {reason}"), true),
         }
         self.refresh_runs();
     }
 
-    /// Writes the current model as a run folder (config.json + model.bpk) at `path`, which
-    /// Open run… can load again.
     /// Imports a PyTorch checkpoint as a run folder under the runs folder and opens it.
     /// Returns why not, for the import window.
     pub fn import_model(&mut self, request: &super::import_dialog::ImportRequest) -> Result<(), String> {
@@ -627,6 +621,8 @@ impl Workbench {
         }
     }
 
+    /// Writes the current model as a run folder (config.json + model.bpk) at `path`, which
+    /// Open run… can load again; an existing folder is never overwritten.
     fn save_model_to(&mut self, path: &Path) {
         let Some(m) = &self.model else {
             self.notify("No model to save yet: train one or open a run.", true);
@@ -642,37 +638,8 @@ impl Workbench {
             return;
         };
         config.created = utc_timestamp();
-        if path.exists() {
-            self.notify(
-                format!(
-                    "{} already exists; choose a new folder name (nothing was overwritten)",
-                    path.display()
-                ),
-                true,
-            );
-            return;
-        }
-        // Build the folder under a temporary name, then rename it into place: a failure
-        // (full disk, no permission) leaves no half-made run folder behind.
-        let partial = crate::fsutil::temp_path_for(path);
-        let result = std::fs::create_dir_all(&partial)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
-                crate::fsutil::atomic_write(&partial.join("config.json"), text.as_bytes())
-                    .map_err(|e| e.to_string())?;
-                save_model(&m.model, &partial.join("model.bpk")).map_err(|e| e.to_string())?;
-                // Keep how the source run ended, so the Runs list shows its figures.
-                if let Some(summary) = m.run_dir.as_ref().map(|d| d.join("summary.json"))
-                    && summary.is_file()
-                {
-                    std::fs::copy(&summary, partial.join("summary.json")).map_err(|e| e.to_string())?;
-                }
-                std::fs::rename(&partial, path).map_err(|e| e.to_string())
-            });
-        if result.is_err() {
-            std::fs::remove_dir_all(&partial).ok();
-        }
+        let summary = m.run_dir.as_ref().map(|d| d.join("summary.json"));
+        let result = crate::train::runs::save_model_as_run(&m.model, &config, path, summary.as_deref());
         match result {
             Ok(()) => self.notify(format!("Model saved to {}", path.display()), false),
             Err(e) => self.notify(format!("Cannot save the model: {e}"), true),
