@@ -249,227 +249,244 @@ fn parse_classes(text: &str) -> anyhow::Result<[u8; 2]> {
 /// Runs `probe`.
 pub fn run(action: ProbeAction) -> anyhow::Result<()> {
     match action {
-        ProbeAction::RowSweep(a) => {
-            let loaded = load(&a.common)?;
-            let (image, what) = pick_image(&a.image, &loaded.data, a.target)?;
-            let bar_args = ImageArgs {
-                index: a.bar_index,
-                image: None,
-            };
-            let (bar_image, bar_what) = pick_image(&bar_args, &loaded.data, a.rival)?;
-            let mc = a.mc_passes.map(|p| McDropout {
-                passes: p as usize,
-                seed: 1,
-            });
-            let classes = MarginClasses {
-                target: a.target,
-                rival: a.rival,
-            };
-            let request = ProbeRequest::RowSweep {
-                image,
-                bar_image,
-                classes,
-                bar_thickness: a.bar as usize,
-                mc,
-            };
-            if let ProbeResults::RowSweep {
-                image,
-                bar_image,
-                erase,
-                bar,
-            } = run_with_bar("row sweep", &loaded, request)?
-            {
-                println!(
-                    "{what}: predicted {}, margin {:.3}",
-                    erase.original_prediction, erase.original_margin
-                );
-                match erase.smallest_flip() {
-                    Some((s, e)) => println!(
-                        "smallest flipping range: rows {s}-{e} ({} rows) → {}",
-                        e - s + 1,
-                        erase.prediction(s, e).unwrap_or(0)
-                    ),
-                    None => println!("no erased row range changes the prediction"),
-                }
-                let (row, m) = erase.most_crucial_row();
-                println!("most crucial single row: {row} (margin {m:.3})");
-                println!(
-                    "erasing 6 rows from the top half vs the bottom half moves the margin by {:+.3} more",
-                    erase.top_minus_bottom(6)
-                );
-                let flips = bar
-                    .predictions
-                    .iter()
-                    .filter(|&&p| p != bar.original_prediction)
-                    .count();
-                println!(
-                    "bar of {} rows on {bar_what}: changes the prediction at {flips} of {} rows",
-                    bar.bar.thickness,
-                    bar.margins.len()
-                );
-                save(
-                    &probes::row_sweep(&image, &bar_image, &erase, &bar),
-                    &a.common.out,
-                )?;
-            }
-            if let Some(n) = a.batch {
-                let config = BatchSweepConfig {
-                    per_class: n as usize,
-                    classes,
-                    mc,
-                    ..Default::default()
-                };
-                if let ProbeResults::BatchSweep(b) =
-                    run_with_bar("batch sweep", &loaded, ProbeRequest::BatchSweep(config))?
-                {
-                    for (name, flips, what) in [
-                        (a.target, &b.erased, "rows erased"),
-                        (a.rival, &b.painted, "bar rows"),
-                    ] {
-                        let (mean, flipped) = BatchSweep::mean_rows(flips);
-                        println!(
-                            "{name}s: {flipped}/{} flip; mean {what} to flip {}",
-                            flips.len(),
-                            mean.map_or("—".into(), |m| format!("{m:.2}"))
-                        );
-                    }
-                    save(&probes::batch_sweep(&b), &a.common.out)?;
-                }
-            }
+        ProbeAction::RowSweep(a) => row_sweep(a),
+        ProbeAction::Ablation(a) => ablation(a),
+        ProbeAction::Saliency(a) => saliency(a),
+        ProbeAction::Embed(a) => embed(a),
+        ProbeAction::CrossDataset(a) => cross_dataset(a),
+    }
+}
+
+/// Row sweep (and batch mode): prints the flips and writes the figures.
+fn row_sweep(a: RowSweepArgs) -> anyhow::Result<()> {
+    let loaded = load(&a.common)?;
+    let (image, what) = pick_image(&a.image, &loaded.data, a.target)?;
+    let bar_args = ImageArgs {
+        index: a.bar_index,
+        image: None,
+    };
+    let (bar_image, bar_what) = pick_image(&bar_args, &loaded.data, a.rival)?;
+    let mc = a.mc_passes.map(|p| McDropout {
+        passes: p as usize,
+        seed: 1,
+    });
+    let classes = MarginClasses {
+        target: a.target,
+        rival: a.rival,
+    };
+    let request = ProbeRequest::RowSweep {
+        image,
+        bar_image,
+        classes,
+        bar_thickness: a.bar as usize,
+        mc,
+    };
+    if let ProbeResults::RowSweep {
+        image,
+        bar_image,
+        erase,
+        bar,
+    } = run_with_bar("row sweep", &loaded, request)?
+    {
+        println!(
+            "{what}: predicted {}, margin {:.3}",
+            erase.original_prediction, erase.original_margin
+        );
+        match erase.smallest_flip() {
+            Some((s, e)) => println!(
+                "smallest flipping range: rows {s}-{e} ({} rows) → {}",
+                e - s + 1,
+                erase.prediction(s, e).unwrap_or(0)
+            ),
+            None => println!("no erased row range changes the prediction"),
         }
-        ProbeAction::Ablation(a) => {
-            let loaded = load(&a.common)?;
-            let layers = loaded.model.probe_layers();
-            let layer = match &a.layer {
-                Some(name) => layers.iter().position(|l| &l.name == name).with_context(|| {
-                    let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
-                    format!("no layer '{name}' in this model; it has {}", names.join(", "))
-                })?,
-                None => layers
-                    .len()
-                    .checked_sub(1)
-                    .context("this model has no hidden layer to ablate")?,
-            };
-            let config = AblationConfig {
-                layer,
-                classes: parse_classes(&a.classes)?,
-                threshold: a.threshold,
-                random_trials: a.trials as usize,
-                max_images: a.images,
-                seed: a.seed,
-                ..Default::default()
-            };
-            if let ProbeResults::Ablation(r) =
-                run_with_bar("ablation", &loaded, ProbeRequest::Ablation(config))?
-            {
-                let mean_random = r.random.iter().map(|x| x.pair).sum::<f64>() / r.random.len().max(1) as f64;
+        let (row, m) = erase.most_crucial_row();
+        println!("most crucial single row: {row} (margin {m:.3})");
+        println!(
+            "erasing 6 rows from the top half vs the bottom half moves the margin by {:+.3} more",
+            erase.top_minus_bottom(6)
+        );
+        let flips = bar
+            .predictions
+            .iter()
+            .filter(|&&p| p != bar.original_prediction)
+            .count();
+        println!(
+            "bar of {} rows on {bar_what}: changes the prediction at {flips} of {} rows",
+            bar.bar.thickness,
+            bar.margins.len()
+        );
+        save(
+            &probes::row_sweep(&image, &bar_image, &erase, &bar),
+            &a.common.out,
+        )?;
+    }
+    if let Some(n) = a.batch {
+        let config = BatchSweepConfig {
+            per_class: n as usize,
+            classes,
+            mc,
+            ..Default::default()
+        };
+        if let ProbeResults::BatchSweep(b) =
+            run_with_bar("batch sweep", &loaded, ProbeRequest::BatchSweep(config))?
+        {
+            for (name, flips, what) in [
+                (a.target, &b.erased, "rows erased"),
+                (a.rival, &b.painted, "bar rows"),
+            ] {
+                let (mean, flipped) = BatchSweep::mean_rows(flips);
                 println!(
-                    "{}: {} of {} units above {}; {:.0} % of units differ by less than 0.2",
-                    r.layer_name,
-                    r.targeted_units.len(),
-                    r.differences.len(),
-                    r.config.threshold,
-                    100.0 * r.small_difference_share
+                    "{name}s: {flipped}/{} flip; mean {what} to flip {}",
+                    flips.len(),
+                    mean.map_or("—".into(), |m| format!("{m:.2}"))
                 );
-                println!(
-                    "accuracy on {}/{}: baseline {:.4}, targeted {:.4}, random mean {mean_random:.4} ({:.0} % of random ablations at or below targeted); overall {:.4} → {:.4}",
-                    r.config.classes[0],
-                    r.config.classes[1],
-                    r.baseline.pair,
-                    r.targeted.pair,
-                    100.0 * r.random_at_or_below,
-                    r.baseline.overall,
-                    r.targeted.overall
-                );
-                println!("threshold  units  targeted  random");
-                for p in &r.sweep {
-                    println!(
-                        "{:9.2}  {:5}  {:8.4}  {:.4} ± {:.4}",
-                        p.threshold, p.units, p.targeted.pair, p.random_pair.0, p.random_pair.1
-                    );
-                }
-                save(&probes::ablation(&r), &a.common.out)?;
             }
+            save(&probes::batch_sweep(&b), &a.common.out)?;
         }
-        ProbeAction::Saliency(a) => {
-            let loaded = load(&a.common)?;
-            let (image, what) = pick_image(&a.image, &loaded.data, 7)?;
-            let class = match a.class {
-                Some(c) => c,
-                None => argmax(&logits_of_intensities(&loaded.model, &image, None, &loaded.device)[0]),
-            };
-            let config = SaliencyConfig {
-                class,
-                ig_steps: a.steps as usize,
-                patch: a.patch as usize,
-                ..Default::default()
-            };
-            if let ProbeResults::Saliency { image, maps } =
-                run_with_bar("saliency", &loaded, ProbeRequest::Saliency { image, config })?
-            {
-                println!(
-                    "{what}, class {class}: integrated gradients sum {:.3}, logit − blank logit {:.3}",
-                    maps.integrated.iter().sum::<f32>(),
-                    maps.blank_gap
-                );
-                save(&probes::saliency(&image, &maps), &a.common.out)?;
-            }
+    }
+    Ok(())
+}
+
+/// Ablation: targeted against random unit masks.
+fn ablation(a: AblationArgs) -> anyhow::Result<()> {
+    let loaded = load(&a.common)?;
+    let layers = loaded.model.probe_layers();
+    let layer = match &a.layer {
+        Some(name) => layers.iter().position(|l| &l.name == name).with_context(|| {
+            let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+            format!("no layer '{name}' in this model; it has {}", names.join(", "))
+        })?,
+        None => layers
+            .len()
+            .checked_sub(1)
+            .context("this model has no hidden layer to ablate")?,
+    };
+    let config = AblationConfig {
+        layer,
+        classes: parse_classes(&a.classes)?,
+        threshold: a.threshold,
+        random_trials: a.trials as usize,
+        max_images: a.images,
+        seed: a.seed,
+        ..Default::default()
+    };
+    if let ProbeResults::Ablation(r) = run_with_bar("ablation", &loaded, ProbeRequest::Ablation(config))? {
+        let mean_random = r.random.iter().map(|x| x.pair).sum::<f64>() / r.random.len().max(1) as f64;
+        println!(
+            "{}: {} of {} units above {}; {:.0} % of units differ by less than 0.2",
+            r.layer_name,
+            r.targeted_units.len(),
+            r.differences.len(),
+            r.config.threshold,
+            100.0 * r.small_difference_share
+        );
+        println!(
+            "accuracy on {}/{}: baseline {:.4}, targeted {:.4}, random mean {mean_random:.4} ({:.0} % of random ablations at or below targeted); overall {:.4} → {:.4}",
+            r.config.classes[0],
+            r.config.classes[1],
+            r.baseline.pair,
+            r.targeted.pair,
+            100.0 * r.random_at_or_below,
+            r.baseline.overall,
+            r.targeted.overall
+        );
+        println!("threshold  units  targeted  random");
+        for p in &r.sweep {
+            println!(
+                "{:9.2}  {:5}  {:8.4}  {:.4} ± {:.4}",
+                p.threshold, p.units, p.targeted.pair, p.random_pair.0, p.random_pair.1
+            );
         }
-        ProbeAction::Embed(a) => {
-            let loaded = load(&a.common)?;
-            let config = EmbedConfig {
-                points: a.points as usize,
-                tsne: !a.no_tsne,
-                tsne_config: TsneConfig {
-                    perplexity: a.perplexity,
-                    iterations: a.iterations as usize,
-                    seed: a.seed,
-                    ..Default::default()
-                },
-            };
-            if let ProbeResults::Embed(e) = run_with_bar("embedding", &loaded, ProbeRequest::Embed(config))? {
-                println!(
-                    "{} test images, {} layer ({} dims); PCA variance {:.3}, {:.3}",
-                    e.indices.len(),
-                    e.layer,
-                    e.dim,
-                    e.pca.variances.first().copied().unwrap_or(0.0),
-                    e.pca.variances.get(1).copied().unwrap_or(0.0)
-                );
-                save(&probes::embedding(&e), &a.common.out)?;
-            }
+        save(&probes::ablation(&r), &a.common.out)?;
+    }
+    Ok(())
+}
+
+/// Saliency maps of one image.
+fn saliency(a: SaliencyArgs) -> anyhow::Result<()> {
+    let loaded = load(&a.common)?;
+    let (image, what) = pick_image(&a.image, &loaded.data, 7)?;
+    let class = match a.class {
+        Some(c) => c,
+        None => argmax(&logits_of_intensities(&loaded.model, &image, None, &loaded.device)[0]),
+    };
+    let config = SaliencyConfig {
+        class,
+        ig_steps: a.steps as usize,
+        patch: a.patch as usize,
+        ..Default::default()
+    };
+    if let ProbeResults::Saliency { image, maps } =
+        run_with_bar("saliency", &loaded, ProbeRequest::Saliency { image, config })?
+    {
+        println!(
+            "{what}, class {class}: integrated gradients sum {:.3}, logit − blank logit {:.3}",
+            maps.integrated.iter().sum::<f32>(),
+            maps.blank_gap
+        );
+        save(&probes::saliency(&image, &maps), &a.common.out)?;
+    }
+    Ok(())
+}
+
+/// Embeddings, PCA and t-SNE of test images.
+fn embed(a: EmbedArgs) -> anyhow::Result<()> {
+    let loaded = load(&a.common)?;
+    let config = EmbedConfig {
+        points: a.points as usize,
+        tsne: !a.no_tsne,
+        tsne_config: TsneConfig {
+            perplexity: a.perplexity,
+            iterations: a.iterations as usize,
+            seed: a.seed,
+            ..Default::default()
+        },
+    };
+    if let ProbeResults::Embed(e) = run_with_bar("embedding", &loaded, ProbeRequest::Embed(config))? {
+        println!(
+            "{} test images, {} layer ({} dims); PCA variance {:.3}, {:.3}",
+            e.indices.len(),
+            e.layer,
+            e.dim,
+            e.pca.variances.first().copied().unwrap_or(0.0),
+            e.pca.variances.get(1).copied().unwrap_or(0.0)
+        );
+        save(&probes::embedding(&e), &a.common.out)?;
+    }
+    Ok(())
+}
+
+/// EMNIST (optional) and the corruption suite.
+fn cross_dataset(a: CrossArgs) -> anyhow::Result<()> {
+    let loaded = load(&a.common)?;
+    let config = CrossDatasetConfig {
+        images: a.images as usize,
+        seed: a.seed,
+    };
+    let request = ProbeRequest::CrossDataset {
+        emnist: a.emnist.clone(),
+        config,
+    };
+    if let ProbeResults::CrossDataset(r) = run_with_bar("cross-dataset", &loaded, request)? {
+        println!("MNIST test: {:.4}", r.mnist.accuracy);
+        if let Some(e) = &r.external {
+            println!("{} ({} images): {:.4}", e.name, e.images, e.accuracy);
         }
-        ProbeAction::CrossDataset(a) => {
-            let loaded = load(&a.common)?;
-            let config = CrossDatasetConfig {
-                images: a.images as usize,
-                seed: a.seed,
-            };
-            let request = ProbeRequest::CrossDataset {
-                emnist: a.emnist.clone(),
-                config,
-            };
-            if let ProbeResults::CrossDataset(r) = run_with_bar("cross-dataset", &loaded, request)? {
-                println!("MNIST test: {:.4}", r.mnist.accuracy);
-                if let Some(e) = &r.external {
-                    println!("{} ({} images): {:.4}", e.name, e.images, e.accuracy);
-                }
-                for c in &r.corruptions {
-                    let levels: Vec<String> = c
-                        .levels
-                        .iter()
-                        .zip(&c.accuracies)
-                        .map(|(l, acc)| format!("{l} {:.3}", acc))
-                        .collect();
-                    println!("{:9}: {}", c.corruption.name(), levels.join(", "));
-                }
-                let examples: Vec<(String, Vec<u8>)> = corruption_examples(loaded.data.test.image(0), a.seed)
-                    .into_iter()
-                    .map(|(c, p)| (c.name().to_string(), p))
-                    .collect();
-                save(&probes::cross_dataset(&r, &examples), &a.common.out)?;
-            }
+        for c in &r.corruptions {
+            let levels: Vec<String> = c
+                .levels
+                .iter()
+                .zip(&c.accuracies)
+                .map(|(l, acc)| format!("{l} {:.3}", acc))
+                .collect();
+            println!("{:9}: {}", c.corruption.name(), levels.join(", "));
         }
+        let examples: Vec<(String, Vec<u8>)> = corruption_examples(loaded.data.test.image(0), a.seed)
+            .into_iter()
+            .map(|(c, p)| (c.name().to_string(), p))
+            .collect();
+        save(&probes::cross_dataset(&r, &examples), &a.common.out)?;
     }
     Ok(())
 }
