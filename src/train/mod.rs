@@ -7,6 +7,7 @@ pub mod events;
 pub mod history;
 pub mod metrics;
 pub mod optim;
+pub mod run_list;
 pub mod runs;
 pub mod session;
 pub mod step_log;

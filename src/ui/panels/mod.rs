@@ -21,6 +21,7 @@ mod saliency;
 mod stability;
 mod subset_curve;
 mod training;
+mod training_form;
 
 pub use ablation::AblationPanel;
 pub use calibration::CalibrationPanel;
