@@ -24,6 +24,7 @@ pub mod layout;
 pub mod panels;
 pub mod probes;
 pub mod remote_device;
+mod run_actions;
 pub mod state;
 pub mod widgets;
 

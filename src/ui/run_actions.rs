@@ -1,0 +1,207 @@
+//! The run-folder side of [`Workbench`]: opening a run (its model and curves), comparing
+//! runs, saving the model as a run, deleting, importing from and exporting to PyTorch, and
+//! exporting curves. The file work itself is the engine's (`train::runs`, `interop`); these
+//! methods apply it to the workbench and report what happened.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+use super::state::{ActiveModel, Overlay, TrainingSession, Workbench};
+use crate::train::history::RunHistory;
+use crate::train::runs::{RunDir, list_runs, utc_timestamp};
+
+impl Workbench {
+    /// Makes a run's checkpoint the prediction model. A damaged checkpoint or one of another
+    /// architecture leaves everything as it was and says why.
+    pub fn open_run(&mut self, path: &Path, quiet: bool) {
+        let loaded = RunDir::open(path).and_then(|(dir, config)| {
+            let device = Device::flex();
+            let model = dir.load_model(&config.train.model, &device)?;
+            // Its curves, when readable (a run without metrics still opens).
+            let events = dir.read_history().ok();
+            Ok((model, device, config, events))
+        });
+        match loaded {
+            Ok((model, device, config, events)) => {
+                self.model_versions += 1;
+                // Show the run's curves unless a run is training right now.
+                if !self.is_training()
+                    && let Some(events) = events
+                {
+                    let history = RunHistory::from_events(&events, config.train.epochs);
+                    self.training = Some(TrainingSession::recorded(
+                        history,
+                        config.train.clone(),
+                        Some(path.to_path_buf()),
+                    ));
+                }
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                if !quiet {
+                    self.notify(format!("Opened run {name}"), false);
+                }
+                self.model = Some(ActiveModel {
+                    model,
+                    device,
+                    spec: config.train.model.clone(),
+                    source: format!("run {name}"),
+                    version: self.model_versions,
+                    run_dir: Some(path.to_path_buf()),
+                });
+            }
+            Err(e) => {
+                if !quiet {
+                    self.notify(format!("Cannot open run: {e}"), true);
+                }
+            }
+        }
+    }
+
+    pub(super) fn delete_run(&mut self, path: &Path) {
+        let active = self
+            .training
+            .as_ref()
+            .is_some_and(|s| s.is_active() && s.run_dir.as_deref() == Some(path));
+        if active {
+            self.notify("That run is training; stop it before deleting.", true);
+            return;
+        }
+        match crate::train::runs::delete_run_folder(path) {
+            Ok(()) => {
+                self.overlays.retain(|o| o.path != path);
+                self.notify(format!("Deleted {}", path.display()), false);
+            }
+            Err(reason) => self.notify(format!("Not deleted: {reason}"), true),
+        }
+        self.refresh_runs();
+    }
+
+    /// Imports a PyTorch checkpoint as a run folder under the runs folder and opens it.
+    /// Returns why not, for the import window.
+    pub fn import_model(&mut self, request: &super::import_dialog::ImportRequest) -> Result<(), String> {
+        let imported = crate::interop::import_checkpoint(&request.path, &request.arch, &request.maps)
+            .map_err(|e| e.to_string())?;
+        let dir = crate::interop::write_imported_run(&imported, &self.options.runs_root)
+            .map_err(|e| e.to_string())?;
+        self.refresh_runs();
+        self.open_run(&dir.path, true);
+        let name = dir
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        self.notify(
+            format!(
+                "Imported {} as {} (run {name})",
+                request.path.display(),
+                imported.spec.describe()
+            ),
+            false,
+        );
+        Ok(())
+    }
+
+    /// Writes the model in use as `.safetensors` with PyTorch's names plus `model.py` beside
+    /// it. The file dialog has confirmed replacing the weights file; an existing `model.py` is
+    /// never replaced.
+    pub fn export_model(&mut self, path: &Path) {
+        let Some(m) = &self.model else {
+            self.notify("No model to export yet: train one or open a run.", true);
+            return;
+        };
+        let module = path.with_file_name("model.py");
+        if module.exists() {
+            self.notify(
+                format!(
+                    "{} exists; export into another folder (nothing was written)",
+                    module.display()
+                ),
+                true,
+            );
+            return;
+        }
+        match crate::interop::export(&m.spec, &m.model.to_plain(), path, true) {
+            Ok(w) => self.notify(
+                format!(
+                    "Exported {} and {} (in Python: from model import load)",
+                    w.weights.display(),
+                    w.module.display()
+                ),
+                false,
+            ),
+            Err(e) => self.notify(format!("Cannot export: {e}"), true),
+        }
+    }
+
+    /// Writes the current model as a run folder (config.json + model.bpk) at `path`, which
+    /// Open run… can load again; an existing folder is never overwritten.
+    pub(super) fn save_model_to(&mut self, path: &Path) {
+        let Some(m) = &self.model else {
+            self.notify("No model to save yet: train one or open a run.", true);
+            return;
+        };
+        let config = m
+            .run_dir
+            .as_ref()
+            .and_then(|d| RunDir::open(d).ok())
+            .map(|(_, c)| c);
+        let Some(mut config) = config else {
+            self.notify("The model has no run configuration to save with.", true);
+            return;
+        };
+        config.created = utc_timestamp();
+        let summary = m.run_dir.as_ref().map(|d| d.join("summary.json"));
+        let result = crate::train::runs::save_model_as_run(&m.model, &config, path, summary.as_deref());
+        match result {
+            Ok(()) => self.notify(format!("Model saved to {}", path.display()), false),
+            Err(e) => self.notify(format!("Cannot save the model: {e}"), true),
+        }
+        self.refresh_runs();
+    }
+
+    pub(super) fn set_overlay(&mut self, path: &Path, on: bool) {
+        self.overlays.retain(|o| o.path != path);
+        if !on {
+            return;
+        }
+        let loaded = RunDir::open(path).and_then(|(dir, config)| {
+            dir.read_history()
+                .map(|events| RunHistory::from_events(&events, config.train.epochs))
+        });
+        match loaded {
+            Ok(history) => self.overlays.push(Overlay {
+                label: path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                path: path.to_path_buf(),
+                history,
+            }),
+            Err(e) => self.notify(format!("Cannot read the run's metrics: {e}"), true),
+        }
+    }
+
+    /// Re-reads the runs folder.
+    pub fn refresh_runs(&mut self) {
+        self.runs = list_runs(&self.options.runs_root);
+    }
+
+    pub(super) fn export_curves(&mut self, path: &Path) {
+        let Some(session) = &self.training else {
+            self.notify("No training run to export yet.", true);
+            return;
+        };
+        let current = session.run_dir.as_ref().and_then(|d| d.file_name()).map_or_else(
+            || format!("run {}", session.history.run_id),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut runs = vec![(current, &session.history)];
+        runs.extend(self.overlays.iter().map(|o| (o.label.clone(), &o.history)));
+        let csv = crate::train::history::curves_csv(&runs);
+        match crate::fsutil::atomic_write(path, csv.as_bytes()) {
+            Ok(()) => self.notify(format!("Curves written to {}", path.display()), false),
+            Err(e) => self.notify(format!("Cannot write {}: {e}", path.display()), true),
+        }
+    }
+}
