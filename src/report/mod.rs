@@ -5,6 +5,7 @@
 pub mod experiments;
 pub mod figures;
 pub mod probes;
+mod probes_rows;
 
 use std::path::{Path, PathBuf};
 
