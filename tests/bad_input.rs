@@ -578,6 +578,19 @@ fn absurd_flags_are_refused_naming_the_flag() {
             vec!["serve", "--listen", "nowhere"],
             "--listen",
         ),
+        (
+            "token file that does not exist",
+            vec![
+                "eval",
+                "--run",
+                run_s,
+                "--device",
+                "remote://127.0.0.1:9",
+                "--token-file",
+                "/nonexistent/token",
+            ],
+            "/nonexistent/token",
+        ),
     ];
     for (name, args, needle) in cases {
         refused(name, &args, needle, &runs);
