@@ -33,6 +33,7 @@ pub mod experiment;
 pub mod figure;
 pub mod fsutil;
 pub mod interop;
+pub mod jobs;
 pub mod kernels;
 pub mod memory;
 pub mod model;

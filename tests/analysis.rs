@@ -8,21 +8,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mnist_workbench::analysis::topk::top_images;
-use mnist_workbench::analysis::worker::{AnalysisEvent, AnalysisJob, spawn_analysis};
+use mnist_workbench::analysis::worker::{AnalysisJob, AnalysisOutput, spawn_analysis};
+use mnist_workbench::jobs::Outcome;
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::model::inspect::{filter_banks, inspect_intensities};
 use mnist_workbench::train::evaluate;
 
-fn finish(job: AnalysisJob) -> AnalysisEvent {
-    let task = spawn_analysis(job, Arc::new(|| {})).unwrap();
+fn finish(job: AnalysisJob) -> Outcome<AnalysisOutput> {
+    let mut task = spawn_analysis(job, Arc::new(|| {})).unwrap();
     loop {
         match task
-            .events
-            .recv_timeout(Duration::from_secs(120))
+            .next_timeout(Duration::from_secs(120))
             .expect("the worker answers")
+            .into_outcome()
         {
-            AnalysisEvent::Progress { done, total } => assert!(done <= total),
-            other => return other,
+            Err(p) => assert!(p.done <= p.total),
+            Ok(outcome) => return outcome,
         }
     }
 }
@@ -33,7 +34,7 @@ fn worker_evaluation_equals_evaluate_and_peaks_match_the_maps() {
     let device = burn::tensor::Device::flex();
     let model = ModelSpec::preset("tiny-cnn").unwrap().init(&device);
 
-    let AnalysisEvent::Evaluated(eval) = finish(AnalysisJob::Evaluate {
+    let Outcome::Finished(AnalysisOutput::Evaluated(eval)) = finish(AnalysisJob::Evaluate {
         model: model.clone(),
         device: device.clone(),
         data: data.clone(),
@@ -48,7 +49,7 @@ fn worker_evaluation_equals_evaluate_and_peaks_match_the_maps() {
     assert_eq!(eval.labels, data.test.labels);
     assert_eq!(eval.logits.len(), 10 * data.test.len());
 
-    let AnalysisEvent::Peaks(peaks) = finish(AnalysisJob::ChannelPeaks {
+    let Outcome::Finished(AnalysisOutput::Peaks(peaks)) = finish(AnalysisJob::ChannelPeaks {
         model: model.clone(),
         device: device.clone(),
         data: data.clone(),
@@ -86,7 +87,7 @@ fn worker_evaluation_equals_evaluate_and_peaks_match_the_maps() {
         layer: 99,
     });
     match outcome {
-        AnalysisEvent::Failed(message) => {
+        Outcome::Failed(message) => {
             assert!(message.starts_with("layer 99 does not exist"), "{message}")
         }
         other => panic!("expected a failure naming the layer, got {other:?}"),

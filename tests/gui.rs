@@ -280,7 +280,7 @@ fn opening_a_damaged_checkpoint_changes_nothing_and_says_why() {
     let version = h.state().workbench.model.as_ref().unwrap().version;
     h.state_mut()
         .workbench
-        .act(mnist_workbench::ui::state::Action::OpenRun(broken.clone()));
+        .act(mnist_workbench::ui::workbench::Action::OpenRun(broken.clone()));
     h.run_steps(3);
     assert_eq!(
         h.state().workbench.model.as_ref().unwrap().version,
@@ -300,7 +300,8 @@ fn opening_a_damaged_checkpoint_changes_nothing_and_says_why() {
 fn closing_during_training_stops_within_a_batch_and_keeps_the_last_checkpoint() {
     let data = common::synthetic_dataset(2000, 100, 4);
     let root = common::temp_dir("gui-close");
-    let mut wb = mnist_workbench::ui::state::Workbench::new(options(&data, &root, false), Arc::new(|| {}));
+    let mut wb =
+        mnist_workbench::ui::workbench::Workbench::new(options(&data, &root, false), Arc::new(|| {}));
     let config = TrainConfig {
         model: ModelSpec::preset("tiny-cnn").unwrap(),
         epochs: 500,
@@ -308,7 +309,7 @@ fn closing_during_training_stops_within_a_batch_and_keeps_the_last_checkpoint() 
         device: mnist_workbench::device::DeviceChoice::Flex,
         ..TrainConfig::default()
     };
-    wb.act(mnist_workbench::ui::state::Action::StartTraining(config));
+    wb.act(mnist_workbench::ui::workbench::Action::StartTraining(config));
     wb.logic();
     // Let it finish at least one epoch (40 steps) and then some.
     let start = Instant::now();
@@ -368,7 +369,7 @@ fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
     h.get_by_label("Download MNIST").click();
     h.run_steps(1);
     step_until(&mut h, Duration::from_secs(60), |app| {
-        app.workbench.data.task.is_none() && app.workbench.dataset().is_some_and(|d| d.source.is_real())
+        !app.workbench.data.task.is_running() && app.workbench.dataset().is_some_and(|d| d.source.is_real())
     });
     let d = h.state().workbench.dataset().unwrap().clone();
     assert_eq!((d.train.len(), d.test.len()), (40, 20));
@@ -380,12 +381,12 @@ fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
 #[test]
 fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     let (data, root) = trained_fixture();
-    let mut wb = mnist_workbench::ui::state::Workbench::new(options(data, root, true), Arc::new(|| {}));
+    let mut wb = mnist_workbench::ui::workbench::Workbench::new(options(data, root, true), Arc::new(|| {}));
     let first_test: Vec<f32> = data.test.image(0).iter().map(|&b| b as f32 / 255.0).collect();
     let logits = wb.predict(&first_test);
     assert!(logits.is_some(), "the trained run was opened");
     let out = common::temp_dir("gui-save").join("my-model");
-    wb.act(mnist_workbench::ui::state::Action::SaveModelTo(out.clone()));
+    wb.act(mnist_workbench::ui::workbench::Action::SaveModelTo(out.clone()));
     wb.logic();
     assert!(
         !wb.notices.last().unwrap().is_error,
@@ -398,7 +399,7 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
         "{listed:?}"
     );
     // The saved folder opens again and answers the same.
-    wb.act(mnist_workbench::ui::state::Action::OpenRun(out.clone()));
+    wb.act(mnist_workbench::ui::workbench::Action::OpenRun(out.clone()));
     wb.logic();
     assert_eq!(wb.model.as_ref().unwrap().run_dir.as_deref(), Some(out.as_path()));
     let again = wb.predict(&first_test);
@@ -406,7 +407,7 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     // Saving onto an existing folder is refused and leaves it as it was.
     let before = std::fs::read(out.join("model.bpk")).unwrap();
     std::fs::write(out.join("note.txt"), "mine").unwrap();
-    wb.act(mnist_workbench::ui::state::Action::SaveModelTo(out.clone()));
+    wb.act(mnist_workbench::ui::workbench::Action::SaveModelTo(out.clone()));
     wb.logic();
     let notice = wb.notices.last().unwrap();
     assert!(

@@ -131,11 +131,11 @@ fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
     h.get_by_label("Run ensemble").click();
     h.run_steps(2);
     assert!(
-        h.state().workbench.experiments.running.is_some(),
+        h.state().workbench.experiments.running.is_running(),
         "the run started"
     );
     step_until(&mut h, "the ensemble", |app| {
-        app.workbench.experiments.running.is_none()
+        !app.workbench.experiments.running.is_running()
             && app
                 .workbench
                 .experiments
@@ -166,9 +166,9 @@ fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
     h.get_by_label_contains("Drawing pad image, 100 dropout passes");
     h.get_by_label("Run stability test").click();
     step_until(&mut h, "the stability test", |app| {
-        app.workbench.experiments.running.is_none() && app.workbench.experiments.stability.is_some()
+        !app.workbench.experiments.running.is_running() && app.workbench.experiments.stability.is_some()
     });
-    let (loaded, _) = h.state().workbench.experiments.stability.clone().unwrap();
+    let loaded = h.state().workbench.experiments.stability.clone().unwrap().value;
     // One pass per training epoch, at least two (the run trained for one).
     assert_eq!(loaded.results.accuracies.len(), 2);
     let run_dir = loaded.dir.clone().expect("saved in the run folder");

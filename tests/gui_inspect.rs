@@ -204,7 +204,7 @@ fn the_test_set_is_evaluated_after_each_epoch_while_training() {
         open_latest_run: false,
         ..AppOptions::default()
     };
-    let mut wb = mnist_workbench::ui::state::Workbench::new(options, Arc::new(|| {}));
+    let mut wb = mnist_workbench::ui::workbench::Workbench::new(options, Arc::new(|| {}));
     let config = TrainConfig {
         model: ModelSpec::preset("tiny-cnn").unwrap(),
         epochs: 3,
@@ -212,7 +212,7 @@ fn the_test_set_is_evaluated_after_each_epoch_while_training() {
         device: mnist_workbench::device::DeviceChoice::Flex,
         ..TrainConfig::default()
     };
-    wb.act(mnist_workbench::ui::state::Action::StartTraining(config));
+    wb.act(mnist_workbench::ui::workbench::Action::StartTraining(config));
     let start = Instant::now();
     let mut evaluated_at_epochs = Vec::new();
     let mut last = None;

@@ -15,7 +15,7 @@ use mnist_workbench::train::runs::{RunConfig, RunDir};
 use mnist_workbench::train::{Control, EpochMetrics, Event, StopReason, TrainConfig, run_training};
 use mnist_workbench::ui::AppOptions;
 use mnist_workbench::ui::panels::{DashboardPanel, PadPanel, Panel};
-use mnist_workbench::ui::state::{TrainingSession, Workbench};
+use mnist_workbench::ui::workbench::{TrainingSession, Workbench};
 
 /// One place for the comparison settings: lavapipe renders the same pixels run to run; a
 /// few may differ across Mesa versions at glyph edges.

@@ -154,11 +154,11 @@ fn stop_command_ends_the_worker_within_one_batch_and_keeps_the_last_checkpoint_v
         run_dir: Some(dir.clone()),
         ..job(rc.train.clone(), data.clone())
     };
-    let handle = spawn_training(job, Arc::new(|| {})).unwrap();
+    let mut handle = spawn_training(job, Arc::new(|| {})).unwrap();
     let mut steps_after_stop = 0;
     let mut stopped = false;
     let mut last = None;
-    for event in handle.events.iter() {
+    while let Some(event) = handle.next_event() {
         match &event {
             Event::Epoch { metrics, .. } if metrics.epoch == 1 => {
                 handle.send(Command::Stop);
@@ -197,7 +197,7 @@ fn stop_command_ends_the_worker_within_one_batch_and_keeps_the_last_checkpoint_v
 #[test]
 fn pause_holds_the_loop_until_resume() {
     let data = common::synthetic_dataset(640, 20, 8);
-    let handle = spawn_training(
+    let mut handle = spawn_training(
         job(
             TrainConfig {
                 epochs: 1,
@@ -211,16 +211,15 @@ fn pause_holds_the_loop_until_resume() {
     .unwrap();
     handle.send(Command::Pause);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let before: Vec<Event> = handle.events.try_iter().collect();
+    let before: Vec<Event> = handle.try_events().collect();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let during: usize = handle
-        .events
-        .try_iter()
+        .try_events()
         .filter(|e| matches!(e, Event::Step { .. }))
         .count();
     assert_eq!(during, 0, "steps ran while paused (before: {})", before.len());
     handle.send(Command::Resume);
-    let rest: Vec<Event> = handle.events.iter().collect();
+    let rest: Vec<Event> = handle.events().collect();
     assert!(matches!(
         rest.last(),
         Some(Event::Finished {

@@ -18,7 +18,7 @@ use mnist_workbench::experiment::{ExperimentError, Progress, Reporter};
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::probe::feedback::DrawnDigits;
 use mnist_workbench::train::TrainConfig;
-use mnist_workbench::ui::state::Action;
+use mnist_workbench::ui::workbench::Action;
 
 fn edit_config(run: &Path, from: &str, to: &str) {
     let p = run.join("config.json");

@@ -2,16 +2,17 @@
 //! evaluating the test set (confusion, errors, calibration) and finding each channel's peak
 //! activation per test image (top-activating search). The window keeps drawing meanwhile.
 //!
-//! Event order for one task: any number of `Progress`, then exactly one of `Evaluated`,
-//! `Peaks`, `Failed` or `Cancelled`. A dropped [`AnalysisTask`] cancels at the next batch.
+//! Each is a [`crate::jobs`] job: any number of `Progress`, then exactly one of `Finished`
+//! (an [`AnalysisOutput`]), `Failed` or `Cancelled`. A dropped [`AnalysisTask`] cancels at
+//! the next batch.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, channel};
 
 use burn::tensor::Device;
 
 use crate::data::{Dataset, Digits};
+use crate::jobs::{self, Job, JobError, Wake};
 use crate::model::Model;
 use crate::model::inspect::channel_peaks;
 use crate::train::eval::{EvalReport, logits_of, report_from_logits};
@@ -86,45 +87,26 @@ pub struct ChannelPeaks {
     pub peaks: Vec<f32>,
 }
 
-/// Events from the analysis worker, in the order documented above.
+/// What an analysis job computed.
 #[derive(Debug, Clone)]
-pub enum AnalysisEvent {
-    /// Images done so far of `total`.
-    Progress {
-        /// Done.
-        done: usize,
-        /// All.
-        total: usize,
-    },
+pub enum AnalysisOutput {
     /// The test set is evaluated.
     Evaluated(Arc<TestEvaluation>),
     /// Channel peaks are ready.
     Peaks(Arc<ChannelPeaks>),
-    /// It failed; the message says why.
-    Failed(String),
-    /// Cancelled before finishing.
-    Cancelled,
 }
 
-/// A running analysis job.
-pub struct AnalysisTask {
-    /// Events in the documented order.
-    pub events: Receiver<AnalysisEvent>,
-    cancel: Arc<AtomicBool>,
+/// Progress of an analysis job: test images done so far, of all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagesDone {
+    /// Done.
+    pub done: usize,
+    /// All.
+    pub total: usize,
 }
 
-impl AnalysisTask {
-    /// Asks the worker to stop before its next batch.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for AnalysisTask {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
+/// A running analysis job (a [`crate::jobs`] job). Dropping it cancels at the next batch.
+pub type AnalysisTask = Job<ImagesDone, AnalysisOutput>;
 
 /// Evaluates `model` on `test` in batches, checking `cancel` before each (`None` when
 /// cancelled) and reporting `(done, total)` after each.
@@ -155,53 +137,35 @@ pub fn evaluate_with_progress(
 }
 
 /// Starts `job` on a thread named `mnist-analysis`; `wake` is called after each event.
-pub fn spawn_analysis(job: AnalysisJob, wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<AnalysisTask> {
-    let (tx, rx) = channel();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    std::thread::Builder::new()
-        .name("mnist-analysis".into())
-        .spawn(move || {
-            let send = |event: AnalysisEvent| {
-                if tx.send(event).is_err() {
-                    flag.store(true, Ordering::SeqCst); // the app is gone
-                }
-                wake();
-            };
-            let progress = |done, total| send(AnalysisEvent::Progress { done, total });
-            // A panic inside burn must not take the app down: report it instead.
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
-                    AnalysisJob::Evaluate {
-                        model,
-                        device,
-                        data,
-                        model_version,
-                    } => evaluate_with_progress(&model, &data.test, &device, model_version, &flag, progress)
-                        .map(|e| AnalysisEvent::Evaluated(Arc::new(e))),
-                    AnalysisJob::ChannelPeaks {
-                        model,
-                        device,
-                        data,
-                        model_version,
-                        layer,
-                    } => channel_peaks(&model, &data.test, layer, &device, &flag, progress).map(|found| {
-                        match found {
-                            Ok((channels, peaks)) => AnalysisEvent::Peaks(Arc::new(ChannelPeaks {
-                                model_version,
-                                layer,
-                                channels,
-                                peaks,
-                            })),
-                            Err(message) => AnalysisEvent::Failed(message),
-                        }
-                    }),
-                }));
-            send(match outcome {
-                Ok(Some(event)) => event,
-                Ok(None) => AnalysisEvent::Cancelled,
-                Err(_) => AnalysisEvent::Failed("the model pass failed (see the log)".into()),
-            });
-        })?;
-    Ok(AnalysisTask { events: rx, cancel })
+pub fn spawn_analysis(job: AnalysisJob, wake: Wake) -> std::io::Result<AnalysisTask> {
+    jobs::spawn("mnist-analysis", wake, move |ctx| {
+        let progress = |done, total| ctx.progress(ImagesDone { done, total });
+        let cancel = ctx.cancel_token().flag();
+        let output = match job {
+            AnalysisJob::Evaluate {
+                model,
+                device,
+                data,
+                model_version,
+            } => evaluate_with_progress(&model, &data.test, &device, model_version, cancel, progress)
+                .map(|e| AnalysisOutput::Evaluated(Arc::new(e))),
+            AnalysisJob::ChannelPeaks {
+                model,
+                device,
+                data,
+                model_version,
+                layer,
+            } => match channel_peaks(&model, &data.test, layer, &device, cancel, progress) {
+                Some(Ok((channels, peaks))) => Some(AnalysisOutput::Peaks(Arc::new(ChannelPeaks {
+                    model_version,
+                    layer,
+                    channels,
+                    peaks,
+                }))),
+                Some(Err(message)) => return Err(JobError::Failed(message)),
+                None => None,
+            },
+        };
+        output.ok_or(JobError::Cancelled)
+    })
 }

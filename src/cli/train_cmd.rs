@@ -254,11 +254,11 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         device: Some(device),
         model_slot: None,
     };
-    let handle = spawn_training(job, Arc::new(|| {}))?;
+    let mut handle = spawn_training(job, Arc::new(|| {}))?;
     let mut bar = ProgressBar::new("training");
     let mut steps_per_epoch = 1;
     let mut outcome = Ok(());
-    for event in handle.events.iter() {
+    for event in handle.events() {
         match &event {
             Event::Started {
                 steps_per_epoch: s,

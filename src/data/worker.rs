@@ -1,15 +1,14 @@
 //! Loading and downloading data on a named worker thread (`mnist-data`), so the app never
 //! waits on disk or network.
 //!
-//! Event order for one task: any number of `Progress` (downloads only), then exactly one of
-//! `Loaded`, `Failed` or `Cancelled`.
+//! A [`crate::jobs`] job: any number of `Progress` (downloads only), then exactly one of
+//! `Finished` (the loaded data), `Failed` or `Cancelled`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, channel};
 
 use super::download::{DownloadPlan, DownloadProgress, download_mnist};
 use super::sources::{DataRequest, Dataset, load_dataset};
+use crate::jobs::{self, Job, JobError, Wake};
 
 /// What the data worker should do.
 #[derive(Debug, Clone)]
@@ -51,82 +50,32 @@ impl LoadedData {
     }
 }
 
-/// Events from the data worker, in the order documented above.
-#[derive(Debug, Clone)]
-pub enum DataEvent {
-    /// Bytes arrived during a download.
-    Progress(DownloadProgress),
-    /// The data is ready.
-    Loaded(LoadedData),
-    /// It did not work; the message says why and what to do.
-    Failed(String),
-    /// The user cancelled; nothing was changed.
-    Cancelled,
-}
-
-/// A data job running on its thread.
-pub struct DataTask {
-    /// Events in the documented order.
-    pub events: Receiver<DataEvent>,
-    cancel: Arc<AtomicBool>,
-}
-
-impl DataTask {
-    /// Asks the worker to stop at the next chunk; it answers with `Cancelled`.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for DataTask {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
+/// A data job running on its thread: progress is download progress, the value the loaded
+/// data. Cancelled (or dropped) jobs stop at the next chunk and change nothing.
+pub type DataTask = Job<DownloadProgress, LoadedData>;
 
 /// Starts `job` on a thread named `mnist-data`; `wake` is called after each event.
-pub fn spawn_data_job(job: DataJob, wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<DataTask> {
-    let (tx, rx) = channel();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let worker_cancel = cancel.clone();
-    std::thread::Builder::new()
-        .name("mnist-data".into())
-        .spawn(move || {
-            let send = |event: DataEvent| {
-                if tx.send(event).is_err() {
-                    // The app is gone: stop at the next check.
-                    worker_cancel.store(true, Ordering::SeqCst);
+pub fn spawn_data_job(job: DataJob, wake: Wake) -> std::io::Result<DataTask> {
+    jobs::spawn("mnist-data", wake, move |ctx| {
+        let dataset = match job {
+            DataJob::Load(request) => load_dataset(&request).map_err(|e| JobError::Failed(e.to_string()))?,
+            DataJob::Download(plan) => {
+                let progress = |p: &DownloadProgress| ctx.send(p.clone());
+                match download_mnist(&plan, &progress, ctx.cancel_token().flag()) {
+                    Ok(()) => {}
+                    Err(_) if ctx.is_cancelled() => return Err(JobError::Cancelled),
+                    Err(e) => return Err(JobError::Failed(format!("download failed: {e}"))),
                 }
-                wake();
-            };
-            let outcome = match job {
-                DataJob::Load(request) => load_dataset(&request).map_err(|e| e.to_string()),
-                DataJob::Download(plan) => {
-                    let progress = |p: &DownloadProgress| send(DataEvent::Progress(p.clone()));
-                    match download_mnist(&plan, &progress, &worker_cancel) {
-                        Ok(()) => {
-                            let request = DataRequest {
-                                folder: Some(plan.dest.clone()),
-                                ..DataRequest::default()
-                            };
-                            load_dataset(&request).map_err(|e| e.to_string())
-                        }
-                        Err(_) if worker_cancel.load(Ordering::SeqCst) => {
-                            send(DataEvent::Cancelled);
-                            return;
-                        }
-                        Err(e) => Err(format!("download failed: {e}")),
-                    }
-                }
-            };
-            if worker_cancel.load(Ordering::SeqCst) {
-                send(DataEvent::Cancelled);
-                return;
+                let request = DataRequest {
+                    folder: Some(plan.dest.clone()),
+                    ..DataRequest::default()
+                };
+                load_dataset(&request).map_err(|e| JobError::Failed(e.to_string()))?
             }
-            send(match outcome {
-                Ok(dataset) => DataEvent::Loaded(LoadedData::new(dataset)),
-                Err(message) => DataEvent::Failed(message),
-            });
-        })?;
-    Ok(DataTask { events: rx, cancel })
+        };
+        if ctx.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        Ok(LoadedData::new(dataset))
+    })
 }

@@ -1,13 +1,12 @@
 //! Experiments on a named thread (`mnist-experiment`) so the window keeps drawing.
 //!
-//! Event order for one job: any number of `Progress`, then exactly one of `Finished`,
-//! `Failed` or `Cancelled`. Results are saved to the job's folder (when it has one) before
-//! `Finished` is sent. A dropped [`ExperimentTask`] cancels at the next step or batch.
+//! Each experiment is a [`crate::jobs`] job: any number of `Progress`, then exactly one of
+//! `Finished`, `Failed` or `Cancelled`. Results are saved to the job's folder (when it has
+//! one) before `Finished` is sent. A dropped [`ExperimentTask`] cancels at the next step or
+//! batch.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, channel};
 
 use super::ensemble::{EnsembleConfig, EnsembleResults, run_ensemble};
 use super::stability::{StabilityConfig, StabilityResults, run_stability};
@@ -15,6 +14,7 @@ use super::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curv
 use super::{ExperimentError, Progress, Reporter};
 use crate::data::Dataset;
 use crate::device::SelectedDevice;
+use crate::jobs::{self, Job, JobError, JobEvent, Wake};
 use crate::model::Model;
 
 /// What to run.
@@ -69,44 +69,11 @@ pub enum ExperimentResults {
     Stability(Arc<StabilityResults>),
 }
 
-/// Events from a worker (experiments and probes), in the order documented above.
-#[derive(Debug, Clone)]
-pub enum WorkerEvent<T> {
-    /// How far it has got.
-    Progress(Progress),
-    /// Done (and saved, when it had a folder).
-    Finished(T),
-    /// It failed; the message says why.
-    Failed(String),
-    /// Cancelled before finishing (a size curve keeps the fractions it finished).
-    Cancelled,
-}
-
 /// Events from the experiment worker.
-pub type ExperimentEvent = WorkerEvent<ExperimentResults>;
+pub type ExperimentEvent = JobEvent<Progress, ExperimentResults>;
 
-/// A running job on a worker thread.
-pub struct Task<T> {
-    /// Events in the documented order.
-    pub events: Receiver<WorkerEvent<T>>,
-    cancel: Arc<AtomicBool>,
-}
-
-/// A running experiment.
-pub type ExperimentTask = Task<ExperimentResults>;
-
-impl<T> Task<T> {
-    /// Asks the worker to stop at its next step or batch.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-}
-
-impl<T> Drop for Task<T> {
-    fn drop(&mut self) {
-        self.cancel();
-    }
-}
+/// A running experiment (a [`crate::jobs`] job); dropping it cancels at the next step.
+pub type ExperimentTask = Job<Progress, ExperimentResults>;
 
 /// Runs `job` on this thread (the worker and the command line both use it).
 pub fn run_job(job: ExperimentJob, reporter: &mut Reporter) -> Result<ExperimentResults, ExperimentError> {
@@ -152,49 +119,31 @@ pub fn run_job(job: ExperimentJob, reporter: &mut Reporter) -> Result<Experiment
 }
 
 /// Starts `job` on a thread named `mnist-experiment`; `wake` is called after each event.
-pub fn spawn_experiment(
-    job: ExperimentJob,
-    wake: Arc<dyn Fn() + Send + Sync>,
-) -> std::io::Result<ExperimentTask> {
+pub fn spawn_experiment(job: ExperimentJob, wake: Wake) -> std::io::Result<ExperimentTask> {
     spawn_worker("mnist-experiment", move |reporter| run_job(job, reporter), wake)
 }
 
-/// Runs `work` on a thread named `name` with a [`Reporter`] whose progress becomes
-/// (at most ~20 a second) `Progress` events and whose cancel flag is [`Task::cancel`];
-/// `wake` is called after each event. A panic inside `work` becomes `Failed`.
+/// Runs `work` as a [`crate::jobs`] job on a thread named `name`, with a [`Reporter`] whose
+/// progress becomes `Progress` events (rate-limited; 100 % always goes out) and whose
+/// cancel flag is the job's. Experiments and probes both start this way.
 pub fn spawn_worker<T: Send + 'static>(
     name: &str,
     work: impl FnOnce(&mut Reporter) -> Result<T, ExperimentError> + Send + 'static,
-    wake: Arc<dyn Fn() + Send + Sync>,
-) -> std::io::Result<Task<T>> {
-    let (tx, rx) = channel();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    std::thread::Builder::new().name(name.into()).spawn(move || {
-        let send = |event: WorkerEvent<T>| {
-            if tx.send(event).is_err() {
-                flag.store(true, Ordering::SeqCst); // the app is gone
-            }
-            wake();
-        };
-        let mut last_sent = std::time::Instant::now();
+    wake: Wake,
+) -> std::io::Result<Job<Progress, T>> {
+    jobs::spawn(name, wake, move |ctx| {
         let mut on_progress = |p: Progress| {
-            if last_sent.elapsed().as_millis() >= 50 || p.fraction >= 1.0 {
-                last_sent = std::time::Instant::now();
-                send(WorkerEvent::Progress(p));
+            if p.fraction >= 1.0 {
+                ctx.send(p);
+            } else {
+                ctx.progress(p);
             }
         };
-        let cancelled = || flag.load(Ordering::SeqCst);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut reporter = Reporter::new(&mut on_progress, &cancelled);
-            work(&mut reporter)
-        }));
-        send(match outcome {
-            Ok(Ok(results)) => WorkerEvent::Finished(results),
-            Ok(Err(ExperimentError::Cancelled)) => WorkerEvent::Cancelled,
-            Ok(Err(e)) => WorkerEvent::Failed(e.to_string()),
-            Err(_) => WorkerEvent::Failed("the job crashed inside the model code (see the log)".into()),
-        });
-    })?;
-    Ok(Task { events: rx, cancel })
+        let cancelled = || ctx.is_cancelled();
+        let mut reporter = Reporter::new(&mut on_progress, &cancelled);
+        work(&mut reporter).map_err(|e| match e {
+            ExperimentError::Cancelled => JobError::Cancelled,
+            other => JobError::Failed(other.to_string()),
+        })
+    })
 }

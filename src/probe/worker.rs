@@ -1,6 +1,6 @@
-//! Probes on a named thread (`mnist-probe`), one at a time, with progress and cancel; the
-//! events are the experiment worker's ([`WorkerEvent`]): any number of `Progress`, then one
-//! of `Finished`, `Failed` or `Cancelled`.
+//! Probes on a named thread (`mnist-probe`), one at a time, with progress and cancel: each is
+//! a [`crate::jobs`] job started like an experiment ([`spawn_worker`]): any number of
+//! `Progress`, then one of `Finished`, `Failed` or `Cancelled`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,9 +15,10 @@ use super::row_sweep::{
     erase_sweep,
 };
 use super::saliency::{SaliencyConfig, SaliencyMaps, saliency};
-use super::{McDropout, ProbeError, Reporter};
+use super::{McDropout, ProbeError, Progress, Reporter};
 use crate::data::Dataset;
-use crate::experiment::worker::{Task, WorkerEvent, spawn_worker};
+use crate::experiment::worker::spawn_worker;
+use crate::jobs::{Job, JobEvent, Wake};
 use crate::model::Model;
 
 /// What to probe.
@@ -184,10 +185,10 @@ pub fn run_probe(
 }
 
 /// A running probe.
-pub type ProbeTask = Task<ProbeResults>;
+pub type ProbeTask = Job<Progress, ProbeResults>;
 
 /// Events of a probe.
-pub type ProbeEvent = WorkerEvent<ProbeResults>;
+pub type ProbeEvent = JobEvent<Progress, ProbeResults>;
 
 /// Starts `request` on a thread named `mnist-probe`; `wake` is called after each event.
 pub fn spawn_probe(
@@ -195,7 +196,7 @@ pub fn spawn_probe(
     model: Model,
     data: Arc<Dataset>,
     device: Device,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    wake: Wake,
 ) -> std::io::Result<ProbeTask> {
     spawn_worker(
         "mnist-probe",

@@ -4,7 +4,6 @@
 //! checked before every batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use super::config::{Subset, TrainConfig};
@@ -12,16 +11,17 @@ use super::events::{Command, Event, FailReason};
 use super::runs::RunDir;
 use crate::data::{Dataset, subset};
 use crate::device::SelectedDevice;
+use crate::jobs::{self, CancelToken, Job, JobEvent, Wake};
 use crate::model::Model;
 use crate::rng::Rng;
 
 /// A batch loss above this counts as divergence (chance level is ln 10 ≈ 2.3).
 pub const DIVERGED_LOSS: f64 = 1e3;
 
-/// Flags the loop checks before every batch.
+/// Flags the loop checks before every batch: the job's cancel token and a pause flag.
 #[derive(Debug, Default)]
 pub struct Control {
-    cancel: AtomicBool,
+    cancel: CancelToken,
     paused: AtomicBool,
 }
 
@@ -31,13 +31,13 @@ impl Control {
         match command {
             Command::Pause => self.paused.store(true, Ordering::SeqCst),
             Command::Resume => self.paused.store(false, Ordering::SeqCst),
-            Command::Stop => self.cancel.store(true, Ordering::SeqCst),
+            Command::Stop => self.cancel.cancel(),
         }
     }
 
     /// Whether a stop was requested.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst)
+        self.cancel.is_cancelled()
     }
 
     /// Whether the run is paused.
@@ -104,11 +104,7 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
     match outcome {
         Ok(model) => model,
         Err(panic) => {
-            let detail = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("no details");
+            let detail = crate::jobs::panic_message(panic.as_ref());
             let message = if remote {
                 format!("connection lost: the remote server stopped answering ({detail})")
             } else {
@@ -133,12 +129,12 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
     }
 }
 
-/// A training job running on its worker thread.
+/// A training job running on its worker thread (a [`crate::jobs`] job whose progress events
+/// are the run's [`Event`]s, every one delivered).
 pub struct TrainerHandle {
-    /// Events, in the documented order.
-    pub events: Receiver<Event>,
+    job: Job<Event, ()>,
+    run_id: u64,
     control: Arc<Control>,
-    thread: Option<std::thread::JoinHandle<Option<Model>>>,
 }
 
 impl TrainerHandle {
@@ -149,42 +145,67 @@ impl TrainerHandle {
 
     /// Whether the worker thread has ended.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.job.is_finished()
     }
 
-    /// Waits for the worker to end and returns the final model.
-    pub fn join(mut self) -> Option<Model> {
-        self.thread.take().and_then(|t| t.join().ok().flatten())
+    /// The events queued now, without waiting.
+    pub fn try_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        std::iter::from_fn(move || {
+            loop {
+                let event = self.job.try_next()?;
+                if let Some(event) = run_event(self.run_id, event) {
+                    return Some(event);
+                }
+            }
+        })
+    }
+
+    /// Every event of the run, waiting for each, up to the last.
+    pub fn events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        std::iter::from_fn(move || self.next_event())
+    }
+
+    /// The run's next event, waiting for it (None once the run has ended). Unlike
+    /// [`Self::events`] it leaves the handle free between events, for [`Self::send`].
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let event = self.job.wait_events().next()?;
+            if let Some(event) = run_event(self.run_id, event) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Waits for the worker to end.
+    pub fn join(self) {
+        self.job.join();
     }
 }
 
-impl Drop for TrainerHandle {
-    fn drop(&mut self) {
-        // Dropping the handle stops the worker within one batch.
-        self.control.apply(Command::Stop);
+/// The run's event inside a job event. The loop reports its own end (`Finished`, `Stopped`,
+/// `Failed`), so the job's own end adds nothing, unless the worker vanished or panicked
+/// outside the loop: that becomes the run's `Failed`.
+fn run_event(run_id: u64, event: JobEvent<Event, ()>) -> Option<Event> {
+    match event {
+        JobEvent::Progress(event) => Some(event),
+        JobEvent::Finished(()) | JobEvent::Cancelled => None,
+        JobEvent::Failed(message) => Some(Event::Failed {
+            run_id,
+            reason: FailReason::Error { message },
+        }),
     }
 }
 
 /// Starts `job` on a thread named `mnist-trainer`. `wake` is called after each event is
-/// queued (the app passes its repaint request); a closed receiver stops the worker.
-pub fn spawn_training(job: TrainJob, wake: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<TrainerHandle> {
+/// queued (the app passes its repaint request); a closed receiver stops the worker, and so
+/// does dropping the handle (within one batch).
+pub fn spawn_training(job: TrainJob, wake: Wake) -> std::io::Result<TrainerHandle> {
     let control = Arc::new(Control::default());
-    let (tx, rx): (Sender<Event>, Receiver<Event>) = channel();
     let worker_control = control.clone();
-    let thread = std::thread::Builder::new()
-        .name("mnist-trainer".into())
-        .spawn(move || {
-            let mut emit = |event: Event| {
-                if tx.send(event).is_err() {
-                    worker_control.apply(Command::Stop);
-                }
-                wake();
-            };
-            run_training(job, &worker_control, &mut emit)
-        })?;
-    Ok(TrainerHandle {
-        events: rx,
-        control,
-        thread: Some(thread),
-    })
+    let run_id = job.run_id;
+    let job = jobs::spawn_with_token("mnist-trainer", control.cancel.clone(), wake, move |ctx| {
+        run_training(job, &worker_control, &mut |event| ctx.send(event));
+        Ok(())
+    })?;
+    Ok(TrainerHandle { job, run_id, control })
 }

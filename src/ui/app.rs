@@ -11,7 +11,7 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 use super::AppOptions;
 use super::layout::{PanelKind, TileBehavior, contains, default_tree, reopen};
 use super::panels::Panels;
-use super::state::{Action, Workbench};
+use super::workbench::{Action, Workbench};
 use crate::train::Command;
 use crate::train::history::RunPhase;
 
@@ -358,8 +358,8 @@ impl WorkbenchApp {
             ui.label(format!("Device: {}", wb.device.name))
                 .on_hover_text(&wb.device.reason);
             ui.separator();
-            match (wb.dataset(), &wb.data.task) {
-                (_, Some((_, label))) => {
+            match (wb.dataset(), wb.data.busy_label()) {
+                (_, Some(label)) => {
                     ui.spinner();
                     ui.label(label);
                 }

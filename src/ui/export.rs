@@ -2,7 +2,7 @@
 //! figure (PNG, drawn by [`crate::report::figures`] exactly as `report` draws it) and its
 //! numbers (CSV or JSON) there.
 
-use super::state::Workbench;
+use super::workbench::Workbench;
 use crate::report::Figure;
 
 /// Draws the Export button; on click asks for a folder and writes what `make` builds.

@@ -11,7 +11,7 @@ use super::app::WorkbenchApp;
 use crate::data::worker::LoadedData;
 use crate::model::ModelSpec;
 use crate::train::TrainConfig;
-use crate::ui::state::Action;
+use crate::ui::workbench::Action;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

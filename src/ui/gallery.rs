@@ -136,12 +136,12 @@ impl Gallery {
 }
 
 /// Sends test image `index` to the pad with a caption.
-pub fn send_to_pad(wb: &mut super::state::Workbench, index: usize, why: &str) {
+pub fn send_to_pad(wb: &mut super::workbench::Workbench, index: usize, why: &str) {
     send_split_image_to_pad(wb, false, index, why);
 }
 
 /// Sends image `index` of the training (`train`) or test split to the pad with a caption.
-pub fn send_split_image_to_pad(wb: &mut super::state::Workbench, train: bool, index: usize, why: &str) {
+pub fn send_split_image_to_pad(wb: &mut super::workbench::Workbench, train: bool, index: usize, why: &str) {
     let Some(data) = wb.dataset() else { return };
     let split = if train { &data.train } else { &data.test };
     if index >= split.len() {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::panels::Panels;
-use super::state::Workbench;
+use super::workbench::Workbench;
 
 /// The panels, as stored in the (persisted) layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

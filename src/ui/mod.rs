@@ -3,8 +3,12 @@
 //! [`crate::pad`], [`crate::train::eval`].
 //!
 //! - [`app`]: the eframe `App` (menu, status bar, shortcuts, tile layout, persistence).
-//! - [`state`]: [`state::Workbench`], the state every panel reads, and the [`state::Action`]s
-//!   panels ask for; `logic` drains worker events into it with the engine's pure reducers.
+//! - [`workbench`]: [`workbench::Workbench`], the state every panel reads, and the
+//!   [`workbench::Action`]s panels ask for; `logic` drains worker events into it with the
+//!   engine's pure reducers. One file per concern: data, training, runs, inspection,
+//!   experiments, probes.
+//! - [`job_slot`]: [`job_slot::JobSlot`], the one way the UI holds a background job, and
+//!   [`job_slot::Stamp`], what a result was computed from.
 //! - [`layout`]: the panel kinds and the egui_tiles layout.
 //! - [`panels`]: one file per panel behind the [`panels::Panel`] trait, registered in one place.
 //! - [`frame_bench`]: the `frame` and `pad` benchmark tasks, the app driven headless.
@@ -13,20 +17,17 @@
 
 pub mod app;
 pub mod digit_bars;
-pub mod experiments;
 pub mod export;
 pub mod frame_bench;
 pub mod gallery;
 pub mod heatmap;
 pub mod import_dialog;
-pub mod inspect;
+pub mod job_slot;
 pub mod layout;
 pub mod panels;
-pub mod probes;
 pub mod remote_device;
-mod run_actions;
-pub mod state;
 pub mod widgets;
+pub mod workbench;
 
 use std::path::PathBuf;
 use std::sync::Arc;

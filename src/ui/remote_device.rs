@@ -3,10 +3,12 @@
 //! own and shows the remote device's name and the round-trip time, or why it failed. The window
 //! never waits for the network.
 
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::Arc;
 
 use crate::device::DeviceChoice;
+use crate::jobs::{self, JobError, Outcome};
 use crate::remote::{DEFAULT_PORT, RemoteAddress, connect, set_token};
+use crate::ui::job_slot::JobSlot;
 
 /// State of the remote device fields.
 pub struct RemoteDeviceUi {
@@ -14,7 +16,7 @@ pub struct RemoteDeviceUi {
     pub address: String,
     /// The token as typed.
     pub token: String,
-    testing: Option<Receiver<Result<String, String>>>,
+    testing: JobSlot<(), String, ()>,
     /// The last test's outcome: the device and round trip, or the reason.
     pub result: Option<Result<String, String>>,
 }
@@ -24,7 +26,7 @@ impl Default for RemoteDeviceUi {
         Self {
             address: format!("remote://127.0.0.1:{DEFAULT_PORT}"),
             token: String::new(),
-            testing: None,
+            testing: JobSlot::default(),
             result: None,
         }
     }
@@ -38,7 +40,7 @@ impl RemoteDeviceUi {
 
     /// Whether a test is running.
     pub fn is_testing(&self) -> bool {
-        self.testing.is_some()
+        self.testing.is_running()
     }
 
     /// Starts a connection test on its own thread.
@@ -51,24 +53,21 @@ impl RemoteDeviceUi {
             }
         };
         let token = (!self.token.trim().is_empty()).then(|| self.token.trim().to_string());
-        let (tx, rx) = channel();
-        let spawned = std::thread::Builder::new()
-            .name("mnist-remote-test".into())
-            .spawn(move || {
-                let outcome = connect(&address, token.as_deref())
-                    .map(|c| {
-                        format!(
-                            "Connected: {}\nround trip {:.1} ms",
-                            c.server_device,
-                            c.round_trip.as_secs_f64() * 1000.0
-                        )
-                    })
-                    .map_err(|e| e.to_string());
-                tx.send(outcome).ok(); // the panel may be gone
-            });
+        // The panel repaints while a test runs, so the job needs no wake of its own.
+        let spawned = jobs::spawn("mnist-remote-test", Arc::new(|| {}), move |_| {
+            connect(&address, token.as_deref())
+                .map(|c| {
+                    format!(
+                        "Connected: {}\nround trip {:.1} ms",
+                        c.server_device,
+                        c.round_trip.as_secs_f64() * 1000.0
+                    )
+                })
+                .map_err(|e| JobError::Failed(e.to_string()))
+        });
         match spawned {
-            Ok(_) => {
-                self.testing = Some(rx);
+            Ok(job) => {
+                self.testing.start(job, ());
                 self.result = None;
             }
             Err(e) => self.result = Some(Err(format!("cannot start the test: {e}"))),
@@ -77,14 +76,12 @@ impl RemoteDeviceUi {
 
     /// Takes a finished test's outcome.
     pub fn poll(&mut self) {
-        let done = self.testing.as_ref().and_then(|rx| match rx.try_recv() {
-            Ok(outcome) => Some(outcome),
-            Err(std::sync::mpsc::TryRecvError::Empty) => None,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => Some(Err("the test thread ended".into())),
-        });
-        if let Some(outcome) = done {
-            self.result = Some(outcome);
-            self.testing = None;
+        if let Some(((), outcome)) = self.testing.poll() {
+            self.result = Some(match outcome {
+                Outcome::Finished(text) => Ok(text),
+                Outcome::Failed(reason) => Err(reason),
+                Outcome::Cancelled => Err("the test was cancelled".into()),
+            });
         }
     }
 

@@ -10,7 +10,7 @@ use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
 use crate::probe::ablation::AblationConfig;
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::{Action, Workbench};
 
 use crate::ui::widgets::SERIES_BLUE as BLUE;
 const RED: Color32 = Color32::from_rgb(214, 39, 40);
@@ -115,7 +115,7 @@ impl Panel for AblationPanel {
             );
             return;
         };
-        stale_ui(ui, wb, probed.model_version);
+        stale_ui(ui, wb, probed.model_version());
         let r = &probed.value;
         let [a, b] = r.config.classes;
         let mean_random = r.random.iter().map(|x| x.pair).sum::<f64>() / r.random.len().max(1) as f64;

@@ -7,7 +7,7 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
 use super::{Panel, evaluation_status_ui};
 use crate::analysis::calibration::{confidence_histograms, reliability};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
+use crate::ui::workbench::Workbench;
 
 const GOOD: Color32 = Color32::from_rgb(44, 160, 44);
 const BAD: Color32 = Color32::from_rgb(214, 39, 40);
@@ -19,10 +19,18 @@ type Computed = (
     (Vec<usize>, Vec<usize>),
 );
 
+/// What the panel keeps across restarts (a field added later takes its default).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct CalibrationSettings {
+    /// Histogram bars on a log scale.
+    log_counts: bool,
+}
+
 /// The Calibration panel.
 #[derive(Default)]
 pub struct CalibrationPanel {
-    log_counts: bool,
+    settings: CalibrationSettings,
     /// Computed once per evaluation, not every frame.
     computed: Option<Computed>,
 }
@@ -57,7 +65,7 @@ impl Panel for CalibrationPanel {
                 right.iter().sum::<usize>(),
                 wrong.iter().sum::<usize>()
             ));
-            ui.checkbox(&mut self.log_counts, "log counts")
+            ui.checkbox(&mut self.settings.log_counts, "log counts")
                 .on_hover_text("Histogram heights as log10(1 + count), so the few mistakes stay visible");
             let e = eval.clone();
             crate::ui::export::export_ui(ui, wb, true, move |_| Some(crate::report::figures::calibration(&e)));
@@ -99,7 +107,7 @@ impl Panel for CalibrationPanel {
                     );
                 });
             let scale = |n: usize| {
-                if self.log_counts {
+                if self.settings.log_counts {
                     (1.0 + n as f64).log10()
                 } else {
                     n as f64
@@ -122,7 +130,7 @@ impl Panel for CalibrationPanel {
                 .include_x(1.0)
                 .include_y(0.0)
                 .x_axis_label("confidence of the predicted digit")
-                .y_axis_label(if self.log_counts {
+                .y_axis_label(if self.settings.log_counts {
                     "log10(1 + images)"
                 } else {
                     "images"
@@ -153,10 +161,14 @@ impl Panel for CalibrationPanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        Some(self.log_counts.to_string())
+        serde_json::to_string(&self.settings).ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        self.log_counts = json == "true";
+        // Before 2026-12-02 the panel saved the bare bool.
+        let legacy = || (json == "true").then_some(CalibrationSettings { log_counts: true });
+        if let Some(settings) = serde_json::from_str(json).ok().or_else(legacy) {
+            self.settings = settings;
+        }
     }
 }

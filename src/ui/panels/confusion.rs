@@ -12,14 +12,22 @@ use crate::analysis::confusion::{cell_members, class_scores, row_normalized};
 use crate::analysis::worker::TestEvaluation;
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
+use crate::ui::workbench::Workbench;
+
+/// What the panel keeps across restarts (a field added later takes its default).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct ConfusionSettings {
+    /// Cells show row percentages instead of counts.
+    show_percent: bool,
+}
 
 /// The Confusion matrix panel.
 #[derive(Default)]
 pub struct ConfusionPanel {
     /// The selected cell, `(true, predicted)`.
     selected: Option<(u8, u8)>,
-    show_percent: bool,
+    settings: ConfusionSettings,
     gallery: Gallery,
 }
 
@@ -77,7 +85,7 @@ impl ConfusionPanel {
                 let painter = ui.painter();
                 painter.rect_filled(rect.shrink(0.5), 0.0, rgb(bg));
                 if count > 0 {
-                    let text = if self.show_percent {
+                    let text = if self.settings.show_percent {
                         format!("{:.1}", share * 100.0)
                     } else {
                         count.to_string()
@@ -158,7 +166,7 @@ impl Panel for ConfusionPanel {
             return;
         };
         ui.horizontal(|ui| {
-            ui.checkbox(&mut self.show_percent, "Row %")
+            ui.checkbox(&mut self.settings.show_percent, "Row %")
                 .on_hover_text("Show each cell as a share of its row instead of a count");
             let confusion = eval.report.confusion;
             crate::ui::export::export_ui(ui, wb, true, |_| {
@@ -192,10 +200,14 @@ impl Panel for ConfusionPanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        Some(self.show_percent.to_string())
+        serde_json::to_string(&self.settings).ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        self.show_percent = json == "true";
+        // Before 2026-12-02 the panel saved the bare bool.
+        let legacy = || (json == "true").then_some(ConfusionSettings { show_percent: true });
+        if let Some(settings) = serde_json::from_str(json).ok().or_else(legacy) {
+            self.settings = settings;
+        }
     }
 }

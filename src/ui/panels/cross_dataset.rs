@@ -15,8 +15,8 @@ use crate::probe::cross_dataset::CrossDatasetConfig;
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::rng::Rng;
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::{CachedTexture, class_color};
+use crate::ui::workbench::{Action, Workbench};
 
 /// What the Cross-dataset panel keeps across restarts (named fields, each with its default).
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -151,7 +151,7 @@ impl Panel for CrossDatasetPanel {
         self.controls_ui(ui, wb);
         ui.separator();
         if let Some(probed) = wb.probes.cross.clone() {
-            stale_ui(ui, wb, probed.model_version);
+            stale_ui(ui, wb, probed.model_version());
             let r = &probed.value;
             ui.horizontal_wrapped(|ui| {
                 ui.strong(format!("MNIST test: {:.2} %", 100.0 * r.mnist.accuracy));

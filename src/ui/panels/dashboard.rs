@@ -10,8 +10,8 @@ use super::Panel;
 use crate::train::EpochMetrics;
 use crate::train::history::{RunHistory, RunPhase, StepPoint, decimate, smoothed};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
 use crate::ui::widgets::format_duration;
+use crate::ui::workbench::Workbench;
 
 /// Most points drawn per line.
 pub const MAX_LINE_POINTS: usize = 1_500;
@@ -202,7 +202,7 @@ impl DashboardPanel {
     fn series(
         &mut self,
         current: (&str, &RunHistory),
-        overlays: &[crate::ui::state::Overlay],
+        overlays: &[crate::ui::workbench::Overlay],
     ) -> &[RunSeries] {
         let mut runs = vec![history_key(current.0, current.1)];
         runs.extend(overlays.iter().map(|o| history_key(&o.label, &o.history)));

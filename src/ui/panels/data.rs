@@ -8,8 +8,8 @@ use super::Panel;
 use crate::data::sources::{DataRequest, DataSource};
 use crate::data::{IMAGE_SIDE, NUM_CLASSES};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::{CachedTexture, atlas, grey_image};
+use crate::ui::workbench::{Action, Workbench};
 
 /// Samples shown per digit.
 pub const SAMPLES_PER_DIGIT: usize = 12;
@@ -55,14 +55,14 @@ impl DataPanel {
         if let Some(error) = &wb.data.error {
             ui.colored_label(ui.visuals().error_fg_color, error.to_string());
         }
-        let busy = wb.data.task.is_some();
-        if let Some((_, label)) = &wb.data.task {
-            let label = label.clone();
+        let busy = wb.data.task.is_running();
+        if let Some(label) = wb.data.busy_label() {
+            let label = label.to_string();
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(label);
             });
-            if let Some(p) = &wb.data.progress {
+            if let Some(p) = wb.data.progress() {
                 let frac = p.total.map_or(0.0, |t| p.received as f32 / t.max(1) as f32);
                 let text = match p.total {
                     Some(t) => format!(

@@ -10,8 +10,8 @@ use crate::analysis::dataset::SplitStats;
 use crate::analysis::pixels::{atlas, intensities_to_grey};
 use crate::data::{IMAGE_SIDE, NUM_CLASSES};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
 use crate::ui::widgets::{CachedTexture, grey_image};
+use crate::ui::workbench::Workbench;
 
 /// Samples per digit in the grid.
 const SAMPLES: usize = 12;
@@ -19,10 +19,18 @@ const SAMPLES: usize = 12;
 /// First indices of each digit, with the `(generation, train split?)` they were taken for.
 type SampleRows = ((u64, bool), Vec<Vec<usize>>);
 
+/// What the panel keeps across restarts (a field added later takes its default).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct DatasetSettings {
+    /// Show the training split instead of the test split.
+    show_train: bool,
+}
+
 /// The Dataset panel.
 #[derive(Default)]
 pub struct DatasetPanel {
-    show_train: bool,
+    settings: DatasetSettings,
     means: CachedTexture,
     samples: CachedTexture,
     /// First indices per digit, for `(generation, train split?)`.
@@ -44,14 +52,14 @@ impl Panel for DatasetPanel {
         let generation = wb.data.generation;
         ui.horizontal(|ui| {
             ui.label(format!("{}", data.source));
-            ui.selectable_value(&mut self.show_train, false, "Test split");
-            ui.selectable_value(&mut self.show_train, true, "Training split");
+            ui.selectable_value(&mut self.settings.show_train, false, "Test split");
+            ui.selectable_value(&mut self.settings.show_train, true, "Training split");
             let (s, d) = (stats.clone(), data.clone());
             crate::ui::export::export_ui(ui, wb, true, move |_| {
                 Some(crate::report::figures::dataset(&s, &d))
             });
         });
-        let (split, digits) = if self.show_train {
+        let (split, digits) = if self.settings.show_train {
             (&stats.train, &data.train)
         } else {
             (&stats.test, &data.test)
@@ -61,7 +69,7 @@ impl Panel for DatasetPanel {
             let tex = self.means.get(
                 ui.ctx(),
                 "dataset-means",
-                generation * 2 + self.show_train as u64,
+                generation * 2 + self.settings.show_train as u64,
                 || {
                     let greys: Vec<Vec<u8>> =
                         split.mean_images.iter().map(|m| intensities_to_grey(m)).collect();
@@ -100,9 +108,13 @@ impl Panel for DatasetPanel {
                 });
             ui.strong(format!(
                 "First {SAMPLES} images of each digit ({} split)",
-                if self.show_train { "training" } else { "test" }
+                if self.settings.show_train {
+                    "training"
+                } else {
+                    "test"
+                }
             ));
-            let key = (generation, self.show_train);
+            let key = (generation, self.settings.show_train);
             if self.rows.as_ref().is_none_or(|(k, _)| *k != key) {
                 self.rows = Some((key, SplitStats::first_of_each(digits, SAMPLES)));
             }
@@ -110,7 +122,7 @@ impl Panel for DatasetPanel {
             let tex = self.samples.get(
                 ui.ctx(),
                 "dataset-samples",
-                generation * 2 + self.show_train as u64,
+                generation * 2 + self.settings.show_train as u64,
                 || {
                     let blank = [0u8; crate::data::IMAGE_PIXELS];
                     let images: Vec<&[u8]> = rows
@@ -129,11 +141,15 @@ impl Panel for DatasetPanel {
     }
 
     fn save_settings(&self) -> Option<String> {
-        Some(self.show_train.to_string())
+        serde_json::to_string(&self.settings).ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        self.show_train = json == "true";
+        // Before 2026-12-02 the panel saved the bare bool.
+        let legacy = || (json == "true").then_some(DatasetSettings { show_train: true });
+        if let Some(settings) = serde_json::from_str(json).ok().or_else(legacy) {
+            self.settings = settings;
+        }
     }
 }
 

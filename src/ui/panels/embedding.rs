@@ -14,8 +14,8 @@ use crate::probe::embed::{EmbedConfig, Embedding, embed_intensities};
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::{CachedTexture, grey_image};
+use crate::ui::workbench::{Action, Workbench};
 
 /// Raster side of the scatter texture.
 const RASTER: usize = 720;
@@ -220,7 +220,7 @@ impl Panel for EmbeddingPanel {
             );
             return;
         };
-        stale_ui(ui, wb, probed.model_version);
+        stale_ui(ui, wb, probed.model_version());
         let e = probed.value.clone();
         let mistakes = e.mistakes();
         ui.horizontal_wrapped(|ui| {
@@ -243,7 +243,7 @@ impl Panel for EmbeddingPanel {
             }
         });
         let before = self.pad.as_ref().map(|p| p.point);
-        self.place_pad(wb, &e, probed.model_version);
+        self.place_pad(wb, &e, probed.model_version());
         if self.pad.as_ref().map(|p| p.point) != before {
             ui.ctx().request_repaint();
         }

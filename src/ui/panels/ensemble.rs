@@ -14,11 +14,11 @@ use crate::analysis::ensemble::pearson;
 use crate::data::{Dataset, NUM_CLASSES};
 use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
 use crate::model::{ModelSpec, PRESET_NAMES};
-use crate::ui::experiments::{ExperimentKind, ExperimentRequest};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_split_image_to_pad, send_to_pad};
 use crate::ui::heatmap::{Heatmap, correlation_color};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest};
+use crate::ui::workbench::{Action, Workbench};
 
 const RIGHT: Color32 = Color32::from_rgb(44, 160, 44);
 const WRONG: Color32 = Color32::from_rgb(214, 39, 40);

@@ -6,7 +6,7 @@ use super::{Panel, digit_filter_ui, evaluation_status_ui};
 use crate::analysis::errors::misclassified;
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
+use crate::ui::workbench::Workbench;
 
 /// Images per page.
 const PAGE: usize = 120;

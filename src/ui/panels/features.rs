@@ -13,8 +13,8 @@ use crate::analysis::topk::top_images;
 use crate::model::inspect::{Inspection, LayerActivations, inspect_intensities};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::{CachedTexture, grey_image};
+use crate::ui::workbench::{Action, Workbench};
 
 const GAP: usize = 1;
 

@@ -5,7 +5,7 @@
 
 use super::Workbench;
 use crate::data::sources::DataRequest;
-use crate::ui::state::Action;
+use crate::ui::workbench::Action;
 
 /// The feedback strip's own state.
 #[derive(Default)]

@@ -13,8 +13,8 @@ use crate::analysis::colormap::{diverging, symmetric_limit, text_on};
 use crate::analysis::pixels::{grid_shape, tile_at, tile_origin};
 use crate::model::inspect::{FilterBank, filter_banks};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
 use crate::ui::widgets::CachedTexture;
+use crate::ui::workbench::Workbench;
 
 /// How often the kernels are re-read while the weights keep changing.
 const REFRESH: Duration = Duration::from_secs(1);

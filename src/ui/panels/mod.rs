@@ -48,7 +48,7 @@ use std::sync::Arc;
 use crate::analysis::worker::TestEvaluation;
 
 use super::layout::PanelKind;
-use super::state::Workbench;
+use super::workbench::Workbench;
 
 /// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
 /// actions on it. `Any` lets the app reach the two panels it talks to by type.
@@ -328,23 +328,18 @@ pub(crate) fn run_controls_ui(
 pub(crate) fn experiment_controls_ui(
     ui: &mut egui::Ui,
     wb: &mut Workbench,
-    kind: crate::ui::experiments::ExperimentKind,
+    kind: crate::ui::workbench::experiments::ExperimentKind,
     run_label: &str,
     blocked: Option<&str>,
 ) -> bool {
-    let other_running = wb.experiments.running.as_ref().is_some_and(|r| r.kind != kind);
+    let other_running = wb.experiments.running_kind().is_some_and(|k| k != kind);
     let why = blocked.or(other_running.then_some("another experiment is running"));
-    let progress = wb
-        .experiments
-        .running
-        .as_ref()
-        .filter(|r| r.kind == kind)
-        .map(|r| r.progress.as_ref());
+    let progress = wb.experiments.progress_of(kind);
     let error = wb.experiments.error_of(kind).map(str::to_string);
     match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
         RunControl::Run => true,
         RunControl::Cancel => {
-            wb.act(crate::ui::state::Action::CancelExperiment);
+            wb.act(crate::ui::workbench::Action::CancelExperiment);
             false
         }
         RunControl::None => false,
@@ -359,11 +354,7 @@ pub(crate) fn probe_controls_ui(
     kind: crate::probe::worker::ProbeKind,
     run_label: &str,
 ) -> bool {
-    let other_running = wb
-        .probes
-        .running
-        .as_ref()
-        .is_some_and(|r| r.kind != kind && !r.automatic);
+    let other_running = wb.probes.running_by_hand().is_some_and(|k| k != kind);
     let why = if wb.model.is_none() {
         Some("open or train a model first")
     } else if wb.dataset().is_none() {
@@ -373,17 +364,12 @@ pub(crate) fn probe_controls_ui(
     } else {
         None
     };
-    let progress = wb
-        .probes
-        .running
-        .as_ref()
-        .filter(|r| r.kind == kind && !r.automatic)
-        .map(|r| r.progress.as_ref());
+    let progress = wb.probes.progress_of(kind);
     let error = wb.probes.error_of(kind).map(str::to_string);
     match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
         RunControl::Run => true,
         RunControl::Cancel => {
-            wb.act(crate::ui::state::Action::CancelProbe);
+            wb.act(crate::ui::workbench::Action::CancelProbe);
             false
         }
         RunControl::None => false,
@@ -423,7 +409,7 @@ pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
             if ui.button(name).clicked() {
-                wb.act(crate::ui::state::Action::LoadExperiment(dir));
+                wb.act(crate::ui::workbench::Action::LoadExperiment(dir));
                 ui.close();
             }
         }
@@ -440,5 +426,36 @@ mod tests {
     fn every_kind_is_registered_once() {
         let kinds: Vec<PanelKind> = registry().iter().map(|p| p.kind()).collect();
         assert_eq!(kinds, PanelKind::ALL.to_vec());
+    }
+
+    #[test]
+    fn every_panels_saved_settings_are_a_json_object_that_loads_back() {
+        for (panel, mut fresh) in registry().into_iter().zip(registry()) {
+            let Some(json) = panel.save_settings() else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert!(
+                value.is_object(),
+                "{:?} saves {json}, not named fields",
+                panel.kind()
+            );
+            fresh.load_settings(&json);
+            assert_eq!(fresh.save_settings(), Some(json), "{:?}", panel.kind());
+        }
+    }
+
+    #[test]
+    fn a_bare_bool_saved_by_older_versions_still_loads_and_a_missing_field_keeps_its_default() {
+        for kind in [PanelKind::Confusion, PanelKind::Calibration, PanelKind::Dataset] {
+            let mut panel = registry().into_iter().find(|p| p.kind() == kind).unwrap();
+            let default = panel.save_settings().unwrap();
+            panel.load_settings("true");
+            let after = panel.save_settings().unwrap();
+            assert_ne!(after, default, "{kind:?}: the old format was ignored");
+            assert!(after.contains("true"), "{kind:?}: {after}");
+            panel.load_settings("{}");
+            assert_eq!(panel.save_settings().unwrap(), default, "{kind:?}");
+        }
     }
 }

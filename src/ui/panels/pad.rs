@@ -15,8 +15,8 @@ use crate::train::eval::model_input;
 use crate::train::metrics::softmax;
 use crate::ui::digit_bars::digit_bars;
 use crate::ui::layout::PanelKind;
-use crate::ui::state::Workbench;
 use crate::ui::widgets::{CachedTexture, class_color, grey_image, intensities_to_grey, model_input_to_grey};
+use crate::ui::workbench::Workbench;
 
 /// Margin values kept for the sparkline.
 pub const MARGIN_HISTORY: usize = 200;

@@ -13,7 +13,7 @@ use crate::probe::McDropout;
 use crate::probe::row_sweep::{BatchSweep, BatchSweepConfig, MarginClasses, ROWS, erase_rows, paint_bar};
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::{Action, Workbench};
 
 /// What the Row sweep panel keeps across restarts (named fields, each with its default).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -140,7 +140,7 @@ impl RowSweepPanel {
         let version = wb.model.as_ref().map(|m| m.version);
         if self.follow_pad
             && let (Some(p), Some(v)) = (&pad, version)
-            && wb.probes.running.is_none()
+            && !wb.probes.running.is_running()
         {
             let key = (p.revision, v, self.classes, self.bar_thickness, self.use_mc);
             if let Some(before) = self.loaded_from_here
@@ -164,7 +164,7 @@ impl RowSweepPanel {
             );
             return;
         };
-        stale_ui(ui, wb, sweep.model_version);
+        stale_ui(ui, wb, sweep.model_version());
         let v = &sweep.value;
         let e = &v.erase;
         let (t, r) = (e.classes.target, e.classes.rival);
@@ -232,7 +232,12 @@ impl RowSweepPanel {
         });
     }
 
-    fn bar_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, v: &crate::ui::probes::RowSweepView) {
+    fn bar_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        wb: &mut Workbench,
+        v: &crate::ui::workbench::probes::RowSweepView,
+    ) {
         let b = &v.bar;
         ui.label(format!(
             "Reverse sweep: a {}-row bar painted on the pad image (columns {}–{}); load a {} to try seed S1's experiment",
@@ -298,7 +303,7 @@ impl RowSweepPanel {
                 .on_hover_text("Correctly predicted test images of each class, in test-set order");
             if ui
                 .add_enabled(
-                    wb.probes.running.as_ref().is_none_or(|r| r.automatic) && wb.model.is_some(),
+                    wb.probes.running_by_hand().is_none() && wb.model.is_some(),
                     egui::Button::new("Run batch"),
                 )
                 .on_hover_text(format!(
@@ -317,9 +322,7 @@ impl RowSweepPanel {
                 wb.act(Action::StartProbe(ProbeRequest::BatchSweep(config), false));
             }
             let batch = wb.probes.batch_sweep.clone();
-            if let Some(r) = wb.probes.running.as_ref().filter(|r| r.kind == ProbeKind::RowSweep && !r.automatic)
-                && let Some(p) = &r.progress
-            {
+            if let Some(p) = wb.probes.progress_of(ProbeKind::RowSweep).flatten() {
                 ui.add(egui::ProgressBar::new(p.fraction as f32).text(p.stage.clone()).desired_width(260.0));
             }
             ui.add_enabled_ui(batch.is_some(), |ui| {
@@ -334,7 +337,7 @@ impl RowSweepPanel {
         let Some(batch) = wb.probes.batch_sweep.clone() else {
             return;
         };
-        stale_ui(ui, wb, batch.model_version);
+        stale_ui(ui, wb, batch.model_version());
         let b = &batch.value;
         let (t, r) = (b.config.classes.target, b.config.classes.rival);
         ui.horizontal_top(|ui| {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Panel;
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::{Action, Workbench};
 
 /// The Runs panel.
 #[derive(Default)]

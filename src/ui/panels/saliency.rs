@@ -12,8 +12,8 @@ use crate::probe::argmax;
 use crate::probe::saliency::SaliencyConfig;
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
 use crate::ui::widgets::CachedTexture;
+use crate::ui::workbench::{Action, Workbench};
 
 /// What the Saliency panel keeps across restarts (named fields, each with its default, so a
 /// field added later keeps the rest of a user's settings).
@@ -132,7 +132,7 @@ impl SaliencyPanel {
         let version = wb.model.as_ref().map(|m| m.version);
         if self.follow_pad
             && let (Some(p), Some(v)) = (&pad, version)
-            && wb.probes.running.is_none()
+            && !wb.probes.running.is_running()
             && wb.dataset().is_some()
         {
             let key = (p.revision, v, self.class, self.ig_steps, self.patch);
@@ -175,7 +175,7 @@ impl Panel for SaliencyPanel {
             ui.label("Draw a digit or load one into the pad: the maps show which pixels raise (red) or lower (blue) a class's logit.");
             return;
         };
-        stale_ui(ui, wb, probed.model_version);
+        stale_ui(ui, wb, probed.model_version());
         let (image, maps) = &probed.value;
         let c = maps.config.class as usize;
         ui.label(format!(

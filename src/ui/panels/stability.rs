@@ -9,10 +9,10 @@ use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, Plot, PlotPoin
 use super::{Panel, experiment_controls_ui};
 use crate::data::NUM_CLASSES;
 use crate::experiment::stability::{StabilityConfig, five_numbers};
-use crate::ui::experiments::{ExperimentKind, ExperimentRequest, PAD_PASSES};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest, PAD_PASSES};
+use crate::ui::workbench::{Action, Workbench};
 
 use crate::ui::widgets::SERIES_BLUE as BLUE;
 
@@ -72,21 +72,22 @@ impl Panel for StabilityPanel {
                 .on_hover_text("Passes over the test set with dropout on (seed S3: one per training epoch)");
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.config.seed));
-            let results = wb.experiments.stability.as_ref().map(|(l, _)| l.results.clone());
+            let results = wb.experiments.stability.as_ref().map(|s| s.value.results.clone());
             crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
                 results.map(|r| crate::report::experiments::stability(&r))
             });
         });
         self.pad_ui(ui, wb);
         ui.separator();
-        let Some((loaded, for_version)) = wb.experiments.stability.clone() else {
+        let Some(stamped) = wb.experiments.stability.clone() else {
             ui.label(
                 "Runs the test set several times with dropout left on (BatchNorm stays in eval mode). \
                  A stable model's accuracy barely moves: seed S3 expects a standard deviation under 0.5 %.",
             );
             return;
         };
-        if for_version != version {
+        let loaded = stamped.value;
+        if stamped.from.model_version != version {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
                 "These results belong to a model opened earlier.",

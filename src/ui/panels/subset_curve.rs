@@ -8,9 +8,9 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
 use crate::experiment::subset_curve::{RESULTS_FILE, SubsetCurveConfig, SubsetCurveResults};
 use crate::model::{ModelSpec, PRESET_NAMES};
-use crate::ui::experiments::{ExperimentKind, ExperimentRequest};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest};
+use crate::ui::workbench::{Action, Workbench};
 
 /// Seed S2's test accuracy at 1/16, 1/8, 1/4, 1/2 and all of the training set.
 pub const SEED_S2_TEST_ACCURACY: [(f64, f64); 5] = [
@@ -102,7 +102,7 @@ impl Panel for SubsetCurvePanel {
             }
             if let Some(l) = &loaded
                 && !l.results.is_complete()
-                && wb.experiments.running.is_none()
+                && !wb.experiments.running.is_running()
                 && let Some(dir) = &l.dir
                 && ui
                     .button("Resume")

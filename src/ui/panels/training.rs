@@ -7,7 +7,7 @@ use crate::device::DeviceChoice;
 use crate::model::{ModelSpec, PRESET_NAMES, thousands};
 use crate::train::{Command, OptimizerKind, TrainConfig};
 use crate::ui::layout::PanelKind;
-use crate::ui::state::{Action, Workbench};
+use crate::ui::workbench::{Action, Workbench};
 
 /// The Model & training panel.
 #[derive(Default)]

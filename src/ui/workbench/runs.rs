@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 
-use super::state::{ActiveModel, Overlay, TrainingSession, Workbench};
+use super::{ActiveModel, Overlay, TrainingSession, Workbench};
 use crate::train::history::RunHistory;
 use crate::train::runs::{RunDir, list_runs, utc_timestamp};
 
@@ -81,7 +81,7 @@ impl Workbench {
 
     /// Imports a PyTorch checkpoint as a run folder under the runs folder and opens it.
     /// Returns why not, for the import window.
-    pub fn import_model(&mut self, request: &super::import_dialog::ImportRequest) -> Result<(), String> {
+    pub fn import_model(&mut self, request: &crate::ui::import_dialog::ImportRequest) -> Result<(), String> {
         let imported = crate::interop::import_checkpoint(&request.path, &request.arch, &request.maps)
             .map_err(|e| e.to_string())?;
         let dir = crate::interop::write_imported_run(&imported, &self.options.runs_root)

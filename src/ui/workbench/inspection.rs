@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
-use super::state::Workbench;
+use super::Workbench;
 use crate::analysis::worker::{
-    AnalysisEvent, AnalysisJob, AnalysisTask, ChannelPeaks, TestEvaluation, spawn_analysis,
+    AnalysisJob, AnalysisOutput, ChannelPeaks, ImagesDone, TestEvaluation, spawn_analysis,
 };
+use crate::jobs::Outcome;
 use crate::model::inspect::{Inspection, inspect_intensities};
+use crate::ui::job_slot::{JobSlot, Stamp};
 
 /// The pad image and what the model makes of it.
 #[derive(Debug, Clone)]
@@ -25,27 +27,22 @@ pub struct PadInspection {
     pub inspection: Option<Arc<Inspection>>,
 }
 
-/// A running analysis job and what it is for.
-struct Running {
-    task: AnalysisTask,
-    /// `(model version, data generation)` for an evaluation; the layer for peaks.
-    key: (u64, u64),
-    progress: Option<(usize, usize)>,
-}
-
 /// Inspection state shared by the panels.
 #[derive(Default)]
 pub struct InspectState {
     /// The latest test-set evaluation.
     pub evaluation: Option<Arc<TestEvaluation>>,
-    /// `(model version, data generation)` of [`InspectState::evaluation`].
-    evaluated: Option<(u64, u64)>,
+    /// What [`InspectState::evaluation`] was computed from.
+    evaluated: Option<Stamp>,
     /// Epochs finished when the last evaluation was started (during training).
     evaluated_epochs: usize,
-    evaluating: Option<Running>,
+    evaluating: JobSlot<ImagesDone, AnalysisOutput, Stamp>,
     /// Channel peaks of one layer over the test set.
     pub peaks: Option<Arc<ChannelPeaks>>,
-    peaking: Option<Running>,
+    /// What [`InspectState::peaks`] was computed from.
+    peaks_from: Option<Stamp>,
+    /// The search running, with what it is computed from and its layer.
+    peaking: JobSlot<ImagesDone, AnalysisOutput, (Stamp, usize)>,
     /// The pad image's activations.
     pub pad: Option<PadInspection>,
     /// The last failure, shown by the panels.
@@ -55,27 +52,52 @@ pub struct InspectState {
 impl InspectState {
     /// Progress `(done, total)` of a running evaluation (Some(None) before the first batch).
     pub fn evaluation_progress(&self) -> Option<Option<(usize, usize)>> {
-        self.evaluating.as_ref().map(|r| r.progress)
+        self.evaluating.progress().map(|p| p.map(|p| (p.done, p.total)))
     }
 
     /// Progress of a running channel-peaks search, with its layer.
     pub fn peaks_progress(&self) -> Option<(usize, Option<(usize, usize)>)> {
-        self.peaking.as_ref().map(|r| (r.key.0 as usize, r.progress))
+        let (_, layer) = self.peaking.key()?;
+        let progress = self.peaking.progress().flatten().map(|p| (p.done, p.total));
+        Some((*layer, progress))
     }
 
-    /// Drops the evaluation and top images (of a dataset no longer in use) and cancels their
-    /// jobs.
-    pub fn forget_data_results(&mut self) {
-        self.evaluation = None;
-        self.evaluated = None;
-        self.evaluating = None; // dropping the task cancels it
-        self.peaks = None;
-        self.peaking = None;
+    /// Drops the evaluation and top images unless computed on the data of `generation`, and
+    /// cancels jobs started on other data.
+    pub fn forget_other_data(&mut self, generation: u64) {
+        if self.evaluated.is_some_and(|s| s.data_generation != generation) {
+            self.evaluation = None;
+            self.evaluated = None;
+        }
+        if self.peaks_from.is_some_and(|s| s.data_generation != generation) {
+            self.peaks = None;
+            self.peaks_from = None;
+        }
+        if self
+            .evaluating
+            .key()
+            .is_some_and(|s| s.data_generation != generation)
+        {
+            self.evaluating.clear();
+        }
+        if self
+            .peaking
+            .key()
+            .is_some_and(|(s, _)| s.data_generation != generation)
+        {
+            self.peaking.clear();
+        }
+    }
+
+    /// Cancels the running evaluation and search (the window is closing).
+    pub fn cancel_jobs(&mut self) {
+        self.evaluating.clear();
+        self.peaking.clear();
     }
 
     /// Whether the shown evaluation belongs to the model in use now.
     pub fn evaluation_is_current(&self, model_version: u64) -> bool {
-        self.evaluated.is_some_and(|(v, _)| v == model_version)
+        self.evaluated.is_some_and(|s| s.model_version == model_version)
     }
 }
 
@@ -87,52 +109,31 @@ impl Workbench {
     }
 
     fn drain_analysis(&mut self) {
-        let mut finished_eval = None;
-        if let Some(running) = &mut self.inspect.evaluating {
-            for event in running.task.events.try_iter() {
-                match event {
-                    AnalysisEvent::Progress { done, total } => running.progress = Some((done, total)),
-                    AnalysisEvent::Evaluated(e) => finished_eval = Some(Ok((e, running.key))),
-                    AnalysisEvent::Failed(m) => finished_eval = Some(Err(m)),
-                    AnalysisEvent::Cancelled | AnalysisEvent::Peaks(_) => {
-                        finished_eval = Some(Err(String::new()))
-                    }
-                }
-            }
-        }
-        if let Some(outcome) = finished_eval {
-            self.inspect.evaluating = None;
+        let generation = self.data.generation;
+        if let Some((from, outcome)) = self.inspect.evaluating.poll() {
             match outcome {
-                Ok((evaluation, key)) => {
+                // An evaluation of other data is never shown (its job is normally cancelled).
+                Outcome::Finished(AnalysisOutput::Evaluated(evaluation))
+                    if from.data_generation == generation =>
+                {
                     self.inspect.evaluation = Some(evaluation);
-                    self.inspect.evaluated = Some(key);
+                    self.inspect.evaluated = Some(from);
                 }
-                Err(m) if !m.is_empty() => {
+                Outcome::Failed(m) => {
                     self.notify(format!("Evaluation failed: {m}"), true);
                     self.inspect.error = Some(m);
                 }
-                Err(_) => {}
+                Outcome::Finished(_) | Outcome::Cancelled => {}
             }
         }
-        let mut finished_peaks = None;
-        if let Some(running) = &mut self.inspect.peaking {
-            for event in running.task.events.try_iter() {
-                match event {
-                    AnalysisEvent::Progress { done, total } => running.progress = Some((done, total)),
-                    AnalysisEvent::Peaks(p) => finished_peaks = Some(Ok(p)),
-                    AnalysisEvent::Failed(m) => finished_peaks = Some(Err(m)),
-                    AnalysisEvent::Cancelled | AnalysisEvent::Evaluated(_) => {
-                        finished_peaks = Some(Err(String::new()))
-                    }
-                }
-            }
-        }
-        if let Some(outcome) = finished_peaks {
-            self.inspect.peaking = None;
+        if let Some(((from, _), outcome)) = self.inspect.peaking.poll() {
             match outcome {
-                Ok(peaks) => self.inspect.peaks = Some(peaks),
-                Err(m) if !m.is_empty() => self.notify(format!("Top-activating search failed: {m}"), true),
-                Err(_) => {}
+                Outcome::Finished(AnalysisOutput::Peaks(peaks)) if from.data_generation == generation => {
+                    self.inspect.peaks = Some(peaks);
+                    self.inspect.peaks_from = Some(from);
+                }
+                Outcome::Failed(m) => self.notify(format!("Top-activating search failed: {m}"), true),
+                Outcome::Finished(_) | Outcome::Cancelled => {}
             }
         }
     }
@@ -140,19 +141,18 @@ impl Workbench {
     /// Evaluates the model in use on the test set when it changed: at once for an opened
     /// run, after each finished epoch while training.
     fn maybe_evaluate(&mut self) {
+        let stamp = self.stamp();
         let (Some(model), Some(data)) = (&self.model, self.data.loaded.as_ref()) else {
             return;
         };
-        let key = (model.version, self.data.generation);
-        if self.inspect.evaluated == Some(key)
-            || self.inspect.evaluating.as_ref().is_some_and(|r| r.key == key)
-        {
+        if self.inspect.evaluated == Some(stamp) || self.inspect.evaluating.key() == Some(&stamp) {
             return;
         }
         let epochs = self.training.as_ref().map_or(0, |s| s.history.epochs.len());
         if self.is_training() {
             // Weights arrive every few steps; refresh once per finished epoch.
-            if epochs == 0 || epochs == self.inspect.evaluated_epochs || self.inspect.evaluating.is_some() {
+            if epochs == 0 || epochs == self.inspect.evaluated_epochs || self.inspect.evaluating.is_running()
+            {
                 return;
             }
         }
@@ -165,11 +165,7 @@ impl Workbench {
         match spawn_analysis(job, self.wake.clone()) {
             Ok(task) => {
                 // Replacing a running evaluation drops (and so cancels) it.
-                self.inspect.evaluating = Some(Running {
-                    task,
-                    key,
-                    progress: None,
-                });
+                self.inspect.evaluating.start(task, stamp);
                 self.inspect.evaluated_epochs = epochs;
             }
             Err(e) => self.notify(format!("cannot start the analysis worker: {e}"), true),
@@ -189,14 +185,9 @@ impl Workbench {
             model_version: model.version,
             layer,
         };
+        let stamp = self.stamp();
         match spawn_analysis(job, self.wake.clone()) {
-            Ok(task) => {
-                self.inspect.peaking = Some(Running {
-                    task,
-                    key: (layer as u64, 0),
-                    progress: None,
-                })
-            }
+            Ok(task) => self.inspect.peaking.start(task, (stamp, layer)),
             Err(e) => self.notify(format!("cannot start the analysis worker: {e}"), true),
         }
     }

@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::state::Workbench;
+use super::Workbench;
 use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults};
 use crate::experiment::stability::{StabilityConfig, StabilityResults, class_distribution};
 use crate::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults};
-use crate::experiment::worker::{
-    ExperimentEvent, ExperimentJob, ExperimentResults, ExperimentTask, spawn_experiment,
-};
+use crate::experiment::worker::{ExperimentJob, ExperimentResults, spawn_experiment};
 use crate::experiment::{Progress, new_results_dir};
+use crate::jobs::{self, Outcome};
+use crate::ui::job_slot::{JobSlot, Stamp, Stamped};
 
 /// The three experiments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,15 +51,15 @@ pub struct Loaded<T> {
     pub dir: Option<PathBuf>,
 }
 
-/// The running experiment.
-pub struct RunningExperiment {
-    task: ExperimentTask,
+/// What the running experiment is (the key of its [`JobSlot`]).
+#[derive(Debug, Clone)]
+pub struct ExperimentRun {
     /// Which kind.
     pub kind: ExperimentKind,
-    /// The latest progress.
-    pub progress: Option<Progress>,
     /// Where the results go.
     pub out: Option<PathBuf>,
+    /// What it computes from.
+    pub from: Stamp,
 }
 
 /// The pad image's predicted classes over 100 dropout passes.
@@ -80,19 +80,19 @@ pub const PAD_PASSES: usize = 100;
 #[derive(Default)]
 pub struct ExperimentsState {
     /// The running experiment, if any.
-    pub running: Option<RunningExperiment>,
+    pub running: JobSlot<Progress, ExperimentResults, ExperimentRun>,
     /// The latest ensemble.
     pub ensemble: Option<Loaded<EnsembleResults>>,
     /// The latest size curve.
     pub curve: Option<Loaded<SubsetCurveResults>>,
-    /// The latest stability test, with the model version it belongs to.
-    pub stability: Option<(Loaded<StabilityResults>, u64)>,
+    /// The latest stability test, with the model it belongs to.
+    pub stability: Option<Stamped<Loaded<StabilityResults>>>,
     /// The last failure per kind.
     pub error: Option<(ExperimentKind, String)>,
     /// The pad's dropout votes.
     pub pad_votes: Option<PadVotes>,
     /// The dropout passes being computed on thread `mnist-pad-votes`.
-    pad_votes_job: Option<std::sync::mpsc::Receiver<PadVotes>>,
+    pad_votes_job: JobSlot<(), PadVotes, ()>,
     /// Model version whose run folder was last searched for saved stability results.
     looked_for_stability: u64,
 }
@@ -100,7 +100,17 @@ pub struct ExperimentsState {
 impl ExperimentsState {
     /// Whether an experiment of `kind` runs.
     pub fn is_running(&self, kind: ExperimentKind) -> bool {
-        self.running.as_ref().is_some_and(|r| r.kind == kind)
+        self.running_kind() == Some(kind)
+    }
+
+    /// The kind of the running experiment.
+    pub fn running_kind(&self) -> Option<ExperimentKind> {
+        self.running.key().map(|r| r.kind)
+    }
+
+    /// The running experiment's progress, when it is of `kind` (`Some(None)` before the first).
+    pub fn progress_of(&self, kind: ExperimentKind) -> Option<Option<&Progress>> {
+        self.running.progress().filter(|_| self.is_running(kind))
     }
 
     /// The error of `kind`, if its last attempt failed.
@@ -115,7 +125,7 @@ impl ExperimentsState {
 impl Workbench {
     /// Starts an experiment; refused (with a notice) while another runs or without data.
     pub fn start_experiment(&mut self, request: ExperimentRequest) {
-        if self.experiments.running.is_some() {
+        if self.experiments.running.is_running() {
             self.notify("another experiment is running; cancel it first", true);
             return;
         }
@@ -171,15 +181,13 @@ impl Workbench {
                 (ExperimentKind::Stability, job, out)
             }
         };
+        let from = self.stamp();
         match spawn_experiment(job, self.wake.clone()) {
             Ok(task) => {
                 self.experiments.error = None;
-                self.experiments.running = Some(RunningExperiment {
-                    task,
-                    kind,
-                    progress: None,
-                    out,
-                });
+                self.experiments
+                    .running
+                    .start(task, ExperimentRun { kind, out, from });
             }
             Err(e) => self.notify(format!("cannot start the experiment worker: {e}"), true),
         }
@@ -187,9 +195,7 @@ impl Workbench {
 
     /// Asks the running experiment to stop.
     pub fn cancel_experiment(&mut self) {
-        if let Some(r) = &self.experiments.running {
-            r.task.cancel();
-        }
+        self.experiments.running.cancel();
     }
 
     /// Opens a results folder (`ensemble.json` or `subset_curve.json`).
@@ -251,20 +257,11 @@ impl Workbench {
 
     /// Drains the experiment worker's events; called once per frame.
     pub(super) fn experiments_logic(&mut self) {
-        let mut finished = None;
-        if let Some(running) = &mut self.experiments.running {
-            while let Ok(event) = running.task.events.try_recv() {
-                match event {
-                    ExperimentEvent::Progress(p) => running.progress = Some(p),
-                    other => finished = Some((other, running.kind, running.out.clone())),
-                }
-            }
-        }
-        if let Some((event, kind, out)) = finished {
-            self.experiments.running = None;
-            match event {
-                ExperimentEvent::Finished(results) => self.take_results(results, out),
-                ExperimentEvent::Cancelled => {
+        if let Some((run, outcome)) = self.experiments.running.poll() {
+            let ExperimentRun { kind, out, from } = run;
+            match outcome {
+                Outcome::Finished(results) => self.take_results(results, out, from),
+                Outcome::Cancelled => {
                     let kept = if kind == ExperimentKind::SubsetCurve {
                         " (finished fractions are kept; Resume continues)"
                     } else {
@@ -281,17 +278,16 @@ impl Workbench {
                         });
                     }
                 }
-                ExperimentEvent::Failed(message) => {
+                Outcome::Failed(message) => {
                     self.notify(format!("experiment failed: {message}"), true);
                     self.experiments.error = Some((kind, message));
                 }
-                ExperimentEvent::Progress(_) => {}
             }
         }
         self.find_saved_stability();
     }
 
-    fn take_results(&mut self, results: ExperimentResults, dir: Option<PathBuf>) {
+    fn take_results(&mut self, results: ExperimentResults, dir: Option<PathBuf>, from: Stamp) {
         let saved = dir
             .as_ref()
             .map(|d| format!(", saved in {}", d.display()))
@@ -322,8 +318,10 @@ impl Workbench {
                     ),
                     false,
                 );
-                let version = self.model.as_ref().map_or(0, |m| m.version);
-                self.experiments.stability = Some((Loaded { results: r, dir }, version));
+                self.experiments.stability = Some(Stamped {
+                    value: Loaded { results: r, dir },
+                    from,
+                });
             }
         }
     }
@@ -335,20 +333,20 @@ impl Workbench {
             return;
         }
         self.experiments.looked_for_stability = m.version;
-        let version = m.version;
+        let from = self.stamp();
         let saved = m
             .run_dir
             .as_ref()
             .filter(|d| d.join(crate::experiment::stability::RESULTS_FILE).is_file())
             .and_then(|d| StabilityResults::load(d).ok().map(|r| (r, d.clone())));
         if let Some((r, dir)) = saved {
-            self.experiments.stability = Some((
-                Loaded {
+            self.experiments.stability = Some(Stamped {
+                value: Loaded {
                     results: Arc::new(r),
                     dir: Some(dir),
                 },
-                version,
-            ));
+                from,
+            });
         }
     }
 
@@ -358,15 +356,12 @@ impl Workbench {
     /// caller repaints while [`Self::pad_votes_pending`] says so.
     pub fn pad_votes(&mut self, revision: u64, pixels: &[f32]) -> Option<PadVotes> {
         let m = self.model.as_ref()?;
-        if let Some(rx) = &self.experiments.pad_votes_job {
-            match rx.try_recv() {
-                Ok(votes) => {
-                    self.experiments.pad_votes = Some(votes);
-                    self.experiments.pad_votes_job = None;
-                }
-                Err(std::sync::mpsc::TryRecvError::Empty) => return self.experiments.pad_votes.clone(),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => self.experiments.pad_votes_job = None,
-            }
+        match self.experiments.pad_votes_job.poll() {
+            Some((_, Outcome::Finished(votes))) => self.experiments.pad_votes = Some(votes),
+            // A failure in burn leaves the votes as they were (the panel shows the last ones).
+            Some((_, Outcome::Failed(_) | Outcome::Cancelled)) => {}
+            None if self.experiments.pad_votes_job.is_running() => return self.experiments.pad_votes.clone(),
+            None => {}
         }
         let current = self.experiments.pad_votes.as_ref();
         if current.is_some_and(|v| v.revision == revision && v.model_version == m.version) {
@@ -377,34 +372,23 @@ impl Workbench {
             .iter()
             .map(|&v| crate::data::normalize_intensity(v))
             .collect();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let wake = self.wake.clone();
-        let spawned = std::thread::Builder::new()
-            .name("mnist-pad-votes".into())
-            .spawn(move || {
-                // A failure in burn leaves the votes as they were (the panel shows the last ones).
-                let shares = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    (crate::model::mc::dropout_prob(&model) > 0.0)
-                        .then(|| class_distribution(&model, &input, PAD_PASSES, revision, &device))
-                }));
-                if let Ok(shares) = shares {
-                    tx.send(PadVotes {
-                        revision,
-                        model_version: version,
-                        shares,
-                    })
-                    .ok(); // the window may have closed
-                    wake();
-                }
-            });
-        if spawned.is_ok() {
-            self.experiments.pad_votes_job = Some(rx);
+        let spawned = jobs::spawn("mnist-pad-votes", self.wake.clone(), move |_| {
+            let shares = (crate::model::mc::dropout_prob(&model) > 0.0)
+                .then(|| class_distribution(&model, &input, PAD_PASSES, revision, &device));
+            Ok(PadVotes {
+                revision,
+                model_version: version,
+                shares,
+            })
+        });
+        if let Ok(job) = spawned {
+            self.experiments.pad_votes_job.start(job, ());
         }
         self.experiments.pad_votes.clone()
     }
 
     /// Whether dropout votes for the pad are being computed.
     pub fn pad_votes_pending(&self) -> bool {
-        self.experiments.pad_votes_job.is_some()
+        self.experiments.pad_votes_job.is_running()
     }
 }

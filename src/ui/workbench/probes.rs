@@ -1,12 +1,13 @@
 //! The probe side of [`Workbench`]: one probe at a time on the `mnist-probe` worker (progress,
-//! cancel), the latest result of each probe with the model version it belongs to, and the
+//! cancel), the latest result of each probe with what it was computed from, and the
 //! digits the user drew and labelled (kept in `<runs>/drawn-digits` as an MNIST-style
 //! folder, written after every label).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::state::Workbench;
+use super::Workbench;
+use crate::jobs::Outcome;
 use crate::probe::Progress;
 use crate::probe::ablation::AblationResults;
 use crate::probe::cross_dataset::CrossDatasetResults;
@@ -14,25 +15,16 @@ use crate::probe::embed::Embedding;
 use crate::probe::feedback::DrawnDigits;
 use crate::probe::row_sweep::{BarSweep, BatchSweep, EraseSweep};
 use crate::probe::saliency::SaliencyMaps;
-use crate::probe::worker::{ProbeEvent, ProbeKind, ProbeRequest, ProbeResults, ProbeTask, spawn_probe};
+use crate::probe::worker::{ProbeKind, ProbeRequest, ProbeResults, spawn_probe};
+use crate::ui::job_slot::{JobSlot, Stamp, Stamped, retain_data};
 
-/// A result and the model version it was computed with.
-#[derive(Debug, Clone)]
-pub struct Probed<T> {
-    /// The result.
-    pub value: T,
-    /// Model version.
-    pub model_version: u64,
-}
-
-/// The running probe.
-pub struct RunningProbe {
-    task: ProbeTask,
+/// What the running probe is (the key of its [`JobSlot`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeRun {
     /// Which probe.
     pub kind: ProbeKind,
-    /// The latest progress.
-    pub progress: Option<Progress>,
-    model_version: u64,
+    /// What it computes from.
+    pub from: Stamp,
     /// Started by the pad changing (not by a click): dropped quietly on error, and replaced
     /// (cancelled) when the user starts a probe.
     pub automatic: bool,
@@ -55,19 +47,19 @@ pub struct RowSweepView {
 #[derive(Default)]
 pub struct ProbeState {
     /// The running probe, if any.
-    pub running: Option<RunningProbe>,
+    pub running: JobSlot<Progress, ProbeResults, ProbeRun>,
     /// The latest row sweep.
-    pub row_sweep: Option<Probed<RowSweepView>>,
+    pub row_sweep: Option<Stamped<RowSweepView>>,
     /// The latest batch sweep.
-    pub batch_sweep: Option<Probed<Arc<BatchSweep>>>,
+    pub batch_sweep: Option<Stamped<Arc<BatchSweep>>>,
     /// The latest ablation study.
-    pub ablation: Option<Probed<Arc<AblationResults>>>,
+    pub ablation: Option<Stamped<Arc<AblationResults>>>,
     /// The latest saliency maps, with their image.
-    pub saliency: Option<Probed<(Vec<f32>, Arc<SaliencyMaps>)>>,
+    pub saliency: Option<Stamped<(Vec<f32>, Arc<SaliencyMaps>)>>,
     /// The latest embedding.
-    pub embedding: Option<Probed<Arc<Embedding>>>,
+    pub embedding: Option<Stamped<Arc<Embedding>>>,
     /// The latest cross-dataset run.
-    pub cross: Option<Probed<Arc<CrossDatasetResults>>>,
+    pub cross: Option<Stamped<Arc<CrossDatasetResults>>>,
     /// The last failure per probe.
     pub error: Option<(ProbeKind, String)>,
     /// Drawn and labelled digits.
@@ -78,19 +70,38 @@ pub struct ProbeState {
 }
 
 impl ProbeState {
-    /// Drops the results computed over a dataset no longer in use (batch sweep, ablation,
-    /// embedding, cross-dataset) and cancels a running probe; results on the pad image stay.
-    pub fn forget_data_results(&mut self) {
-        self.running = None; // dropping the task cancels it
-        self.batch_sweep = None;
-        self.ablation = None;
-        self.embedding = None;
-        self.cross = None;
+    /// Drops the results computed over a dataset other than the one of `generation` (batch
+    /// sweep, ablation, embedding, cross-dataset) and cancels a probe started on it; results
+    /// on one image (row sweep, saliency) index no dataset and stay.
+    pub fn forget_other_data(&mut self, generation: u64) {
+        if self
+            .running
+            .key()
+            .is_some_and(|r| r.from.data_generation != generation)
+        {
+            self.running.clear();
+        }
+        retain_data(&mut self.batch_sweep, generation);
+        retain_data(&mut self.ablation, generation);
+        retain_data(&mut self.embedding, generation);
+        retain_data(&mut self.cross, generation);
     }
 
     /// Whether a probe of `kind` runs.
     pub fn is_running(&self, kind: ProbeKind) -> bool {
-        self.running.as_ref().is_some_and(|r| r.kind == kind)
+        self.running.key().is_some_and(|r| r.kind == kind)
+    }
+
+    /// The running probe, unless it only follows the pad.
+    pub fn running_by_hand(&self) -> Option<ProbeKind> {
+        self.running.key().filter(|r| !r.automatic).map(|r| r.kind)
+    }
+
+    /// The progress of the probe of `kind` the user started (`Some(None)` before the first).
+    pub fn progress_of(&self, kind: ProbeKind) -> Option<Option<&Progress>> {
+        self.running
+            .progress()
+            .filter(|_| self.running_by_hand() == Some(kind))
     }
 
     /// The error of `kind`, if its last attempt failed.
@@ -106,9 +117,9 @@ impl Workbench {
     /// Starts a probe of the current model; refused (with a notice) while another runs or
     /// without a model or data. `automatic` marks a row sweep that follows the pad.
     pub fn start_probe(&mut self, request: ProbeRequest, automatic: bool) {
-        match &self.probes.running {
+        match self.probes.running.key() {
             // A probe the user asked for replaces one that only follows the pad.
-            Some(r) if r.automatic && !automatic => self.probes.running = None,
+            Some(r) if r.automatic && !automatic => self.probes.running.clear(),
             Some(_) => {
                 if !automatic {
                     self.notify("another probe is running; cancel it first", true);
@@ -126,17 +137,19 @@ impl Workbench {
             return;
         };
         let kind = request.kind();
-        let (model, device, version) = (m.model.clone(), m.device.clone(), m.version);
+        let (model, device) = (m.model.clone(), m.device.clone());
+        let from = self.stamp();
         match spawn_probe(request, model, data, device, self.wake.clone()) {
             Ok(task) => {
                 self.probes.error = None;
-                self.probes.running = Some(RunningProbe {
+                self.probes.running.start(
                     task,
-                    kind,
-                    progress: None,
-                    model_version: version,
-                    automatic,
-                });
+                    ProbeRun {
+                        kind,
+                        from,
+                        automatic,
+                    },
+                );
             }
             Err(e) => self.notify(format!("cannot start the probe worker: {e}"), true),
         }
@@ -144,9 +157,7 @@ impl Workbench {
 
     /// Asks the running probe to stop.
     pub fn cancel_probe(&mut self) {
-        if let Some(r) = &self.probes.running {
-            r.task.cancel();
-        }
+        self.probes.running.cancel();
     }
 
     /// Drains the probe worker's events; called once per frame.
@@ -169,33 +180,26 @@ impl Workbench {
                 }
             }
         }
-        let mut finished = None;
-        if let Some(running) = &mut self.probes.running {
-            while let Ok(event) = running.task.events.try_recv() {
-                match event {
-                    ProbeEvent::Progress(p) => running.progress = Some(p),
-                    other => finished = Some((other, running.kind, running.model_version, running.automatic)),
-                }
-            }
-        }
-        let Some((event, kind, version, automatic)) = finished else {
+        let Some((run, outcome)) = self.probes.running.poll() else {
             return;
         };
-        self.probes.running = None;
-        match event {
-            ProbeEvent::Finished(results) => self.take_probe(results, version),
-            ProbeEvent::Cancelled => self.notify("probe cancelled", false),
-            ProbeEvent::Failed(message) => {
-                if !automatic {
+        match outcome {
+            // A result of other data is never shown (its job is normally cancelled first).
+            Outcome::Finished(results) if run.from.data_generation == self.data.generation => {
+                self.take_probe(results, run.from)
+            }
+            Outcome::Finished(_) => {}
+            Outcome::Cancelled => self.notify("probe cancelled", false),
+            Outcome::Failed(message) => {
+                if !run.automatic {
                     self.notify(format!("probe failed: {message}"), true);
                 }
-                self.probes.error = Some((kind, message));
+                self.probes.error = Some((run.kind, message));
             }
-            ProbeEvent::Progress(_) => {}
         }
     }
 
-    fn take_probe(&mut self, results: ProbeResults, model_version: u64) {
+    fn take_probe(&mut self, results: ProbeResults, from: Stamp) {
         let p = &mut self.probes;
         match results {
             ProbeResults::RowSweep {
@@ -204,26 +208,26 @@ impl Workbench {
                 erase,
                 bar,
             } => {
-                p.row_sweep = Some(Probed {
+                p.row_sweep = Some(Stamped {
                     value: RowSweepView {
                         image,
                         bar_image,
                         erase,
                         bar,
                     },
-                    model_version,
+                    from,
                 })
             }
-            ProbeResults::BatchSweep(value) => p.batch_sweep = Some(Probed { value, model_version }),
-            ProbeResults::Ablation(value) => p.ablation = Some(Probed { value, model_version }),
+            ProbeResults::BatchSweep(value) => p.batch_sweep = Some(Stamped { value, from }),
+            ProbeResults::Ablation(value) => p.ablation = Some(Stamped { value, from }),
             ProbeResults::Saliency { image, maps } => {
-                p.saliency = Some(Probed {
+                p.saliency = Some(Stamped {
                     value: (image, maps),
-                    model_version,
+                    from,
                 })
             }
-            ProbeResults::Embed(value) => p.embedding = Some(Probed { value, model_version }),
-            ProbeResults::CrossDataset(value) => p.cross = Some(Probed { value, model_version }),
+            ProbeResults::Embed(value) => p.embedding = Some(Stamped { value, from }),
+            ProbeResults::CrossDataset(value) => p.cross = Some(Stamped { value, from }),
         }
     }
 

@@ -1,0 +1,405 @@
+//! Background jobs, once. Every long piece of work (loading data, training, evaluating,
+//! experiments, probes, the pad's dropout votes, a remote connection test) runs through
+//! [`spawn`]: on a named thread, with progress (rate-limited by [`JobContext::progress`]),
+//! a [`CancelToken`] checked by the work, a panic turned into [`JobEvent::Failed`], and a
+//! closed channel treated as failure on both sides (the worker stops when nobody listens;
+//! [`Job::try_next`] reports a worker that vanished without a result as `Failed`).
+//!
+//! Event order for one job: any number of `Progress`, then exactly one of `Finished`,
+//! `Failed` or `Cancelled`. `wake` is called after every event, so a window can repaint.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Asks the UI for a new frame; called from worker threads (the engine stays free of egui).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// [`JobContext::progress`] sends at most one event per this interval.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
+
+/// What a job's owner says when the worker thread vanished without reporting an outcome.
+pub const VANISHED: &str = "the worker stopped without a result (see the log)";
+
+/// A shared stop flag: the owner sets it, the work checks it (every batch or chunk).
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token nobody has cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the work to stop at its next check.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for code that takes a plain `&AtomicBool`.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+}
+
+/// How a job's work ends when it does not return a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// The token was cancelled; nothing was changed beyond what the job documents.
+    #[error("cancelled")]
+    Cancelled,
+    /// It failed; the message says why and, where it can, what to do.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Events from a job, in the order documented at the top of this module.
+#[derive(Debug, Clone)]
+pub enum JobEvent<P, T> {
+    /// How far it has got (or, for training, one step or epoch of the run).
+    Progress(P),
+    /// Done.
+    Finished(T),
+    /// It failed (or panicked); the message says why.
+    Failed(String),
+    /// Cancelled before finishing.
+    Cancelled,
+}
+
+/// How a job ended: its last event without the progress.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    /// Done, with its value.
+    Finished(T),
+    /// It failed; the message says why.
+    Failed(String),
+    /// Cancelled.
+    Cancelled,
+}
+
+impl<P, T> JobEvent<P, T> {
+    /// The outcome, for the terminal events; the progress back otherwise.
+    pub fn into_outcome(self) -> Result<Outcome<T>, P> {
+        match self {
+            JobEvent::Progress(p) => Err(p),
+            JobEvent::Finished(value) => Ok(Outcome::Finished(value)),
+            JobEvent::Failed(message) => Ok(Outcome::Failed(message)),
+            JobEvent::Cancelled => Ok(Outcome::Cancelled),
+        }
+    }
+}
+
+/// What the work sees of its job: the cancel token and the way to report progress.
+pub struct JobContext<P, T> {
+    tx: Sender<JobEvent<P, T>>,
+    cancel: CancelToken,
+    wake: Wake,
+    last_progress: Cell<Option<Instant>>,
+}
+
+impl<P, T> JobContext<P, T> {
+    /// Whether the owner asked to stop (or went away).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The job's cancel token.
+    pub fn cancel_token(&self) -> &CancelToken {
+        &self.cancel
+    }
+
+    /// Sends `progress` unless one was sent less than [`PROGRESS_INTERVAL`] ago.
+    pub fn progress(&self, progress: P) {
+        let due = self
+            .last_progress
+            .get()
+            .is_none_or(|last| last.elapsed() >= PROGRESS_INTERVAL);
+        if due {
+            self.last_progress.set(Some(Instant::now()));
+            self.emit(JobEvent::Progress(progress));
+        }
+    }
+
+    /// Sends `progress` now, whatever the rate (training steps, a final 100 %).
+    pub fn send(&self, progress: P) {
+        self.emit(JobEvent::Progress(progress));
+    }
+
+    fn emit(&self, event: JobEvent<P, T>) {
+        if self.tx.send(event).is_err() {
+            // Nobody listens any more: stop at the work's next check.
+            self.cancel.cancel();
+        }
+        (self.wake)();
+    }
+}
+
+/// A job running on its thread. Dropping it cancels the work.
+pub struct Job<P, T> {
+    events: Receiver<JobEvent<P, T>>,
+    cancel: CancelToken,
+    thread: Option<JoinHandle<()>>,
+    ended: bool,
+}
+
+impl<P, T> Job<P, T> {
+    /// Asks the work to stop at its next check; it answers with `Cancelled`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The job's cancel token.
+    pub fn cancel_token(&self) -> &CancelToken {
+        &self.cancel
+    }
+
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// The next queued event, without waiting (None: nothing queued, or the job has ended).
+    /// A worker that vanished before its terminal event yields one `Failed`.
+    pub fn try_next(&mut self) -> Option<JobEvent<P, T>> {
+        if self.ended {
+            return None;
+        }
+        let event = match self.events.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => JobEvent::Failed(VANISHED.into()),
+        };
+        self.ended = !matches!(event, JobEvent::Progress(_));
+        Some(event)
+    }
+
+    /// The next event, waiting up to `timeout` (None: nothing came, or the job has ended).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<JobEvent<P, T>> {
+        if self.ended {
+            return None;
+        }
+        let event = match self.events.recv_timeout(timeout) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => return None,
+            Err(RecvTimeoutError::Disconnected) => JobEvent::Failed(VANISHED.into()),
+        };
+        self.ended = !matches!(event, JobEvent::Progress(_));
+        Some(event)
+    }
+
+    /// Every remaining event, waiting for each, up to and including the terminal one.
+    pub fn wait_events(&mut self) -> impl Iterator<Item = JobEvent<P, T>> + '_ {
+        std::iter::from_fn(move || {
+            if self.ended {
+                return None;
+            }
+            let event = self.events.recv().unwrap_or(JobEvent::Failed(VANISHED.into()));
+            self.ended = !matches!(event, JobEvent::Progress(_));
+            Some(event)
+        })
+    }
+
+    /// Waits for the worker thread to end.
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok(); // a panic was already reported as Failed
+        }
+    }
+}
+
+impl<P, T> Drop for Job<P, T> {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// Runs `work` on a thread named `name` with a fresh cancel token.
+pub fn spawn<P, T>(
+    name: &str,
+    wake: Wake,
+    work: impl FnOnce(&JobContext<P, T>) -> Result<T, JobError> + Send + 'static,
+) -> std::io::Result<Job<P, T>>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with_token(name, CancelToken::new(), wake, work)
+}
+
+/// Runs `work` on a thread named `name`, cancelled through `cancel` (which the caller may
+/// share with other controls, as training does with pause). Its result becomes `Finished`,
+/// `JobError::Cancelled` becomes `Cancelled`, an error or a panic becomes `Failed`.
+pub fn spawn_with_token<P, T>(
+    name: &str,
+    cancel: CancelToken,
+    wake: Wake,
+    work: impl FnOnce(&JobContext<P, T>) -> Result<T, JobError> + Send + 'static,
+) -> std::io::Result<Job<P, T>>
+where
+    P: Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, events) = channel();
+    let context = JobContext {
+        tx,
+        cancel: cancel.clone(),
+        wake,
+        last_progress: Cell::new(None),
+    };
+    let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&context)));
+        context.emit(match outcome {
+            Ok(Ok(value)) => JobEvent::Finished(value),
+            Ok(Err(JobError::Cancelled)) => JobEvent::Cancelled,
+            Ok(Err(JobError::Failed(message))) => JobEvent::Failed(message),
+            Err(panic) => JobEvent::Failed(format!("internal error: {}", panic_message(panic.as_ref()))),
+        });
+    })?;
+    Ok(Job {
+        events,
+        cancel,
+        thread: Some(thread),
+        ended: false,
+    })
+}
+
+/// The text of a panic payload (`panic!` with a message gives a `String` or `&str`).
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("no details")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_wake() -> Wake {
+        Arc::new(|| {})
+    }
+
+    fn drain<P, T>(job: &mut Job<P, T>) -> Vec<JobEvent<P, T>> {
+        job.wait_events().collect()
+    }
+
+    #[test]
+    fn a_value_arrives_after_its_progress_and_the_thread_has_its_name() {
+        let mut job = spawn("mnist-test-job", no_wake(), |ctx: &JobContext<u32, String>| {
+            ctx.send(1);
+            ctx.send(2);
+            Ok(std::thread::current().name().unwrap_or("").to_string())
+        })
+        .unwrap();
+        let events = drain(&mut job);
+        assert_eq!(events.len(), 3);
+        assert!(matches!(events[0], JobEvent::Progress(1)));
+        assert!(matches!(events[1], JobEvent::Progress(2)));
+        assert!(matches!(&events[2], JobEvent::Finished(name) if name == "mnist-test-job"));
+        assert!(job.try_next().is_none(), "nothing after the terminal event");
+    }
+
+    #[test]
+    fn a_panic_becomes_failed_with_its_message() {
+        let mut job = spawn(
+            "mnist-test-job",
+            no_wake(),
+            |_: &JobContext<(), ()>| -> Result<(), JobError> { panic!("kernel exploded") },
+        )
+        .unwrap();
+        let events = drain(&mut job);
+        assert!(
+            matches!(&events[..], [JobEvent::Failed(m)] if m.contains("kernel exploded")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn cancel_reaches_the_work_and_ends_as_cancelled() {
+        let mut job = spawn("mnist-test-job", no_wake(), |ctx: &JobContext<(), ()>| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if ctx.is_cancelled() {
+                    return Err(JobError::Cancelled);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        })
+        .unwrap();
+        job.cancel();
+        let events = drain(&mut job);
+        assert!(matches!(&events[..], [JobEvent::Cancelled]), "{events:?}");
+    }
+
+    #[test]
+    fn progress_is_rate_limited_but_send_is_not() {
+        let mut job = spawn("mnist-test-job", no_wake(), |ctx: &JobContext<u32, ()>| {
+            for i in 0..1000 {
+                ctx.progress(i); // within microseconds: only the first goes out
+            }
+            ctx.send(5000);
+            Ok(())
+        })
+        .unwrap();
+        let progress: Vec<u32> = drain(&mut job)
+            .into_iter()
+            .filter_map(|e| e.into_outcome().err())
+            .collect();
+        assert_eq!(progress.first(), Some(&0));
+        assert_eq!(progress.last(), Some(&5000));
+        assert!(
+            progress.len() < 10,
+            "{} progress events for 1000 calls",
+            progress.len()
+        );
+    }
+
+    #[test]
+    fn a_dropped_owner_cancels_the_work() {
+        let (seen_tx, seen_rx) = channel();
+        let job = spawn("mnist-test-job", no_wake(), move |ctx: &JobContext<u32, ()>| {
+            for i in 0.. {
+                ctx.send(i);
+                if ctx.is_cancelled() {
+                    seen_tx.send(i).ok();
+                    return Err(JobError::Cancelled);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        })
+        .unwrap();
+        drop(job);
+        let stopped_at = seen_rx.recv_timeout(Duration::from_secs(10));
+        assert!(
+            stopped_at.is_ok(),
+            "the worker kept going after its owner was dropped"
+        );
+    }
+
+    #[test]
+    fn a_worker_that_vanishes_reads_as_failed() {
+        // A job whose channel closes without a terminal event (its sender dropped).
+        let (tx, events) = channel::<JobEvent<(), ()>>();
+        drop(tx);
+        let mut job = Job {
+            events,
+            cancel: CancelToken::new(),
+            thread: None,
+            ended: false,
+        };
+        assert!(matches!(job.try_next(), Some(JobEvent::Failed(m)) if m == VANISHED));
+        assert!(job.try_next().is_none());
+    }
+}

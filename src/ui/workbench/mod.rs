@@ -1,0 +1,273 @@
+//! [`Workbench`]: the state all panels read (data, the training session, the model used for
+//! predictions, runs, messages), and the [`Action`]s panels and menus ask for. Actions are
+//! applied between frames by [`Workbench::apply_actions`]; worker events are drained by
+//! [`Workbench::logic`], which folds training events with the engine's pure reducer
+//! (`RunHistory::apply`). No method here waits on a worker.
+//!
+//! One file per concern, each an `impl Workbench` block with the state it owns:
+//! - [`data`]: the dataset in use, loading and downloading (`mnist-data`);
+//! - [`training`]: the training session (`mnist-trainer`) and the model in use;
+//! - [`runs`]: run folders: open, compare, save, delete, import, export;
+//! - [`inspection`]: the test-set evaluation and channel peaks (`mnist-analysis`), the pad's
+//!   activations;
+//! - [`experiments`]: ensembles, size curves, stability (`mnist-experiment`), the pad's
+//!   dropout votes (`mnist-pad-votes`);
+//! - [`probes`]: row sweeps, ablation, saliency, embeddings, cross-dataset (`mnist-probe`),
+//!   labelled drawings.
+//!
+//! Every background job is held in a [`super::job_slot::JobSlot`]; every result computed on
+//! the data is [`super::job_slot::Stamped`] with what it came from.
+
+mod data;
+pub mod experiments;
+pub mod inspection;
+pub mod probes;
+mod runs;
+mod training;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use data::DataState;
+pub use training::{ActiveModel, TrainingSession};
+
+use super::AppOptions;
+use super::job_slot::Stamp;
+use crate::data::sources::DataRequest;
+use crate::data::worker::DataJob;
+use crate::device::SelectedDevice;
+use crate::train::history::RunHistory;
+use crate::train::runs::RunListing;
+use crate::train::{Command, TrainConfig};
+
+/// Something a panel or menu asks the workbench to do (applied after the frame).
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start training with this configuration.
+    StartTraining(TrainConfig),
+    /// Pause, resume or stop the running training.
+    Training(Command),
+    /// Load data as the request says (on the data worker).
+    LoadData(DataRequest),
+    /// Download MNIST into the cache, then load it.
+    DownloadMnist,
+    /// Cancel the running data task.
+    CancelData,
+    /// Make a run's checkpoint the model used for predictions.
+    OpenRun(PathBuf),
+    /// Delete a run folder (the panel has asked for confirmation).
+    DeleteRun(PathBuf),
+    /// Write the current model as a run folder at this path.
+    SaveModelTo(PathBuf),
+    /// Show or hide a run's curves on the dashboard.
+    Overlay(PathBuf, bool),
+    /// Re-read the runs folder.
+    RefreshRuns,
+    /// Write the current run's curves as CSV.
+    ExportCurves(PathBuf),
+    /// Find each test image's peak activation per channel of this layer.
+    ComputePeaks(usize),
+    /// Start a many-model experiment on the experiment worker.
+    StartExperiment(experiments::ExperimentRequest),
+    /// Cancel the running experiment.
+    CancelExperiment,
+    /// Open an experiment's results folder.
+    LoadExperiment(PathBuf),
+    /// Start a probe of the current model on the probe worker; `true` marks one started by
+    /// the pad changing (skipped quietly while another probe runs).
+    StartProbe(crate::probe::worker::ProbeRequest, bool),
+    /// Cancel the running probe.
+    CancelProbe,
+}
+
+/// A message in the status bar.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// The text.
+    pub text: String,
+    /// Whether it reports a problem.
+    pub is_error: bool,
+    /// When it was posted.
+    pub at: Instant,
+}
+
+/// A run shown for comparison on the dashboard.
+pub struct Overlay {
+    /// Its folder.
+    pub path: PathBuf,
+    /// Its label.
+    pub label: String,
+    /// Its recorded history.
+    pub history: RunHistory,
+}
+
+/// Everything the panels share.
+pub struct Workbench {
+    /// Start options.
+    pub options: AppOptions,
+    /// The device `auto` means here.
+    pub device: SelectedDevice,
+    /// Data.
+    pub data: DataState,
+    /// The current or last training run.
+    pub training: Option<TrainingSession>,
+    /// The model predictions use.
+    pub model: Option<ActiveModel>,
+    /// The runs folder's content.
+    pub runs: Vec<RunListing>,
+    /// Runs overlaid on the dashboard.
+    pub overlays: Vec<Overlay>,
+    /// Status-bar messages, newest last.
+    pub notices: Vec<Notice>,
+    /// An image (784 intensities) a panel wants shown in the pad, with a caption.
+    pub pad_request: Option<(Vec<f32>, String)>,
+    /// Test-set evaluation, channel peaks and the pad's activations.
+    pub inspect: inspection::InspectState,
+    /// Many-model experiments: the running one and the latest results.
+    pub experiments: experiments::ExperimentsState,
+    /// Probes: the running one, the latest results and the labelled drawings.
+    pub probes: probes::ProbeState,
+    actions: Vec<Action>,
+    pub(super) wake: Arc<dyn Fn() + Send + Sync>,
+    next_run_id: u64,
+    pub(super) model_versions: u64,
+}
+
+impl Workbench {
+    /// A workbench; `wake` asks the UI for a new frame (called from worker threads).
+    pub fn new(options: AppOptions, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+        let device = options.device.clone().unwrap_or_else(crate::device::flex);
+        let mut wb = Self {
+            device,
+            data: DataState::default(),
+            training: None,
+            model: None,
+            runs: Vec::new(),
+            overlays: Vec::new(),
+            notices: Vec::new(),
+            pad_request: None,
+            inspect: Default::default(),
+            experiments: Default::default(),
+            probes: Default::default(),
+            actions: Vec::new(),
+            wake,
+            next_run_id: 1,
+            model_versions: 0,
+            options,
+        };
+        match wb.options.preloaded.clone() {
+            Some(data) => {
+                wb.data.loaded = Some(data);
+                wb.data.generation += 1;
+            }
+            None => wb.start_data_job(DataJob::Load(wb.options.data.clone()), "Loading data…"),
+        }
+        wb.refresh_runs();
+        wb.open_latest_experiments();
+        if wb.options.open_latest_run
+            && let Some(Err(reason)) = wb.runs.first().map(|r| r.config.clone())
+        {
+            // The newest run cannot be opened: say why, and open the newest that can.
+            wb.notify(format!("The newest run was not opened: {reason}"), true);
+        }
+        if wb.options.open_latest_run
+            && let Some(run) = wb.runs.iter().find(|r| r.has_checkpoint && r.config.is_ok())
+        {
+            let path = run.path.clone();
+            wb.open_run(&path, true);
+        }
+        wb
+    }
+
+    /// Queues an action for after this frame.
+    pub fn act(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    /// Posts a status message.
+    pub fn notify(&mut self, text: impl Into<String>, is_error: bool) {
+        self.notices.push(Notice {
+            text: text.into(),
+            is_error,
+            at: Instant::now(),
+        });
+        if self.notices.len() > 50 {
+            self.notices.remove(0);
+        }
+    }
+
+    /// Whether a training run is going.
+    pub fn is_training(&self) -> bool {
+        self.training.as_ref().is_some_and(TrainingSession::is_active)
+    }
+
+    /// What a result computed now would be computed from: the model in use and the data.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            model_version: self.model.as_ref().map_or(0, |m| m.version),
+            data_generation: self.data.generation,
+        }
+    }
+
+    /// The dataset, once loaded.
+    pub fn dataset(&self) -> Option<&Arc<crate::data::Dataset>> {
+        self.data.loaded.as_ref().map(|d| &d.dataset)
+    }
+
+    /// Logits of a pad image under the current model.
+    pub fn predict(&self, intensities: &[f32]) -> Option<[f32; 10]> {
+        let m = self.model.as_ref()?;
+        crate::train::eval::logits_for_intensities(&m.model, intensities, &m.device)
+    }
+
+    /// Drains worker events and takes fresh weights; call once per frame before drawing.
+    pub fn logic(&mut self) {
+        self.drain_data_events();
+        self.drain_training_events();
+        self.apply_actions();
+        self.inspect_logic();
+        self.experiments_logic();
+        self.probes_logic();
+    }
+
+    /// Applies queued actions.
+    pub fn apply_actions(&mut self) {
+        for action in std::mem::take(&mut self.actions) {
+            self.apply(action);
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::StartTraining(config) => self.start_training(config),
+            Action::Training(command) => self.training_command(command),
+            Action::LoadData(request) => self.start_data_job(DataJob::Load(request), "Loading data…"),
+            Action::DownloadMnist => self.download_mnist(),
+            Action::CancelData => self.data.task.cancel(),
+            Action::OpenRun(path) => self.open_run(&path, false),
+            Action::DeleteRun(path) => self.delete_run(&path),
+            Action::SaveModelTo(path) => self.save_model_to(&path),
+            Action::Overlay(path, on) => self.set_overlay(&path, on),
+            Action::RefreshRuns => self.refresh_runs(),
+            Action::ExportCurves(path) => self.export_curves(&path),
+            Action::ComputePeaks(layer) => self.compute_peaks(layer),
+            Action::StartExperiment(request) => self.start_experiment(request),
+            Action::CancelExperiment => self.cancel_experiment(),
+            Action::LoadExperiment(dir) => self.load_experiment(&dir),
+            Action::StartProbe(request, automatic) => self.start_probe(request, automatic),
+            Action::CancelProbe => self.cancel_probe(),
+        }
+    }
+
+    /// Stops a running training and waits up to `timeout` for its worker to finish the current
+    /// batch (the last finished epoch's checkpoint stays valid), and cancels every other job.
+    /// Used when the window closes.
+    pub fn shutdown(&mut self, timeout: Duration) {
+        self.stop_training_and_wait(timeout);
+        self.data.task.clear();
+        self.inspect.cancel_jobs();
+        self.experiments.running.clear();
+        self.probes.running.clear();
+    }
+}
