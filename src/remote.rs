@@ -9,7 +9,7 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use burn::backend::ir::{CustomOpIr, TensorIr};
@@ -235,18 +235,12 @@ pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connectio
 /// Runs `f` on a helper thread and waits at most `limit` (a hung network call cannot block the
 /// caller; the helper finishes or fails in the background).
 fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("mnist-remote-connect".into())
-        .spawn(move || {
-            // A dead connection makes burn panic in the helper; that is a failure to report, not
-            // a crash.
-            if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                tx.send(value).ok(); // the caller may have given up waiting
-            }
-        });
-    spawned.ok()?;
-    rx.recv_timeout(limit).ok()
+    // A dead connection makes burn panic in the helper: the job reports it as a failure.
+    let mut job = crate::jobs::spawn("mnist-remote-connect", Arc::new(|| {}), move |_| Ok(f())).ok()?;
+    match job.next_timeout(limit)? {
+        crate::jobs::JobEvent::<(), T>::Finished(value) => Some(value),
+        _ => None,
+    }
 }
 
 /// The server's device name, through the custom op `serve` registers.

@@ -456,6 +456,16 @@ fn drawn_digits_keep_an_accuracy_and_save_as_an_mnist_folder() {
     drawn.undo();
     assert_eq!(drawn.digits.len(), 2);
     assert!(DrawnDigits::default().save(&dir, true).is_err());
+    // Syncing a set that is not empty writes it; an emptied set removes its four files and
+    // leaves the user's other files alone.
+    drawn.sync_to(&dir).unwrap();
+    assert_eq!(DrawnDigits::load(&dir).unwrap().digits.len(), 2);
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    DrawnDigits::default().sync_to(&dir).unwrap();
+    for name in mnist_workbench::data::sources::MNIST_FILES {
+        assert!(!dir.join(name).exists(), "{name} left behind");
+    }
+    assert!(dir.join("notes.txt").exists());
 }
 
 #[test]

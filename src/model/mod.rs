@@ -376,49 +376,20 @@ impl ModelSpec {
     /// BatchNorm's running means and variances: buffers, not trainable parameters (burn's
     /// `num_params` counts them too, PyTorch's `parameters()` does not).
     pub fn batch_norm_statistics(&self) -> usize {
-        match self {
-            ModelSpec::Cnn {
-                channels,
-                batch_norm: true,
-                ..
-            } => 2 * channels.iter().sum::<usize>(),
-            _ => 0,
-        }
+        self.architecture().running_sizes().iter().sum()
     }
 
     /// Trainable parameter count (PyTorch's convention: BatchNorm running statistics are not
-    /// counted), computed without building the network, for live display while editing.
+    /// counted), computed from the architecture without building the network, for live
+    /// display while editing.
     pub fn param_count(&self) -> usize {
-        match self {
-            ModelSpec::Mlp { hidden, .. } => {
-                let mut inputs = crate::data::IMAGE_PIXELS;
-                let mut total = 0;
-                for &w in hidden.iter().chain(std::iter::once(&crate::data::NUM_CLASSES)) {
-                    total += inputs * w + w;
-                    inputs = w;
-                }
-                total
-            }
-            ModelSpec::Cnn {
-                channels,
-                kernel_size,
-                batch_norm,
-                dense,
-                ..
-            } => {
-                let config = CnnConfig::new(channels.clone());
-                let mut inputs = 1;
-                let mut total = 0;
-                for &c in channels {
-                    total += inputs * c * kernel_size * kernel_size;
-                    // BatchNorm's gamma and beta (its running statistics are buffers, not
-                    // parameters), or the convolution's bias, which BatchNorm makes redundant.
-                    total += if *batch_norm { 2 * c } else { c };
-                    inputs = c;
-                }
-                total + config.flat_features() * dense + dense + dense * 10 + 10
-            }
-        }
+        self.architecture().param_count()
+    }
+
+    /// The one description of this network's tensors that the layers, the stacked ensemble
+    /// and the parameter count all derive from.
+    pub fn architecture(&self) -> plain::Architecture {
+        plain::Architecture::of(self)
     }
 }
 

@@ -106,6 +106,11 @@ impl Architecture {
         shapes
     }
 
+    /// Trainable values in all.
+    pub fn param_count(&self) -> usize {
+        self.param_shapes().iter().map(|s| s.iter().product::<usize>()).sum()
+    }
+
     /// Lengths of the running-statistics vectors, in order.
     pub fn running_sizes(&self) -> Vec<usize> {
         if !self.batch_norm {
@@ -197,26 +202,59 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Module;
 
     #[test]
-    fn shapes_of_small_cnn_count_its_parameters() {
+    fn small_cnn_counts_its_layers_by_hand() {
+        // small-cnn (32-64-128, k3, BatchNorm, dense 256), counted by hand from its layers:
+        // kernels 288 + 18,432 + 73,728, BatchNorm gamma and beta 2 · 224, dense 294,912 + 256,
+        // output 2,560 + 10 = 390,634. (bench/torch_ref.py's SmallCNN keeps the convolution
+        // biases BatchNorm makes redundant: PyTorch counts 224 more there.)
         let spec = ModelSpec::preset("small-cnn").unwrap();
-        let arch = Architecture::of(&spec);
-        let total: usize = arch
-            .param_shapes()
-            .iter()
-            .map(|s| s.iter().product::<usize>())
-            .sum();
-        assert_eq!(total, spec.param_count());
+        let arch = spec.architecture();
         assert_eq!(arch.dense[0], [1152, 256]);
-        let mlp = ModelSpec::preset("mlp").unwrap();
-        let arch = Architecture::of(&mlp);
-        let total: usize = arch
-            .param_shapes()
+        assert_eq!(spec.param_count(), 288 + 18_432 + 73_728 + 2 * 224 + 294_912 + 256 + 2_560 + 10);
+        assert_eq!(spec.batch_norm_statistics(), 2 * 224);
+    }
+
+    #[test]
+    fn every_consumer_of_the_architecture_agrees_with_it() {
+        // The layers burn builds, burn's own count, the plain weights the stacked ensemble
+        // trains and the parameter count shown in the app all come from `Architecture`: a layer
+        // added in one place only fails here.
+        let device = Device::flex();
+        let mut specs: Vec<ModelSpec> = ["mlp", "tiny-cnn", "small-cnn", "seed3-cnn"]
             .iter()
-            .map(|s| s.iter().product::<usize>())
-            .sum();
-        assert_eq!(total, mlp.param_count());
+            .map(|name| ModelSpec::preset(name).unwrap())
+            .collect();
+        specs.push(ModelSpec::Cnn {
+            channels: vec![5, 7, 3],
+            kernel_size: 5,
+            batch_norm: false,
+            dropout: 0.0,
+            dense: 17,
+        });
+        specs.push(ModelSpec::Mlp {
+            hidden: vec![33, 12, 9],
+            dropout: 0.1,
+        });
+        for spec in specs {
+            let arch = spec.architecture();
+            let model = spec.init(&device);
+            let plain = model.to_plain();
+            assert!(arch.fits(&plain), "{spec:?}: the built layers differ from the architecture");
+            assert_eq!(
+                model.num_params(),
+                arch.param_count() + spec.batch_norm_statistics(),
+                "{spec:?}: burn counts another network"
+            );
+            let stacked_init = arch.init(&mut Rng::new(1));
+            assert!(arch.fits(&stacked_init), "{spec:?}");
+            assert!(
+                Model::from_plain(&spec, &stacked_init, &device).is_some(),
+                "{spec:?}: the stacked ensemble's weights do not load into the layers"
+            );
+        }
     }
 
     #[test]

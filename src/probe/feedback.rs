@@ -92,6 +92,26 @@ impl DrawnDigits {
         crate::fsutil::write_folder_atomically(dir, &files, replace)
     }
 
+    /// Writes the set to `dir` as [`Self::save`] does, or, once the set is empty, removes its
+    /// files there (so an empty set is not reopened). Other files in `dir` are left alone.
+    pub fn sync_to(&self, dir: &Path) -> std::io::Result<()> {
+        if !self.digits.is_empty() {
+            return self.save(dir, true);
+        }
+        for name in MNIST_FILES {
+            match std::fs::remove_file(dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot remove {}: {e}", dir.join(name).display()),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the set into a folder the user chose, which must not hold MNIST-named files
     /// already (MNIST itself, or another set): they are never replaced.
     pub fn save_into(&self, folder: &Path) -> std::io::Result<()> {

@@ -10,7 +10,7 @@ use egui::{Color32, Sense, Vec2};
 use super::Panel;
 use crate::analysis::pixels::{feature_map_atlas, shared_scale_grey, tile_at};
 use crate::analysis::topk::top_images;
-use crate::model::inspect::{Inspection, LayerActivations, inspect_intensities};
+use crate::model::inspect::{Inspection, LayerActivations};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::ui::widgets::{CachedTexture, grey_image};
@@ -31,7 +31,6 @@ struct Shown {
 pub struct FeaturesPanel {
     use_test_image: bool,
     test_index: usize,
-    test_inspection: Option<((usize, u64), Arc<Inspection>)>,
     /// The clicked channel: `(layer, channel)`.
     selected: Option<(usize, usize)>,
     /// The last search asked for automatically, `(layer, model version)`, so a failed
@@ -43,19 +42,13 @@ pub struct FeaturesPanel {
 
 impl FeaturesPanel {
     /// The image to show and its inspection, with a texture key that changes with both.
-    fn current(&mut self, wb: &Workbench) -> Option<Shown> {
+    fn current(&mut self, wb: &mut Workbench) -> Option<Shown> {
         let version = wb.model.as_ref().map_or(0, |m| m.version);
         if self.use_test_image {
-            let data = wb.dataset()?;
+            let data = wb.dataset()?.clone();
             self.test_index = self.test_index.min(data.test.len().saturating_sub(1));
             let pixels = data.test.intensities(self.test_index);
-            let key = (self.test_index, version);
-            if self.test_inspection.as_ref().is_none_or(|(k, _)| *k != key) {
-                let m = wb.model.as_ref()?;
-                let inspection = inspect_intensities(&m.model, &pixels, &m.device)?;
-                self.test_inspection = Some((key, Arc::new(inspection)));
-            }
-            let inspection = self.test_inspection.as_ref().map(|(_, i)| i.clone());
+            let inspection = Some(wb.inspect_test_image(self.test_index)?);
             let label = format!(
                 "test image #{} (label {})",
                 self.test_index, data.test.labels[self.test_index]

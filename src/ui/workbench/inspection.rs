@@ -12,7 +12,7 @@ use crate::analysis::worker::{
 };
 use crate::jobs::Outcome;
 use crate::model::inspect::{Inspection, inspect_intensities};
-use crate::ui::job_slot::{JobSlot, Stamp};
+use crate::ui::job_slot::{JobSlot, Stamp, Stamped};
 
 /// The pad image and what the model makes of it.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct InspectState {
     peaking: JobSlot<ImagesDone, AnalysisOutput, (Stamp, usize)>,
     /// The pad image's activations.
     pub pad: Option<PadInspection>,
+    /// One test image's activations (Feature maps on a test image), with its index.
+    test_image: Option<Stamped<(usize, Arc<Inspection>)>>,
     /// The last failure, shown by the panels.
     pub error: Option<String>,
 }
@@ -190,6 +192,27 @@ impl Workbench {
             Ok(task) => self.inspect.peaking.start(task, (stamp, layer)),
             Err(e) => self.notify(format!("cannot start the analysis worker: {e}"), true),
         }
+    }
+
+    /// Logits and activations of test image `index`, computed once per image, model and
+    /// dataset (one forward pass, like the pad's).
+    pub fn inspect_test_image(&mut self, index: usize) -> Option<Arc<Inspection>> {
+        let from = self.stamp();
+        let cached = self.inspect.test_image.as_ref();
+        if let Some(c) = cached.filter(|c| c.from == from && c.value.0 == index) {
+            return Some(c.value.1.clone());
+        }
+        let (m, data) = (self.model.as_ref()?, self.dataset()?);
+        if index >= data.test.len() {
+            return None;
+        }
+        let pixels = data.test.intensities(index);
+        let inspection = Arc::new(inspect_intensities(&m.model, &pixels, &m.device)?);
+        self.inspect.test_image = Some(Stamped {
+            value: (index, inspection.clone()),
+            from,
+        });
+        Some(inspection)
     }
 
     /// Logits and activations of the pad image, computed once per pad revision and model

@@ -248,19 +248,7 @@ impl Workbench {
             if self.probes.drawn_unreadable.is_some() {
                 return; // the unreadable folder stays as it is
             }
-            if self.probes.drawn.digits.is_empty() {
-                let dir = self.drawn_dir();
-                for name in crate::data::sources::MNIST_FILES {
-                    // The set is empty: remove its files so it is not reopened.
-                    if let Err(e) = std::fs::remove_file(dir.join(name))
-                        && e.kind() != std::io::ErrorKind::NotFound
-                    {
-                        self.notify(format!("cannot remove {}: {e}", dir.join(name).display()), true);
-                    }
-                }
-            } else {
-                self.save_drawn();
-            }
+            self.save_drawn();
         }
     }
 
@@ -270,7 +258,7 @@ impl Workbench {
             self.notify(format!("Not saved: {reason}"), true);
             return;
         }
-        if let Err(e) = self.probes.drawn.save(&dir, true) {
+        if let Err(e) = self.probes.drawn.sync_to(&dir) {
             self.notify(
                 format!("cannot save the drawn digits in {}: {e}", dir.display()),
                 true,
