@@ -108,7 +108,10 @@ impl Architecture {
 
     /// Trainable values in all.
     pub fn param_count(&self) -> usize {
-        self.param_shapes().iter().map(|s| s.iter().product::<usize>()).sum()
+        self.param_shapes()
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum()
     }
 
     /// Lengths of the running-statistics vectors, in order.
@@ -213,7 +216,10 @@ mod tests {
         let spec = ModelSpec::preset("small-cnn").unwrap();
         let arch = spec.architecture();
         assert_eq!(arch.dense[0], [1152, 256]);
-        assert_eq!(spec.param_count(), 288 + 18_432 + 73_728 + 2 * 224 + 294_912 + 256 + 2_560 + 10);
+        assert_eq!(
+            spec.param_count(),
+            288 + 18_432 + 73_728 + 2 * 224 + 294_912 + 256 + 2_560 + 10
+        );
         assert_eq!(spec.batch_norm_statistics(), 2 * 224);
     }
 
@@ -242,7 +248,10 @@ mod tests {
             let arch = spec.architecture();
             let model = spec.init(&device);
             let plain = model.to_plain();
-            assert!(arch.fits(&plain), "{spec:?}: the built layers differ from the architecture");
+            assert!(
+                arch.fits(&plain),
+                "{spec:?}: the built layers differ from the architecture"
+            );
             assert_eq!(
                 model.num_params(),
                 arch.param_count() + spec.batch_norm_statistics(),

@@ -36,6 +36,21 @@ pub fn ablation(r: &AblationResults) -> Figure {
             100.0 * r.random_at_or_below
         ),
     );
+    let hist = random_ablations_panel(&mut c, r);
+    threshold_sweep_panel(&mut c, r, hist);
+    differences_panel(&mut c, r, hist);
+    Figure {
+        name: "ablation".into(),
+        canvas: c,
+        data: json_text(r),
+        data_ext: "json",
+    }
+}
+
+/// The random ablations' accuracies as a histogram, the targeted one and the baseline marked.
+/// Returns its axes, whose size the other two panels share.
+fn random_ablations_panel(c: &mut Canvas, r: &AblationResults) -> Axes {
+    let [a, b] = r.config.classes;
     let bins = 20;
     let mut counts = vec![0usize; bins];
     for x in &r.random {
@@ -53,7 +68,7 @@ pub fn ablation(r: &AblationResults) -> Figure {
         ),
     };
     hist.draw(
-        &mut c,
+        c,
         &format!(
             "{} random ablations of {} units",
             r.random.len(),
@@ -64,7 +79,7 @@ pub fn ablation(r: &AblationResults) -> Figure {
     );
     for (k, &n) in counts.iter().enumerate() {
         hist.bar(
-            &mut c,
+            c,
             k as f64 / bins as f64 + 0.003,
             (k + 1) as f64 / bins as f64 - 0.003,
             n as f64,
@@ -75,12 +90,13 @@ pub fn ablation(r: &AblationResults) -> Figure {
         let (x, y0) = hist.map(value, 0.0);
         c.fill_rect(x - 1.0, hist.y, 2.5, y0 - hist.y, color);
     }
-    legend(
-        &mut c,
-        100.0,
-        90.0,
-        &[("targeted", BAD), ("nothing ablated", MUTED)],
-    );
+    legend(c, 100.0, 90.0, &[("targeted", BAD), ("nothing ablated", MUTED)]);
+    hist
+}
+
+/// Accuracy against the threshold: targeted ablations against random ones (mean ± std).
+fn threshold_sweep_panel(c: &mut Canvas, r: &AblationResults, frame: Axes) {
+    let [a, b] = r.config.classes;
     let sweep = Axes {
         x: 510.0,
         x_range: (
@@ -88,10 +104,10 @@ pub fn ablation(r: &AblationResults) -> Figure {
             r.sweep.last().map_or(1.0, |p| p.threshold as f64) + 0.05,
         ),
         y_range: (0.0, 1.0),
-        ..hist
+        ..frame
     };
     sweep.draw(
-        &mut c,
+        c,
         "Threshold sweep",
         "threshold on |difference|",
         &format!("accuracy on {a} and {b}"),
@@ -120,14 +136,19 @@ pub fn ablation(r: &AblationResults) -> Figure {
             &format!("{} units", p.units),
         );
     }
-    sweep.line(&mut c, &targeted, BAD, 2.0);
-    sweep.line(&mut c, &random, SERIES[0], 2.0);
+    sweep.line(c, &targeted, BAD, 2.0);
+    sweep.line(c, &random, SERIES[0], 2.0);
     legend(
-        &mut c,
+        c,
         520.0,
         220.0,
         &[("targeted", BAD), ("random (mean ± std)", SERIES[0])],
     );
+}
+
+/// Every unit's class-mean difference, sorted by size; those over the threshold marked.
+fn differences_panel(c: &mut Canvas, r: &AblationResults, frame: Axes) {
+    let [a, b] = r.config.classes;
     let mut sorted = r.differences.clone();
     sorted.sort_by(|x, y| y.abs().total_cmp(&x.abs()));
     let lim = symmetric_limit(&sorted) as f64;
@@ -135,10 +156,10 @@ pub fn ablation(r: &AblationResults) -> Figure {
         x: 940.0,
         x_range: (0.0, sorted.len().max(1) as f64),
         y_range: (-lim * 1.05, lim * 1.05),
-        ..hist
+        ..frame
     };
     diffs.draw(
-        &mut c,
+        c,
         &format!(
             "Differences ({:.0} % under 0.2)",
             100.0 * r.small_difference_share
@@ -162,12 +183,6 @@ pub fn ablation(r: &AblationResults) -> Figure {
             (y1 - y0).abs().max(1.0),
             color,
         );
-    }
-    Figure {
-        name: "ablation".into(),
-        canvas: c,
-        data: json_text(r),
-        data_ext: "json",
     }
 }
 

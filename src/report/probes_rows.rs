@@ -21,6 +21,20 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
             erase.original_margin
         ),
     );
+    erased_image_panel(&mut c, image, erase);
+    erase_heatmap(&mut c, erase);
+    bar_sweep_chart(&mut c, bar_image, bar);
+    let csv = row_sweep_csv(erase, bar);
+    Figure {
+        name: "row_sweep".into(),
+        canvas: c,
+        data: csv,
+        data_ext: "csv",
+    }
+}
+
+/// The image and what the erase sweep found, down the left of the row-sweep figure.
+fn erased_image_panel(c: &mut Canvas, image: &[f32], erase: &EraseSweep) {
     c.text(40.0, 60.0, 13.0, INK, Anchor::Left, "Image");
     c.grey(
         40.0,
@@ -35,26 +49,31 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
         c.text(40.0, y, 12.0, INK, Anchor::Left, &text);
         y += 18.0;
     };
-    line(&mut c, format!("predicted {}", erase.original_prediction));
+    line(c, format!("predicted {}", erase.original_prediction));
     match erase.smallest_flip() {
         Some((a, b)) => line(
-            &mut c,
+            c,
             format!(
                 "smallest flip: rows {a}-{b} → {}",
                 erase.prediction(a, b).unwrap_or(0)
             ),
         ),
-        None => line(&mut c, "no erased range changes it".into()),
+        None => line(c, "no erased range changes it".into()),
     }
     let (row, m) = erase.most_crucial_row();
-    line(&mut c, format!("most crucial row: {row} (margin {m:.2})"));
+    line(c, format!("most crucial row: {row} (margin {m:.2})"));
     line(
-        &mut c,
+        c,
         format!("6 top rows vs 6 bottom rows: {:+.2}", erase.top_minus_bottom(6)),
     );
     if erase.mc.is_some() {
-        line(&mut c, "dropout on (averaged passes)".into());
+        line(c, "dropout on (averaged passes)".into());
     }
+}
+
+/// The triangular heatmap of margins with `a` rows down and `b` across (flipping ranges
+/// outlined), with its colour bar.
+fn erase_heatmap(c: &mut Canvas, erase: &EraseSweep) {
     // Heatmap: a down, b across.
     let (hx, hy, cell) = (270.0, 72.0, 15.0);
     let lim = symmetric_limit(&erase.margins);
@@ -96,7 +115,11 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
         "last erased row b (outlined: prediction changes)",
     );
     c.text_vertical(hx - 30.0, hy + 210.0, 13.0, INK, "first erased row a");
-    colorbar(&mut c, hx + 430.0, hy, 300.0, (-lim, lim), |v| diverging(v / lim));
+    colorbar(c, hx + 430.0, hy, 300.0, (-lim, lim), |v| diverging(v / lim));
+}
+
+/// The bar sweep's margin per row (changed predictions dotted) and the image it was painted on.
+fn bar_sweep_chart(c: &mut Canvas, bar_image: &[f32], bar: &BarSweep) {
     // Bar sweep.
     let axes = Axes {
         x: 820.0,
@@ -112,7 +135,7 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
         },
     };
     axes.draw(
-        &mut c,
+        c,
         &format!(
             "Bar of {} rows painted (cols {}-{})",
             bar.bar.thickness, bar.bar.left, bar.bar.right
@@ -126,8 +149,8 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
         .enumerate()
         .map(|(r, &m)| (r as f64, m as f64))
         .collect();
-    axes.line(&mut c, &[(0.0, 0.0), ((ROWS - 1) as f64, 0.0)], MUTED, 1.0);
-    axes.line(&mut c, &points, SERIES[0], 2.0);
+    axes.line(c, &[(0.0, 0.0), ((ROWS - 1) as f64, 0.0)], MUTED, 1.0);
+    axes.line(c, &points, SERIES[0], 2.0);
     for (r, &p) in bar.predictions.iter().enumerate() {
         if p != bar.original_prediction {
             let (x, y) = axes.map(r as f64, bar.margins[r] as f64);
@@ -135,7 +158,7 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
         }
     }
     legend(
-        &mut c,
+        c,
         830.0,
         460.0,
         &[("margin", SERIES[0]), ("prediction changed", BAD)],
@@ -149,6 +172,10 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
         &intensities_to_grey(bar_image),
     );
     c.text(1095.0, 520.0, 11.0, MUTED, Anchor::Center, "bar painted on");
+}
+
+/// Both sweeps as CSV rows: `sweep,first_row,last_row,margin,prediction,flips`.
+fn row_sweep_csv(erase: &EraseSweep, bar: &BarSweep) -> String {
     let mut csv = String::from("sweep,first_row,last_row,margin,prediction,flips\n");
     for a in 0..ROWS {
         for b in a..ROWS {
@@ -167,12 +194,7 @@ pub fn row_sweep(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &Bar
             p != bar.original_prediction
         ));
     }
-    Figure {
-        name: "row_sweep".into(),
-        canvas: c,
-        data: csv,
-        data_ext: "csv",
-    }
+    csv
 }
 
 fn histogram_panel(c: &mut Canvas, axes: Axes, counts: &[usize], title: &str, x_label: &str, color: [u8; 3]) {

@@ -4,24 +4,24 @@
 //! of per-model accuracies; pick a difficulty range for its images; click a test image for
 //! the models that got it right and what they trained on; any image goes to the pad.
 
-use std::sync::Arc;
-
 use egui::Color32;
-use egui_plot::{Bar, BarChart, Plot, PlotPoints, Points};
+use egui_plot::{Bar, BarChart, Plot};
 
 use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
-use crate::analysis::ensemble::pearson;
-use crate::data::{Dataset, NUM_CLASSES};
+use crate::analysis::ensemble::EnsembleStats;
+use crate::data::NUM_CLASSES;
 use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
 use crate::model::{ModelSpec, PRESET_NAMES};
-use crate::ui::gallery::{Caption, Gallery, key_of, send_split_image_to_pad, send_to_pad};
+use crate::ui::gallery::Gallery;
 use crate::ui::heatmap::{Heatmap, correlation_color};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest};
 use crate::ui::workbench::{Action, Workbench};
 
-const RIGHT: Color32 = Color32::from_rgb(44, 160, 44);
-const WRONG: Color32 = Color32::from_rgb(214, 39, 40);
+mod details;
+
+pub(super) const RIGHT: Color32 = Color32::from_rgb(44, 160, 44);
+pub(super) const WRONG: Color32 = Color32::from_rgb(214, 39, 40);
 use crate::ui::widgets::SERIES_BLUE as BLUE;
 /// Most images shown for a difficulty range.
 const RANGE_LIMIT: usize = 120;
@@ -225,349 +225,171 @@ impl EnsemblePanel {
 
     /// Accuracy per model, model-model and digit-digit heatmaps, the difficulty histogram.
     fn overview_ui(&mut self, ui: &mut egui::Ui, r: &EnsembleResults) {
-        let st = &r.stats;
-        let n = st.model_accuracy.len();
         let side = ((ui.available_width() - 60.0) / 4.0).clamp(150.0, 300.0);
         ui.horizontal_top(|ui| {
-            ui.vertical(|ui| {
-                ui.strong("Test accuracy per model").on_hover_text("Click a bar to select that model");
-                let bars: Vec<Bar> = st
-                    .model_accuracy
-                    .iter()
-                    .enumerate()
-                    .map(|(m, &a)| {
-                        let colour = if Some(m) == self.model { Color32::BLACK } else { BLUE };
-                        Bar::new(m as f64, a).width(0.8).fill(colour).name(format!("model #{m}"))
-                    })
-                    .collect();
-                let response = Plot::new("ensemble-accuracy")
-                    .width(side)
-                    .height(side)
-                    .include_y(0.0)
-                    .include_y(1.0)
-                    .x_axis_label("model")
-                    .allow_scroll(false)
-                    .allow_drag(false)
-                    .show(ui, |plot| {
-                        plot.bar_chart(BarChart::new("accuracy", bars));
-                        plot.pointer_coordinate()
-                    });
-                if response.response.clicked()
-                    && let Some(p) = response.inner
-                {
-                    let m = p.x.round();
-                    if m >= 0.0 && (m as usize) < n {
-                        self.model = Some(m as usize);
-                    }
-                }
-            });
-            ui.vertical(|ui| {
-                ui.strong("Model-model correlation").on_hover_text(
-                    "Correlation (phi) of two models' right/wrong over the test images. Click a cell to select its row's model.",
-                );
-                let value = |a: usize, b: usize| st.model_correlation[a][b];
-                let hover = |a: usize, b: usize| {
-                    format!(
-                        "models #{a} and #{b}: correlation {}",
-                        st.model_correlation[a][b].map_or("undefined".into(), |v| format!("{v:.3}"))
-                    )
-                };
-                let heat = Heatmap::new("model correlation", (n, n), &value, &correlation_color)
-                    .hover(&hover)
-                    .label_every((n / 5).max(1))
-                    .selected(self.model.map(|m| (m, m)))
-                    .legend(-1.0, 1.0, "correlation");
-                if let Some((a, _)) = heat.show(ui, side - 22.0) {
-                    self.model = Some(a);
-                }
-            });
-            ui.vertical(|ui| {
-                ui.strong("Digit-digit correlation").on_hover_text(
-                    "Correlation across models of their accuracy on two digits. Click a cell for the scatter.",
-                );
-                let value = |d: usize, e: usize| st.digit_correlation[d][e];
-                let hover = |d: usize, e: usize| {
-                    format!(
-                        "digits {d} and {e}: correlation {}",
-                        st.digit_correlation[d][e].map_or("undefined".into(), |v| format!("{v:.3}"))
-                    )
-                };
-                let heat = Heatmap::new("digit correlation", (NUM_CLASSES, NUM_CLASSES), &value, &correlation_color)
-                    .hover(&hover)
-                    .selected(Some(self.pair))
-                    .legend(-1.0, 1.0, "correlation");
-                if let Some(pair) = heat.show(ui, side - 22.0) {
-                    self.pair = pair;
-                }
-            });
-            ui.vertical(|ui| {
-                ui.strong("Difficulty").on_hover_text(
-                    "Test images by the share of models that got them right. Click a bar to list those images.",
-                );
-                let models = n.max(1) as f64;
-                let bars: Vec<Bar> = st
-                    .difficulty_histogram
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &count)| {
-                        let x = k as f64 / models;
-                        let inside = x >= self.range.0 - 1e-9 && x <= self.range.1 + 1e-9;
-                        Bar::new(x, count as f64)
-                            .width(0.8 / models)
-                            .fill(if inside { Color32::from_rgb(255, 127, 14) } else { BLUE })
-                            .name(format!("{k} of {n} models right"))
-                    })
-                    .collect();
-                let response = Plot::new("ensemble-difficulty")
-                    .width(side)
-                    .height(side - 40.0)
-                    .include_x(0.0)
-                    .include_x(1.0)
-                    .include_y(0.0)
-                    .x_axis_label("share of models right")
-                    .allow_scroll(false)
-                    .allow_drag(false)
-                    .show(ui, |plot| {
-                        plot.bar_chart(BarChart::new("images", bars));
-                        plot.pointer_coordinate()
-                    });
-                if response.response.clicked()
-                    && let Some(p) = response.inner
-                {
-                    let k = (p.x * models).round().clamp(0.0, models);
-                    self.range = (k / models, k / models);
-                }
-                ui.horizontal(|ui| {
-                    ui.label("range");
-                    ui.add(egui::DragValue::new(&mut self.range.0).range(0.0..=1.0).speed(0.01).max_decimals(2));
-                    ui.label("to");
-                    ui.add(egui::DragValue::new(&mut self.range.1).range(0.0..=1.0).speed(0.01).max_decimals(2));
-                });
-                if self.range.1 < self.range.0 {
-                    self.range.1 = self.range.0;
-                }
-            });
+            ui.vertical(|ui| self.accuracy_bars_ui(ui, &r.stats, side));
+            ui.vertical(|ui| self.model_correlation_ui(ui, &r.stats, side));
+            ui.vertical(|ui| self.digit_correlation_ui(ui, &r.stats, side));
+            ui.vertical(|ui| self.difficulty_ui(ui, &r.stats, side));
         });
     }
 
-    fn details_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        wb: &mut Workbench,
-        r: &Arc<EnsembleResults>,
-        data: &Arc<Dataset>,
-    ) {
-        let st = &r.stats;
+    /// Test accuracy per model as bars; a click selects the model.
+    fn accuracy_bars_ui(&mut self, ui: &mut egui::Ui, st: &EnsembleStats, side: f32) {
         let n = st.model_accuracy.len();
-        ui.columns(2, |cols| {
-            // The selected model.
-            let ui = &mut cols[0];
-            match self.model.filter(|&m| m < n) {
-                None => {
-                    ui.weak("Click a model (a bar or a heatmap cell) to see what it trained on.");
-                }
-                Some(m) => {
-                    let member = &r.members[m];
-                    ui.strong(format!(
-                        "Model #{m}: {:.1} % on the test set after {} steps (train accuracy {:.0} %, seed {})",
-                        100.0 * member.test_accuracy,
-                        member.steps,
-                        100.0 * member.train_accuracy,
-                        member.seed
-                    ));
-                    let bars: Vec<Bar> = (0..NUM_CLASSES)
-                        .map(|d| Bar::new(d as f64, st.digit_accuracy[m][d]).width(0.7).name(format!("digit {d}")))
-                        .collect();
-                    Plot::new("ensemble-model-digits")
-                        .height(110.0)
-                        .include_y(0.0)
-                        .include_y(1.0)
-                        .x_axis_label("digit")
-                        .allow_scroll(false)
-                        .allow_drag(false)
-                        .show(ui, |plot| plot.bar_chart(BarChart::new("accuracy per digit", bars).color(BLUE)));
-                    ui.label(format!("Its {} training images (click one to draw on it):", member.train_indices.len()));
-                    let labels = &data.train.labels;
-                    let clicked = self.model_gallery.ui(
-                        ui,
-                        key_of(&member.train_indices, 11),
-                        &data.train,
-                        &member.train_indices,
-                        36.0,
-                        |i| Caption {
-                            text: labels[i].to_string(),
-                            color: ui_text(),
-                            bar: None,
-                        },
-                    );
-                    if let Some(i) = clicked {
-                        send_split_image_to_pad(wb, true, i, &format!("ensemble model #{m}'s training set"));
-                    }
-                }
-            }
-            // The digit pair.
-            let ui = &mut cols[1];
-            let (d, e) = self.pair;
-            let xs: Vec<f64> = st.digit_accuracy.iter().map(|a| a[d]).collect();
-            let ys: Vec<f64> = st.digit_accuracy.iter().map(|a| a[e]).collect();
-            ui.strong(format!(
-                "Accuracy on {d} against accuracy on {e}, one point per model (correlation {})",
-                pearson(&xs, &ys).map_or("undefined".into(), |v| format!("{v:.3}"))
-            ));
-            let points: Vec<[f64; 2]> = xs.iter().zip(&ys).map(|(&x, &y)| [x, y]).collect();
-            let selected: Vec<[f64; 2]> = self.model.filter(|&m| m < n).map(|m| vec![points[m]]).unwrap_or_default();
-            let response = Plot::new("ensemble-pair")
-                .height(220.0)
-                .data_aspect(1.0)
-                .include_x(0.0)
-                .include_x(1.0)
-                .include_y(0.0)
-                .include_y(1.0)
-                .x_axis_label(format!("accuracy on {d}"))
-                .y_axis_label(format!("accuracy on {e}"))
-                .allow_scroll(false)
-                .show(ui, |plot| {
-                    plot.points(Points::new("models", PlotPoints::from(points.clone())).radius(3.5).color(BLUE));
-                    plot.points(Points::new("selected model", PlotPoints::from(selected)).radius(6.0).color(Color32::BLACK));
-                    plot.pointer_coordinate()
-                });
-            if response.response.clicked()
-                && let Some(p) = response.inner
-            {
-                // The nearest model becomes the selected one.
-                self.model = points
-                    .iter()
-                    .enumerate()
-                    .min_by(|(_, a), (_, b)| {
-                        let da = (a[0] - p.x).powi(2) + (a[1] - p.y).powi(2);
-                        let db = (b[0] - p.x).powi(2) + (b[1] - p.y).powi(2);
-                        da.total_cmp(&db)
-                    })
-                    .map(|(m, _)| m);
-            }
-        });
-        ui.separator();
-        // Images in the difficulty range.
-        let picked = st.images_in_difficulty(self.range.0, self.range.1);
-        ui.strong(format!(
-            "{} test images right for {:.0}-{:.0} % of the models{}; click one for who got it right",
-            picked.len(),
-            100.0 * self.range.0,
-            100.0 * self.range.1,
-            if picked.len() > RANGE_LIMIT {
-                format!(" (hardest {RANGE_LIMIT} shown)")
-            } else {
-                String::new()
-            }
-        ));
-        let shown = &picked[..picked.len().min(RANGE_LIMIT)];
-        let caption = |i: usize| Caption {
-            text: format!("{} · {:.0}%", r.test_labels[i], 100.0 * st.difficulty[i]),
-            color: ui_text(),
-            bar: Some(st.difficulty[i] as f32),
-        };
-        let key = key_of(shown, 12);
-        if let Some(i) = self.range_gallery.ui(ui, key, &data.test, shown, 36.0, caption) {
-            self.image = Some(i);
-            send_to_pad(wb, i, "the ensemble's difficulty range");
-        }
-        if let Some(i) = self.image.filter(|&i| i < r.test_labels.len()) {
-            ui.separator();
-            self.image_ui(ui, wb, r, data, i);
-        }
-        ui.separator();
-        ui.strong("The three hardest and the easiest test image of each digit");
-        let mut extremes = Vec::new();
-        for d in 0..NUM_CLASSES {
-            extremes.extend(st.hardest[d].iter().copied());
-            extremes.extend(st.easiest[d]);
-        }
-        let key = key_of(&extremes, 13);
-        if let Some(i) = self
-            .extremes_gallery
-            .ui(ui, key, &data.test, &extremes, 36.0, caption)
+        ui.strong("Test accuracy per model")
+            .on_hover_text("Click a bar to select that model");
+        let bars: Vec<Bar> = st
+            .model_accuracy
+            .iter()
+            .enumerate()
+            .map(|(m, &a)| {
+                let colour = if Some(m) == self.model {
+                    Color32::BLACK
+                } else {
+                    BLUE
+                };
+                Bar::new(m as f64, a)
+                    .width(0.8)
+                    .fill(colour)
+                    .name(format!("model #{m}"))
+            })
+            .collect();
+        let response = Plot::new("ensemble-accuracy")
+            .width(side)
+            .height(side)
+            .include_y(0.0)
+            .include_y(1.0)
+            .x_axis_label("model")
+            .allow_scroll(false)
+            .allow_drag(false)
+            .show(ui, |plot| {
+                plot.bar_chart(BarChart::new("accuracy", bars));
+                plot.pointer_coordinate()
+            });
+        if response.response.clicked()
+            && let Some(p) = response.inner
         {
-            self.image = Some(i);
-            send_to_pad(wb, i, "the ensemble's hardest and easiest images");
+            let m = p.x.round();
+            if m >= 0.0 && (m as usize) < n {
+                self.model = Some(m as usize);
+            }
         }
     }
 
-    /// Which models got test image `i` right, and the training images of its digit that the
-    /// right and the wrong models had seen.
-    fn image_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        wb: &mut Workbench,
-        r: &EnsembleResults,
-        data: &Dataset,
-        i: usize,
-    ) {
-        let n = r.members.len();
-        let label = r.test_labels[i];
-        let right: Vec<usize> = (0..n).filter(|&m| r.correctness.get(m, i)).collect();
-        ui.strong(format!(
-            "Test image #{i} (a {label}): right for {} of {n} models. Click a square to select that model.",
-            right.len()
-        ));
-        let value = |_: usize, m: usize| Some(if r.correctness.get(m, i) { 1.0 } else { 0.0 });
-        let color = |v: f64| if v > 0.5 { RIGHT } else { WRONG };
-        let hover = |_: usize, m: usize| {
+    /// Model-model correlation heatmap; a click selects its row's model.
+    fn model_correlation_ui(&mut self, ui: &mut egui::Ui, st: &EnsembleStats, side: f32) {
+        let n = st.model_accuracy.len();
+        ui.strong("Model-model correlation").on_hover_text(
+            "Correlation (phi) of two models' right/wrong over the test images. Click a cell to select its row's model.",
+        );
+        let value = |a: usize, b: usize| st.model_correlation[a][b];
+        let hover = |a: usize, b: usize| {
             format!(
-                "model #{m}: {}",
-                if r.correctness.get(m, i) { "right" } else { "wrong" }
+                "models #{a} and #{b}: correlation {}",
+                st.model_correlation[a][b].map_or("undefined".into(), |v| format!("{v:.3}"))
             )
         };
-        let strip = Heatmap::new("image models", (1, n), &value, &color)
+        let heat = Heatmap::new("model correlation", (n, n), &value, &correlation_color)
             .hover(&hover)
-            .label_every((n / 10).max(1))
-            .selected(self.model.map(|m| (0, m)));
-        let width = (ui.available_width() - 30.0).min(14.0 * n as f32);
-        if let Some((_, m)) = strip.show(ui, width) {
-            self.model = Some(m);
+            .label_every((n / 5).max(1))
+            .selected(self.model.map(|m| (m, m)))
+            .legend(-1.0, 1.0, "correlation");
+        if let Some((a, _)) = heat.show(ui, side - 22.0) {
+            self.model = Some(a);
         }
-        // The training images of this digit seen by the models that were right / wrong.
-        let of_digit = |models: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
-            let mut v: Vec<usize> = models
-                .flat_map(|m| r.members[m].train_indices.clone())
-                .filter(|&t| data.train.labels.get(t) == Some(&label))
-                .collect();
-            v.dedup();
-            v.truncate(60);
-            v
-        };
-        let seen_right = of_digit(&mut right.iter().copied());
-        let seen_wrong = of_digit(&mut (0..n).filter(|m| !right.contains(m)));
-        let labels = &data.train.labels;
-        let caption = |t: usize| Caption {
-            text: labels[t].to_string(),
-            color: ui_text(),
-            bar: None,
-        };
-        ui.columns(2, |cols| {
-            cols[0].colored_label(RIGHT, format!("{label}s the right models trained on"));
-            if let Some(t) = self.right_gallery.ui(
-                &mut cols[0],
-                key_of(&seen_right, 14),
-                &data.train,
-                &seen_right,
-                30.0,
-                caption,
-            ) {
-                send_split_image_to_pad(wb, true, t, "an ensemble model's training set");
-            }
-            cols[1].colored_label(WRONG, format!("{label}s the wrong models trained on"));
-            if let Some(t) = self.wrong_gallery.ui(
-                &mut cols[1],
-                key_of(&seen_wrong, 15),
-                &data.train,
-                &seen_wrong,
-                30.0,
-                caption,
-            ) {
-                send_split_image_to_pad(wb, true, t, "an ensemble model's training set");
-            }
-        });
     }
+
+    /// Digit-digit correlation heatmap; a click picks the digit pair.
+    fn digit_correlation_ui(&mut self, ui: &mut egui::Ui, st: &EnsembleStats, side: f32) {
+        ui.strong("Digit-digit correlation").on_hover_text(
+            "Correlation across models of their accuracy on two digits. Click a cell for the scatter.",
+        );
+        let value = |d: usize, e: usize| st.digit_correlation[d][e];
+        let hover = |d: usize, e: usize| {
+            format!(
+                "digits {d} and {e}: correlation {}",
+                st.digit_correlation[d][e].map_or("undefined".into(), |v| format!("{v:.3}"))
+            )
+        };
+        let heat = Heatmap::new(
+            "digit correlation",
+            (NUM_CLASSES, NUM_CLASSES),
+            &value,
+            &correlation_color,
+        )
+        .hover(&hover)
+        .selected(Some(self.pair))
+        .legend(-1.0, 1.0, "correlation");
+        if let Some(pair) = heat.show(ui, side - 22.0) {
+            self.pair = pair;
+        }
+    }
+
+    /// Test images by the share of models right; a click or the range fields pick the images listed below.
+    fn difficulty_ui(&mut self, ui: &mut egui::Ui, st: &EnsembleStats, side: f32) {
+        let n = st.model_accuracy.len();
+        ui.strong("Difficulty").on_hover_text(
+            "Test images by the share of models that got them right. Click a bar to list those images.",
+        );
+        let models = n.max(1) as f64;
+        let bars: Vec<Bar> = st
+            .difficulty_histogram
+            .iter()
+            .enumerate()
+            .map(|(k, &count)| {
+                let x = k as f64 / models;
+                let inside = x >= self.range.0 - 1e-9 && x <= self.range.1 + 1e-9;
+                Bar::new(x, count as f64)
+                    .width(0.8 / models)
+                    .fill(if inside {
+                        Color32::from_rgb(255, 127, 14)
+                    } else {
+                        BLUE
+                    })
+                    .name(format!("{k} of {n} models right"))
+            })
+            .collect();
+        let response = Plot::new("ensemble-difficulty")
+            .width(side)
+            .height(side - 40.0)
+            .include_x(0.0)
+            .include_x(1.0)
+            .include_y(0.0)
+            .x_axis_label("share of models right")
+            .allow_scroll(false)
+            .allow_drag(false)
+            .show(ui, |plot| {
+                plot.bar_chart(BarChart::new("images", bars));
+                plot.pointer_coordinate()
+            });
+        if response.response.clicked()
+            && let Some(p) = response.inner
+        {
+            let k = (p.x * models).round().clamp(0.0, models);
+            self.range = (k / models, k / models);
+        }
+        ui.horizontal(|ui| {
+            ui.label("range");
+            ui.add(
+                egui::DragValue::new(&mut self.range.0)
+                    .range(0.0..=1.0)
+                    .speed(0.01)
+                    .max_decimals(2),
+            );
+            ui.label("to");
+            ui.add(
+                egui::DragValue::new(&mut self.range.1)
+                    .range(0.0..=1.0)
+                    .speed(0.01)
+                    .max_decimals(2),
+            );
+        });
+        if self.range.1 < self.range.0 {
+            self.range.1 = self.range.0;
+        }
+    }
+
 }
 
 fn ui_text() -> Color32 {

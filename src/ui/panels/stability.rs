@@ -8,7 +8,7 @@ use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, Plot, PlotPoin
 
 use super::{Panel, experiment_controls_ui};
 use crate::data::NUM_CLASSES;
-use crate::experiment::stability::{StabilityConfig, five_numbers};
+use crate::experiment::stability::{StabilityConfig, StabilityResults, five_numbers};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest, PAD_PASSES};
@@ -44,16 +44,37 @@ impl Panel for StabilityPanel {
         if version != self.defaults_for {
             // Seed S3 runs one pass per training epoch.
             self.defaults_for = version;
-            if let Some(epochs) = wb
-                .model
-                .as_ref()
-                .and_then(|m| m.run_dir.as_ref())
-                .and_then(|d| crate::train::RunDir::open(d).ok())
-                .map(|(_, c)| c.train.epochs)
-            {
+            if let Some(epochs) = wb.model.as_ref().and_then(|m| m.run_epochs) {
                 self.config.passes = epochs.clamp(2, 1000);
             }
         }
+        self.controls_ui(ui, wb);
+        self.pad_ui(ui, wb);
+        ui.separator();
+        let Some(stamped) = wb.experiments.stability.clone() else {
+            ui.label(
+                "Runs the test set several times with dropout left on (BatchNorm stays in eval mode). \
+                 A stable model's accuracy barely moves: seed S3 expects a standard deviation under 0.5 %.",
+            );
+            return;
+        };
+        let loaded = stamped.value;
+        if stamped.from.model_version != version {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "These results belong to a model opened earlier.",
+            );
+        }
+        let r = &loaded.results;
+        summary_ui(ui, r, loaded.dir.as_deref());
+        accuracy_charts_ui(ui, r);
+        self.unstable_images_ui(ui, wb, r);
+    }
+}
+
+impl StabilityPanel {
+    /// Run, cancel and progress, the passes and seed, Export.
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         ui.horizontal(|ui| {
             let blocked = if wb.model.is_none() {
                 Some("open or train a model first")
@@ -77,91 +98,11 @@ impl Panel for StabilityPanel {
                 results.map(|r| crate::report::experiments::stability(&r))
             });
         });
-        self.pad_ui(ui, wb);
-        ui.separator();
-        let Some(stamped) = wb.experiments.stability.clone() else {
-            ui.label(
-                "Runs the test set several times with dropout left on (BatchNorm stays in eval mode). \
-                 A stable model's accuracy barely moves: seed S3 expects a standard deviation under 0.5 %.",
-            );
-            return;
-        };
-        let loaded = stamped.value;
-        if stamped.from.model_version != version {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                "These results belong to a model opened earlier.",
-            );
-        }
-        let r = &loaded.results;
-        let passed = r.std_accuracy < 0.005;
-        ui.horizontal_wrapped(|ui| {
-            ui.strong(format!(
-                "{} passes with dropout {:.2}: {:.2} % ± {:.3} %",
-                r.accuracies.len(),
-                r.dropout,
-                100.0 * r.mean_accuracy,
-                100.0 * r.std_accuracy
-            ));
-            let (colour, verdict) = if passed {
-                (
-                    Color32::from_rgb(44, 160, 44),
-                    "std under 0.5 %: stable (seed S3's test passes)",
-                )
-            } else {
-                (
-                    ui.visuals().error_fg_color,
-                    "std of 0.5 % or more: unstable by seed S3's test",
-                )
-            };
-            ui.colored_label(colour, verdict);
-            ui.label(format!(
-                "· dropout off: {:.2} % · {} test images changed prediction between passes",
-                100.0 * r.eval_accuracy,
-                r.changed_images
-            ));
-        });
-        if let Some(dir) = &loaded.dir {
-            ui.weak(format!("saved in {}", dir.display()));
-        }
-        let pct: Vec<f64> = r.accuracies.iter().map(|a| 100.0 * a).collect();
-        ui.columns(2, |cols| {
-            let line: Vec<[f64; 2]> = pct
-                .iter()
-                .enumerate()
-                .map(|(i, &a)| [i as f64 + 1.0, a])
-                .collect();
-            let eval = 100.0 * r.eval_accuracy;
-            let n = pct.len() as f64;
-            Plot::new("stability-line")
-                .height(200.0)
-                .x_axis_label("pass")
-                .y_axis_label("test accuracy (%)")
-                .legend(egui_plot::Legend::default())
-                .allow_scroll(false)
-                .show(&mut cols[0], |plot| {
-                    plot.line(
-                        Line::new("dropout on", PlotPoints::from(line))
-                            .width(2.0)
-                            .color(BLUE),
-                    );
-                    plot.line(
-                        Line::new("dropout off", PlotPoints::from(vec![[1.0, eval], [n, eval]]))
-                            .color(Color32::GRAY),
-                    );
-                });
-            if let Some([min, q1, med, q3, max]) = five_numbers(&pct) {
-                let spread = BoxElem::new(0.0, BoxSpread::new(min, q1, med, q3, max)).box_width(0.5);
-                Plot::new("stability-box")
-                    .height(200.0)
-                    .y_axis_label("test accuracy (%)")
-                    .show_x(false)
-                    .allow_scroll(false)
-                    .show(&mut cols[1], |plot| {
-                        plot.box_plot(BoxPlot::new("accuracy over passes", vec![spread]).color(BLUE));
-                    });
-            }
-        });
+    }
+
+    /// The most unstable test images (when the results belong to the data loaded now); a
+    /// click sends one to the pad.
+    fn unstable_images_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, r: &StabilityResults) {
         let Some(loaded_data) = &wb.data.loaded else {
             return;
         };
@@ -200,6 +141,82 @@ impl Panel for StabilityPanel {
             send_to_pad(wb, i, "the stability test's unstable images");
         }
     }
+}
+
+/// Mean and spread of the accuracy, seed S3's verdict, what changed with dropout off.
+fn summary_ui(ui: &mut egui::Ui, r: &StabilityResults, dir: Option<&std::path::Path>) {
+    let passed = r.std_accuracy < 0.005;
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(format!(
+            "{} passes with dropout {:.2}: {:.2} % ± {:.3} %",
+            r.accuracies.len(),
+            r.dropout,
+            100.0 * r.mean_accuracy,
+            100.0 * r.std_accuracy
+        ));
+        let (colour, verdict) = if passed {
+            (
+                Color32::from_rgb(44, 160, 44),
+                "std under 0.5 %: stable (seed S3's test passes)",
+            )
+        } else {
+            (
+                ui.visuals().error_fg_color,
+                "std of 0.5 % or more: unstable by seed S3's test",
+            )
+        };
+        ui.colored_label(colour, verdict);
+        ui.label(format!(
+            "· dropout off: {:.2} % · {} test images changed prediction between passes",
+            100.0 * r.eval_accuracy,
+            r.changed_images
+        ));
+    });
+    if let Some(dir) = dir {
+        ui.weak(format!("saved in {}", dir.display()));
+    }
+}
+
+/// Accuracy per pass (against dropout off) and its box plot, side by side.
+fn accuracy_charts_ui(ui: &mut egui::Ui, r: &StabilityResults) {
+    let pct: Vec<f64> = r.accuracies.iter().map(|a| 100.0 * a).collect();
+    ui.columns(2, |cols| {
+        let line: Vec<[f64; 2]> = pct
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| [i as f64 + 1.0, a])
+            .collect();
+        let eval = 100.0 * r.eval_accuracy;
+        let n = pct.len() as f64;
+        Plot::new("stability-line")
+            .height(200.0)
+            .x_axis_label("pass")
+            .y_axis_label("test accuracy (%)")
+            .legend(egui_plot::Legend::default())
+            .allow_scroll(false)
+            .show(&mut cols[0], |plot| {
+                plot.line(
+                    Line::new("dropout on", PlotPoints::from(line))
+                        .width(2.0)
+                        .color(BLUE),
+                );
+                plot.line(
+                    Line::new("dropout off", PlotPoints::from(vec![[1.0, eval], [n, eval]]))
+                        .color(Color32::GRAY),
+                );
+            });
+        if let Some([min, q1, med, q3, max]) = five_numbers(&pct) {
+            let spread = BoxElem::new(0.0, BoxSpread::new(min, q1, med, q3, max)).box_width(0.5);
+            Plot::new("stability-box")
+                .height(200.0)
+                .y_axis_label("test accuracy (%)")
+                .show_x(false)
+                .allow_scroll(false)
+                .show(&mut cols[1], |plot| {
+                    plot.box_plot(BoxPlot::new("accuracy over passes", vec![spread]).color(BLUE));
+                });
+        }
+    });
 }
 
 impl StabilityPanel {

@@ -7,6 +7,7 @@ use crate::device::DeviceChoice;
 use crate::model::{ModelSpec, PRESET_NAMES, thousands};
 use crate::train::{Command, OptimizerKind, TrainConfig};
 use crate::ui::layout::PanelKind;
+use crate::ui::remote_device::RemoteDeviceUi;
 use crate::ui::workbench::{Action, Workbench};
 
 /// The Model & training panel.
@@ -14,7 +15,7 @@ use crate::ui::workbench::{Action, Workbench};
 pub struct TrainingPanel {
     form: TrainingForm,
     /// Address, token and Test connection of a remote device.
-    pub remote: crate::ui::remote_device::RemoteDeviceUi,
+    pub remote: RemoteDeviceUi,
 }
 
 impl TrainingPanel {
@@ -154,182 +155,12 @@ impl TrainingPanel {
     }
 
     fn settings_ui(&mut self, ui: &mut egui::Ui, error: Option<&FieldError>) {
-        let f = &mut self.form;
+        let (f, remote) = (&mut self.form, &mut self.remote);
         egui::Grid::new("train-settings").num_columns(2).show(ui, |ui| {
-            let l = ui.label("Optimizer");
-            egui::ComboBox::from_id_salt("optimizer")
-                .selected_text(format!("{:?}", f.optimizer))
-                .show_ui(ui, |ui| {
-                    for o in [OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::Sgd] {
-                        ui.selectable_value(&mut f.optimizer, o, format!("{o:?}"));
-                    }
-                })
-                .response
-                .labelled_by(l.id);
-            ui.end_row();
-            field(
-                ui,
-                "Learning rate",
-                &mut f.lr,
-                "lr",
-                error,
-                "Base learning rate, e.g. 0.001",
-            );
-            if f.optimizer == OptimizerKind::Sgd {
-                field(
-                    ui,
-                    "Momentum",
-                    &mut f.momentum,
-                    "momentum",
-                    error,
-                    "SGD momentum in [0, 1)",
-                );
-            }
-            field(
-                ui,
-                "Weight decay",
-                &mut f.weight_decay,
-                "weight-decay",
-                error,
-                "0 = none",
-            );
-            let l = ui.label("Schedule");
-            egui::ComboBox::from_id_salt("schedule")
-                .selected_text(format!("{:?}", f.schedule))
-                .show_ui(ui, |ui| {
-                    for s in [ScheduleKind::Cosine, ScheduleKind::Constant, ScheduleKind::Step] {
-                        ui.selectable_value(&mut f.schedule, s, format!("{s:?}"));
-                    }
-                })
-                .response
-                .labelled_by(l.id)
-                .on_hover_text("How the learning rate changes over the run");
-            ui.end_row();
-            if f.schedule == ScheduleKind::Step {
-                field(
-                    ui,
-                    "Decay every (epochs)",
-                    &mut f.step_every,
-                    "schedule",
-                    error,
-                    "Epochs between decays",
-                );
-                field(
-                    ui,
-                    "Decay factor",
-                    &mut f.step_gamma,
-                    "schedule",
-                    error,
-                    "Multiply the rate by this",
-                );
-            }
-            field(
-                ui,
-                "Batch size",
-                &mut f.batch_size,
-                "batch-size",
-                error,
-                "Images per step; ≥ training images = full batch",
-            );
-            field(
-                ui,
-                "Epochs",
-                &mut f.epochs,
-                "epochs",
-                error,
-                "Passes over the training images",
-            );
-            ui.label("");
-            ui.checkbox(&mut f.use_target, "Stop at training accuracy")
-                .on_hover_text("End the run once an epoch's training accuracy reaches the target");
-            ui.end_row();
-            if f.use_target {
-                field(
-                    ui,
-                    "Target accuracy",
-                    &mut f.target,
-                    "target-accuracy",
-                    error,
-                    "In (0, 1], e.g. 0.99",
-                );
-            }
-            ui.label("");
-            ui.checkbox(&mut f.augment, "Augment (rotate, shift, scale)")
-                .on_hover_text("Random small affine warps of every training image");
-            ui.end_row();
-            let l = ui.label("Training images");
-            egui::ComboBox::from_id_salt("subset")
-                .selected_text(match f.subset {
-                    SubsetKind::All => "all",
-                    SubsetKind::PerDigit => "k per digit",
-                    SubsetKind::Fraction => "fraction",
-                })
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut f.subset, SubsetKind::All, "all");
-                    ui.selectable_value(&mut f.subset, SubsetKind::PerDigit, "k per digit");
-                    ui.selectable_value(&mut f.subset, SubsetKind::Fraction, "fraction");
-                })
-                .response
-                .labelled_by(l.id);
-            ui.end_row();
-            match f.subset {
-                SubsetKind::All => {}
-                SubsetKind::PerDigit => field(
-                    ui,
-                    "Per digit",
-                    &mut f.per_digit,
-                    "per-digit",
-                    error,
-                    "Images of each digit (seeded)",
-                ),
-                SubsetKind::Fraction => field(
-                    ui,
-                    "Fraction",
-                    &mut f.fraction,
-                    "fraction",
-                    error,
-                    "Share of each digit, in (0, 1]",
-                ),
-            }
-            field(
-                ui,
-                "Seed",
-                &mut f.seed,
-                "seed",
-                error,
-                "Seeds initialisation, shuffling, subsets, dropout",
-            );
-            let l = ui.label("Device");
-            let remote_choice = self.remote.choice().ok();
-            egui::ComboBox::from_id_salt("device")
-                .selected_text(match &f.device {
-                    DeviceChoice::Remote(_) => "remote".to_string(),
-                    d => d.to_string(),
-                })
-                .show_ui(ui, |ui| {
-                    for d in [DeviceChoice::Auto, DeviceChoice::Flex, DeviceChoice::Wgpu] {
-                        ui.selectable_value(&mut f.device, d.clone(), d.to_string());
-                    }
-                    let remote = matches!(f.device, DeviceChoice::Remote(_));
-                    if ui.selectable_label(remote, "remote").clicked()
-                        && let Some(choice) = remote_choice
-                    {
-                        f.device = choice;
-                    }
-                })
-                .response
-                .labelled_by(l.id)
-                .on_hover_text(
-                    "auto: wgpu on a hardware GPU, else the CPU (flex); remote: a machine running \
-                     mnist-workbench serve",
-                );
-            ui.end_row();
-            if let DeviceChoice::Remote(address) = &f.device {
-                if self.remote.choice().ok().as_ref() != Some(&f.device) && !self.remote.is_testing() {
-                    self.remote.address = address.to_string(); // a saved choice shown in the field
-                }
-                self.remote.ui(ui, &mut f.device);
-            }
+            optimizer_rows_ui(ui, f, error);
+            run_length_rows_ui(ui, f, error);
+            training_images_rows_ui(ui, f, error);
+            device_rows_ui(ui, f, remote);
         });
     }
 
@@ -430,5 +261,195 @@ mod tests {
         assert_eq!(thousands(7), "7");
         assert_eq!(thousands(1234), "1,234");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
+
+/// Optimizer, learning rate (and momentum), weight decay and schedule: rows of the settings grid.
+fn optimizer_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, error: Option<&FieldError>) {
+    let l = ui.label("Optimizer");
+    egui::ComboBox::from_id_salt("optimizer")
+        .selected_text(format!("{:?}", f.optimizer))
+        .show_ui(ui, |ui| {
+            for o in [OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::Sgd] {
+                ui.selectable_value(&mut f.optimizer, o, format!("{o:?}"));
+            }
+        })
+        .response
+        .labelled_by(l.id);
+    ui.end_row();
+    field(
+        ui,
+        "Learning rate",
+        &mut f.lr,
+        "lr",
+        error,
+        "Base learning rate, e.g. 0.001",
+    );
+    if f.optimizer == OptimizerKind::Sgd {
+        field(
+            ui,
+            "Momentum",
+            &mut f.momentum,
+            "momentum",
+            error,
+            "SGD momentum in [0, 1)",
+        );
+    }
+    field(
+        ui,
+        "Weight decay",
+        &mut f.weight_decay,
+        "weight-decay",
+        error,
+        "0 = none",
+    );
+    let l = ui.label("Schedule");
+    egui::ComboBox::from_id_salt("schedule")
+        .selected_text(format!("{:?}", f.schedule))
+        .show_ui(ui, |ui| {
+            for s in [ScheduleKind::Cosine, ScheduleKind::Constant, ScheduleKind::Step] {
+                ui.selectable_value(&mut f.schedule, s, format!("{s:?}"));
+            }
+        })
+        .response
+        .labelled_by(l.id)
+        .on_hover_text("How the learning rate changes over the run");
+    ui.end_row();
+    if f.schedule == ScheduleKind::Step {
+        field(
+            ui,
+            "Decay every (epochs)",
+            &mut f.step_every,
+            "schedule",
+            error,
+            "Epochs between decays",
+        );
+        field(
+            ui,
+            "Decay factor",
+            &mut f.step_gamma,
+            "schedule",
+            error,
+            "Multiply the rate by this",
+        );
+    }
+}
+
+/// Batch size, epochs, the optional target accuracy and augmentation: rows of the settings grid.
+fn run_length_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, error: Option<&FieldError>) {
+    field(
+        ui,
+        "Batch size",
+        &mut f.batch_size,
+        "batch-size",
+        error,
+        "Images per step; ≥ training images = full batch",
+    );
+    field(
+        ui,
+        "Epochs",
+        &mut f.epochs,
+        "epochs",
+        error,
+        "Passes over the training images",
+    );
+    ui.label("");
+    ui.checkbox(&mut f.use_target, "Stop at training accuracy")
+        .on_hover_text("End the run once an epoch's training accuracy reaches the target");
+    ui.end_row();
+    if f.use_target {
+        field(
+            ui,
+            "Target accuracy",
+            &mut f.target,
+            "target-accuracy",
+            error,
+            "In (0, 1], e.g. 0.99",
+        );
+    }
+    ui.label("");
+    ui.checkbox(&mut f.augment, "Augment (rotate, shift, scale)")
+        .on_hover_text("Random small affine warps of every training image");
+    ui.end_row();
+}
+
+/// Which training images (all, k per digit, a fraction) and the seed: rows of the settings grid.
+fn training_images_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, error: Option<&FieldError>) {
+    let l = ui.label("Training images");
+    egui::ComboBox::from_id_salt("subset")
+        .selected_text(match f.subset {
+            SubsetKind::All => "all",
+            SubsetKind::PerDigit => "k per digit",
+            SubsetKind::Fraction => "fraction",
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut f.subset, SubsetKind::All, "all");
+            ui.selectable_value(&mut f.subset, SubsetKind::PerDigit, "k per digit");
+            ui.selectable_value(&mut f.subset, SubsetKind::Fraction, "fraction");
+        })
+        .response
+        .labelled_by(l.id);
+    ui.end_row();
+    match f.subset {
+        SubsetKind::All => {}
+        SubsetKind::PerDigit => field(
+            ui,
+            "Per digit",
+            &mut f.per_digit,
+            "per-digit",
+            error,
+            "Images of each digit (seeded)",
+        ),
+        SubsetKind::Fraction => field(
+            ui,
+            "Fraction",
+            &mut f.fraction,
+            "fraction",
+            error,
+            "Share of each digit, in (0, 1]",
+        ),
+    }
+    field(
+        ui,
+        "Seed",
+        &mut f.seed,
+        "seed",
+        error,
+        "Seeds initialisation, shuffling, subsets, dropout",
+    );
+}
+
+/// The device, and the remote server's rows when it is remote: rows of the settings grid.
+fn device_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, remote: &mut RemoteDeviceUi) {
+    let l = ui.label("Device");
+    let remote_choice = remote.choice().ok();
+    egui::ComboBox::from_id_salt("device")
+        .selected_text(match &f.device {
+            DeviceChoice::Remote(_) => "remote".to_string(),
+            d => d.to_string(),
+        })
+        .show_ui(ui, |ui| {
+            for d in [DeviceChoice::Auto, DeviceChoice::Flex, DeviceChoice::Wgpu] {
+                ui.selectable_value(&mut f.device, d.clone(), d.to_string());
+            }
+            let remote = matches!(f.device, DeviceChoice::Remote(_));
+            if ui.selectable_label(remote, "remote").clicked()
+                && let Some(choice) = remote_choice
+            {
+                f.device = choice;
+            }
+        })
+        .response
+        .labelled_by(l.id)
+        .on_hover_text(
+            "auto: wgpu on a hardware GPU, else the CPU (flex); remote: a machine running \
+                 mnist-workbench serve",
+        );
+    ui.end_row();
+    if let DeviceChoice::Remote(address) = &f.device {
+        if remote.choice().ok().as_ref() != Some(&f.device) && !remote.is_testing() {
+            remote.address = address.to_string(); // a saved choice shown in the field
+        }
+        remote.ui(ui, &mut f.device);
     }
 }

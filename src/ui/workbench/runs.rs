@@ -50,6 +50,7 @@ impl Workbench {
                     source: format!("run {name}"),
                     version: self.model_versions,
                     run_dir: Some(path.to_path_buf()),
+                    run_epochs: Some(config.train.epochs),
                 });
             }
             Err(e) => {

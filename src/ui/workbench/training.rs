@@ -70,6 +70,8 @@ pub struct ActiveModel {
     pub version: u64,
     /// The run folder it belongs to.
     pub run_dir: Option<PathBuf>,
+    /// Epochs its run was configured for (None: not from a run), e.g. seed S3's passes.
+    pub run_epochs: Option<usize>,
 }
 
 impl Workbench {
@@ -163,6 +165,7 @@ impl Workbench {
                 ),
                 version: self.model_versions,
                 run_dir: session.run_dir.clone(),
+                run_epochs: Some(session.config.epochs),
                 model,
             });
         }
