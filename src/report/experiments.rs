@@ -34,89 +34,8 @@ pub fn ensemble_overview(r: &EnsembleResults) -> Figure {
             sum.mean_steps
         ),
     );
-    let mut sorted = s.model_accuracy.clone();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let acc = Axes {
-        x: 80.0,
-        y: 80.0,
-        w: 340.0,
-        h: 300.0,
-        x_range: (0.0, sorted.len().max(1) as f64),
-        y_range: (0.0, 1.0),
-    };
-    acc.draw(
-        &mut c,
-        "Test accuracy per model (sorted)",
-        "model rank",
-        "accuracy",
-    );
-    for (i, &a) in sorted.iter().enumerate() {
-        acc.bar(&mut c, i as f64 + 0.1, i as f64 + 0.9, a, SERIES[0]);
-    }
-    let hist = &s.difficulty_histogram;
-    let peak = hist.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let models = sum.models.max(1) as f64;
-    let diff = Axes {
-        x: 520.0,
-        x_range: (0.0, 1.0 + 1.0 / models),
-        y_range: (0.0, peak * 1.08),
-        ..acc
-    };
-    diff.draw(
-        &mut c,
-        "Difficulty: share of models right",
-        "share of models right",
-        "test images",
-    );
-    for (k, &count) in hist.iter().enumerate() {
-        let x = k as f64 / models;
-        diff.bar(&mut c, x, x + 0.9 / models, count as f64, SERIES[1]);
-    }
-    let (hx, hy, cell) = (1010.0, 80.0, 28.0);
-    c.text(
-        hx + 5.0 * cell,
-        hy - 14.0,
-        15.0,
-        INK,
-        Anchor::Center,
-        "Digit-digit correlation",
-    );
-    for (d, row) in s.digit_correlation.iter().enumerate() {
-        c.text(
-            hx - 8.0,
-            hy + (d as f32 + 0.5) * cell,
-            12.0,
-            INK,
-            Anchor::Right,
-            &d.to_string(),
-        );
-        c.text(
-            hx + (d as f32 + 0.5) * cell,
-            hy + 10.0 * cell + 10.0,
-            12.0,
-            INK,
-            Anchor::Center,
-            &d.to_string(),
-        );
-        for (e, v) in row.iter().enumerate() {
-            let colour = v.map_or([200, 200, 200], |v| diverging(v as f32));
-            c.fill_rect(
-                hx + e as f32 * cell,
-                hy + d as f32 * cell,
-                cell - 1.0,
-                cell - 1.0,
-                colour,
-            );
-        }
-    }
-    colorbar(
-        &mut c,
-        hx + 10.0 * cell + 12.0,
-        hy,
-        10.0 * cell,
-        (-1.0, 1.0),
-        diverging,
-    );
+    model_accuracy_and_difficulty_panels(&mut c, r);
+    digit_correlation_panel(&mut c, &s.digit_correlation);
     c.text(
         80.0,
         440.0,
@@ -145,6 +64,94 @@ pub fn ensemble_overview(r: &EnsembleResults) -> Figure {
         data: serde_json::to_string_pretty(&data).unwrap_or_default(),
         data_ext: "json",
     }
+}
+
+/// Accuracy per model (sorted) and the difficulty histogram, the left two panels.
+fn model_accuracy_and_difficulty_panels(c: &mut Canvas, r: &EnsembleResults) {
+    let s = &r.stats;
+    let sum = &s.summary;
+    let mut sorted = s.model_accuracy.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let acc = Axes {
+        x: 80.0,
+        y: 80.0,
+        w: 340.0,
+        h: 300.0,
+        x_range: (0.0, sorted.len().max(1) as f64),
+        y_range: (0.0, 1.0),
+    };
+    acc.draw(c, "Test accuracy per model (sorted)", "model rank", "accuracy");
+    for (i, &a) in sorted.iter().enumerate() {
+        acc.bar(c, i as f64 + 0.1, i as f64 + 0.9, a, SERIES[0]);
+    }
+    let hist = &s.difficulty_histogram;
+    let peak = hist.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let models = sum.models.max(1) as f64;
+    let diff = Axes {
+        x: 520.0,
+        x_range: (0.0, 1.0 + 1.0 / models),
+        y_range: (0.0, peak * 1.08),
+        ..acc
+    };
+    diff.draw(
+        c,
+        "Difficulty: share of models right",
+        "share of models right",
+        "test images",
+    );
+    for (k, &count) in hist.iter().enumerate() {
+        let x = k as f64 / models;
+        diff.bar(c, x, x + 0.9 / models, count as f64, SERIES[1]);
+    }
+}
+
+/// The digit-digit correlation heatmap with its colour bar (undefined cells grey).
+fn digit_correlation_panel(c: &mut Canvas, correlation: &[Vec<Option<f64>>]) {
+    let (hx, hy, cell) = (1010.0, 80.0, 28.0);
+    c.text(
+        hx + 5.0 * cell,
+        hy - 14.0,
+        15.0,
+        INK,
+        Anchor::Center,
+        "Digit-digit correlation",
+    );
+    for (d, row) in correlation.iter().enumerate() {
+        c.text(
+            hx - 8.0,
+            hy + (d as f32 + 0.5) * cell,
+            12.0,
+            INK,
+            Anchor::Right,
+            &d.to_string(),
+        );
+        c.text(
+            hx + (d as f32 + 0.5) * cell,
+            hy + 10.0 * cell + 10.0,
+            12.0,
+            INK,
+            Anchor::Center,
+            &d.to_string(),
+        );
+        for (e, v) in row.iter().enumerate() {
+            let colour = v.map_or([200, 200, 200], |v| diverging(v as f32));
+            c.fill_rect(
+                hx + e as f32 * cell,
+                hy + d as f32 * cell,
+                cell - 1.0,
+                cell - 1.0,
+                colour,
+            );
+        }
+    }
+    colorbar(
+        c,
+        hx + 10.0 * cell + 12.0,
+        hy,
+        10.0 * cell,
+        (-1.0, 1.0),
+        diverging,
+    );
 }
 
 /// Log-spaced tick positions (log10 values) with their labels, covering `[lo, hi]` (logs).

@@ -7,7 +7,7 @@ use egui::Color32;
 use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot, PlotPoints, VLine};
 
 use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
-use crate::probe::ablation::AblationConfig;
+use crate::probe::ablation::{AblationConfig, AblationResults};
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::{Action, Workbench};
@@ -117,131 +117,157 @@ impl Panel for AblationPanel {
         };
         stale_ui(ui, wb, probed.model_version());
         let r = &probed.value;
-        let [a, b] = r.config.classes;
-        let mean_random = r.random.iter().map(|x| x.pair).sum::<f64>() / r.random.len().max(1) as f64;
-        ui.horizontal_wrapped(|ui| {
-            ui.strong(format!(
-                "{}: {} of {} units differ by more than {} · accuracy on {a} and {b}: {:.3} to {:.3} targeted, {:.3} random",
-                r.layer_name,
-                r.targeted_units.len(),
-                r.differences.len(),
-                r.config.threshold,
-                r.baseline.pair,
-                r.targeted.pair,
-                mean_random
-            ));
-            ui.label(format!(
-                "· {:.0} % of random ablations do as badly · {:.0} % of units differ by less than 0.2 (seed S1: about 60 %)",
-                100.0 * r.random_at_or_below,
-                100.0 * r.small_difference_share
-            ));
+        summary_ui(ui, r);
+        accuracy_table_ui(ui, r);
+        let width = ((ui.available_width() - 30.0) / 3.0).max(220.0);
+        ui.horizontal_top(|ui| {
+            random_ablations_chart_ui(ui, r, width);
+            threshold_sweep_chart_ui(ui, r, width);
+            differences_chart_ui(ui, r, width);
         });
-        egui::Grid::new("ablation_table").striped(true).show(ui, |ui| {
-            for h in ["", &format!("on {a}"), &format!("on {b}"), "on both", "overall"] {
-                ui.strong(h);
-            }
-            ui.end_row();
-            let rows = [("nothing ablated", r.baseline), ("targeted", r.targeted)];
-            for (name, acc) in rows {
-                ui.label(name);
-                for v in [acc.class_a, acc.class_b, acc.pair, acc.overall] {
-                    ui.label(format!("{:.2} %", 100.0 * v));
-                }
-                ui.end_row();
-            }
-            let mean = |f: fn(&crate::probe::ablation::Accuracies) -> f64| {
-                r.random.iter().map(f).sum::<f64>() / r.random.len().max(1) as f64
-            };
-            ui.label(format!("random (mean of {})", r.random.len()));
-            for v in [
-                mean(|x| x.class_a),
-                mean(|x| x.class_b),
-                mean(|x| x.pair),
-                mean(|x| x.overall),
-            ] {
+    }
+}
+
+/// The headline: units found, accuracy before and after, how random ablations compare.
+fn summary_ui(ui: &mut egui::Ui, r: &AblationResults) {
+    let [a, b] = r.config.classes;
+    let mean_random = r.random.iter().map(|x| x.pair).sum::<f64>() / r.random.len().max(1) as f64;
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(format!(
+            "{}: {} of {} units differ by more than {} · accuracy on {a} and {b}: {:.3} to {:.3} targeted, {:.3} random",
+            r.layer_name,
+            r.targeted_units.len(),
+            r.differences.len(),
+            r.config.threshold,
+            r.baseline.pair,
+            r.targeted.pair,
+            mean_random
+        ));
+        ui.label(format!(
+            "· {:.0} % of random ablations do as badly · {:.0} % of units differ by less than 0.2 (seed S1: about 60 %)",
+            100.0 * r.random_at_or_below,
+            100.0 * r.small_difference_share
+        ));
+    });
+}
+
+/// Accuracy on each class, the pair and overall: nothing ablated, targeted, random (mean).
+fn accuracy_table_ui(ui: &mut egui::Ui, r: &AblationResults) {
+    let [a, b] = r.config.classes;
+    egui::Grid::new("ablation_table").striped(true).show(ui, |ui| {
+        for h in ["", &format!("on {a}"), &format!("on {b}"), "on both", "overall"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        let rows = [("nothing ablated", r.baseline), ("targeted", r.targeted)];
+        for (name, acc) in rows {
+            ui.label(name);
+            for v in [acc.class_a, acc.class_b, acc.pair, acc.overall] {
                 ui.label(format!("{:.2} %", 100.0 * v));
             }
             ui.end_row();
-        });
-        let width = ((ui.available_width() - 30.0) / 3.0).max(220.0);
-        ui.horizontal_top(|ui| {
-            let bins = 40;
-            let mut counts = vec![0usize; bins];
-            for x in &r.random {
-                counts[((x.pair * bins as f64) as usize).min(bins - 1)] += 1;
-            }
-            let bars: Vec<Bar> = counts
-                .iter()
-                .enumerate()
-                .map(|(k, &c)| Bar::new((k as f64 + 0.5) / bins as f64, c as f64).width(0.9 / bins as f64))
-                .collect();
-            Plot::new("ablation_hist")
-                .width(width)
-                .height(280.0)
-                .legend(Legend::default())
-                .x_axis_label(format!("accuracy on {a} and {b}"))
-                .y_axis_label("random ablations")
-                .allow_scroll(false)
-                .show(ui, |plot| {
-                    plot.bar_chart(BarChart::new("random", bars).color(BLUE));
-                    plot.vline(VLine::new("targeted", r.targeted.pair).color(RED).width(2.0));
-                    plot.vline(VLine::new("nothing ablated", r.baseline.pair).color(Color32::GRAY));
-                });
-            let targeted: Vec<[f64; 2]> = r
-                .sweep
-                .iter()
-                .map(|p| [p.threshold as f64, p.targeted.pair])
-                .collect();
-            let random: Vec<[f64; 2]> = r
-                .sweep
-                .iter()
-                .map(|p| [p.threshold as f64, p.random_pair.0])
-                .collect();
-            let xs: Vec<f64> = r.sweep.iter().map(|p| p.threshold as f64).collect();
-            let lo: Vec<f64> = r
-                .sweep
-                .iter()
-                .map(|p| p.random_pair.0 - p.random_pair.1)
-                .collect();
-            let hi: Vec<f64> = r
-                .sweep
-                .iter()
-                .map(|p| p.random_pair.0 + p.random_pair.1)
-                .collect();
-            Plot::new("ablation_sweep")
-                .width(width)
-                .height(280.0)
-                .legend(Legend::default())
-                .x_axis_label("threshold")
-                .x_axis_formatter(|mark, _| format!("{:.2}", mark.value))
-                .y_axis_label("accuracy")
-                .include_y(0.0)
-                .include_y(1.0)
-                .allow_scroll(false)
-                .show(ui, |plot| {
-                    plot.line(Line::new("targeted", PlotPoints::from(targeted)).color(RED));
-                    plot.add(
-                        FilledArea::new("random ± std", &xs, &lo, &hi).fill_color(BLUE.gamma_multiply(0.25)),
-                    );
-                    plot.line(Line::new("random", PlotPoints::from(random)).color(BLUE));
-                });
-            let mut sorted = r.differences.clone();
-            sorted.sort_by(|x, y| y.abs().total_cmp(&x.abs()));
-            let bars: Vec<Bar> = sorted
-                .iter()
-                .enumerate()
-                .map(|(k, &d)| {
-                    let c = if d.abs() > r.config.threshold { RED } else { BLUE };
-                    Bar::new(k as f64, d as f64).width(0.9).fill(c)
-                })
-                .collect();
-            Plot::new("ablation_diffs")
-                .width(width)
-                .height(280.0)
-                .x_axis_label("unit (sorted by |difference|)")
-                .y_axis_label(format!("mean({a}) − mean({b})"))
-                .allow_scroll(false)
-                .show(ui, |plot| plot.bar_chart(BarChart::new("difference", bars)));
-        });
+        }
+        let mean = |f: fn(&crate::probe::ablation::Accuracies) -> f64| {
+            r.random.iter().map(f).sum::<f64>() / r.random.len().max(1) as f64
+        };
+        ui.label(format!("random (mean of {})", r.random.len()));
+        for v in [
+            mean(|x| x.class_a),
+            mean(|x| x.class_b),
+            mean(|x| x.pair),
+            mean(|x| x.overall),
+        ] {
+            ui.label(format!("{:.2} %", 100.0 * v));
+        }
+        ui.end_row();
+    });
+}
+
+/// Histogram of the random ablations' accuracy on the pair, the targeted one marked.
+fn random_ablations_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32) {
+    let [a, b] = r.config.classes;
+    let bins = 40;
+    let mut counts = vec![0usize; bins];
+    for x in &r.random {
+        counts[((x.pair * bins as f64) as usize).min(bins - 1)] += 1;
     }
+    let bars: Vec<Bar> = counts
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| Bar::new((k as f64 + 0.5) / bins as f64, c as f64).width(0.9 / bins as f64))
+        .collect();
+    Plot::new("ablation_hist")
+        .width(width)
+        .height(280.0)
+        .legend(Legend::default())
+        .x_axis_label(format!("accuracy on {a} and {b}"))
+        .y_axis_label("random ablations")
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("random", bars).color(BLUE));
+            plot.vline(VLine::new("targeted", r.targeted.pair).color(RED).width(2.0));
+            plot.vline(VLine::new("nothing ablated", r.baseline.pair).color(Color32::GRAY));
+        });
+}
+
+/// Accuracy against the threshold: targeted, and random ablations of as many units (± std).
+fn threshold_sweep_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32) {
+    let targeted: Vec<[f64; 2]> = r
+        .sweep
+        .iter()
+        .map(|p| [p.threshold as f64, p.targeted.pair])
+        .collect();
+    let random: Vec<[f64; 2]> = r
+        .sweep
+        .iter()
+        .map(|p| [p.threshold as f64, p.random_pair.0])
+        .collect();
+    let xs: Vec<f64> = r.sweep.iter().map(|p| p.threshold as f64).collect();
+    let lo: Vec<f64> = r
+        .sweep
+        .iter()
+        .map(|p| p.random_pair.0 - p.random_pair.1)
+        .collect();
+    let hi: Vec<f64> = r
+        .sweep
+        .iter()
+        .map(|p| p.random_pair.0 + p.random_pair.1)
+        .collect();
+    Plot::new("ablation_sweep")
+        .width(width)
+        .height(280.0)
+        .legend(Legend::default())
+        .x_axis_label("threshold")
+        .x_axis_formatter(|mark, _| format!("{:.2}", mark.value))
+        .y_axis_label("accuracy")
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.line(Line::new("targeted", PlotPoints::from(targeted)).color(RED));
+            plot.add(FilledArea::new("random ± std", &xs, &lo, &hi).fill_color(BLUE.gamma_multiply(0.25)));
+            plot.line(Line::new("random", PlotPoints::from(random)).color(BLUE));
+        });
+}
+
+/// Every unit's class-mean difference, sorted by size; those over the threshold in red.
+fn differences_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32) {
+    let [a, b] = r.config.classes;
+    let mut sorted = r.differences.clone();
+    sorted.sort_by(|x, y| y.abs().total_cmp(&x.abs()));
+    let bars: Vec<Bar> = sorted
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| {
+            let c = if d.abs() > r.config.threshold { RED } else { BLUE };
+            Bar::new(k as f64, d as f64).width(0.9).fill(c)
+        })
+        .collect();
+    Plot::new("ablation_diffs")
+        .width(width)
+        .height(280.0)
+        .x_axis_label("unit (sorted by |difference|)")
+        .y_axis_label(format!("mean({a}) − mean({b})"))
+        .allow_scroll(false)
+        .show(ui, |plot| plot.bar_chart(BarChart::new("difference", bars)));
 }

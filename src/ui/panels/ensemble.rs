@@ -389,7 +389,6 @@ impl EnsemblePanel {
             self.range.1 = self.range.0;
         }
     }
-
 }
 
 fn ui_text() -> Color32 {

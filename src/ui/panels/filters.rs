@@ -115,8 +115,28 @@ impl Panel for FiltersPanel {
             return;
         }
         self.layer = self.layer.min(banks.len() - 1);
-        let bank = &banks[self.layer];
         let before = (self.layer, self.output);
+        self.layer_picker_ui(ui, wb, &banks);
+        if before != (self.layer, self.output) {
+            self.selected = None;
+        }
+        let bank = &banks[self.layer];
+        let kernels = shown_kernels(bank, self.output);
+        let flat: Vec<f32> = kernels.iter().flat_map(|k| k.iter().copied()).collect();
+        let limit = symmetric_limit(&flat);
+        self.caption_ui(ui, bank);
+        if wb.is_training() {
+            ui.weak("Live: re-read about once a second while training.");
+        }
+        Self::legend_ui(ui, limit);
+        self.atlas_ui(ui, version, bank, &kernels, limit);
+    }
+}
+
+impl FiltersPanel {
+    /// The layer (and, for a layer with several inputs, the output channel) and Export.
+    fn layer_picker_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, banks: &[FilterBank]) {
+        let bank = &banks[self.layer];
         ui.horizontal(|ui| {
             egui::ComboBox::from_label("Layer")
                 .selected_text(&bank.name)
@@ -145,13 +165,10 @@ impl Panel for FiltersPanel {
                 Some(crate::report::figures::filters(&b, o))
             });
         });
-        if before != (self.layer, self.output) {
-            self.selected = None;
-        }
-        let bank = &banks[self.layer];
-        let kernels = shown_kernels(bank, self.output);
-        let flat: Vec<f32> = kernels.iter().flat_map(|k| k.iter().copied()).collect();
-        let limit = symmetric_limit(&flat);
+    }
+
+    /// What the atlas shows.
+    fn caption_ui(&self, ui: &mut egui::Ui, bank: &FilterBank) {
         ui.label(if bank.inputs == 1 {
             format!(
                 "{}: all {} {} of {}×{}",
@@ -171,10 +188,17 @@ impl Panel for FiltersPanel {
                 bank.name, self.output, bank.inputs
             )
         });
-        if wb.is_training() {
-            ui.weak("Live: re-read about once a second while training.");
-        }
-        Self::legend_ui(ui, limit);
+    }
+
+    /// The kernels as one atlas (hover for values, click to enlarge) and the enlarged kernel.
+    fn atlas_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        version: u64,
+        bank: &FilterBank,
+        kernels: &[&[f32]],
+        limit: f32,
+    ) {
         let side = bank.side;
         let (cols, rows) = grid_shape(kernels.len());
         let key =

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::Panel;
+use crate::train::runs::RunListing;
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::{Action, Workbench};
 
@@ -26,24 +27,7 @@ impl Panel for RunsPanel {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        ui.horizontal(|ui| {
-            ui.label(format!("Folder: {}", wb.options.runs_root.display()));
-            if ui
-                .button("Refresh")
-                .on_hover_text("Read the runs folder again")
-                .clicked()
-            {
-                wb.act(Action::RefreshRuns);
-            }
-            if ui
-                .add_enabled(wb.model.is_some(), egui::Button::new("Save model as…"))
-                .on_hover_text("Write the current model as a run folder you can open later (Ctrl+S)")
-                .clicked()
-                && let Some(path) = rfd::FileDialog::new().set_file_name("my-model").save_file()
-            {
-                wb.act(Action::SaveModelTo(path));
-            }
-        });
+        toolbar_ui(ui, wb);
         if let Some(m) = &wb.model {
             ui.label(format!("Pad model: {} · {}", m.source, m.spec.describe()));
         }
@@ -64,73 +48,65 @@ impl Panel for RunsPanel {
                 }
                 ui.end_row();
                 for run in &wb.runs {
-                    let name = run
-                        .path
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                    match &run.config {
-                        Ok(c) => {
-                            ui.label(short_date(&c.created))
-                                .on_hover_text(format!("{name}\ncreated {}", c.created));
-                            let model = c
-                                .train
-                                .model
-                                .preset_name()
-                                .map_or_else(|| c.train.model.describe(), str::to_string);
-                            ui.label(model).on_hover_text(format!(
-                                "{}\n{} epochs, lr {}, batch {}, seed {}\ndata: {}",
-                                c.train.model.describe(),
-                                c.train.epochs,
-                                c.train.learning_rate,
-                                c.train.batch_size,
-                                c.train.seed,
-                                c.data_source
-                            ));
-                        }
-                        Err(e) => {
-                            ui.label(&name);
-                            ui.colored_label(ui.visuals().error_fg_color, "damaged config")
-                                .on_hover_text(e);
-                        }
-                    }
-                    ui.label(
-                        run.best_test_accuracy
-                            .map_or("–".into(), |a| format!("{:.2} %", a * 100.0)),
-                    );
-                    ui.label(run.state.to_string());
-                    ui.horizontal(|ui| {
-                        let is_open = open_dir.as_ref() == Some(&run.path);
-                        let open = ui
-                            .add_enabled(
-                                run.has_checkpoint && !is_open,
-                                egui::Button::new(if is_open { "open" } else { "Open" }),
-                            )
-                            .on_hover_text("Use this run's model in the drawing pad");
-                        if open.clicked() {
-                            actions.push(Action::OpenRun(run.path.clone()));
-                        }
-                        let mut compare = overlaid.contains(&run.path);
-                        if ui
-                            .checkbox(&mut compare, "Compare")
-                            .on_hover_text("Overlay this run's curves on the dashboard")
-                            .changed()
-                        {
-                            actions.push(Action::Overlay(run.path.clone(), compare));
-                        }
-                        if ui
-                            .button("Delete")
-                            .on_hover_text(format!("Delete {name}"))
-                            .clicked()
-                        {
-                            self.confirm_delete = Some(run.path.clone());
-                        }
-                    });
+                    self.run_row_ui(ui, run, open_dir.as_ref(), &overlaid, &mut actions);
                     ui.end_row();
                 }
             });
         for a in actions {
             wb.act(a);
         }
+        self.confirm_delete_ui(ui, wb);
+    }
+}
+
+impl RunsPanel {
+    /// One run's cells: date, model, best accuracy, state, and Open / Compare / Delete (whose
+    /// actions are collected in `actions`).
+    fn run_row_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        run: &RunListing,
+        open_dir: Option<&PathBuf>,
+        overlaid: &[PathBuf],
+        actions: &mut Vec<Action>,
+    ) {
+        let name = run_description_ui(ui, run);
+        ui.label(
+            run.best_test_accuracy
+                .map_or("–".into(), |a| format!("{:.2} %", a * 100.0)),
+        );
+        ui.label(run.state.to_string());
+        ui.horizontal(|ui| {
+            let is_open = open_dir == Some(&run.path);
+            let open = ui
+                .add_enabled(
+                    run.has_checkpoint && !is_open,
+                    egui::Button::new(if is_open { "open" } else { "Open" }),
+                )
+                .on_hover_text("Use this run's model in the drawing pad");
+            if open.clicked() {
+                actions.push(Action::OpenRun(run.path.clone()));
+            }
+            let mut compare = overlaid.contains(&run.path);
+            if ui
+                .checkbox(&mut compare, "Compare")
+                .on_hover_text("Overlay this run's curves on the dashboard")
+                .changed()
+            {
+                actions.push(Action::Overlay(run.path.clone(), compare));
+            }
+            if ui
+                .button("Delete")
+                .on_hover_text(format!("Delete {name}"))
+                .clicked()
+            {
+                self.confirm_delete = Some(run.path.clone());
+            }
+        });
+    }
+
+    /// Asks before deleting the run the user picked.
+    fn confirm_delete_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         if let Some(path) = self.confirm_delete.clone() {
             let modal = egui::Modal::new(egui::Id::unique("confirm-delete-run")).show(ui.ctx(), |ui| {
                 ui.heading("Delete run?");
@@ -153,6 +129,63 @@ impl Panel for RunsPanel {
             }
         }
     }
+}
+
+/// The runs folder, Refresh, and Save model as….
+fn toolbar_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
+    ui.horizontal(|ui| {
+        ui.label(format!("Folder: {}", wb.options.runs_root.display()));
+        if ui
+            .button("Refresh")
+            .on_hover_text("Read the runs folder again")
+            .clicked()
+        {
+            wb.act(Action::RefreshRuns);
+        }
+        if ui
+            .add_enabled(wb.model.is_some(), egui::Button::new("Save model as…"))
+            .on_hover_text("Write the current model as a run folder you can open later (Ctrl+S)")
+            .clicked()
+            && let Some(path) = rfd::FileDialog::new().set_file_name("my-model").save_file()
+        {
+            wb.act(Action::SaveModelTo(path));
+        }
+    });
+}
+
+/// A run's date and model cells (or its name and why its config cannot be read); returns its
+/// folder name.
+fn run_description_ui(ui: &mut egui::Ui, run: &RunListing) -> String {
+    let name = run
+        .path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    match &run.config {
+        Ok(c) => {
+            ui.label(short_date(&c.created))
+                .on_hover_text(format!("{name}\ncreated {}", c.created));
+            let model = c
+                .train
+                .model
+                .preset_name()
+                .map_or_else(|| c.train.model.describe(), str::to_string);
+            ui.label(model).on_hover_text(format!(
+                "{}\n{} epochs, lr {}, batch {}, seed {}\ndata: {}",
+                c.train.model.describe(),
+                c.train.epochs,
+                c.train.learning_rate,
+                c.train.batch_size,
+                c.train.seed,
+                c.data_source
+            ));
+        }
+        Err(e) => {
+            ui.label(&name);
+            ui.colored_label(ui.visuals().error_fg_color, "damaged config")
+                .on_hover_text(e);
+        }
+    }
+    name
 }
 
 #[cfg(test)]
