@@ -330,7 +330,7 @@ impl WorkbenchApp {
                 }
             });
             ui.menu_button("View", |ui| {
-                for kind in PanelKind::ALL {
+                for &kind in PanelKind::ALL {
                     let shown = contains(&self.tree, kind);
                     if ui.add_enabled(!shown, egui::Button::new(kind.title())).clicked() {
                         reopen(&mut self.tree, kind);

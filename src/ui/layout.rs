@@ -1,116 +1,34 @@
 //! The tile layout: which panels exist ([`PanelKind`]), the default arrangement, and the
 //! egui_tiles behaviour that draws each tile with its panel.
 
-use serde::{Deserialize, Serialize};
-
 use super::panels::Panels;
 use super::workbench::Workbench;
 
-/// The panels, as stored in the (persisted) layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PanelKind {
-    /// Data source, download, label charts, sample grid.
-    Data,
-    /// Architecture and training settings, Start / Pause / Stop.
-    Training,
-    /// Live curves.
-    Dashboard,
-    /// Drawing pad with logits.
-    Pad,
-    /// Run folders.
-    Runs,
-    /// Conv kernels / MLP unit weights.
-    Filters,
-    /// Activations of the pad image or a test image.
-    Features,
-    /// Test-set confusion matrix with click-through.
-    Confusion,
-    /// Misclassified test images.
-    Errors,
-    /// Reliability diagram and confidence histograms.
-    Calibration,
-    /// Dataset statistics.
-    Dataset,
-    /// Seed S0's ensemble experiment and its linked dashboard.
-    Ensemble,
-    /// Seed S2's training-set-size curve.
-    SubsetCurve,
-    /// Seed S3's stability test (dropout passes).
-    Stability,
-    /// Seed S1's row sweeps of the pad image, and batch mode.
-    RowSweep,
-    /// Seed S1's neuron ablation against random ablations.
-    Ablation,
-    /// Gradient, gradient × input, integrated gradients and occlusion maps.
-    Saliency,
-    /// Seed S2's embedding scatter (PCA, t-SNE) with the pad's neighbours.
-    Embedding,
-    /// Seed S3's cross-dataset test: EMNIST and the corruption suite.
-    CrossDataset,
+pub use super::panels::PanelKind;
+
+/// Where the default layout puts a panel (declared with the panel, in `panels/mod.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Tabs on the left: settings, data, runs.
+    Left,
+    /// Tabs in the middle: the dashboard and the inspection panels.
+    Middle,
+    /// The "Probes" tab group in the middle.
+    Probes,
+    /// The "Experiments" tab group in the middle.
+    Experiments,
+    /// The right column (the pad).
+    Right,
 }
 
-impl PanelKind {
-    /// Every panel, in menu order.
-    pub const ALL: [PanelKind; 19] = [
-        PanelKind::Data,
-        PanelKind::Training,
-        PanelKind::Dashboard,
-        PanelKind::Pad,
-        PanelKind::Runs,
-        PanelKind::Filters,
-        PanelKind::Features,
-        PanelKind::Confusion,
-        PanelKind::Errors,
-        PanelKind::Calibration,
-        PanelKind::Dataset,
-        PanelKind::Ensemble,
-        PanelKind::SubsetCurve,
-        PanelKind::Stability,
-        PanelKind::RowSweep,
-        PanelKind::Ablation,
-        PanelKind::Saliency,
-        PanelKind::Embedding,
-        PanelKind::CrossDataset,
-    ];
-
-    /// Tab title.
-    pub fn title(self) -> &'static str {
-        match self {
-            PanelKind::Data => "Data",
-            PanelKind::Training => "Model & training",
-            PanelKind::Dashboard => "Dashboard",
-            PanelKind::Pad => "Drawing pad",
-            PanelKind::Runs => "Runs",
-            PanelKind::Filters => "Filters",
-            PanelKind::Features => "Feature maps",
-            PanelKind::Confusion => "Confusion",
-            PanelKind::Errors => "Errors",
-            PanelKind::Calibration => "Calibration",
-            PanelKind::Dataset => "Dataset",
-            PanelKind::Ensemble => "Ensemble",
-            PanelKind::SubsetCurve => "Size curve",
-            PanelKind::Stability => "Stability",
-            PanelKind::RowSweep => "Row sweep",
-            PanelKind::Ablation => "Ablation",
-            PanelKind::Saliency => "Saliency",
-            PanelKind::Embedding => "Embedding",
-            PanelKind::CrossDataset => "Cross-dataset",
-        }
-    }
+/// The panels of `place`, in registration order.
+pub fn panels_at(place: Place) -> Vec<PanelKind> {
+    PanelKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| k.place() == place)
+        .collect()
 }
-
-/// The probe panels, grouped under one "Probes" tab by default.
-pub const PROBE_PANELS: [PanelKind; 5] = [
-    PanelKind::RowSweep,
-    PanelKind::Saliency,
-    PanelKind::Ablation,
-    PanelKind::Embedding,
-    PanelKind::CrossDataset,
-];
-
-/// The many-model experiments, grouped under one "Experiments" tab by default.
-pub const EXPERIMENT_PANELS: [PanelKind; 3] =
-    [PanelKind::Ensemble, PanelKind::SubsetCurve, PanelKind::Stability];
 
 /// The title of a group of tabs: "Probes" or "Experiments" when it holds those panels.
 pub fn group_title(tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::TileId) -> String {
@@ -122,9 +40,9 @@ pub fn group_title(tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::Ti
             }
         }
     }
-    if !kinds.is_empty() && kinds.iter().all(|k| PROBE_PANELS.contains(k)) {
+    if !kinds.is_empty() && kinds.iter().all(|k| k.place() == Place::Probes) {
         "Probes".into()
-    } else if !kinds.is_empty() && kinds.iter().all(|k| EXPERIMENT_PANELS.contains(k)) {
+    } else if !kinds.is_empty() && kinds.iter().all(|k| k.place() == Place::Experiments) {
         "Experiments".into()
     } else {
         "Panels".into()
@@ -137,37 +55,32 @@ pub fn group_title(tiles: &egui_tiles::Tiles<PanelKind>, tile_id: egui_tiles::Ti
 /// inspection view) and the pad are visible together while training.
 pub fn default_tree() -> egui_tiles::Tree<PanelKind> {
     let mut tiles = egui_tiles::Tiles::default();
-    let training = tiles.insert_pane(PanelKind::Training);
-    let data = tiles.insert_pane(PanelKind::Data);
-    let runs = tiles.insert_pane(PanelKind::Runs);
-    let left = tiles.insert_tab_tile(vec![training, data, runs]);
-    let panes = |tiles: &mut egui_tiles::Tiles<PanelKind>, kinds: &[PanelKind]| -> Vec<egui_tiles::TileId> {
-        kinds.iter().map(|&k| tiles.insert_pane(k)).collect()
+    let mut tabs_of = |place: Place| -> Vec<egui_tiles::TileId> {
+        panels_at(place)
+            .into_iter()
+            .map(|k| tiles.insert_pane(k))
+            .collect()
     };
-    let probes = panes(&mut tiles, &PROBE_PANELS);
-    let probes = tiles.insert_tab_tile(probes);
-    let experiments = panes(&mut tiles, &EXPERIMENT_PANELS);
-    let experiments = tiles.insert_tab_tile(experiments);
-    let mut middle_panes = panes(
-        &mut tiles,
-        &[
-            PanelKind::Dashboard,
-            PanelKind::Confusion,
-            PanelKind::Errors,
-            PanelKind::Calibration,
-            PanelKind::Filters,
-            PanelKind::Features,
-            PanelKind::Dataset,
-        ],
+    let (left, mut middle, probes, experiments, right) = (
+        tabs_of(Place::Left),
+        tabs_of(Place::Middle),
+        tabs_of(Place::Probes),
+        tabs_of(Place::Experiments),
+        tabs_of(Place::Right),
     );
-    middle_panes.extend([probes, experiments]);
-    let dashboard = tiles.insert_tab_tile(middle_panes);
-    let pad = tiles.insert_pane(PanelKind::Pad);
-    let root = tiles.insert_horizontal_tile(vec![left, dashboard, pad]);
+    let left = tiles.insert_tab_tile(left);
+    middle.push(tiles.insert_tab_tile(probes));
+    middle.push(tiles.insert_tab_tile(experiments));
+    let middle = tiles.insert_tab_tile(middle);
+    let right = match right[..] {
+        [pad] => pad,
+        _ => tiles.insert_tab_tile(right),
+    };
+    let root = tiles.insert_horizontal_tile(vec![left, middle, right]);
     if let Some(egui_tiles::Tile::Container(egui_tiles::Container::Linear(linear))) = tiles.get_mut(root) {
         linear.shares.set_share(left, 1.0);
-        linear.shares.set_share(dashboard, 2.6);
-        linear.shares.set_share(pad, 1.3);
+        linear.shares.set_share(middle, 2.6);
+        linear.shares.set_share(right, 1.3);
     }
     egui_tiles::Tree::new(egui::Id::unique("workbench_tiles"), root, tiles)
 }
@@ -270,5 +183,40 @@ impl egui_tiles::Behavior<PanelKind> for TileBehavior<'_> {
             all_panes_must_have_tabs: true,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_layout_shows_every_registered_panel_once_in_its_place() {
+        let tree = default_tree();
+        for &kind in PanelKind::ALL {
+            let panes: Vec<egui_tiles::TileId> = tree
+                .tiles
+                .iter()
+                .filter(|(_, tile)| matches!(tile, egui_tiles::Tile::Pane(k) if *k == kind))
+                .map(|(id, _)| *id)
+                .collect();
+            assert_eq!(panes.len(), 1, "{kind:?}");
+            let group = tree
+                .tiles
+                .parent_of(panes[0])
+                .expect("every pane sits in a group");
+            let title = group_title(&tree.tiles, group);
+            let expected = match kind.place() {
+                Place::Probes => "Probes",
+                Place::Experiments => "Experiments",
+                _ => "Panels",
+            };
+            assert_eq!(title, expected, "{kind:?}");
+        }
+        assert_eq!(
+            panels_at(Place::Left)[0],
+            PanelKind::Training,
+            "the app opens on the settings"
+        );
     }
 }

@@ -35,7 +35,11 @@ impl FeedbackView {
                         .on_disabled_hover_text(why)
                         .clicked()
                 {
-                    wb.label_drawing(pixels, p, p);
+                    wb.act(Action::LabelDrawing {
+                        pixels: pixels.to_vec(),
+                        label: p,
+                        predicted: p,
+                    });
                 }
                 ui.label("no, it is");
                 for d in 0..10u8 {
@@ -51,7 +55,11 @@ impl FeedbackView {
                         .clicked()
                         && let Some(p) = predicted
                     {
-                        wb.label_drawing(pixels, d, p);
+                        wb.act(Action::LabelDrawing {
+                            pixels: pixels.to_vec(),
+                            label: d,
+                            predicted: p,
+                        });
                     }
                 }
             });
@@ -77,7 +85,7 @@ impl FeedbackView {
                 }
             }
             if ui.add_enabled(n > 0, egui::Button::new("Forget last")).on_hover_text("Forget the last labelled drawing (undo)").clicked() {
-                wb.undo_drawing();
+                wb.act(Action::UndoDrawing);
             }
             let can_eval = n > 0 && wb.model.is_some();
             if ui

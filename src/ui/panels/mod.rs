@@ -1,53 +1,94 @@
 //! The panels: one file each, all behind [`Panel`], registered in [`registry`], one line a
 //! panel (the tile layout, the View menu, saved settings and the tests all go through it).
 
-mod ablation;
-mod calibration;
-mod confusion;
-mod cross_dataset;
-mod dashboard;
-mod data;
-mod dataset;
-mod embedding;
-mod ensemble;
-mod errors;
-mod features;
-mod feedback;
-mod filters;
-mod pad;
-mod row_sweep;
-mod runs;
-mod saliency;
-mod stability;
-mod subset_curve;
-mod training;
 mod training_form;
 
-pub use ablation::AblationPanel;
-pub use calibration::CalibrationPanel;
-pub use confusion::ConfusionPanel;
-pub use cross_dataset::CrossDatasetPanel;
-pub use dashboard::DashboardPanel;
-pub use data::DataPanel;
-pub use dataset::DatasetPanel;
-pub use embedding::EmbeddingPanel;
-pub use ensemble::EnsemblePanel;
-pub use errors::ErrorsPanel;
-pub use features::FeaturesPanel;
-pub use filters::FiltersPanel;
-pub use pad::PadPanel;
-pub use row_sweep::RowSweepPanel;
-pub use runs::RunsPanel;
-pub use saliency::SaliencyPanel;
-pub use stability::StabilityPanel;
-pub use subset_curve::SubsetCurvePanel;
-pub use training::TrainingPanel;
+/// Declares every panel from one list: its module, its [`PanelKind`] variant (with the doc
+/// comment the enum shows), its tab title and where the default layout puts it. The enum,
+/// [`PanelKind::ALL`] (menu and registration order), [`PanelKind::title`],
+/// [`PanelKind::place`] and [`registry`] all come from the list, so they cannot disagree.
+macro_rules! register_panels {
+    ($( $(#[$doc:meta])* $kind:ident => $module:ident::$panel:ident, $title:literal, $place:ident; )*) => {
+        $( mod $module; pub use $module::$panel; )*
+
+        /// The panels, as stored in the (persisted) layout.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum PanelKind {
+            $( $(#[$doc])* $kind, )*
+        }
+
+        impl PanelKind {
+            /// Every panel, in registration order (the View menu's and each tab group's).
+            pub const ALL: &'static [PanelKind] = &[$( PanelKind::$kind ),*];
+
+            /// Tab title.
+            pub fn title(self) -> &'static str {
+                match self { $( PanelKind::$kind => $title, )* }
+            }
+
+            /// Where the default layout puts it.
+            pub fn place(self) -> Place {
+                match self { $( PanelKind::$kind => Place::$place, )* }
+            }
+        }
+
+        /// A fresh panel of every kind, in [`PanelKind::ALL`]'s order.
+        fn registry() -> Vec<Box<dyn Panel>> {
+            vec![ $( Box::new($panel::default()), )* ]
+        }
+    };
+}
+
+// A new panel: one file in this folder, and one line here.
+register_panels! {
+    /// Architecture and training settings, Start / Pause / Stop.
+    Training => training::TrainingPanel, "Model & training", Left;
+    /// Data source, download, label charts, sample grid.
+    Data => data::DataPanel, "Data", Left;
+    /// Run folders.
+    Runs => runs::RunsPanel, "Runs", Left;
+    /// Live curves.
+    Dashboard => dashboard::DashboardPanel, "Dashboard", Middle;
+    /// Test-set confusion matrix with click-through.
+    Confusion => confusion::ConfusionPanel, "Confusion", Middle;
+    /// Misclassified test images.
+    Errors => errors::ErrorsPanel, "Errors", Middle;
+    /// Reliability diagram and confidence histograms.
+    Calibration => calibration::CalibrationPanel, "Calibration", Middle;
+    /// Conv kernels / MLP unit weights.
+    Filters => filters::FiltersPanel, "Filters", Middle;
+    /// Activations of the pad image or a test image.
+    Features => features::FeaturesPanel, "Feature maps", Middle;
+    /// Dataset statistics.
+    Dataset => dataset::DatasetPanel, "Dataset", Middle;
+    /// Seed S1's row sweeps of the pad image, and batch mode.
+    RowSweep => row_sweep::RowSweepPanel, "Row sweep", Probes;
+    /// Gradient, gradient × input, integrated gradients and occlusion maps.
+    Saliency => saliency::SaliencyPanel, "Saliency", Probes;
+    /// Seed S1's neuron ablation against random ablations.
+    Ablation => ablation::AblationPanel, "Ablation", Probes;
+    /// Seed S2's embedding scatter (PCA, t-SNE) with the pad's neighbours.
+    Embedding => embedding::EmbeddingPanel, "Embedding", Probes;
+    /// Seed S3's cross-dataset test: EMNIST and the corruption suite.
+    CrossDataset => cross_dataset::CrossDatasetPanel, "Cross-dataset", Probes;
+    /// Seed S0's ensemble experiment and its linked dashboard.
+    Ensemble => ensemble::EnsemblePanel, "Ensemble", Experiments;
+    /// Seed S2's training-set-size curve.
+    SubsetCurve => subset_curve::SubsetCurvePanel, "Size curve", Experiments;
+    /// Seed S3's stability test (dropout passes).
+    Stability => stability::StabilityPanel, "Stability", Experiments;
+    /// Drawing pad with logits.
+    Pad => pad::PadPanel, "Drawing pad", Right;
+}
+
+// Helpers of the panels above (not panels themselves).
+mod feedback;
 
 use std::sync::Arc;
 
 use crate::analysis::worker::TestEvaluation;
 
-use super::layout::PanelKind;
+use super::layout::Place;
 use super::workbench::Workbench;
 
 /// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
@@ -79,32 +120,6 @@ pub trait Panel: std::any::Any {
 pub(crate) struct ModelAndConfig<C> {
     config: C,
     preset: String,
-}
-
-/// Every panel, one line each. A new panel is a file, a [`PanelKind`] with its title, and a
-/// line here.
-fn registry() -> Vec<Box<dyn Panel>> {
-    vec![
-        Box::new(DataPanel::default()),
-        Box::new(TrainingPanel::default()),
-        Box::new(DashboardPanel::default()),
-        Box::new(PadPanel::default()),
-        Box::new(RunsPanel::default()),
-        Box::new(FiltersPanel::default()),
-        Box::new(FeaturesPanel::default()),
-        Box::new(ConfusionPanel::default()),
-        Box::new(ErrorsPanel::default()),
-        Box::new(CalibrationPanel::default()),
-        Box::new(DatasetPanel::default()),
-        Box::new(EnsemblePanel::default()),
-        Box::new(SubsetCurvePanel::default()),
-        Box::new(StabilityPanel::default()),
-        Box::new(RowSweepPanel::default()),
-        Box::new(AblationPanel::default()),
-        Box::new(SaliencyPanel::default()),
-        Box::new(EmbeddingPanel::default()),
-        Box::new(CrossDatasetPanel::default()),
-    ]
 }
 
 /// All panels, one of each kind.
@@ -187,7 +202,7 @@ impl Panels {
     /// Restores settings saved by [`Panels::save_settings`].
     pub fn load_settings(&mut self, saved: &[(String, String)]) {
         for (title, json) in saved {
-            if let Some(kind) = PanelKind::ALL.into_iter().find(|k| k.title() == title) {
+            if let Some(&kind) = PanelKind::ALL.iter().find(|k| k.title() == title) {
                 self.get_mut(kind).load_settings(json);
             }
         }
@@ -423,9 +438,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_is_registered_once() {
+    fn every_panel_says_the_kind_it_is_registered_as_and_titles_are_unique() {
         let kinds: Vec<PanelKind> = registry().iter().map(|p| p.kind()).collect();
         assert_eq!(kinds, PanelKind::ALL.to_vec());
+        let mut titles: Vec<&str> = PanelKind::ALL.iter().map(|k| k.title()).collect();
+        titles.sort_unstable();
+        titles.dedup();
+        assert_eq!(titles.len(), PanelKind::ALL.len(), "two panels share a title");
     }
 
     #[test]

@@ -79,6 +79,17 @@ pub enum Action {
     StartProbe(crate::probe::worker::ProbeRequest, bool),
     /// Cancel the running probe.
     CancelProbe,
+    /// Record a drawing the user labelled (and save the set).
+    LabelDrawing {
+        /// The pad's 784 intensities.
+        pixels: Vec<f32>,
+        /// What the user says it is.
+        label: u8,
+        /// What the model predicted.
+        predicted: u8,
+    },
+    /// Forget the last labelled drawing.
+    UndoDrawing,
 }
 
 /// A message in the status bar.
@@ -257,6 +268,12 @@ impl Workbench {
             Action::LoadExperiment(dir) => self.load_experiment(&dir),
             Action::StartProbe(request, automatic) => self.start_probe(request, automatic),
             Action::CancelProbe => self.cancel_probe(),
+            Action::LabelDrawing {
+                pixels,
+                label,
+                predicted,
+            } => self.label_drawing(&pixels, label, predicted),
+            Action::UndoDrawing => self.undo_drawing(),
         }
     }
 

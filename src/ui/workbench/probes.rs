@@ -237,13 +237,13 @@ impl Workbench {
     }
 
     /// Records a labelled drawing and writes the set (a failure is reported, the drawing kept).
-    pub fn label_drawing(&mut self, pixels: &[f32], label: u8, predicted: u8) {
+    pub(super) fn label_drawing(&mut self, pixels: &[f32], label: u8, predicted: u8) {
         self.probes.drawn.add(pixels, label, predicted);
         self.save_drawn();
     }
 
     /// Removes the last labelled drawing.
-    pub fn undo_drawing(&mut self) {
+    pub(super) fn undo_drawing(&mut self) {
         if self.probes.drawn.undo().is_some() {
             if self.probes.drawn_unreadable.is_some() {
                 return; // the unreadable folder stays as it is
