@@ -26,9 +26,9 @@ impl Caption {
         Caption {
             text: format!("{label} as {predicted} {:.0}%", confidence * 100.0),
             color: if label == predicted {
-                Color32::from_rgb(44, 160, 44)
+                crate::ui::widgets::GOOD
             } else {
-                Color32::from_rgb(214, 39, 40)
+                crate::ui::widgets::BAD
             },
             bar: Some(confidence),
         }

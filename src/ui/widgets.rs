@@ -27,9 +27,41 @@ pub fn class_color(digit: usize) -> Color32 {
     Color32::from_rgb(r, g, b)
 }
 
+/// Tableau 10's colour `i` (the digit colours).
+const fn tab10(i: usize) -> Color32 {
+    let [r, g, b] = crate::analysis::colormap::DIGIT_COLORS[i];
+    Color32::from_rgb(r, g, b)
+}
+
+// The palette. Data colours are fixed (Tableau 10, as matplotlib and the exported figures draw
+// them) so a panel and its figure agree on any theme; marks drawn over data read the theme.
+
 /// The blue of single-series charts (bars, box plots, lines of one quantity): Tableau 10's
 /// first colour, as matplotlib draws a lone series.
-pub const SERIES_BLUE: Color32 = Color32::from_rgb(31, 119, 180);
+pub const SERIES_BLUE: Color32 = tab10(0);
+/// The second series (the test split next to the training split, a highlight in a chart).
+pub const SERIES_ORANGE: Color32 = tab10(1);
+/// Right answers, a passed check, perfect calibration.
+pub const GOOD: Color32 = tab10(2);
+/// Wrong answers, a changed prediction, the targeted ablation.
+pub const BAD: Color32 = tab10(3);
+
+/// A selected mark drawn over data (bar, point, cell outline, neighbour line): the theme's
+/// strongest text colour, black on the light theme and white on the dark one.
+pub fn selection_color(visuals: &egui::Visuals) -> Color32 {
+    visuals.strong_text_color()
+}
+
+/// Reference lines and frames (zero, a baseline, dropout off): the theme's weak text colour.
+pub fn reference_color(visuals: &egui::Visuals) -> Color32 {
+    visuals.weak_text_color()
+}
+
+/// A chart inside a panel: `height` points tall, and the mouse wheel scrolls the panel rather
+/// than zooming the chart (drag and box zoom still work unless the caller turns them off).
+pub fn panel_plot<'a>(id: impl egui::AsIdSalt, height: f32) -> egui_plot::Plot<'a> {
+    egui_plot::Plot::new(id).height(height).allow_scroll(false)
+}
 
 /// A texture that is uploaded once and then updated in place when its content key changes.
 #[derive(Default)]

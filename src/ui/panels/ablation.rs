@@ -4,7 +4,7 @@
 //! marked), with a threshold sweep and the sorted differences.
 
 use egui::Color32;
-use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, Plot, PlotPoints, VLine};
+use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, PlotPoints, VLine};
 
 use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
 use crate::probe::ablation::{AblationConfig, AblationResults};
@@ -13,7 +13,7 @@ use crate::ui::layout::PanelKind;
 use crate::ui::workbench::{Action, Workbench};
 
 use crate::ui::widgets::SERIES_BLUE as BLUE;
-const RED: Color32 = Color32::from_rgb(214, 39, 40);
+const RED: Color32 = crate::ui::widgets::BAD;
 
 /// The Ablation panel.
 pub struct AblationPanel {
@@ -196,17 +196,16 @@ fn random_ablations_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32)
         .enumerate()
         .map(|(k, &c)| Bar::new((k as f64 + 0.5) / bins as f64, c as f64).width(0.9 / bins as f64))
         .collect();
-    Plot::new("ablation_hist")
+    let reference = crate::ui::widgets::reference_color(ui.visuals());
+    crate::ui::widgets::panel_plot("ablation_hist", 280.0)
         .width(width)
-        .height(280.0)
         .legend(Legend::default())
         .x_axis_label(format!("accuracy on {a} and {b}"))
         .y_axis_label("random ablations")
-        .allow_scroll(false)
         .show(ui, |plot| {
             plot.bar_chart(BarChart::new("random", bars).color(BLUE));
             plot.vline(VLine::new("targeted", r.targeted.pair).color(RED).width(2.0));
-            plot.vline(VLine::new("nothing ablated", r.baseline.pair).color(Color32::GRAY));
+            plot.vline(VLine::new("nothing ablated", r.baseline.pair).color(reference));
         });
 }
 
@@ -233,16 +232,14 @@ fn threshold_sweep_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32) 
         .iter()
         .map(|p| p.random_pair.0 + p.random_pair.1)
         .collect();
-    Plot::new("ablation_sweep")
+    crate::ui::widgets::panel_plot("ablation_sweep", 280.0)
         .width(width)
-        .height(280.0)
         .legend(Legend::default())
         .x_axis_label("threshold")
         .x_axis_formatter(|mark, _| format!("{:.2}", mark.value))
         .y_axis_label("accuracy")
         .include_y(0.0)
         .include_y(1.0)
-        .allow_scroll(false)
         .show(ui, |plot| {
             plot.line(Line::new("targeted", PlotPoints::from(targeted)).color(RED));
             plot.add(FilledArea::new("random ± std", &xs, &lo, &hi).fill_color(BLUE.gamma_multiply(0.25)));
@@ -263,11 +260,9 @@ fn differences_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32) {
             Bar::new(k as f64, d as f64).width(0.9).fill(c)
         })
         .collect();
-    Plot::new("ablation_diffs")
+    crate::ui::widgets::panel_plot("ablation_diffs", 280.0)
         .width(width)
-        .height(280.0)
         .x_axis_label("unit (sorted by |difference|)")
         .y_axis_label(format!("mean({a}) − mean({b})"))
-        .allow_scroll(false)
         .show(ui, |plot| plot.bar_chart(BarChart::new("difference", bars)));
 }

@@ -2,15 +2,15 @@
 //! confidence histograms of right and wrong predictions (seed S3's confidence analysis).
 
 use egui::Color32;
-use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Legend, Line, PlotPoints};
 
 use super::{Panel, evaluation_status_ui};
 use crate::analysis::calibration::{confidence_histograms, reliability};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::Workbench;
 
-const GOOD: Color32 = Color32::from_rgb(44, 160, 44);
-const BAD: Color32 = Color32::from_rgb(214, 39, 40);
+const GOOD: Color32 = crate::ui::widgets::GOOD;
+const BAD: Color32 = crate::ui::widgets::BAD;
 
 /// The reliability diagram and histograms of one evaluation (kept while it is the one shown).
 type Computed = (
@@ -84,8 +84,8 @@ impl Panel for CalibrationPanel {
                         ))
                 })
                 .collect();
-            Plot::new("reliability")
-                .height(height)
+            let reference = crate::ui::widgets::reference_color(cols[0].visuals());
+            crate::ui::widgets::panel_plot("reliability", height)
                 .include_x(0.0)
                 .include_x(1.0)
                 .include_y(0.0)
@@ -93,17 +93,16 @@ impl Panel for CalibrationPanel {
                 .x_axis_label("confidence of the predicted digit")
                 .y_axis_label("accuracy")
                 .legend(Legend::default())
-                .allow_scroll(false)
                 .show(&mut cols[0], |plot| {
                     plot.bar_chart(
-                        BarChart::new("accuracy per bin", bars).color(Color32::from_rgb(31, 119, 180)),
+                        BarChart::new("accuracy per bin", bars).color(crate::ui::widgets::SERIES_BLUE),
                     );
                     plot.line(
                         Line::new(
                             "perfect calibration",
                             PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]),
                         )
-                        .color(Color32::GRAY),
+                        .color(reference),
                     );
                 });
             let scale = |n: usize| {
@@ -124,8 +123,7 @@ impl Panel for CalibrationPanel {
                     })
                     .collect()
             };
-            Plot::new("confidence-histograms")
-                .height(height)
+            crate::ui::widgets::panel_plot("confidence-histograms", height)
                 .include_x(0.0)
                 .include_x(1.0)
                 .include_y(0.0)
@@ -136,7 +134,6 @@ impl Panel for CalibrationPanel {
                     "images"
                 })
                 .legend(Legend::default())
-                .allow_scroll(false)
                 .show(&mut cols[1], |plot| {
                     plot.bar_chart(BarChart::new("right", hist(&right)).color(GOOD));
                     plot.bar_chart(BarChart::new("wrong", hist(&wrong)).color(BAD));

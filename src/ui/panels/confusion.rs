@@ -102,7 +102,7 @@ impl ConfusionPanel {
                     painter.rect_stroke(
                         rect,
                         0.0,
-                        (2.0, Color32::from_rgb(255, 127, 14)),
+                        (2.0, crate::ui::widgets::SERIES_ORANGE),
                         egui::StrokeKind::Inside,
                     );
                 } else if response.hovered() {

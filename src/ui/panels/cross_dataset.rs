@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use egui::{Color32, ColorImage, Sense, vec2};
-use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoint, PlotPoints, Points, Text};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, PlotPoint, PlotPoints, Points, Text};
 
 use super::{Panel, probe_controls_ui, stale_ui};
 use crate::analysis::pixels::intensities_to_grey;
@@ -176,16 +176,16 @@ impl Panel for CrossDatasetPanel {
                 let mut bars = vec![(
                     "MNIST".to_string(),
                     r.mnist.accuracy,
-                    Color32::from_rgb(31, 119, 180),
+                    crate::ui::widgets::SERIES_BLUE,
                 )];
                 if let Some(e) = &r.external {
-                    bars.push(("EMNIST".into(), e.accuracy, Color32::from_rgb(255, 127, 14)));
+                    bars.push(("EMNIST".into(), e.accuracy, crate::ui::widgets::SERIES_ORANGE));
                 }
                 for c in &r.corruptions {
                     bars.push((
                         c.corruption.name().into(),
                         c.mean(),
-                        Color32::from_rgb(44, 160, 44),
+                        crate::ui::widgets::GOOD,
                     ));
                 }
                 let chart: Vec<Bar> = bars
@@ -195,14 +195,12 @@ impl Panel for CrossDatasetPanel {
                         Bar::new(k as f64, 100.0 * acc).width(0.7).fill(*color).name(name)
                     })
                     .collect();
-                Plot::new("cross_bars")
+                crate::ui::widgets::panel_plot("cross_bars", 260.0)
                     .width(width)
-                    .height(260.0)
                     .include_y(-12.0)
                     .include_y(105.0)
                     .y_axis_label("accuracy (%)")
                     .show_axes([false, true])
-                    .allow_scroll(false)
                     .show(ui, |plot| {
                         plot.bar_chart(BarChart::new("accuracy", chart));
                         for (k, (name, acc, _)) in bars.iter().enumerate() {
@@ -214,15 +212,13 @@ impl Panel for CrossDatasetPanel {
                             ));
                         }
                     });
-                Plot::new("cross_lines")
+                crate::ui::widgets::panel_plot("cross_lines", 260.0)
                     .width(width)
-                    .height(260.0)
                     .legend(Legend::default().position(Corner::LeftBottom))
                     .include_y(0.0)
                     .include_y(100.0)
                     .x_axis_label("severity")
                     .y_axis_label("accuracy (%)")
-                    .allow_scroll(false)
                     .show(ui, |plot| {
                         // Inversion has a single severity: it is in the bars only.
                         for (k, c) in r

@@ -3,7 +3,7 @@
 //! curves, throughput and ETA.
 //! Long series are decimated to a few thousand points so software rendering stays fast.
 
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Legend, Line, PlotPoints, Points};
 use serde::{Deserialize, Serialize};
 
 use super::Panel;
@@ -291,13 +291,11 @@ impl DashboardPanel {
         build: impl FnOnce(&mut egui_plot::PlotUi<'_>),
     ) {
         ui.label(egui::RichText::new(title).strong());
-        Plot::new(id)
-            .height(height)
+        crate::ui::widgets::panel_plot(id, height)
             .legend(Legend::default())
             .x_axis_label(x_axis.label())
             .link_axis(egui::Id::unique("dashboard-x"), [true, false])
             .link_cursor(egui::Id::unique("dashboard-x"), [true, false])
-            .allow_scroll(false)
             .show(ui, build);
     }
 }

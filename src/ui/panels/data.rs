@@ -2,7 +2,7 @@
 //! fallback), Download MNIST with progress and cancel, Open folder, counts, the label
 //! distribution of train and test, and a sample grid per digit (click one to draw on it).
 
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, Legend};
 
 use super::Panel;
 use crate::data::sources::{DataRequest, DataSource};
@@ -159,10 +159,8 @@ impl Panel for DataPanel {
             BarChart::new(name, bars).color(color)
         };
         ui.label(egui::RichText::new("Label distribution (% of each split)").strong());
-        Plot::new("label-distribution")
-            .height(150.0)
+        crate::ui::widgets::panel_plot("label-distribution", 150.0)
             .legend(Legend::default())
-            .allow_scroll(false)
             .allow_drag(false)
             .allow_zoom(false)
             .x_axis_label("digit")

@@ -3,7 +3,7 @@
 //! once per loaded dataset on the data worker.
 
 use egui::Color32;
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, Legend};
 
 use super::Panel;
 use crate::analysis::dataset::SplitStats;
@@ -94,17 +94,15 @@ impl Panel for DatasetPanel {
                     .collect();
                 BarChart::new(name, b).color(color)
             };
-            Plot::new("dataset-labels")
-                .height(140.0)
+            crate::ui::widgets::panel_plot("dataset-labels", 140.0)
                 .legend(Legend::default())
-                .allow_scroll(false)
                 .allow_drag(false)
                 .allow_zoom(false)
                 .x_axis_label("digit")
                 .y_axis_label("% of split")
                 .show(ui, |p| {
-                    p.bar_chart(bars(&stats.train, -0.2, "train", Color32::from_rgb(31, 119, 180)));
-                    p.bar_chart(bars(&stats.test, 0.2, "test", Color32::from_rgb(255, 127, 14)));
+                    p.bar_chart(bars(&stats.train, -0.2, "train", crate::ui::widgets::SERIES_BLUE));
+                    p.bar_chart(bars(&stats.test, 0.2, "test", crate::ui::widgets::SERIES_ORANGE));
                 });
             ui.strong(format!(
                 "First {SAMPLES} images of each digit ({} split)",
@@ -197,9 +195,7 @@ fn stats_table_ui(ui: &mut egui::Ui, s: &SplitStats) {
                 .name(format!("{n} pixels"))
         })
         .collect();
-    Plot::new("dataset-intensities")
-        .height(100.0)
-        .allow_scroll(false)
+    crate::ui::widgets::panel_plot("dataset-intensities", 100.0)
         .allow_drag(false)
         .allow_zoom(false)
         .x_axis_label("pixel value (0-255)")

@@ -147,7 +147,7 @@ impl EmbeddingPanel {
         painter.rect_stroke(
             rect,
             0.0,
-            Stroke::new(1.0, Color32::GRAY),
+            Stroke::new(1.0, crate::ui::widgets::reference_color(ui.visuals())),
             egui::StrokeKind::Inside,
         );
         let to_screen = |p: [f32; 2]| {

@@ -5,7 +5,7 @@
 //! the models that got it right and what they trained on; any image goes to the pad.
 
 use egui::Color32;
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart};
 
 use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
 use crate::analysis::ensemble::EnsembleStats;
@@ -20,8 +20,8 @@ use crate::ui::workbench::{Action, Workbench};
 
 mod details;
 
-pub(super) const RIGHT: Color32 = Color32::from_rgb(44, 160, 44);
-pub(super) const WRONG: Color32 = Color32::from_rgb(214, 39, 40);
+pub(super) const RIGHT: Color32 = crate::ui::widgets::GOOD;
+pub(super) const WRONG: Color32 = crate::ui::widgets::BAD;
 use crate::ui::widgets::SERIES_BLUE as BLUE;
 /// Most images shown for a difficulty range.
 const RANGE_LIMIT: usize = 120;
@@ -239,13 +239,14 @@ impl EnsemblePanel {
         let n = st.model_accuracy.len();
         ui.strong("Test accuracy per model")
             .on_hover_text("Click a bar to select that model");
+        let selected_colour = crate::ui::widgets::selection_color(ui.visuals());
         let bars: Vec<Bar> = st
             .model_accuracy
             .iter()
             .enumerate()
             .map(|(m, &a)| {
                 let colour = if Some(m) == self.model {
-                    Color32::BLACK
+                    selected_colour
                 } else {
                     BLUE
                 };
@@ -255,13 +256,11 @@ impl EnsemblePanel {
                     .name(format!("model #{m}"))
             })
             .collect();
-        let response = Plot::new("ensemble-accuracy")
+        let response = crate::ui::widgets::panel_plot("ensemble-accuracy", side)
             .width(side)
-            .height(side)
             .include_y(0.0)
             .include_y(1.0)
             .x_axis_label("model")
-            .allow_scroll(false)
             .allow_drag(false)
             .show(ui, |plot| {
                 plot.bar_chart(BarChart::new("accuracy", bars));
@@ -343,21 +342,19 @@ impl EnsemblePanel {
                 Bar::new(x, count as f64)
                     .width(0.8 / models)
                     .fill(if inside {
-                        Color32::from_rgb(255, 127, 14)
+                        crate::ui::widgets::SERIES_ORANGE
                     } else {
                         BLUE
                     })
                     .name(format!("{k} of {n} models right"))
             })
             .collect();
-        let response = Plot::new("ensemble-difficulty")
+        let response = crate::ui::widgets::panel_plot("ensemble-difficulty", side - 40.0)
             .width(side)
-            .height(side - 40.0)
             .include_x(0.0)
             .include_x(1.0)
             .include_y(0.0)
             .x_axis_label("share of models right")
-            .allow_scroll(false)
             .allow_drag(false)
             .show(ui, |plot| {
                 plot.bar_chart(BarChart::new("images", bars));

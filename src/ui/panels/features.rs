@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use egui::{Color32, Sense, Vec2};
+use egui::{Sense, Vec2};
 
 use super::Panel;
 use crate::analysis::pixels::{feature_map_atlas, shared_scale_grey, tile_at};
@@ -119,7 +119,7 @@ impl FeaturesPanel {
                 ui.painter().rect_stroke(
                     rect,
                     0.0,
-                    (2.0, Color32::from_rgb(255, 127, 14)),
+                    (2.0, crate::ui::widgets::SERIES_ORANGE),
                     egui::StrokeKind::Outside,
                 );
             }

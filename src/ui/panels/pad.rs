@@ -4,7 +4,7 @@
 //! after every edit, the margin between two chosen classes and its history.
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
-use egui_plot::{HLine, Line, Plot, PlotPoints};
+use egui_plot::{HLine, Line, PlotPoints};
 use serde::{Deserialize, Serialize};
 
 use super::Panel;
@@ -338,7 +338,7 @@ impl PadPanel {
             let y = canvas.min.y + i as f32 * cell;
             painter.hline(canvas.x_range(), y, grid);
         }
-        painter.rect_stroke(canvas, 0.0, Stroke::new(1.0, Color32::GRAY), StrokeKind::Outside);
+        painter.rect_stroke(canvas, 0.0, Stroke::new(1.0, crate::ui::widgets::reference_color(ui.visuals())), StrokeKind::Outside);
         painter.rect_filled(margin, 2.0, ui.visuals().extreme_bg_color);
         let hover_row = margin_resp.hover_pos().map(row_of);
         for r in 0..IMAGE_SIDE {
@@ -491,14 +491,13 @@ impl PadPanel {
             .enumerate()
             .map(|(i, &m)| [i as f64, m])
             .collect();
-        Plot::new("pad-margin-history")
-            .height(70.0)
+        let reference = crate::ui::widgets::reference_color(ui.visuals());
+        crate::ui::widgets::panel_plot("pad-margin-history", 70.0)
             .allow_drag(false)
             .allow_zoom(false)
-            .allow_scroll(false)
             .show_x(false)
             .show(ui, |p| {
-                p.hline(HLine::new("zero", 0.0).color(Color32::GRAY));
+                p.hline(HLine::new("zero", 0.0).color(reference));
                 p.line(Line::new("margin per edit", PlotPoints::from(points.clone())).width(1.5));
                 p.points(egui_plot::Points::new("margin", PlotPoints::from(points)).radius(2.0));
             });

@@ -5,7 +5,7 @@
 //! images need before they flip.
 
 use egui::Color32;
-use egui_plot::{Bar as PlotBar, BarChart, HLine, Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Bar as PlotBar, BarChart, HLine, Legend, Line, PlotPoints, Points};
 
 use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
 use crate::analysis::colormap::{diverging, symmetric_limit};
@@ -255,8 +255,8 @@ impl RowSweepPanel {
             .filter(|(_, p)| **p != b.original_prediction)
             .map(|(p, _)| *p)
             .collect();
-        Plot::new("bar_sweep")
-            .height(220.0)
+        let reference = crate::ui::widgets::reference_color(ui.visuals());
+        crate::ui::widgets::panel_plot("bar_sweep", 220.0)
             .width(ui.available_width().clamp(220.0, 420.0))
             .legend(Legend::default())
             .x_axis_label("top row of the bar")
@@ -264,16 +264,15 @@ impl RowSweepPanel {
                 "logit({}) − logit({})",
                 b.classes.target, b.classes.rival
             ))
-            .allow_scroll(false)
             .show(ui, |plot| {
-                plot.hline(HLine::new("", 0.0).color(Color32::GRAY));
+                plot.hline(HLine::new("", 0.0).color(reference));
                 plot.line(
-                    Line::new("margin", PlotPoints::from(points)).color(Color32::from_rgb(31, 119, 180)),
+                    Line::new("margin", PlotPoints::from(points)).color(crate::ui::widgets::SERIES_BLUE),
                 );
                 plot.points(
                     Points::new("prediction changed", PlotPoints::from(flipped))
                         .radius(4.0)
-                        .color(Color32::from_rgb(214, 39, 40)),
+                        .color(crate::ui::widgets::BAD),
                 );
             });
         let max = ROWS - b.bar.thickness;
@@ -361,16 +360,14 @@ impl RowSweepPanel {
                         .map(|(i, &c)| PlotBar::new(i as f64 + 1.0, c as f64).width(0.8))
                         .collect();
                     let color = if k == 0 {
-                        Color32::from_rgb(31, 119, 180)
+                        crate::ui::widgets::SERIES_BLUE
                     } else {
-                        Color32::from_rgb(255, 127, 14)
+                        crate::ui::widgets::SERIES_ORANGE
                     };
-                    Plot::new(("batch_hist", k))
-                        .height(160.0)
+                    crate::ui::widgets::panel_plot(("batch_hist", k), 160.0)
                         .width(300.0)
                         .x_axis_label(what)
                         .y_axis_label("images")
-                        .allow_scroll(false)
                         .show(ui, |plot| plot.bar_chart(BarChart::new(what, bars).color(color)));
                 });
             }

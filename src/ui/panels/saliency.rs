@@ -3,7 +3,7 @@
 //! the logit drop of blanking each row. Follows the pad as you draw.
 
 use egui::{Color32, ColorImage, Sense, vec2};
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart};
 
 use super::{Panel, probe_controls_ui, stale_ui};
 use crate::analysis::colormap::{overlay, symmetric_limit};
@@ -228,13 +228,11 @@ impl Panel for SaliencyPanel {
             .enumerate()
             .map(|(r, &d)| Bar::new(r as f64, d as f64).width(0.8))
             .collect();
-        Plot::new("row_occlusion")
-            .height(150.0)
+        crate::ui::widgets::panel_plot("row_occlusion", 150.0)
             .x_axis_label("row")
             .y_axis_label("logit drop")
-            .allow_scroll(false)
             .show(ui, |plot| {
-                plot.bar_chart(BarChart::new("row", bars).color(Color32::from_rgb(214, 39, 40)))
+                plot.bar_chart(BarChart::new("row", bars).color(crate::ui::widgets::BAD))
             });
     }
 }

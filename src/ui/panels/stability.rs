@@ -4,7 +4,7 @@
 //! predicted digits over 100 passes (updated as you draw).
 
 use egui::Color32;
-use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, PlotPoints};
 
 use super::{Panel, experiment_controls_ui};
 use crate::data::NUM_CLASSES;
@@ -156,7 +156,7 @@ fn summary_ui(ui: &mut egui::Ui, r: &StabilityResults, dir: Option<&std::path::P
         ));
         let (colour, verdict) = if passed {
             (
-                Color32::from_rgb(44, 160, 44),
+                crate::ui::widgets::GOOD,
                 "std under 0.5 %: stable (seed S3's test passes)",
             )
         } else {
@@ -188,12 +188,11 @@ fn accuracy_charts_ui(ui: &mut egui::Ui, r: &StabilityResults) {
             .collect();
         let eval = 100.0 * r.eval_accuracy;
         let n = pct.len() as f64;
-        Plot::new("stability-line")
-            .height(200.0)
+        let reference = crate::ui::widgets::reference_color(cols[0].visuals());
+        crate::ui::widgets::panel_plot("stability-line", 200.0)
             .x_axis_label("pass")
             .y_axis_label("test accuracy (%)")
             .legend(egui_plot::Legend::default())
-            .allow_scroll(false)
             .show(&mut cols[0], |plot| {
                 plot.line(
                     Line::new("dropout on", PlotPoints::from(line))
@@ -202,16 +201,14 @@ fn accuracy_charts_ui(ui: &mut egui::Ui, r: &StabilityResults) {
                 );
                 plot.line(
                     Line::new("dropout off", PlotPoints::from(vec![[1.0, eval], [n, eval]]))
-                        .color(Color32::GRAY),
+                        .color(reference),
                 );
             });
         if let Some([min, q1, med, q3, max]) = five_numbers(&pct) {
             let spread = BoxElem::new(0.0, BoxSpread::new(min, q1, med, q3, max)).box_width(0.5);
-            Plot::new("stability-box")
-                .height(200.0)
+            crate::ui::widgets::panel_plot("stability-box", 200.0)
                 .y_axis_label("test accuracy (%)")
                 .show_x(false)
-                .allow_scroll(false)
                 .show(&mut cols[1], |plot| {
                     plot.box_plot(BoxPlot::new("accuracy over passes", vec![spread]).color(BLUE));
                 });
@@ -250,15 +247,13 @@ impl StabilityPanel {
                     .name(format!("{d}: {:.0} %", 100.0 * shares[d]))
             })
             .collect();
-        Plot::new("stability-pad")
-            .height(110.0)
+        crate::ui::widgets::panel_plot("stability-pad", 110.0)
             .include_y(0.0)
             .include_y(1.0)
             .include_x(-0.5)
             .include_x(9.5)
             .x_axis_label("predicted digit")
             .y_axis_label("share of passes")
-            .allow_scroll(false)
             .allow_drag(false)
             .show(ui, |plot| {
                 plot.bar_chart(BarChart::new("share of passes", bars).color(BLUE))

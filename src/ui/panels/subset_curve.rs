@@ -3,7 +3,7 @@
 //! table with seed S2's numbers beside. A cancelled curve keeps its finished fractions and
 //! Resume trains the rest.
 
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, PlotPoints};
 
 use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
 use crate::experiment::subset_curve::{RESULTS_FILE, SubsetCurveConfig, SubsetCurveResults};
@@ -240,8 +240,7 @@ fn curve_plots(ui: &mut egui::Ui, r: &SubsetCurveResults) {
             ),
         ]) {
             col.strong(format!("{title} against training-set size (log-log)"));
-            Plot::new(("curve", title))
-                .height(height)
+            crate::ui::widgets::panel_plot(("curve", title), height)
                 .legend(Legend::default())
                 .x_axis_label("training images")
                 .y_axis_label(title)
@@ -257,7 +256,6 @@ fn curve_plots(ui: &mut egui::Ui, r: &SubsetCurveResults) {
                     )),
                     egui_plot::HoverPosition::Elsewhere { .. } => None,
                 })
-                .allow_scroll(false)
                 .show(col, |plot| {
                     plot.line(Line::new("train", PlotPoints::from(train.clone())).width(2.0));
                     plot.line(Line::new("test", PlotPoints::from(test.clone())).width(2.0));
@@ -305,7 +303,7 @@ fn table_ui(ui: &mut egui::Ui, r: &SubsetCurveResults) {
                             Some(v) => {
                                 let d = 100.0 * (p.test_accuracy - v);
                                 let colour = if d >= -0.5 {
-                                    egui::Color32::from_rgb(44, 160, 44)
+                                    crate::ui::widgets::GOOD
                                 } else {
                                     ui.visuals().error_fg_color
                                 };

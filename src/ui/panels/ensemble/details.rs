@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use egui::Color32;
-use egui_plot::{Bar, BarChart, Plot, PlotPoints, Points};
+use egui_plot::{Bar, BarChart, PlotPoints, Points};
 
 use super::{BLUE, EnsemblePanel, RANGE_LIMIT, RIGHT, WRONG, ui_text};
 use crate::analysis::ensemble::{EnsembleStats, pearson};
@@ -60,12 +59,10 @@ impl EnsemblePanel {
                             .name(format!("digit {d}"))
                     })
                     .collect();
-                Plot::new("ensemble-model-digits")
-                    .height(110.0)
+                crate::ui::widgets::panel_plot("ensemble-model-digits", 110.0)
                     .include_y(0.0)
                     .include_y(1.0)
                     .x_axis_label("digit")
-                    .allow_scroll(false)
                     .allow_drag(false)
                     .show(ui, |plot| {
                         plot.bar_chart(BarChart::new("accuracy per digit", bars).color(BLUE))
@@ -111,8 +108,8 @@ impl EnsemblePanel {
             .filter(|&m| m < n)
             .map(|m| vec![points[m]])
             .unwrap_or_default();
-        let response = Plot::new("ensemble-pair")
-            .height(220.0)
+        let selected_colour = crate::ui::widgets::selection_color(ui.visuals());
+        let response = crate::ui::widgets::panel_plot("ensemble-pair", 220.0)
             .data_aspect(1.0)
             .include_x(0.0)
             .include_x(1.0)
@@ -120,7 +117,6 @@ impl EnsemblePanel {
             .include_y(1.0)
             .x_axis_label(format!("accuracy on {d}"))
             .y_axis_label(format!("accuracy on {e}"))
-            .allow_scroll(false)
             .show(ui, |plot| {
                 plot.points(
                     Points::new("models", PlotPoints::from(points.clone()))
@@ -130,7 +126,7 @@ impl EnsemblePanel {
                 plot.points(
                     Points::new("selected model", PlotPoints::from(selected))
                         .radius(6.0)
-                        .color(Color32::BLACK),
+                        .color(selected_colour),
                 );
                 plot.pointer_coordinate()
             });
