@@ -252,17 +252,6 @@ impl Panel for TrainingPanel {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(1234), "1,234");
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
-}
 
 /// Optimizer, learning rate (and momentum), weight decay and schedule: rows of the settings grid.
 fn optimizer_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, error: Option<&FieldError>) {
@@ -451,5 +440,17 @@ fn device_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, remote: &mut RemoteDe
             remote.address = address.to_string(); // a saved choice shown in the field
         }
         remote.ui(ui, &mut f.device);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }
