@@ -4,6 +4,8 @@
 //! of per-model accuracies; pick a difficulty range for its images; click a test image for
 //! the models that got it right and what they trained on; any image goes to the pad.
 
+use std::sync::Arc;
+
 use egui::Color32;
 use egui_plot::{Bar, BarChart};
 
@@ -36,6 +38,8 @@ pub struct EnsemblePanel {
     range: (f64, f64),
     model_gallery: Gallery,
     range_gallery: Gallery,
+    /// The images in the difficulty range, found once per results and range, not every frame.
+    picked: Option<(Arc<EnsembleResults>, (f64, f64), Arc<Vec<usize>>)>,
     extremes_gallery: Gallery,
     right_gallery: Gallery,
     wrong_gallery: Gallery,
@@ -53,6 +57,7 @@ impl Default for EnsemblePanel {
             model_gallery: Gallery::of("training image"),
             range_gallery: Gallery::default(),
             extremes_gallery: Gallery::default(),
+            picked: None,
             right_gallery: Gallery::of("training image"),
             wrong_gallery: Gallery::of("training image"),
         }

@@ -157,7 +157,18 @@ impl EnsemblePanel {
     ) {
         let st = &r.stats;
         // Images in the difficulty range.
-        let picked = st.images_in_difficulty(self.range.0, self.range.1);
+        let current = self
+            .picked
+            .as_ref()
+            .filter(|(results, range, _)| Arc::ptr_eq(results, r) && *range == self.range);
+        let picked = match current {
+            Some((_, _, picked)) => picked.clone(),
+            None => {
+                let picked = Arc::new(st.images_in_difficulty(self.range.0, self.range.1));
+                self.picked = Some((r.clone(), self.range, picked.clone()));
+                picked
+            }
+        };
         ui.strong(format!(
             "{} test images right for {:.0}-{:.0} % of the models{}; click one for who got it right",
             picked.len(),
