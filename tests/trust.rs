@@ -378,3 +378,45 @@ fn absurd_values_in_the_training_form_disable_start_naming_the_field() {
         "nothing was started"
     );
 }
+
+#[test]
+fn an_export_is_written_on_its_job_and_a_folder_that_cannot_be_written_is_named() {
+    let data = common::synthetic_dataset(200, 50, 23);
+    let runs = common::temp_dir("trust-export");
+    let mut h = harness(&data, &runs);
+    h.run_steps(2);
+    let folder = common::temp_dir("trust-export-out");
+    let loaded = h.state().workbench.data.loaded.clone().unwrap();
+    mnist_workbench::ui::export::export_figure(&mut h.state_mut().workbench, folder.clone(), move || {
+        Some(mnist_workbench::report::figures::dataset(
+            &loaded.stats,
+            &loaded.dataset,
+        ))
+    });
+    step_until(&mut h, "the export", |app| !app.workbench.exports.is_running());
+    let notice = h.state().workbench.notices.last().unwrap().clone();
+    assert!(!notice.is_error, "{}", notice.text);
+    assert!(notice.text.contains("Wrote"), "{}", notice.text);
+    let written: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(written.iter().any(|n| n.ends_with(".png")), "{written:?}");
+    // A file where the folder should be: refused, naming it, and nothing else happens.
+    let blocked = folder.join("not-a-folder");
+    std::fs::write(&blocked, b"mine").unwrap();
+    let loaded = h.state().workbench.data.loaded.clone().unwrap();
+    mnist_workbench::ui::export::export_figure(&mut h.state_mut().workbench, blocked.clone(), move || {
+        Some(mnist_workbench::report::figures::dataset(
+            &loaded.stats,
+            &loaded.dataset,
+        ))
+    });
+    step_until(&mut h, "the refused export", |app| {
+        !app.workbench.exports.is_running()
+    });
+    let notice = h.state().workbench.notices.last().unwrap().clone();
+    assert!(notice.is_error, "{}", notice.text);
+    assert!(notice.text.contains("not-a-folder"), "{}", notice.text);
+    assert_eq!(std::fs::read(&blocked).unwrap(), b"mine");
+}

@@ -1,35 +1,52 @@
-//! The Export button every inspection panel carries: picks a folder, then writes the panel's
-//! figure (PNG, drawn by [`crate::report::figures`] exactly as `report` draws it) and its
-//! numbers (CSV or JSON) there.
+//! The Export button every inspection panel carries: picks a folder, then draws the panel's
+//! figure (PNG, drawn by [`crate::report::figures`] exactly as `report` draws it) and writes it
+//! with its numbers (CSV or JSON) there, on the `mnist-export` job so the window keeps drawing.
+
+use std::path::PathBuf;
 
 use super::workbench::Workbench;
+use crate::jobs::{self, JobError};
 use crate::report::Figure;
 
-/// Draws the Export button; on click asks for a folder and writes what `make` builds.
+/// Draws the Export button; on click asks for a folder and exports what `make` builds there.
+/// `make` runs on the export job, so it should own what it draws (clone the `Arc`s in).
 pub fn export_ui(
     ui: &mut egui::Ui,
     wb: &mut Workbench,
     enabled: bool,
-    make: impl FnOnce(&Workbench) -> Option<Figure>,
+    make: impl FnOnce() -> Option<Figure> + Send + 'static,
 ) {
+    let busy = wb.exports.is_running();
     let clicked = ui
-        .add_enabled(enabled, egui::Button::new("Export…"))
+        .add_enabled(enabled && !busy, egui::Button::new("Export…"))
         .on_hover_text("Write this view as PNG plus its numbers (CSV or JSON) into a folder")
-        .on_disabled_hover_text("Nothing to export yet")
+        .on_disabled_hover_text(if busy {
+            "Writing the last export…"
+        } else {
+            "Nothing to export yet"
+        })
         .clicked();
     if clicked && let Some(folder) = rfd::FileDialog::new().pick_folder() {
-        save_figure(wb, make(wb), &folder);
+        export_figure(wb, folder, make);
     }
 }
 
-/// Writes `figure` into `folder` and says what happened in the status bar.
-pub fn save_figure(wb: &mut Workbench, figure: Option<Figure>, folder: &std::path::Path) {
-    let Some(figure) = figure else {
-        wb.notify("Nothing to export yet.", true);
-        return;
-    };
-    match figure.save(folder) {
-        Ok([png, data]) => wb.notify(format!("Wrote {} and {}", png.display(), data.display()), false),
-        Err(e) => wb.notify(format!("Cannot write into {}: {e}", folder.display()), true),
+/// Draws `make`'s figure and writes it into `folder` on the `mnist-export` job; the status bar
+/// says what was written, or why not ([`Workbench::logic`] reports the outcome).
+pub fn export_figure(
+    wb: &mut Workbench,
+    folder: PathBuf,
+    make: impl FnOnce() -> Option<Figure> + Send + 'static,
+) {
+    let target = folder.clone();
+    let job = jobs::spawn("mnist-export", wb.wake.clone(), move |_| {
+        let figure = make().ok_or_else(|| JobError::Failed("Nothing to export yet.".into()))?;
+        figure
+            .save(&target)
+            .map_err(|e| JobError::Failed(format!("Cannot write into {}: {e}", target.display())))
+    });
+    match job {
+        Ok(job) => wb.exports.start(job, folder),
+        Err(e) => wb.notify(format!("cannot start the export: {e}"), true),
     }
 }

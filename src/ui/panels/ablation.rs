@@ -81,7 +81,7 @@ impl AblationPanel {
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.config.seed));
             let results = wb.probes.ablation.clone();
-            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::probes::ablation(&r.value))
             });
         });

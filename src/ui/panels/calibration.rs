@@ -68,7 +68,7 @@ impl Panel for CalibrationPanel {
             ui.checkbox(&mut self.settings.log_counts, "log counts")
                 .on_hover_text("Histogram heights as log10(1 + count), so the few mistakes stay visible");
             let e = eval.clone();
-            crate::ui::export::export_ui(ui, wb, true, move |_| Some(crate::report::figures::calibration(&e)));
+            crate::ui::export::export_ui(ui, wb, true, move || Some(crate::report::figures::calibration(&e)));
         });
         let height = (ui.available_height() / 2.0 - 10.0).max(140.0);
         ui.columns(2, |cols| {

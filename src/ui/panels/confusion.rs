@@ -169,7 +169,7 @@ impl Panel for ConfusionPanel {
             ui.checkbox(&mut self.settings.show_percent, "Row %")
                 .on_hover_text("Show each cell as a share of its row instead of a count");
             let confusion = eval.report.confusion;
-            crate::ui::export::export_ui(ui, wb, true, |_| {
+            crate::ui::export::export_ui(ui, wb, true, move || {
                 Some(crate::report::figures::confusion(&confusion))
             });
         });

@@ -76,7 +76,7 @@ impl CrossDatasetPanel {
                 .dataset()
                 .filter(|d| !d.test.is_empty())
                 .map(|d| d.test.image(0).to_vec());
-            crate::ui::export::export_ui(ui, wb, result.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
                 let examples: Vec<(String, Vec<u8>)> = first
                     .map(|img| {
                         crate::probe::cross_dataset::corruption_examples(&img, 1)

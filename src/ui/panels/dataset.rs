@@ -55,7 +55,7 @@ impl Panel for DatasetPanel {
             ui.selectable_value(&mut self.settings.show_train, false, "Test split");
             ui.selectable_value(&mut self.settings.show_train, true, "Training split");
             let (s, d) = (stats.clone(), data.clone());
-            crate::ui::export::export_ui(ui, wb, true, move |_| {
+            crate::ui::export::export_ui(ui, wb, true, move || {
                 Some(crate::report::figures::dataset(&s, &d))
             });
         });

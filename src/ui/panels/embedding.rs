@@ -84,7 +84,7 @@ impl EmbeddingPanel {
                 ui.add(egui::DragValue::new(&mut self.config.tsne_config.seed));
             });
             let result = wb.probes.embedding.clone();
-            crate::ui::export::export_ui(ui, wb, result.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
                 result.map(|r| crate::report::probes::embedding(&r.value))
             });
         });

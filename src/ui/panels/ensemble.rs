@@ -80,7 +80,7 @@ impl Panel for EnsemblePanel {
             }
             saved_results_ui(ui, wb, RESULTS_FILE, "ensemble");
             let results = wb.experiments.ensemble.as_ref().map(|l| l.results.clone());
-            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::experiments::ensemble_overview(&r))
             });
         });

@@ -46,7 +46,8 @@ impl Panel for ErrorsPanel {
             digit_filter_ui(ui, "True digit", &mut self.truth);
             digit_filter_ui(ui, "Predicted digit", &mut self.predicted);
             let (t, p) = (self.truth, self.predicted);
-            crate::ui::export::export_ui(ui, wb, true, |_| {
+            let (data, eval) = (data.clone(), eval.clone());
+            crate::ui::export::export_ui(ui, wb, true, move || {
                 Some(crate::report::figures::errors(&data.test, &eval, t, p, 60))
             });
         });

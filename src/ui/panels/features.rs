@@ -255,7 +255,7 @@ impl Panel for FeaturesPanel {
         };
         ui.horizontal(|ui| {
             let (p, i, l) = (pixels.clone(), inspection.clone(), label.clone());
-            crate::ui::export::export_ui(ui, wb, true, move |_| {
+            crate::ui::export::export_ui(ui, wb, true, move || {
                 Some(crate::report::figures::feature_maps(&p, &i, &l))
             });
             let best = crate::train::metrics::argmax_rows(&inspection.logits)[0];

@@ -161,7 +161,7 @@ impl FiltersPanel {
                 .on_hover_text("Whose kernels to show: one per input channel");
             }
             let (b, o) = (bank.clone(), (bank.inputs > 1).then_some(self.output));
-            crate::ui::export::export_ui(ui, wb, true, move |_| {
+            crate::ui::export::export_ui(ui, wb, true, move || {
                 Some(crate::report::figures::filters(&b, o))
             });
         });

@@ -129,7 +129,7 @@ impl RowSweepPanel {
                 );
             }
             let sweep = wb.probes.row_sweep.clone();
-            crate::ui::export::export_ui(ui, wb, sweep.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, sweep.is_some(), move || {
                 sweep.map(|s| {
                     let v = &s.value;
                     crate::report::probes::row_sweep(&v.image, &v.bar_image, &v.erase, &v.bar)
@@ -329,7 +329,10 @@ impl RowSweepPanel {
                     && let Some(b) = &batch
                     && let Some(folder) = rfd::FileDialog::new().pick_folder()
                 {
-                    crate::ui::export::save_figure(wb, Some(crate::report::probes::batch_sweep(&b.value)), &folder);
+                    let batch = b.value.clone();
+                    crate::ui::export::export_figure(wb, folder, move || {
+                        Some(crate::report::probes::batch_sweep(&batch))
+                    });
                 }
             });
         });

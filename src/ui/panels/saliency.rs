@@ -125,7 +125,7 @@ impl SaliencyPanel {
                 crate::ui::gallery::send_to_pad(wb, self.test_index, "the Saliency panel");
             }
             let result = wb.probes.saliency.clone();
-            crate::ui::export::export_ui(ui, wb, result.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
                 result.map(|r| crate::report::probes::saliency(&r.value.0, &r.value.1))
             });
         });

@@ -94,7 +94,7 @@ impl StabilityPanel {
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.config.seed));
             let results = wb.experiments.stability.as_ref().map(|s| s.value.results.clone());
-            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::experiments::stability(&r))
             });
         });

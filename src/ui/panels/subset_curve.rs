@@ -116,7 +116,7 @@ impl Panel for SubsetCurvePanel {
             }
             saved_results_ui(ui, wb, RESULTS_FILE, "curve");
             let results = loaded.as_ref().map(|l| l.results.clone());
-            crate::ui::export::export_ui(ui, wb, results.is_some(), move |_| {
+            crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::experiments::subset_curve(&r))
             });
         });

@@ -33,10 +33,11 @@ pub use data::DataState;
 pub use training::{ActiveModel, TrainingSession};
 
 use super::AppOptions;
-use super::job_slot::Stamp;
+use super::job_slot::{JobSlot, Stamp};
 use crate::data::sources::DataRequest;
 use crate::data::worker::DataJob;
 use crate::device::SelectedDevice;
+use crate::jobs::Outcome;
 use crate::train::history::RunHistory;
 use crate::train::runs::RunListing;
 use crate::train::{Command, TrainConfig};
@@ -139,6 +140,8 @@ pub struct Workbench {
     pub experiments: experiments::ExperimentsState,
     /// Probes: the running one, the latest results and the labelled drawings.
     pub probes: probes::ProbeState,
+    /// A figure being drawn and written (Export…), with its folder.
+    pub exports: JobSlot<(), [PathBuf; 2], PathBuf>,
     actions: Vec<Action>,
     pub(super) wake: Arc<dyn Fn() + Send + Sync>,
     next_run_id: u64,
@@ -161,6 +164,7 @@ impl Workbench {
             inspect: Default::default(),
             experiments: Default::default(),
             probes: Default::default(),
+            exports: JobSlot::default(),
             actions: Vec::new(),
             wake,
             next_run_id: 1,
@@ -240,6 +244,18 @@ impl Workbench {
         self.inspect_logic();
         self.experiments_logic();
         self.probes_logic();
+        self.exports_logic();
+    }
+
+    /// Says what the last export wrote, or why it could not.
+    fn exports_logic(&mut self) {
+        match self.exports.poll() {
+            Some((_, Outcome::Finished([png, data]))) => {
+                self.notify(format!("Wrote {} and {}", png.display(), data.display()), false)
+            }
+            Some((_, Outcome::Failed(message))) => self.notify(message, true),
+            Some((_, Outcome::Cancelled)) | None => {}
+        }
     }
 
     /// Applies queued actions.
