@@ -28,6 +28,9 @@ use crate::ui::widgets::SERIES_BLUE as BLUE;
 /// Most images shown for a difficulty range.
 const RANGE_LIMIT: usize = 120;
 
+/// The test images in a difficulty range: the results and range they were found for.
+type Picked = (Arc<EnsembleResults>, (f64, f64), Arc<Vec<usize>>);
+
 /// The Ensemble panel.
 pub struct EnsemblePanel {
     config: EnsembleConfig,
@@ -39,7 +42,7 @@ pub struct EnsemblePanel {
     model_gallery: Gallery,
     range_gallery: Gallery,
     /// The images in the difficulty range, found once per results and range, not every frame.
-    picked: Option<(Arc<EnsembleResults>, (f64, f64), Arc<Vec<usize>>)>,
+    picked: Option<Picked>,
     extremes_gallery: Gallery,
     right_gallery: Gallery,
     wrong_gallery: Gallery,
