@@ -5,14 +5,12 @@
 
 use super::Workbench;
 use crate::data::sources::DataRequest;
+use crate::ui::job_slot::Stamped;
 use crate::ui::workbench::Action;
 
-/// The feedback strip's own state.
+/// The feedback strip (its state is the workbench's: the drawn digits and their evaluation).
 #[derive(Default)]
-pub struct FeedbackView {
-    /// (model version, images, accuracy) of the last "Evaluate".
-    evaluated: Option<(u64, usize, f64)>,
-}
+pub struct FeedbackView;
 
 impl FeedbackView {
     /// Draws the strip for the pad image `pixels` and the model's `predicted` digit.
@@ -92,14 +90,12 @@ impl FeedbackView {
                 .add_enabled(can_eval, egui::Button::new("Evaluate"))
                 .on_hover_text("Accuracy of the current model on every drawn digit")
                 .clicked()
-                && let Some(m) = &wb.model
             {
-                let set = wb.probes.drawn.to_digits();
-                let report = crate::train::eval::evaluate(&m.model, &set, &m.device);
-                self.evaluated = Some((m.version, set.len(), report.accuracy));
+                wb.act(Action::EvaluateDrawings);
             }
-            if let Some((v, k, a)) = self.evaluated {
-                let current = wb.model.as_ref().is_some_and(|m| m.version == v);
+            if let Some(Stamped { value: (k, a), from }) = &wb.probes.drawn_evaluation {
+                let (k, a) = (*k, *a);
+                let current = wb.model.as_ref().is_some_and(|m| m.version == from.model_version);
                 ui.label(format!(
                     "{}model: {:.1} % of {k}",
                     if current { "" } else { "earlier " },
@@ -127,10 +123,7 @@ impl FeedbackView {
                 .clicked()
                 && let Some(dir) = rfd::FileDialog::new().pick_folder()
             {
-                match wb.probes.drawn.save_into(&dir) {
-                    Ok(()) => wb.notify(format!("saved {n} drawn digits in {}", dir.display()), false),
-                    Err(e) => wb.notify(format!("cannot save into {}: {e}", dir.display()), true),
-                }
+                wb.act(Action::SaveDrawingsInto(dir));
             }
         });
     }

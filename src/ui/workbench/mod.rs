@@ -91,6 +91,10 @@ pub enum Action {
     },
     /// Forget the last labelled drawing.
     UndoDrawing,
+    /// Measure the current model on the drawn digits.
+    EvaluateDrawings,
+    /// Write the drawn digits as an MNIST-style folder here.
+    SaveDrawingsInto(PathBuf),
 }
 
 /// A message in the status bar.
@@ -290,6 +294,8 @@ impl Workbench {
                 predicted,
             } => self.label_drawing(&pixels, label, predicted),
             Action::UndoDrawing => self.undo_drawing(),
+            Action::EvaluateDrawings => self.evaluate_drawings(),
+            Action::SaveDrawingsInto(dir) => self.save_drawings_into(&dir),
         }
     }
 

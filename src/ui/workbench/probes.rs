@@ -67,6 +67,8 @@ pub struct ProbeState {
     drawn_loaded: bool,
     /// Why the saved drawings could not be read: while set, nothing is written over them.
     pub drawn_unreadable: Option<String>,
+    /// The model's accuracy on the drawn digits `(digits, accuracy)`, when last asked for.
+    pub drawn_evaluation: Option<Stamped<(usize, f64)>>,
 }
 
 impl ProbeState {
@@ -249,6 +251,30 @@ impl Workbench {
                 return; // the unreadable folder stays as it is
             }
             self.save_drawn();
+        }
+    }
+
+    /// The current model's accuracy on every drawn digit (a few dozen images: one pass).
+    pub(super) fn evaluate_drawings(&mut self) {
+        let from = self.stamp();
+        let Some(m) = &self.model else { return };
+        let set = self.probes.drawn.to_digits();
+        if set.is_empty() {
+            return;
+        }
+        let report = crate::train::eval::evaluate(&m.model, &set, &m.device);
+        self.probes.drawn_evaluation = Some(Stamped {
+            value: (set.len(), report.accuracy),
+            from,
+        });
+    }
+
+    /// Writes the drawn digits into a folder the user chose (never over MNIST-named files).
+    pub(super) fn save_drawings_into(&mut self, dir: &std::path::Path) {
+        let n = self.probes.drawn.digits.len();
+        match self.probes.drawn.save_into(dir) {
+            Ok(()) => self.notify(format!("saved {n} drawn digits in {}", dir.display()), false),
+            Err(e) => self.notify(format!("cannot save into {}: {e}", dir.display()), true),
         }
     }
 
