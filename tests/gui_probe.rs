@@ -190,6 +190,14 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
         h.query_by_label_contains("the model was right on 1 (50 %)")
             .is_some()
     );
+    // Evaluate measures the current model on both drawings (one image labelled two ways:
+    // right once, wrong once).
+    h.get_by_label("Evaluate").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("model: 50.0 % of 2").is_some(),
+        "the drawn digits' evaluation is shown"
+    );
     h.get_by_label("Forget last").click();
     h.run_steps(2);
     h.get_by_label("Forget last").click();
