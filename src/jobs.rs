@@ -173,13 +173,12 @@ impl<P, T> Job<P, T> {
         if self.ended {
             return None;
         }
-        let event = match self.events.try_recv() {
-            Ok(event) => event,
-            Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => JobEvent::Failed(VANISHED.into()),
+        let received = match self.events.try_recv() {
+            Ok(event) => Some(event),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(JobEvent::Failed(VANISHED.into())),
         };
-        self.ended = !matches!(event, JobEvent::Progress(_));
-        Some(event)
+        self.note(received)
     }
 
     /// The next event, waiting up to `timeout` (None: nothing came, or the job has ended).
@@ -187,13 +186,12 @@ impl<P, T> Job<P, T> {
         if self.ended {
             return None;
         }
-        let event = match self.events.recv_timeout(timeout) {
-            Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => return None,
-            Err(RecvTimeoutError::Disconnected) => JobEvent::Failed(VANISHED.into()),
+        let received = match self.events.recv_timeout(timeout) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(JobEvent::Failed(VANISHED.into())),
         };
-        self.ended = !matches!(event, JobEvent::Progress(_));
-        Some(event)
+        self.note(received)
     }
 
     /// Every remaining event, waiting for each, up to and including the terminal one.
@@ -202,10 +200,17 @@ impl<P, T> Job<P, T> {
             if self.ended {
                 return None;
             }
-            let event = self.events.recv().unwrap_or(JobEvent::Failed(VANISHED.into()));
-            self.ended = !matches!(event, JobEvent::Progress(_));
-            Some(event)
+            let received = self.events.recv().unwrap_or(JobEvent::Failed(VANISHED.into()));
+            self.note(Some(received))
         })
+    }
+
+    /// Remembers whether `event` ended the job (nothing is read after the terminal event).
+    fn note(&mut self, event: Option<JobEvent<P, T>>) -> Option<JobEvent<P, T>> {
+        if let Some(event) = &event {
+            self.ended = !matches!(event, JobEvent::Progress(_));
+        }
+        event
     }
 
     /// Waits for the worker thread to end.
