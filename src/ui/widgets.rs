@@ -46,6 +46,11 @@ pub const GOOD: Color32 = tab10(2);
 /// Wrong answers, a changed prediction, the targeted ablation.
 pub const BAD: Color32 = tab10(3);
 
+/// The training split or training curves (the dashboard's and the Data panel's blue).
+pub const TRAIN_SERIES: Color32 = Color32::from_rgb(60, 130, 240);
+/// The test split or test curves (the dashboard's and the Data panel's orange).
+pub const TEST_SERIES: Color32 = Color32::from_rgb(230, 120, 40);
+
 /// A selected mark drawn over data (bar, point, cell outline, neighbour line): the theme's
 /// strongest text colour, black on the light theme and white on the dark one.
 pub fn selection_color(visuals: &egui::Visuals) -> Color32 {

@@ -90,11 +90,11 @@ struct RunSeries {
     learning_rate: Vec<[f64; 2]>,
 }
 
-const BLUE: egui::Color32 = egui::Color32::from_rgb(60, 130, 240);
+const BLUE: egui::Color32 = crate::ui::widgets::TRAIN_SERIES;
 const LIGHT_BLUE: egui::Color32 = egui::Color32::from_rgb(120, 190, 250);
 const RAW: egui::Color32 = egui::Color32::from_rgba_premultiplied(35, 53, 81, 90);
 const FAINT_BLUE: egui::Color32 = egui::Color32::from_rgba_premultiplied(55, 82, 126, 140);
-const ORANGE: egui::Color32 = egui::Color32::from_rgb(230, 120, 40);
+const ORANGE: egui::Color32 = crate::ui::widgets::TEST_SERIES;
 const GREEN: egui::Color32 = egui::Color32::from_rgb(120, 180, 90);
 
 /// A per-step series (already decimated).

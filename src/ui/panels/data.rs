@@ -170,14 +170,14 @@ impl Panel for DataPanel {
                     data.train.len(),
                     -0.2,
                     "train",
-                    egui::Color32::from_rgb(60, 130, 240),
+                    crate::ui::widgets::TRAIN_SERIES,
                 ));
                 p.bar_chart(share(
                     &test,
                     data.test.len(),
                     0.2,
                     "test",
-                    egui::Color32::from_rgb(230, 120, 40),
+                    crate::ui::widgets::TEST_SERIES,
                 ));
             });
 

@@ -395,7 +395,3 @@ impl EnsemblePanel {
         }
     }
 }
-
-fn ui_text() -> Color32 {
-    Color32::from_gray(90)
-}

@@ -3,7 +3,6 @@
 //! "std < 0.5 %", the most unstable images, and for the pad's image the distribution of
 //! predicted digits over 100 passes (updated as you draw).
 
-use egui::Color32;
 use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, PlotPoints};
 
 use super::{Panel, experiment_controls_ui};
@@ -118,6 +117,7 @@ impl StabilityPanel {
         ui.strong("Most unstable test images (entropy of the predicted digits over the passes; under each, the most frequent prediction as passes × digit)");
         let indices: Vec<usize> = r.unstable.iter().map(|u| u.index).collect();
         let by_index = |i: usize| r.unstable.iter().find(|u| u.index == i);
+        let text_colour = ui.visuals().text_color();
         let caption = |i: usize| {
             let u = by_index(i);
             let top: Vec<String> = u
@@ -130,7 +130,7 @@ impl StabilityPanel {
                 .unwrap_or_default();
             Caption {
                 text: top.join(" "),
-                color: Color32::from_gray(90),
+                color: text_colour,
                 bar: u.map(|u| (u.entropy / (NUM_CLASSES as f64).log2()) as f32),
             }
         };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use egui_plot::{Bar, BarChart, PlotPoints, Points};
 
-use super::{BLUE, EnsemblePanel, RANGE_LIMIT, RIGHT, WRONG, ui_text};
+use super::{BLUE, EnsemblePanel, RANGE_LIMIT, RIGHT, WRONG};
 use crate::analysis::ensemble::{EnsembleStats, pearson};
 use crate::data::{Dataset, NUM_CLASSES};
 use crate::experiment::ensemble::EnsembleResults;
@@ -37,6 +37,7 @@ impl EnsemblePanel {
         r: &EnsembleResults,
         data: &Dataset,
     ) {
+        let text_colour = ui.visuals().text_color();
         let st = &r.stats;
         let n = st.model_accuracy.len();
         match self.model.filter(|&m| m < n) {
@@ -80,7 +81,7 @@ impl EnsemblePanel {
                     36.0,
                     |i| Caption {
                         text: labels[i].to_string(),
-                        color: ui_text(),
+                        color: text_colour,
                         bar: None,
                     },
                 );
@@ -155,6 +156,7 @@ impl EnsemblePanel {
         r: &Arc<EnsembleResults>,
         data: &Arc<Dataset>,
     ) {
+        let text_colour = ui.visuals().text_color();
         let st = &r.stats;
         // Images in the difficulty range.
         let current = self
@@ -183,7 +185,7 @@ impl EnsemblePanel {
         let shown = &picked[..picked.len().min(RANGE_LIMIT)];
         let caption = |i: usize| Caption {
             text: format!("{} · {:.0}%", r.test_labels[i], 100.0 * st.difficulty[i]),
-            color: ui_text(),
+            color: text_colour,
             bar: Some(st.difficulty[i] as f32),
         };
         let key = key_of(shown, 12);
@@ -222,6 +224,7 @@ impl EnsemblePanel {
         data: &Dataset,
         i: usize,
     ) {
+        let text_colour = ui.visuals().text_color();
         let n = r.members.len();
         let label = r.test_labels[i];
         let right: Vec<usize> = (0..n).filter(|&m| r.correctness.get(m, i)).collect();
@@ -260,7 +263,7 @@ impl EnsemblePanel {
         let labels = &data.train.labels;
         let caption = |t: usize| Caption {
             text: labels[t].to_string(),
-            color: ui_text(),
+            color: text_colour,
             bar: None,
         };
         ui.columns(2, |cols| {
