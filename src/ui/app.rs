@@ -213,16 +213,22 @@ impl WorkbenchApp {
             self.import = Some(super::import_dialog::ImportDialog::new(path));
         }
         let Some(dialog) = &mut self.import else {
+            // The window was closed while importing: a failure goes to the status bar.
+            if let Some(Err(reason)) = self.workbench.take_import_outcome() {
+                self.workbench.notify(format!("Import failed: {reason}"), true);
+            }
             return;
         };
-        let (request, open) = dialog.ui(ctx);
+        let (request, open) = dialog.ui(ctx, self.workbench.is_importing());
         if let Some(request) = request {
-            match self.workbench.import_model(&request) {
-                Ok(()) => self.import = None,
-                Err(e) => dialog.error = Some(e),
-            }
-        } else if !open {
-            self.import = None;
+            dialog.error = None;
+            self.workbench.start_import(request);
+        }
+        match self.workbench.take_import_outcome() {
+            Some(Ok(())) => self.import = None,
+            Some(Err(e)) => dialog.error = Some(e),
+            None if !open => self.import = None,
+            None => {}
         }
     }
 

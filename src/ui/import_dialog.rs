@@ -65,9 +65,9 @@ impl ImportDialog {
         })
     }
 
-    /// Draws the window. Returns the request when Import is clicked, and `false` in the second
-    /// place when the window was closed.
-    pub fn ui(&mut self, ctx: &egui::Context) -> (Option<ImportRequest>, bool) {
+    /// Draws the window (Import disabled while `importing`). Returns the request when Import
+    /// is clicked, and `false` in the second place when the window was closed.
+    pub fn ui(&mut self, ctx: &egui::Context, importing: bool) -> (Option<ImportRequest>, bool) {
         let mut open = true;
         let mut submitted = None;
         egui::Window::new("Import PyTorch model")
@@ -95,7 +95,10 @@ impl ImportDialog {
                     ui.colored_label(ui.visuals().error_fg_color, e);
                 }
                 ui.horizontal(|ui| {
-                    if ui.button("Import").clicked() {
+                    if importing {
+                        ui.spinner();
+                        ui.label("Importing…");
+                    } else if ui.button("Import").clicked() {
                         match self.request() {
                             Ok(r) => submitted = Some(r),
                             Err(e) => self.error = Some(e),

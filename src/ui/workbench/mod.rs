@@ -146,6 +146,10 @@ pub struct Workbench {
     pub probes: probes::ProbeState,
     /// A figure being drawn and written (Export…), with its folder.
     pub exports: JobSlot<(), [PathBuf; 2], PathBuf>,
+    /// A PyTorch checkpoint being imported.
+    imports: JobSlot<(), runs::ImportedRun, ()>,
+    /// How the last import ended, until the import window takes it.
+    import_outcome: Option<Result<(), String>>,
     actions: Vec<Action>,
     pub(super) wake: Arc<dyn Fn() + Send + Sync>,
     next_run_id: u64,
@@ -169,6 +173,8 @@ impl Workbench {
             experiments: Default::default(),
             probes: Default::default(),
             exports: JobSlot::default(),
+            imports: JobSlot::default(),
+            import_outcome: None,
             actions: Vec::new(),
             wake,
             next_run_id: 1,
@@ -249,6 +255,7 @@ impl Workbench {
         self.experiments_logic();
         self.probes_logic();
         self.exports_logic();
+        self.imports_logic();
     }
 
     /// Says what the last export wrote, or why it could not.
@@ -308,5 +315,7 @@ impl Workbench {
         self.inspect.cancel_jobs();
         self.experiments.running.clear();
         self.probes.running.clear();
+        self.exports.clear();
+        self.imports.clear();
     }
 }

@@ -8,8 +8,19 @@ use std::path::Path;
 use burn::tensor::Device;
 
 use super::{ActiveModel, Overlay, TrainingSession, Workbench};
+use crate::jobs::{self, JobError, Outcome};
 use crate::train::history::RunHistory;
 use crate::train::runs::{RunDir, list_runs, utc_timestamp};
+
+/// What an import job wrote.
+pub struct ImportedRun {
+    /// The new run folder.
+    pub dir: std::path::PathBuf,
+    /// The architecture it holds, for the user.
+    pub description: String,
+    /// The checkpoint it came from.
+    pub source: std::path::PathBuf,
+}
 
 impl Workbench {
     /// Makes a run's checkpoint the prediction model. A damaged checkpoint or one of another
@@ -80,28 +91,67 @@ impl Workbench {
         self.refresh_runs();
     }
 
-    /// Imports a PyTorch checkpoint as a run folder under the runs folder and opens it.
-    /// Returns why not, for the import window.
-    pub fn import_model(&mut self, request: &crate::ui::import_dialog::ImportRequest) -> Result<(), String> {
-        let imported = crate::interop::import_checkpoint(&request.path, &request.arch, &request.maps)
-            .map_err(|e| e.to_string())?;
-        let dir = crate::interop::write_imported_run(&imported, &self.options.runs_root)
-            .map_err(|e| e.to_string())?;
-        self.refresh_runs();
-        self.open_run(&dir.path, true);
-        let name = dir
-            .path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        self.notify(
-            format!(
-                "Imported {} as {} (run {name})",
-                request.path.display(),
-                imported.spec.describe()
-            ),
-            false,
-        );
-        Ok(())
+    /// Imports a PyTorch checkpoint as a run folder under the runs folder on the
+    /// `mnist-import` job (reading and converting a large file never pauses the window); once
+    /// written, the run is opened. [`Workbench::take_import_outcome`] says how it went.
+    pub fn start_import(&mut self, request: crate::ui::import_dialog::ImportRequest) {
+        let root = self.options.runs_root.clone();
+        let job = jobs::spawn("mnist-import", self.wake.clone(), move |_| {
+            let failed = |e: &dyn std::fmt::Display| JobError::Failed(e.to_string());
+            let imported = crate::interop::import_checkpoint(&request.path, &request.arch, &request.maps)
+                .map_err(|e| failed(&e))?;
+            let dir = crate::interop::write_imported_run(&imported, &root).map_err(|e| failed(&e))?;
+            Ok(ImportedRun {
+                dir: dir.path,
+                description: imported.spec.describe(),
+                source: request.path,
+            })
+        });
+        match job {
+            Ok(job) => {
+                self.import_outcome = None;
+                self.imports.start(job, ());
+            }
+            Err(e) => self.import_outcome = Some(Err(format!("cannot start the import: {e}"))),
+        }
+    }
+
+    /// Whether an import is being read and written.
+    pub fn is_importing(&self) -> bool {
+        self.imports.is_running()
+    }
+
+    /// How the last import ended (taken once): `Err` holds the reason for the import window.
+    pub fn take_import_outcome(&mut self) -> Option<Result<(), String>> {
+        self.import_outcome.take()
+    }
+
+    /// Opens a finished import's run and says so; keeps a failure for the import window.
+    pub(super) fn imports_logic(&mut self) {
+        let Some(((), outcome)) = self.imports.poll() else {
+            return;
+        };
+        self.import_outcome = Some(match outcome {
+            Outcome::Finished(run) => {
+                self.refresh_runs();
+                self.open_run(&run.dir, true);
+                let name = run
+                    .dir
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                self.notify(
+                    format!(
+                        "Imported {} as {} (run {name})",
+                        run.source.display(),
+                        run.description
+                    ),
+                    false,
+                );
+                Ok(())
+            }
+            Outcome::Failed(reason) => Err(reason),
+            Outcome::Cancelled => Err("the import was cancelled".into()),
+        });
     }
 
     /// Writes the model in use as `.safetensors` with PyTorch's names plus `model.py` beside
