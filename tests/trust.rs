@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::gui::{harness, step_until, trained_run, type_into};
+use common::gui::{harness, notice_texts, step_until, trained_run, type_into};
 use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::sources::{DataRequest, MNIST_FILES};
@@ -39,13 +39,7 @@ fn the_app_starts_when_the_newest_run_is_damaged() {
         h.state().workbench.model.is_none(),
         "the damaged run is not opened"
     );
-    let notices: Vec<String> = h
-        .state()
-        .workbench
-        .notices
-        .iter()
-        .map(|n| n.text.clone())
-        .collect();
+    let notices = notice_texts(&h);
     assert!(
         notices
             .iter()
@@ -166,13 +160,7 @@ fn unreadable_drawings_are_kept_and_saved_sets_never_overwritten() {
             "{name} kept"
         );
     }
-    let notices: Vec<String> = h
-        .state()
-        .workbench
-        .notices
-        .iter()
-        .map(|n| n.text.clone())
-        .collect();
+    let notices = notice_texts(&h);
     assert!(
         notices
             .iter()

@@ -81,3 +81,13 @@ pub fn trained_run(root: &Path, data: &Arc<Dataset>, preset: &str) -> PathBuf {
     assert!(last.unwrap().is_terminal());
     path
 }
+
+/// The status bar's messages so far, oldest first.
+pub fn notice_texts(h: &Harness<'_, WorkbenchApp>) -> Vec<String> {
+    h.state()
+        .workbench
+        .notices
+        .iter()
+        .map(|n| n.text.clone())
+        .collect()
+}

@@ -51,6 +51,16 @@ pub struct Loaded<T> {
     pub dir: Option<PathBuf>,
 }
 
+impl<T> Loaded<T> {
+    /// Results read from (or saved in) `dir`.
+    fn saved(results: T, dir: PathBuf) -> Self {
+        Self {
+            results: Arc::new(results),
+            dir: Some(dir),
+        }
+    }
+}
+
 /// What the running experiment is (the key of its [`JobSlot`]).
 #[derive(Debug, Clone)]
 pub struct ExperimentRun {
@@ -203,17 +213,11 @@ impl Workbench {
         use crate::experiment::{ensemble, subset_curve};
         let outcome = if dir.join(ensemble::RESULTS_FILE).is_file() {
             EnsembleResults::load(dir).map(|r| {
-                self.experiments.ensemble = Some(Loaded {
-                    results: Arc::new(r),
-                    dir: Some(dir.to_path_buf()),
-                });
+                self.experiments.ensemble = Some(Loaded::saved(r, dir.to_path_buf()));
             })
         } else if dir.join(subset_curve::RESULTS_FILE).is_file() {
             SubsetCurveResults::load(dir).map(|r| {
-                self.experiments.curve = Some(Loaded {
-                    results: Arc::new(r),
-                    dir: Some(dir.to_path_buf()),
-                });
+                self.experiments.curve = Some(Loaded::saved(r, dir.to_path_buf()));
             })
         } else {
             Err(crate::experiment::ExperimentError::Config(
@@ -240,18 +244,12 @@ impl Workbench {
         if let Some(dir) = list_results(&root, ensemble::RESULTS_FILE).into_iter().next()
             && let Ok(r) = EnsembleResults::load(&dir)
         {
-            self.experiments.ensemble = Some(Loaded {
-                results: Arc::new(r),
-                dir: Some(dir),
-            });
+            self.experiments.ensemble = Some(Loaded::saved(r, dir));
         }
         if let Some(dir) = list_results(&root, subset_curve::RESULTS_FILE).into_iter().next()
             && let Ok(r) = SubsetCurveResults::load(&dir)
         {
-            self.experiments.curve = Some(Loaded {
-                results: Arc::new(r),
-                dir: Some(dir),
-            });
+            self.experiments.curve = Some(Loaded::saved(r, dir));
         }
     }
 
@@ -272,10 +270,7 @@ impl Workbench {
                         && let Some(dir) = out
                         && let Ok(r) = SubsetCurveResults::load(&dir)
                     {
-                        self.experiments.curve = Some(Loaded {
-                            results: Arc::new(r),
-                            dir: Some(dir),
-                        });
+                        self.experiments.curve = Some(Loaded::saved(r, dir));
                     }
                 }
                 Outcome::Failed(message) => {
@@ -341,10 +336,7 @@ impl Workbench {
             .and_then(|d| StabilityResults::load(d).ok().map(|r| (r, d.clone())));
         if let Some((r, dir)) = saved {
             self.experiments.stability = Some(Stamped {
-                value: Loaded {
-                    results: Arc::new(r),
-                    dir: Some(dir),
-                },
+                value: Loaded::saved(r, dir),
                 from,
             });
         }

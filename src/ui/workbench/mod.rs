@@ -37,7 +37,7 @@ use super::job_slot::{JobSlot, Stamp};
 use crate::data::sources::DataRequest;
 use crate::data::worker::DataJob;
 use crate::device::SelectedDevice;
-use crate::jobs::Outcome;
+use crate::jobs::{Outcome, Wake};
 use crate::train::history::RunHistory;
 use crate::train::runs::RunListing;
 use crate::train::{Command, TrainConfig};
@@ -151,14 +151,14 @@ pub struct Workbench {
     /// How the last import ended, until the import window takes it.
     import_outcome: Option<Result<(), String>>,
     actions: Vec<Action>,
-    pub(super) wake: Arc<dyn Fn() + Send + Sync>,
+    pub(super) wake: Wake,
     next_run_id: u64,
     pub(super) model_versions: u64,
 }
 
 impl Workbench {
     /// A workbench; `wake` asks the UI for a new frame (called from worker threads).
-    pub fn new(options: AppOptions, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub fn new(options: AppOptions, wake: Wake) -> Self {
         let device = options.device.clone().unwrap_or_else(crate::device::flex);
         let mut wb = Self {
             device,
