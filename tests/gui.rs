@@ -421,3 +421,23 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     let siblings: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().collect();
     assert_eq!(siblings.len(), 1);
 }
+
+#[test]
+fn the_first_dashboard_says_how_to_start_and_gives_way_to_a_run() {
+    let data = common::synthetic_dataset(300, 60, 31);
+    let runs = common::temp_dir("gui-first-run");
+    let mut h = common::gui::harness(&data, &runs);
+    h.run_steps(3);
+    assert!(h.query_by_label("No training run yet").is_some());
+    assert!(
+        h.query_by_label_contains("synthetic digits, not MNIST").is_some(),
+        "synthetic data is called out"
+    );
+    drop(h);
+    // With a run in the folder the app opens it, and the dashboard shows its curves instead.
+    common::gui::trained_run(&runs, &data, "tiny-cnn");
+    let mut h = common::gui::harness(&data, &runs);
+    h.run_steps(3);
+    assert!(h.query_by_label("No training run yet").is_none());
+    assert!(h.query_by_label_contains("Recorded run").is_some());
+}

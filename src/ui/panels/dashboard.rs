@@ -306,6 +306,10 @@ impl Panel for DashboardPanel {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+        if wb.training.is_none() && wb.overlays.is_empty() {
+            first_run_ui(ui, wb);
+            return;
+        }
         self.status_ui(ui, wb);
         let settings = &mut self.settings;
         ui.horizontal(|ui| {
@@ -403,4 +407,25 @@ impl Panel for DashboardPanel {
             self.settings = s;
         }
     }
+}
+
+/// What the dashboard shows before any run: what it will show and how to get there, instead
+/// of three empty charts.
+fn first_run_ui(ui: &mut egui::Ui, wb: &Workbench) {
+    ui.add_space(24.0);
+    ui.vertical_centered(|ui| {
+        ui.heading("No training run yet");
+        ui.add_space(8.0);
+        ui.label("Press Start in Model & training (Ctrl+Enter) to train the model set up there.");
+        ui.label("Its loss, accuracy and learning rate appear here at every step.");
+        ui.add_space(6.0);
+        ui.weak("Or open a finished run in Runs (Ctrl+O), or import a PyTorch model from the File menu.");
+        if wb.dataset().is_some_and(|d| !d.source.is_real()) {
+            ui.add_space(10.0);
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "The data are synthetic digits, not MNIST: open or download MNIST in Data first.",
+            );
+        }
+    });
 }
