@@ -84,6 +84,110 @@ pub fn write_folder_atomically(dir: &Path, files: &[(&str, &[u8])], replace: boo
     Ok(())
 }
 
+/// Opens `path` for reading only if it is a regular file. Special files (a FIFO, a device such
+/// as `/dev/zero`, a socket, a folder) are refused with a message naming the path, without
+/// blocking: on Unix the file is opened non-blocking (so opening a FIFO with no writer returns
+/// at once) and the opened handle's own metadata is checked, so a file swapped for a FIFO
+/// between a check and the open is refused too.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file ({})", path.display(), kind_of(&metadata)),
+        ));
+    }
+    Ok(file)
+}
+
+/// What kind of special file `metadata` describes, in words.
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = metadata.file_type();
+        if kind.is_fifo() {
+            return "a named pipe";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if metadata.is_dir() { "a folder" } else { "not a plain file" }
+}
+
+/// Reads a whole regular file of at most `max_bytes` bytes (see [`open_regular`]). A larger
+/// file, or one that grows past the cap while it is read, is refused with the path and the
+/// limit before more than `max_bytes + 1` bytes are held; a file that shrinks while it is read
+/// simply yields the bytes that were there (the caller's parser then finds them short).
+pub fn read_capped(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let declared = file.metadata()?.len();
+    if declared > max_bytes {
+        return Err(too_large(path, max_bytes));
+    }
+    let mut bytes = Vec::with_capacity(declared as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(path, max_bytes));
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_text_capped(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    String::from_utf8(read_capped(path, max_bytes)?).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
+}
+
+fn too_large(path: &Path, max_bytes: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{} is larger than the {} limit for this kind of file", path.display(), human_bytes(max_bytes)),
+    )
+}
+
+/// `1.5 MiB`-style size for messages.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Caps for the small files the workbench reads whole.
+pub mod limits {
+    /// A JSON settings or results file (`config.json`, `summary.json`, `ensemble.json`, …).
+    pub const JSON_BYTES: u64 = 64 << 20;
+    /// A log that grows with a run (`metrics.jsonl`).
+    pub const LOG_BYTES: u64 = 256 << 20;
+    /// A token file.
+    pub const TOKEN_BYTES: u64 = 64 << 10;
+    /// A PNG the pad or `predict` reads.
+    pub const IMAGE_BYTES: u64 = 32 << 20;
+    /// A model's weights (`model.bpk`, `optimizer.bpk`): far above the largest network the
+    /// workbench builds.
+    pub const WEIGHTS_BYTES: u64 = 1 << 30;
+}
+
 /// Appends one line to a file (used for `metrics.jsonl`, which grows event by event; a torn
 /// last line is skipped by readers).
 pub fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
@@ -105,6 +209,29 @@ mod tests {
         atomic_write(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert!(!temp_path_for(&path).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("mw-fsutil-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("config.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let err = read_capped(&fifo, 1024).unwrap_err();
+        assert!(err.to_string().contains("named pipe"), "{err}");
+        let err = read_capped(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert!(err.to_string().contains("device"), "{err}");
+        let err = read_capped(&dir, 1024).unwrap_err();
+        assert!(err.to_string().contains("folder"), "{err}");
+        let big = dir.join("big");
+        std::fs::write(&big, vec![0u8; 2048]).unwrap();
+        let err = read_capped(&big, 1024).unwrap_err();
+        assert!(err.to_string().contains("1.0 KiB limit"), "{err}");
+        assert_eq!(read_capped(&big, 2048).unwrap().len(), 2048);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -12,39 +12,78 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    give_mesa_a_runtime_dir();
+    let own_runtime_dir = give_mesa_a_runtime_dir();
     let args = cli::Cli::parse();
-    match cli::run(args) {
+    let code = match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    };
+    if let Some(dir) = own_runtime_dir {
+        let _ignored = std::fs::remove_dir_all(dir);
     }
+    code
 }
 
 /// Mesa's Vulkan drivers, probed when `auto` looks for a GPU, print "XDG_RUNTIME_DIR is
-/// invalid" on headless machines without one. Give them a private folder of their own.
-fn give_mesa_a_runtime_dir() {
+/// invalid" on headless machines without one. Give them a private folder: one per user
+/// (`mnist-workbench-runtime-<uid>` in the temporary folder, reused by every run, taken only
+/// when it is this user's own real folder with mode 0700), else one for this process, which
+/// is removed again on exit (the returned path).
+fn give_mesa_a_runtime_dir() -> Option<std::path::PathBuf> {
     let valid = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
     if valid {
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("mnist-workbench-runtime-{}", std::process::id()));
-    let made = std::fs::create_dir_all(&dir).and_then(|()| {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let (dir, remove_on_exit) = match per_user_runtime_dir() {
+        Some(dir) => (dir, false),
+        None => {
+            let dir = std::env::temp_dir().join(format!("mnist-workbench-runtime-pid{}", std::process::id()));
+            if private_folder(&dir).is_err() {
+                return None;
+            }
+            (dir, true)
         }
-        Ok(())
-    });
-    if made.is_ok() {
-        // SAFETY: called first thing in `main`, before any other thread exists, so nothing
-        // reads the environment concurrently.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("XDG_RUNTIME_DIR", &dir)
-        };
+    };
+    // SAFETY: called first thing in `main`, before any other thread exists, so nothing
+    // reads the environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("XDG_RUNTIME_DIR", &dir)
+    };
+    remove_on_exit.then_some(dir)
+}
+
+/// `mnist-workbench-runtime-<uid>` under the temporary folder, made if missing; `None` when
+/// it cannot be had safely (another user's folder, a link, a file, wider permissions).
+#[cfg(unix)]
+fn per_user_runtime_dir() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let dir = std::env::temp_dir().join(format!("mnist-workbench-runtime-{uid}"));
+    if std::fs::symlink_metadata(&dir).is_err() {
+        // Another process may make it at the same moment; the checks below decide.
+        let _ignored = private_folder(&dir);
     }
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    let ours = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o077 == 0;
+    ours.then_some(dir)
+}
+
+#[cfg(not(unix))]
+fn per_user_runtime_dir() -> Option<std::path::PathBuf> {
+    None
+}
+
+/// Creates `dir` readable by this user only.
+fn private_folder(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }

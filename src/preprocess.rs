@@ -21,19 +21,38 @@ pub enum PreprocessError {
     Blank,
 }
 
-/// Loads a picture file (PNG) as grey intensities in [0, 1], with its width and height.
+/// Largest picture side accepted (a phone photo is about 4,000 pixels).
+const MAX_SIDE: u32 = 8192;
+
+/// Loads a picture file (PNG) as grey intensities in [0, 1], with its width and height. The
+/// file must be a regular file of at most [`crate::fsutil::limits::IMAGE_BYTES`]; its declared
+/// width and height are checked (at most [`MAX_SIDE`] each) before the pixels are decoded.
+/// A picture with transparency is read through its alpha channel: ink is what is opaque,
+/// whatever its colour, so dark ink on a transparent background is a digit, not a blank.
 pub fn load_grey(path: &Path) -> Result<(Vec<f32>, usize, usize), PreprocessError> {
-    let img = image::open(path).map_err(|e| PreprocessError::Unreadable {
+    let unreadable = |detail: String| PreprocessError::Unreadable {
         path: path.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    let grey = img.to_luma8();
-    let (w, h) = (grey.width() as usize, grey.height() as usize);
-    Ok((
-        grey.into_raw().into_iter().map(|p| p as f32 / 255.0).collect(),
-        w,
-        h,
-    ))
+        detail,
+    };
+    let bytes = crate::fsutil::read_capped(path, crate::fsutil::limits::IMAGE_BYTES)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| unreadable(e.to_string()))?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let grey = match img.color().has_alpha().then(|| img.to_rgba8()) {
+        Some(rgba) if rgba.pixels().any(|p| p.0[3] < 255) => {
+            rgba.pixels().map(|p| f32::from(p.0[3]) / 255.0).collect()
+        }
+        _ => img.to_luma8().into_raw().into_iter().map(|p| f32::from(p) / 255.0).collect(),
+    };
+    Ok((grey, w, h))
 }
 
 /// Turns a grey picture (`w × h`, values in [0, 1]) into a 28×28 MNIST-style image.
@@ -139,6 +158,35 @@ mod tests {
         assert_eq!(rows_with_ink, 20);
         // Corners are background.
         assert_eq!(out[0], 0.0);
+    }
+
+    fn temp_png(name: &str, img: &image::RgbaImage) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("mw-preprocess-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        img.save(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn dark_ink_on_a_transparent_background_is_read_through_alpha() {
+        // Black ink (opaque) on fully transparent black: by luma alone every pixel is 0, i.e.
+        // blank; through alpha the bar is the digit.
+        let mut img = image::RgbaImage::from_pixel(40, 40, image::Rgba([0, 0, 0, 0]));
+        for y in 8..32 {
+            for x in 18..22 {
+                img.put_pixel(x, y, image::Rgba([0, 0, 0, 255]));
+            }
+        }
+        let path = temp_png("alpha-bar.png", &img);
+        let (grey, w, h) = load_grey(&path).unwrap();
+        assert_eq!((w, h), (40, 40));
+        assert_eq!(grey[20 * 40 + 20], 1.0, "the opaque ink reads as full ink");
+        assert_eq!(grey[0], 0.0, "the transparent background reads as no ink");
+        let out = mnist_style(&grey, w, h).unwrap();
+        let rows_with_ink = (0..28).filter(|y| (0..28).any(|x| out[y * 28 + x] > 0.5)).count();
+        assert_eq!(rows_with_ink, 20, "the bar fills the 20-row box");
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl DownloadPlan {
 
 /// SHA-256 of the decompressed content of a gzip file.
 pub fn gz_payload_sha256(path: &Path) -> std::io::Result<String> {
-    let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+    let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(crate::fsutil::open_regular(path)?));
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

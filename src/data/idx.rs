@@ -100,10 +100,11 @@ fn open_stream(path: &Path) -> Result<Box<dyn Read>, IdxError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    // A special file (a FIFO, /dev/zero) is refused at once instead of blocking or never ending.
+    let mut file = crate::fsutil::open_regular(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic).map_err(io)?;
-    let file = std::fs::File::open(path).map_err(io)?;
+    let file = crate::fsutil::open_regular(path).map_err(io)?;
     let reader = std::io::BufReader::new(file);
     if n == 2 && magic == [0x1f, 0x8b] {
         Ok(Box::new(flate2::read::GzDecoder::new(reader)))

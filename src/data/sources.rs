@@ -89,6 +89,28 @@ pub enum DataSource {
     },
 }
 
+/// Most synthetic training images the workbench generates (`--synthetic-size`'s limit).
+pub const MAX_SYNTHETIC_TRAIN: usize = 1_000_000;
+/// Fewest synthetic training images (`--synthetic-size`'s lower limit).
+pub const MIN_SYNTHETIC_TRAIN: usize = 10;
+
+impl DataSource {
+    /// Checks the sizes a run's `config.json` declares before anything is generated: a
+    /// hand-edited `data_source.train_size` of billions would otherwise exhaust memory when
+    /// the run is opened. The error names the field.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if let DataSource::Synthetic { train_size, .. } = self
+            && !(MIN_SYNTHETIC_TRAIN..=MAX_SYNTHETIC_TRAIN).contains(train_size)
+        {
+            return Err((
+                "data_source.train_size".into(),
+                format!("synthetic training images must be {MIN_SYNTHETIC_TRAIN} to {MAX_SYNTHETIC_TRAIN}, got {train_size}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for DataSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

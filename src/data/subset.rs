@@ -16,7 +16,8 @@ pub fn indices_by_digit(labels: &[u8]) -> [Vec<usize>; NUM_CLASSES] {
 /// `k` distinct images of every digit chosen with `rng`, digit by digit (0's first).
 /// A digit with fewer than `k` images contributes all it has.
 pub fn k_per_digit(labels: &[u8], k: usize, rng: &mut Rng) -> Vec<usize> {
-    let mut out = Vec::with_capacity(k * NUM_CLASSES);
+    // `k` may be far more than there are images: reserve only what can be taken.
+    let mut out = Vec::with_capacity(k.min(labels.len()).saturating_mul(NUM_CLASSES).min(labels.len()));
     for mut pool in indices_by_digit(labels) {
         // Partial Fisher-Yates: the first k of a seeded shuffle.
         let take = k.min(pool.len());

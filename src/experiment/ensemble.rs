@@ -274,7 +274,8 @@ impl EnsembleResults {
             ));
         }
         let matrix_path = dir.join(MATRIX_FILE);
-        let bytes = std::fs::read(&matrix_path).map_err(|e| ExperimentError::io(&matrix_path, e))?;
+        let bytes = crate::fsutil::read_capped(&matrix_path, crate::fsutil::limits::WEIGHTS_BYTES)
+            .map_err(|e| ExperimentError::io(&matrix_path, e))?;
         let correctness = parse_matrix(&bytes).map_err(|e| ExperimentError::format(&matrix_path, e))?;
         if correctness.models() != file.members.len() || correctness.images() != file.test_labels.len() {
             return Err(ExperimentError::format(

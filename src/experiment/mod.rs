@@ -136,7 +136,8 @@ pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<
 
 /// Reads JSON from `path`, naming the file in any error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ExperimentError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::io(path, e))?;
+    let text = crate::fsutil::read_text_capped(path, crate::fsutil::limits::JSON_BYTES)
+        .map_err(|e| ExperimentError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| ExperimentError::format(path, e))
 }
 

@@ -89,8 +89,10 @@ pub fn write_run_report(
     let never = std::sync::atomic::AtomicBool::new(false);
     let eval = evaluate_with_progress(&model, &data.test, device, 0, &never, |_, _| {})
         .expect("an evaluation that is never cancelled finishes");
+    // The figure shows epochs only: `metrics.jsonl`'s events, without `steps.csv` (which
+    // can hold millions of rows).
     let history = dir
-        .read_history()
+        .read_events()
         .map(|events| RunHistory::from_events(&events, config.train.epochs))
         .unwrap_or_else(|_| RunHistory::new(0, config.train.epochs));
     let stats = crate::analysis::dataset::DatasetStats::compute(data);

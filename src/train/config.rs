@@ -61,6 +61,10 @@ impl Schedule {
 }
 
 /// Which training images to use.
+/// Most images per digit a `k per digit` subset may ask for: the largest synthetic set
+/// (1,000,000 images) has 100,000 of each digit; MNIST has at most 6,742.
+pub const MAX_PER_DIGIT: usize = 100_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Subset {
@@ -210,6 +214,12 @@ impl TrainConfig {
         match self.subset {
             Subset::PerDigit { k: 0 } => {
                 return err("per-digit", "need at least 1 image per digit".into());
+            }
+            Subset::PerDigit { k } if k > MAX_PER_DIGIT => {
+                return err(
+                    "per-digit",
+                    format!("images per digit must be at most {MAX_PER_DIGIT} (no dataset the workbench reads has more), got {k}"),
+                );
             }
             Subset::Fraction { fraction } if !(fraction > 0.0 && fraction <= 1.0) => {
                 return err("fraction", format!("fraction must be in (0, 1], got {fraction}"));

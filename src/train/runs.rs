@@ -164,7 +164,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 }
 
 pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = crate::fsutil::read_text_capped(path, crate::fsutil::limits::JSON_BYTES).map_err(io(path))?;
     serde_json::from_str(&text).map_err(|e| RunError::Json {
         path: path.to_path_buf(),
         detail: e.to_string(),
@@ -254,6 +254,11 @@ impl RunDir {
             field: e.field.to_string(),
             message: e.message,
         })?;
+        config.data_source.validate().map_err(|(field, message)| RunError::Invalid {
+            path: dir.config_path(),
+            field,
+            message,
+        })?;
         Ok((dir, config))
     }
 
@@ -295,7 +300,7 @@ impl RunDir {
             return Ok(Vec::new());
         }
         // Damaged bytes cost only the lines they fall in.
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = crate::fsutil::read_capped(&path, crate::fsutil::limits::LOG_BYTES).map_err(io(&path))?;
         let text = String::from_utf8_lossy(&bytes);
         Ok(text
             .lines()
@@ -322,7 +327,7 @@ impl RunDir {
         // records the pair being saved and the pair on disk before it, so whenever a crash
         // comes the files on disk are one of the two pairs (valid), or the new model with the
         // old optimiser state, which loads but is refused for resuming.
-        let digest_of = |path: PathBuf| std::fs::read(path).ok().map(|b| crate::data::sha256_hex(&b));
+        let digest_of = |path: PathBuf| crate::fsutil::read_capped(&path, crate::fsutil::limits::WEIGHTS_BYTES).ok().map(|b| crate::data::sha256_hex(&b));
         let previous = match (digest_of(self.model_path()), digest_of(self.optimizer_path())) {
             (Some(model_sha256), Some(optimizer_sha256)) => Some(CheckpointPair {
                 model_sha256,
@@ -358,7 +363,7 @@ impl RunDir {
             return Ok(Some(optimizer)); // run folders from before the manifest
         }
         let manifest: CheckpointManifest = read_json(&manifest_path)?;
-        let model = std::fs::read(self.model_path()).map_err(io(&self.model_path()))?;
+        let model = crate::fsutil::read_capped(&self.model_path(), crate::fsutil::limits::WEIGHTS_BYTES).map_err(io(&self.model_path()))?;
         let on_disk = CheckpointPair {
             model_sha256: crate::data::sha256_hex(&model),
             optimizer_sha256: crate::data::sha256_hex(&optimizer),
@@ -425,7 +430,7 @@ impl RunDir {
         let Ok(manifest) = read_json::<CheckpointManifest>(&manifest_path) else {
             return Ok(()); // a damaged manifest only costs the check
         };
-        let bytes = std::fs::read(self.model_path()).map_err(io(&self.model_path()))?;
+        let bytes = crate::fsutil::read_capped(&self.model_path(), crate::fsutil::limits::WEIGHTS_BYTES).map_err(io(&self.model_path()))?;
         let digest = crate::data::sha256_hex(&bytes);
         let known = digest == manifest.current.model_sha256
             || manifest
@@ -447,7 +452,7 @@ impl RunDir {
 
     /// The saved optimiser state, if any.
     pub fn optimizer_bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.optimizer_path()).ok()
+        crate::fsutil::read_capped(&self.optimizer_path(), crate::fsutil::limits::WEIGHTS_BYTES).ok()
     }
 }
 
@@ -489,7 +494,7 @@ pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
 /// another architecture give [`RunError::Checkpoint`] naming the expected architecture and
 /// what did not fit.
 pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model, RunError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bytes = crate::fsutil::read_capped(path, crate::fsutil::limits::WEIGHTS_BYTES).map_err(io(path))?;
     let expected = spec.describe();
     let checkpoint_err = |detail: String| RunError::Checkpoint {
         path: path.to_path_buf(),
@@ -530,7 +535,7 @@ pub fn save_model_as_run(
     })?;
     let weights = model_bytes(model, &path.join("model.bpk"))?;
     let summary = match summary_from.filter(|p| p.is_file()) {
-        Some(p) => Some(std::fs::read(p).map_err(io(p))?),
+        Some(p) => Some(crate::fsutil::read_capped(p, crate::fsutil::limits::JSON_BYTES).map_err(io(p))?),
         None => None,
     };
     let mut files: Vec<(&str, &[u8])> = vec![("config.json", text.as_bytes()), ("model.bpk", &weights)];

@@ -118,19 +118,53 @@ impl StepRow {
 
 /// Reads `steps.csv`: every complete row, in file order. A missing file is an empty history
 /// (run folders from before this file existed); malformed lines and a torn last line are
-/// skipped.
+/// skipped. The file is read a line at a time (memory grows with the rows kept, never with
+/// the file's text), and a special file in its place (a FIFO, a device) is refused at once.
 pub fn read_steps(path: &Path) -> std::io::Result<Vec<StepRow>> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    use std::io::{BufRead, Read};
+    let file = match crate::fsutil::open_regular(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    // Only newline-terminated lines are complete.
-    let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    Ok(String::from_utf8_lossy(&text[..complete])
-        .lines()
-        .filter_map(StepRow::parse)
-        .collect())
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut rows = Vec::new();
+    let mut line = Vec::with_capacity(128);
+    loop {
+        line.clear();
+        // A line longer than any row (64 KiB) is damage: skip to its end without holding it.
+        let n = reader.by_ref().take(1 << 16).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            if n < 1 << 16 {
+                break; // a torn last line: only newline-terminated lines are complete
+            }
+            skip_rest_of_line(&mut reader)?;
+            continue;
+        }
+        if let Some(row) = std::str::from_utf8(&line).ok().and_then(StepRow::parse) {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// Reads past the end of the current line.
+fn skip_rest_of_line(reader: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
 }
 
 /// Appends steps to a run's `steps.csv`.
@@ -148,7 +182,7 @@ impl StepLog {
     /// Opens (or creates, with its header) the log at `path`. A torn last line left by a
     /// killed run is cut off first, so appended rows start on a line of their own.
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let existing = match std::fs::read(path) {
+        let existing = match crate::fsutil::read_capped(path, crate::fsutil::limits::LOG_BYTES * 8) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),

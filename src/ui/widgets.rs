@@ -101,6 +101,34 @@ pub fn grey_image(width: usize, height: usize, bytes: &[u8]) -> ColorImage {
     ColorImage::from_gray([width, height], bytes)
 }
 
+/// A share in [0, 1] as a percentage with `decimals` places (`"99.12 %"`), or `"–"` when it
+/// is not one: NaN, infinite or out of range (a diverged run, a damaged or hand-edited results
+/// file). Figures are never shown as "inf %" or "NaN %".
+pub fn percent(share: f64, decimals: usize) -> String {
+    if share_is_valid(share) {
+        format!("{:.*} %", decimals, 100.0 * share)
+    } else {
+        "–".into()
+    }
+}
+
+fn share_is_valid(share: f64) -> bool {
+    share.is_finite() && (0.0..=1.0).contains(&share)
+}
+
+/// A label `"{prefix}{percent}"` (see [`percent`]); where the share is not a number in
+/// [0, 1] it reads `"{prefix}–"` and its hover text says what the file held.
+pub fn percent_label(ui: &mut egui::Ui, prefix: &str, share: f64, decimals: usize) -> egui::Response {
+    let response = ui.label(format!("{prefix}{}", percent(share, decimals)));
+    if share_is_valid(share) {
+        response
+    } else {
+        response.on_hover_text(format!(
+            "not a share between 0 and 1 (the value recorded is {share}): the run diverged or its file is damaged"
+        ))
+    }
+}
+
 /// Formats seconds as `1h 02m`, `3m 05s` or `12s`.
 pub fn format_duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
@@ -122,6 +150,15 @@ mod tests {
         let lo = crate::data::normalize_intensity(0.0);
         let hi = crate::data::normalize_intensity(1.0);
         assert_eq!(model_input_to_grey(&[lo, hi]), vec![0, 255]);
+    }
+
+    #[test]
+    fn non_finite_shares_never_show_as_numbers() {
+        assert_eq!(percent(0.99123, 2), "99.12 %");
+        assert_eq!(percent(f64::INFINITY, 2), "–");
+        assert_eq!(percent(f64::NAN, 1), "–");
+        assert_eq!(percent(1.5, 1), "–");
+        assert_eq!(percent(-0.1, 1), "–");
     }
 
     #[test]

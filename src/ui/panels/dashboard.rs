@@ -270,7 +270,7 @@ impl DashboardPanel {
                 ui.label(format!("· ETA {}", format_duration(eta)));
             }
             if let Some(acc) = h.epochs.last().and_then(|m| m.test_accuracy) {
-                ui.label(format!("· test accuracy {:.2} %", acc * 100.0));
+                crate::ui::widgets::percent_label(ui, "· test accuracy ", acc, 2);
             }
         });
         if h.total_steps() > 0 && !h.phase.is_over() {

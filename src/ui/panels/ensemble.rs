@@ -210,12 +210,12 @@ impl EnsemblePanel {
         let corr = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.3}"));
         ui.horizontal_wrapped(|ui| {
             ui.strong(format!(
-                "{} × {} on {} per digit: test accuracy {:.1} % ± {:.1} %",
+                "{} × {} on {} per digit: test accuracy {} ± {}",
                 s.models,
                 r.config.model.preset_name().unwrap_or("custom"),
                 r.config.per_digit,
-                100.0 * s.mean_accuracy,
-                100.0 * s.std_accuracy
+                crate::ui::widgets::percent(s.mean_accuracy, 1),
+                crate::ui::widgets::percent(s.std_accuracy, 1)
             ));
             ui.label(format!(
                 "· mean steps {:.1} ({} of {} reached {:.0} % train accuracy) · model-model correlation {} · digit-digit correlation {} · {:.0} s training + {:.0} s testing",

@@ -71,10 +71,10 @@ impl RunsPanel {
         actions: &mut Vec<Action>,
     ) {
         let name = run_description_ui(ui, run);
-        ui.label(
-            run.best_test_accuracy
-                .map_or("–".into(), |a| format!("{:.2} %", a * 100.0)),
-        );
+        match run.best_test_accuracy {
+            Some(a) => crate::ui::widgets::percent_label(ui, "", a, 2),
+            None => ui.label("–"),
+        };
         ui.label(run.state.to_string());
         ui.horizontal(|ui| {
             let is_open = open_dir == Some(&run.path);

@@ -148,11 +148,11 @@ fn summary_ui(ui: &mut egui::Ui, r: &StabilityResults, dir: Option<&std::path::P
     let passed = r.std_accuracy < 0.005;
     ui.horizontal_wrapped(|ui| {
         ui.strong(format!(
-            "{} passes with dropout {:.2}: {:.2} % ± {:.3} %",
+            "{} passes with dropout {:.2}: {} ± {}",
             r.accuracies.len(),
             r.dropout,
-            100.0 * r.mean_accuracy,
-            100.0 * r.std_accuracy
+            crate::ui::widgets::percent(r.mean_accuracy, 2),
+            crate::ui::widgets::percent(r.std_accuracy, 3)
         ));
         let (colour, verdict) = if passed {
             (
@@ -167,8 +167,8 @@ fn summary_ui(ui: &mut egui::Ui, r: &StabilityResults, dir: Option<&std::path::P
         };
         ui.colored_label(colour, verdict);
         ui.label(format!(
-            "· dropout off: {:.2} % · {} test images changed prediction between passes",
-            100.0 * r.eval_accuracy,
+            "· dropout off: {} · {} test images changed prediction between passes",
+            crate::ui::widgets::percent(r.eval_accuracy, 2),
             r.changed_images
         ));
     });

@@ -190,17 +190,8 @@ impl Workbench {
         }
         wb.refresh_runs();
         wb.open_latest_experiments();
-        if wb.options.open_latest_run
-            && let Some(Err(reason)) = wb.runs.first().map(|r| r.config.clone())
-        {
-            // The newest run cannot be opened: say why, and open the newest that can.
-            wb.notify(format!("The newest run was not opened: {reason}"), true);
-        }
-        if wb.options.open_latest_run
-            && let Some(run) = wb.runs.iter().find(|r| r.has_checkpoint && r.config.is_ok())
-        {
-            let path = run.path.clone();
-            wb.open_run(&path, true);
+        if wb.options.open_latest_run {
+            wb.open_newest_loadable_run();
         }
         wb
     }

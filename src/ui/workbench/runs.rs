@@ -3,7 +3,7 @@
 //! exporting curves. The file work itself is the engine's (`train::runs`, `interop`); these
 //! methods apply it to the workbench and report what happened.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
@@ -22,10 +22,63 @@ pub struct ImportedRun {
     pub source: std::path::PathBuf,
 }
 
+/// Run folders tried at start before giving up on opening one.
+const STARTUP_TRIES: usize = 20;
+
 impl Workbench {
     /// Makes a run's checkpoint the prediction model. A damaged checkpoint or one of another
     /// architecture leaves everything as it was and says why.
     pub fn open_run(&mut self, path: &Path, quiet: bool) {
+        if let Err(e) = self.try_open_run(path, quiet) {
+            if !quiet {
+                self.notify(format!("Cannot open run: {e}"), true);
+            }
+        }
+    }
+
+    /// At start: opens the newest run that loads. When newer runs cannot be opened (a
+    /// damaged `config.json`, a `model.bpk` of another architecture), the status bar says why
+    /// for the newest of them and which run was opened instead. At most [`STARTUP_TRIES`]
+    /// run folders are tried, so a runs folder full of damaged runs cannot stall the start.
+    pub(super) fn open_newest_loadable_run(&mut self) {
+        let name = |path: &Path| {
+            path.file_name()
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+        };
+        let mut newest_failure: Option<String> = None;
+        let candidates: Vec<(PathBuf, Result<(), String>)> = self
+            .runs
+            .iter()
+            .filter(|r| r.has_checkpoint || r.config.is_err())
+            .take(STARTUP_TRIES)
+            .map(|r| (r.path.clone(), r.config.as_ref().map(|_| ()).map_err(Clone::clone)))
+            .collect();
+        for (path, config) in candidates {
+            let opened = match config {
+                Err(reason) => Err(reason),
+                Ok(()) => self.try_open_run(&path, true).map_err(|e| e.to_string()),
+            };
+            match opened {
+                Ok(()) => {
+                    if let Some(reason) = newest_failure {
+                        self.notify(
+                            format!("The newest run was not opened ({reason}); opened {} instead", name(&path)),
+                            true,
+                        );
+                    }
+                    return;
+                }
+                Err(reason) if newest_failure.is_none() => newest_failure = Some(reason),
+                Err(_) => {}
+            }
+        }
+        if let Some(reason) = newest_failure {
+            self.notify(format!("No run could be opened: the newest failed with: {reason}"), true);
+        }
+    }
+
+    /// Opens the run at `path`: its model answers the pad and its curves show.
+    fn try_open_run(&mut self, path: &Path, quiet: bool) -> Result<(), crate::train::runs::RunError> {
         let loaded = RunDir::open(path).and_then(|(dir, config)| {
             let device = Device::flex();
             let model = dir.load_model(&config.train.model, &device)?;
@@ -63,12 +116,9 @@ impl Workbench {
                     run_dir: Some(path.to_path_buf()),
                     run_epochs: Some(config.train.epochs),
                 });
+                Ok(())
             }
-            Err(e) => {
-                if !quiet {
-                    self.notify(format!("Cannot open run: {e}"), true);
-                }
-            }
+            Err(e) => Err(e),
         }
     }
 

@@ -1,0 +1,273 @@
+//! Files that lie about their size, never end or are not files at all (issue 23, points 1,
+//! 2, 8 and 9): a FIFO or `/dev/zero` where the workbench expects `config.json`, `model.bpk`,
+//! a PNG or a token file is refused at once, naming the file; sizes declared in
+//! `config.json` or given as flags are checked before anything is allocated; `report` never
+//! reads `steps.csv`; the app opens the newest run that loads and says why a newer one did
+//! not; no run leaves a runtime folder of its own behind.
+//!
+//! Every CLI call here runs under [`cli_bounded`], which kills the process after a deadline,
+//! so a regression that blocks on a FIFO fails the test instead of hanging it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::gui::{harness, notice_texts, trained_run};
+
+/// How long a refusal may take: far more than any of them needs (they answer in well under a
+/// second), far less than a blocked read would wait.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs the CLI with `args` and without MNIST or a display; kills it at [`DEADLINE`].
+/// Returns (success, stderr); panics when the deadline passed (the process blocked).
+fn cli_bounded(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mnist-workbench"));
+    cmd.args(args)
+        .env_remove("MNIST_DIR")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status.success(), err);
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after {DEADLINE:?}: it blocked");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn refused(case: &str, args: &[&str], needles: &[&str]) {
+    let (ok, err) = cli_bounded(args, &[]);
+    assert!(!ok, "{case}: accepted\n{err}");
+    assert!(!err.contains("panicked"), "{case}: panicked\n{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{case}: the message does not name `{needle}`:\n{err}");
+    }
+}
+
+/// A trained MLP run folder (300 synthetic images, one epoch) made through the CLI.
+fn cli_run(tag: &str) -> PathBuf {
+    let runs = common::temp_dir(tag);
+    let (ok, err) = cli_bounded(
+        &[
+            "train", "--synthetic", "--synthetic-size", "300", "--model", "mlp", "--device", "flex", "--runs",
+            runs.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path()
+}
+
+fn copy_run(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let made = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+fn eval_args(run: &Path) -> Vec<String> {
+    ["eval", "--run", run.to_str().unwrap(), "--synthetic", "--synthetic-size", "300", "--device", "flex"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn special_files_in_a_run_folder_are_refused_at_once() {
+    let good = cli_run("special-src");
+    let root = common::temp_dir("special");
+    // A FIFO as config.json: opening it for reading would wait for a writer forever.
+    let run = root.join("fifo-config");
+    copy_run(&good, &run);
+    mkfifo(&run.join("config.json"));
+    refused("FIFO as config.json", &strs(&eval_args(&run)), &["config.json", "not a regular file"]);
+    // A FIFO as model.bpk.
+    let run = root.join("fifo-model");
+    copy_run(&good, &run);
+    mkfifo(&run.join("model.bpk"));
+    refused("FIFO as model.bpk", &strs(&eval_args(&run)), &["model.bpk", "not a regular file"]);
+    // /dev/zero as model.bpk: an endless file, read until memory ran out before.
+    let run = root.join("zero-model");
+    copy_run(&good, &run);
+    std::fs::remove_file(run.join("model.bpk")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", run.join("model.bpk")).unwrap();
+    refused("/dev/zero as model.bpk", &strs(&eval_args(&run)), &["model.bpk", "device"]);
+    // A FIFO and /dev/zero as the picture `predict` reads.
+    let fifo = root.join("digit.png");
+    mkfifo(&fifo);
+    refused(
+        "FIFO as a PNG",
+        &["predict", "--run", good.to_str().unwrap(), fifo.to_str().unwrap()],
+        &["digit.png", "not a regular file"],
+    );
+    refused(
+        "/dev/zero as a PNG",
+        &["predict", "--run", good.to_str().unwrap(), "/dev/zero"],
+        &["/dev/zero", "device"],
+    );
+}
+
+#[test]
+fn sizes_in_config_json_and_flags_are_checked_before_allocating() {
+    let good = cli_run("sizes-src");
+    let root = common::temp_dir("sizes");
+    // data_source.train_size of a synthetic run: regenerating 10^15 images would abort.
+    let run = root.join("huge-train-size");
+    copy_run(&good, &run);
+    let config = run.join("config.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["data_source"]["train_size"] = serde_json::json!(1_000_000_000_000_000u64);
+    std::fs::write(&config, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    refused(
+        "data_source.train_size of 10^15",
+        &strs(&eval_args(&run)),
+        &["config.json", "data_source.train_size"],
+    );
+    // --per-digit of 10^18 on the command line: "capacity overflow" on the trainer before.
+    let runs = root.join("runs");
+    refused(
+        "train --per-digit 10^18",
+        &[
+            "train", "--synthetic", "--synthetic-size", "300", "--model", "mlp", "--device", "flex", "--per-digit",
+            "1000000000000000000", "--runs", runs.to_str().unwrap(),
+        ],
+        &["per-digit"],
+    );
+    // The same through a run's config.json on --resume.
+    let run = root.join("huge-per-digit");
+    copy_run(&good, &run);
+    let config = run.join("config.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["train"]["subset"] = serde_json::json!({"kind": "per_digit", "k": 1_000_000_000_000_000_000u64});
+    std::fs::write(&config, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    refused(
+        "subset.k of 10^18 in config.json on --resume",
+        &[
+            "train", "--resume", run.to_str().unwrap(), "--synthetic", "--synthetic-size", "300", "--device", "flex",
+            "--runs", runs.to_str().unwrap(),
+        ],
+        &["config.json", "per-digit"],
+    );
+}
+
+#[test]
+fn report_does_not_read_the_step_log() {
+    let good = cli_run("report-steps-src");
+    let root = common::temp_dir("report-steps");
+    let run = root.join("run");
+    copy_run(&good, &run);
+    // A FIFO in place of steps.csv: a report that read it would block until the deadline.
+    mkfifo(&run.join("steps.csv"));
+    let out = root.join("report");
+    let (ok, err) = cli_bounded(
+        &[
+            "report", "--run", run.to_str().unwrap(), "--synthetic", "--synthetic-size", "300", "--device", "flex", "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.join("01_training_history.png").is_file(), "the history figure is drawn from metrics.jsonl");
+    // And the step log itself, where it is read (the dashboard), refuses a FIFO at once.
+    let err = mnist_workbench::train::step_log::read_steps(&run.join("steps.csv")).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn a_long_step_log_is_read_a_line_at_a_time_with_torn_and_damaged_lines_skipped() {
+    use mnist_workbench::train::step_log::{HEADER, read_steps};
+    let dir = common::temp_dir("steps-stream");
+    let path = dir.join("steps.csv");
+    let mut text = format!("{HEADER}\n");
+    for step in 1..=1000 {
+        text.push_str(&format!("{step},1,0.5,0.25,0.001,100,{}\n", step as f32 * 0.1));
+    }
+    // A 100 KiB line of garbage (longer than any row), a valid row, then a torn last line.
+    text.push_str(&"x".repeat(100 << 10));
+    text.push('\n');
+    text.push_str("1001,1,0.5,0.25,0.001,100,100.1\n1002,1,0.5");
+    std::fs::write(&path, text).unwrap();
+    let rows = read_steps(&path).unwrap();
+    assert_eq!(rows.len(), 1001, "1000 rows, the garbage line skipped, row 1001 kept, the torn line not");
+    assert_eq!(rows.last().unwrap().step, 1001);
+}
+
+#[test]
+fn no_runtime_folder_of_its_own_is_left_behind() {
+    let tmp = common::temp_dir("runtime-dir");
+    let tmp_s = tmp.to_str().unwrap().to_string();
+    for _ in 0..2 {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mnist-workbench"));
+        let status = cmd
+            .args(["data", "--help"])
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", &tmp_s)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let left: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter().all(|n| !n.contains("pid")),
+        "a per-process runtime folder was left: {left:?}"
+    );
+    assert!(left.len() <= 1, "at most the one per-user folder, reused: {left:?}");
+}
+
+#[test]
+fn the_app_opens_the_newest_run_that_loads_and_says_why_a_newer_one_did_not() {
+    let data = common::synthetic_dataset(300, 60, 23);
+    let runs = common::temp_dir("newest-other-arch");
+    let tiny = trained_run(&runs, &data, "tiny-cnn");
+    let small = trained_run(&runs, &data, "small-cnn");
+    // Make the small-cnn run the newest by name, then give it the tiny-cnn's weights: a
+    // model.bpk of another architecture (and no checkpoint.json to catch it first).
+    let older = runs.join("20000101-000000-tiny-cnn-seed0");
+    let newest = runs.join("29990101-000000-small-cnn-seed0");
+    std::fs::rename(&tiny, &older).unwrap();
+    std::fs::rename(&small, &newest).unwrap();
+    std::fs::copy(older.join("model.bpk"), newest.join("model.bpk")).unwrap();
+    let _ = std::fs::remove_file(newest.join("checkpoint.json"));
+    let mut h = harness(&data, &runs);
+    h.run_steps(5);
+    let model = h.state().workbench.model.as_ref().expect("a model is open");
+    assert_eq!(model.run_dir.as_deref(), Some(older.as_path()), "the older run that loads is open");
+    let notices = notice_texts(&h);
+    assert!(
+        notices.iter().any(|n| n.contains("newest run was not opened")
+            && n.contains("model.bpk")
+            && n.contains("20000101-000000-tiny-cnn-seed0")),
+        "{notices:?}"
+    );
+}
