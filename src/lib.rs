@@ -43,5 +43,6 @@ pub mod probe;
 pub mod remote;
 pub mod report;
 pub mod rng;
+pub mod textfmt;
 pub mod train;
 pub mod ui;

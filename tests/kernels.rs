@@ -1,14 +1,16 @@
 //! The fused block kernels against burn's standard composition of the same ops (conv2d,
 //! batch_norm_train, relu, max_pool2d) on flex: outputs, batch statistics and every gradient
 //! within 1e-4 of the composition's scale, on odd sizes, batch 1, non-contiguous inputs, and
-//! the blocks of every preset and of parametric CNNs.
+//! the blocks of every preset and of parametric CNNs. Each comparison also proves that the
+//! fused kernel computed its side (this thread's kernel counters, moved only after a kernel
+//! completed: a silent fallback to burn's ops fails the test).
 
 use burn::tensor::activation::relu;
 use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
-use mnist_workbench::kernels;
 use mnist_workbench::kernels::cpu::isa::Isa;
+use mnist_workbench::kernels::{self, Kernels, runs_during};
 use mnist_workbench::rng::Rng;
 
 /// `(batch, in, out, height, width, kernel)`.
@@ -34,11 +36,14 @@ const SHAPES: [Shape; 15] = [
 ];
 
 /// Runs `check` once on every instruction-set path this CPU has (the kernels pick one at run
-/// time; each must agree with the composition).
+/// time; each must agree with the composition), with our kernels on whatever
+/// `MNIST_WORKBENCH_KERNELS` says.
 fn on_every_path(check: impl Fn(Isa)) {
-    for isa in Isa::available() {
-        isa.force(|| check(isa));
-    }
+    kernels::with_kernels(Kernels::ALL, || {
+        for isa in Isa::available() {
+            isa.force(|| check(isa));
+        }
+    });
 }
 
 fn random(len: usize, rng: &mut Rng, scale: f32) -> Vec<f32> {
@@ -111,9 +116,8 @@ fn inference_block_equals_the_composition() {
                 Some(b.clone()),
                 options(shape.5),
             )));
-            let calls = kernels::fused_calls();
-            let got = kernels::conv_relu_pool(x.clone(), w.clone(), b.clone());
-            assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
+            let (got, runs) = runs_during(|| kernels::conv_relu_pool(x.clone(), w.clone(), b.clone()));
+            assert_eq!(runs.blocks, 1, "{shape:?}: the fused kernel ran");
             assert_close(&format!("{isa:?} {shape:?} output"), got.clone(), want.clone());
             // The same input as a non-contiguous view (NHWC memory seen as NCHW), and the fused
             // output (NHWC inside) fed on as the next block's input.
@@ -121,11 +125,9 @@ fn inference_block_equals_the_composition() {
             let nhwc = x.clone().permute([0, 2, 3, 1]).into_data();
             let view = Tensor::<4>::from_data(nhwc, &device).permute([0, 3, 1, 2]);
             assert_eq!(view.dims(), [n, ci, h, wd]);
-            assert_close(
-                &format!("{isa:?} {shape:?} strided input"),
-                kernels::conv_relu_pool(view, w.clone(), b.clone()),
-                want,
-            );
+            let (got, runs) = runs_during(|| kernels::conv_relu_pool(view, w.clone(), b.clone()));
+            assert_eq!(runs.blocks, 1, "{shape:?}: the fused kernel ran on the view");
+            assert_close(&format!("{isa:?} {shape:?} strided input"), got, want);
         }
     });
 }
@@ -149,10 +151,10 @@ fn plain_block_gradients_equal_the_composition() {
                 &device,
             );
             let (x1, w1, b1) = make();
-            let calls = kernels::fused_calls();
-            let fused = kernels::conv_relu_pool(x1.clone(), w1.clone(), b1.clone());
-            assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
-            let fused_grads = (fused.clone() * upstream.clone()).sum().backward();
+            let (fused, runs) = runs_during(|| kernels::conv_relu_pool(x1.clone(), w1.clone(), b1.clone()));
+            assert_eq!(runs.blocks, 1, "{shape:?}: the fused kernel ran");
+            let (fused_grads, runs) = runs_during(|| (fused.clone() * upstream.clone()).sum().backward());
+            assert_eq!(runs.block_backwards, 1, "{shape:?}: the fused backward ran");
             let (x2, w2, b2) = make();
             let composed = pool(relu(conv2d(
                 x2.clone(),
@@ -203,11 +205,12 @@ fn batch_norm_block_and_its_gradients_equal_the_composition() {
                 &device,
             );
             let (x1, w1, g1, b1) = make();
-            let calls = kernels::fused_calls();
-            let (fused, mean, variance) =
-                kernels::conv_norm_relu_pool(x1.clone(), w1.clone(), g1.clone(), b1.clone(), 1e-5);
-            let fused_grads = (fused.clone() * upstream.clone()).sum().backward();
-            assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
+            let ((fused, mean, variance), runs) = runs_during(|| {
+                kernels::conv_norm_relu_pool(x1.clone(), w1.clone(), g1.clone(), b1.clone(), 1e-5)
+            });
+            assert_eq!(runs.blocks, 1, "{shape:?}: the fused kernel ran");
+            let (fused_grads, runs) = runs_during(|| (fused.clone() * upstream.clone()).sum().backward());
+            assert_eq!(runs.block_backwards, 1, "{shape:?}: the fused backward ran");
             let (x2, w2, g2, b2) = make();
             let normalised = batch_norm_train(
                 conv2d(x2.clone(), w2.clone(), None, options(shape.5)),
@@ -261,8 +264,12 @@ fn untracked_inputs_ask_for_no_input_gradient() {
     let w = tensor(c.weight.clone(), c.weight_dims, &device).require_grad();
     let g = tensor(c.vector[0].clone(), [32], &device).require_grad();
     let b = tensor(c.vector[1].clone(), [32], &device).require_grad();
-    let (out, _, _) = kernels::conv_norm_relu_pool(x.clone(), w.clone(), g, b, 1e-5);
-    let grads = out.sum().backward();
+    let ((out, _, _), runs) = kernels::with_kernels(Kernels::ALL, || {
+        runs_during(|| kernels::conv_norm_relu_pool(x.clone(), w.clone(), g, b, 1e-5))
+    });
+    assert_eq!(runs.blocks, 1, "the fused kernel ran");
+    let (grads, runs) = runs_during(|| out.sum().backward());
+    assert_eq!(runs.block_backwards, 1, "the fused backward ran");
     assert!(x.grad(&grads).is_none());
     let dw: Vec<f32> = w.grad(&grads).unwrap().into_data().iter::<f32>().collect();
     assert!(dw.iter().any(|v| *v != 0.0) && dw.iter().all(|v| v.is_finite()));
@@ -291,9 +298,9 @@ fn eval_block_folds_batch_norm_like_the_composition() {
                     variance.clone(),
                 ]
                 .map(|v| tensor(v, [co], &device));
-                let calls = kernels::fused_calls();
-                let fused = kernels::conv_norm_eval(x.clone(), w.clone(), stats.clone(), 1e-5);
-                assert!(kernels::fused_calls() > calls, "{shape:?}: the fused kernel ran");
+                let (fused, runs) =
+                    runs_during(|| kernels::conv_norm_eval(x.clone(), w.clone(), stats.clone(), 1e-5));
+                assert_eq!(runs.blocks, 1, "{shape:?}: the fused kernel ran");
                 let [gamma, beta, m, v] = stats;
                 let normalised = batch_norm(
                     conv2d(x.clone(), w, None, options(shape.5)),
@@ -308,7 +315,9 @@ fn eval_block_folds_batch_norm_like_the_composition() {
                 assert_close(&format!("{what} output"), fused.clone(), composed.clone());
                 if tracked {
                     let upstream = tensor(c.upstream.clone(), fused.dims(), &device);
-                    let dx_fused = x.grad(&(fused * upstream.clone()).sum().backward()).unwrap();
+                    let (grads, runs) = runs_during(|| (fused * upstream.clone()).sum().backward());
+                    assert_eq!(runs.block_backwards, 1, "{shape:?}: the fused backward ran");
+                    let dx_fused = x.grad(&grads).unwrap();
                     let dx_composed = x.grad(&(composed * upstream).sum().backward()).unwrap();
                     assert_close(&format!("{what} d input"), dx_fused, dx_composed);
                 }

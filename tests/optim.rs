@@ -1,6 +1,8 @@
 //! The one-pass Adam and AdamW steps against burn's own optimisers: same weights after several
 //! steps of a real network (within float rounding), and optimiser state saved by either loads
-//! into the other (so `optimizer.bpk` files of older runs still resume).
+//! into the other (so `optimizer.bpk` files of older runs still resume). The fused side proves
+//! that the one-pass kernel stepped every parameter (this thread's kernel counters): its
+//! fallback composes the very same formula, so equal weights alone would not tell.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -9,6 +11,7 @@ use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use mnist_workbench::data::batch;
 use mnist_workbench::kernels::cpu::isa::Isa;
+use mnist_workbench::kernels::{self, Kernels};
 use mnist_workbench::model::{Model, ModelSpec};
 use mnist_workbench::train::optim::{FusedAdam, FusedAdamW};
 
@@ -68,6 +71,37 @@ fn train(optim: ModuleOptimizer, steps: usize) -> (Model, ModuleOptimizer) {
     run(fresh(), optim, 0..steps)
 }
 
+/// Counts the trainable tensors (running statistics are visited too, but need no gradient).
+struct Trainable(u64);
+
+impl ModuleVisitor for Trainable {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0 += param.val().is_require_grad() as u64;
+    }
+}
+
+/// Trainable tensors of [`fresh`]'s network (conv weights, gammas, betas, dense weights and
+/// biases), each stepped once per step.
+fn parameter_tensors() -> u64 {
+    let mut count = Trainable(0);
+    fresh().visit(&mut count);
+    assert_eq!(count.0, 10, "2 × (kernel, gamma, beta) + 2 × (weight, bias)");
+    count.0
+}
+
+/// [`train`] with the fused optimiser `optim`, asserting that its one-pass kernel stepped
+/// every parameter at every step on this thread (no silent fallback).
+fn train_fused(optim: ModuleOptimizer, steps: usize, what: &str) -> (Model, ModuleOptimizer) {
+    let ((model, optim), runs) =
+        kernels::with_kernels(Kernels::ALL, || kernels::runs_during(|| train(optim, steps)));
+    assert_eq!(
+        runs.adam_steps,
+        parameter_tensors() * steps as u64,
+        "{what}: the one-pass kernel stepped every parameter"
+    );
+    (model, optim)
+}
+
 fn assert_same_weights(a: &Model, b: &Model, what: &str) {
     for (i, (x, y)) in params(a).iter().zip(params(b)).enumerate() {
         let scale = y.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
@@ -111,8 +145,9 @@ fn same_steps_as_burns_optimisers() {
         ),
     ];
     for (what, burns, ours) in cases {
-        let (reference, _) = train(burns, 4);
-        let (fused, _) = train(ours, 4);
+        let ((reference, _), burn_runs) = kernels::runs_during(|| train(burns, 4));
+        assert_eq!(burn_runs.adam_steps, 0, "{what}: burn's optimiser is burn's");
+        let (fused, _) = train_fused(ours, 4, what);
         assert_same_weights(&fused, &reference, what);
         // The weights moved: the comparison is not of two untouched initialisations.
         let (start, _) = train(AdamConfig::new().init(), 0);
@@ -129,7 +164,13 @@ fn state_files_load_across_burn_and_fused_adam() {
     let fused = fused
         .from_bytes(bytes)
         .expect("burn's Adam state loads into the fused Adam");
-    let (resumed, fused) = run(model, fused, 2..4);
+    let ((resumed, fused), runs) =
+        kernels::with_kernels(Kernels::ALL, || kernels::runs_during(|| run(model, fused, 2..4)));
+    assert_eq!(
+        runs.adam_steps,
+        parameter_tensors() * 2,
+        "the one-pass kernel resumed"
+    );
     let (reference, _) = train(AdamConfig::new().with_epsilon(1e-8).init(), 4);
     assert_same_weights(&resumed, &reference, "resumed from burn's state");
     // And the other way: the fused Adam's state loads into burn's Adam.

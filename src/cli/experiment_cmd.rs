@@ -154,16 +154,25 @@ fn check_out(out: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses, before any work, to replace earlier results of the same kind in `out`.
+/// Refuses, before any work, to replace earlier results of the same kind in `out`. Anything
+/// at that name counts, a symbolic link too, even one whose target is missing
+/// (`symlink_metadata` does not follow links): the write would replace the link.
 fn keep_earlier(out: &std::path::Path, file: &str, overwrite: bool) -> anyhow::Result<()> {
     let existing = out.join(file);
-    if existing.exists() && !overwrite {
-        anyhow::bail!(
-            "{} already holds results; choose another --out or pass --overwrite to replace them",
-            existing.display()
-        );
+    match std::fs::symlink_metadata(&existing) {
+        Ok(m) if !overwrite => {
+            let what = if m.file_type().is_symlink() {
+                "is a symbolic link, which the results would replace"
+            } else {
+                "already holds results"
+            };
+            anyhow::bail!(
+                "{} {what}; choose another --out or pass --overwrite to replace it",
+                existing.display()
+            )
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Runs `experiment`.

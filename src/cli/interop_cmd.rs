@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use mnist_workbench::interop::{ArchChoice, export, import_checkpoint, write_imported_run};
+use mnist_workbench::interop::{ArchChoice, ExportError, export, import_checkpoint, write_imported_run};
 use mnist_workbench::train::RunDir;
 
 /// Flags of `import`.
@@ -79,7 +79,9 @@ pub struct ExportArgs {
     /// The .safetensors file to write; model.py is written beside it.
     #[arg(long, value_name = "FILE")]
     to: PathBuf,
-    /// Replace the file and model.py when they exist.
+    /// Replace the file and model.py when they exist. A name that is a symbolic link (even a
+    /// dangling one) is refused without this; with it the link itself is replaced by the file
+    /// and its target is left alone.
     #[arg(long)]
     overwrite: bool,
 }
@@ -89,8 +91,13 @@ pub fn export_run(a: ExportArgs) -> anyhow::Result<()> {
     let (dir, config) = RunDir::open(&a.run)?;
     let device = mnist_workbench::device::flex().device;
     let model = dir.load_model(&config.train.model, &device)?;
-    let written = export(&config.train.model, &model.to_plain(), &a.to, a.overwrite)
-        .with_context(|| format!("exporting {}", a.run.display()))?;
+    let written = match export(&config.train.model, &model.to_plain(), &a.to, a.overwrite) {
+        Ok(written) => written,
+        Err(e @ (ExportError::Exists(_) | ExportError::Symlink { .. })) => {
+            anyhow::bail!("exporting {}: {e} (--overwrite allows it)", a.run.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("exporting {}", a.run.display())),
+    };
     println!(
         "wrote {} and {}",
         written.weights.display(),

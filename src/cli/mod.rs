@@ -195,9 +195,13 @@ impl DataArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(path) = &cli.token_file {
-        mnist_workbench::remote::set_token(Some(mnist_workbench::remote::read_token_file(path)?));
-    }
+    // Named now, read only when a remote device is used (or by `serve`); a token file others
+    // can read is a log line on `serve`, a note on stderr elsewhere.
+    let token_note: fn(&str) = match cli.command {
+        Some(Cmd::Serve(_)) => serve_cmd::log,
+        _ => |line: &str| eprintln!("note: {line}"),
+    };
+    mnist_workbench::remote::set_token_file(cli.token_file.clone(), token_note);
     match cli.command {
         None => open_app(AppArgs::default()),
         Some(Cmd::App(a)) => open_app(a),

@@ -2,6 +2,7 @@
 //! weights `[out, in]`, BatchNorm's `num_batches_tracked`) and a `model.py` beside it that
 //! defines the matching `nn.Module` and loads the file, so PyTorch computes the same logits.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
@@ -10,6 +11,7 @@ use safetensors::tensor::TensorView;
 use crate::fsutil::atomic_write;
 use crate::model::ModelSpec;
 use crate::model::plain::{Architecture, PlainWeights};
+use crate::textfmt::{python_file_name_expr, python_str_body, python_str_literal};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,19 @@ pub enum ExportError {
     /// A file exists and overwriting was not asked for.
     #[error("{0} exists; choose another name or allow overwriting")]
     Exists(PathBuf),
+    /// The file name is a symbolic link (perhaps one whose target does not exist) and
+    /// overwriting was not asked for: a write would replace the link, not go through it.
+    #[error(
+        "{path} is a symbolic link (to {}); nothing was written. Choose another name, or allow \
+         overwriting to replace the link itself with the file (its target is left alone)",
+        target.as_deref().map_or_else(|| "somewhere unreadable".into(), |t| t.display().to_string())
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points, when that can be read.
+        target: Option<PathBuf>,
+    },
     /// The target name is not a `.safetensors` file.
     #[error("{0}: the export is a .safetensors file (and a model.py beside it)")]
     NotSafetensors(PathBuf),
@@ -115,8 +130,10 @@ pub fn pytorch_tensors(spec: &ModelSpec, weights: &PlainWeights) -> Result<Vec<N
     Ok(out)
 }
 
-/// Writes `to` (a `.safetensors` file) and `model.py` beside it. Existing files are kept
-/// unless `overwrite`; each file is written to a temporary name and renamed.
+/// Writes `to` (a `.safetensors` file) and `model.py` beside it. Unless `overwrite`, nothing
+/// is written when either name is taken, by a file, a folder or a symbolic link (dangling or
+/// not: the check does not follow links); with it, a link is replaced by the file, never written
+/// through. Each file is written to a temporary name and renamed.
 pub fn export(
     spec: &ModelSpec,
     weights: &PlainWeights,
@@ -128,9 +145,7 @@ pub fn export(
     }
     let module = to.with_file_name("model.py");
     for path in [to, module.as_path()] {
-        if path.exists() && !overwrite {
-            return Err(ExportError::Exists(path.to_path_buf()));
-        }
+        refuse_to_replace(path, overwrite)?;
     }
     let tensors = pytorch_tensors(spec, weights)?;
     let bytes: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = tensors
@@ -172,18 +187,41 @@ pub fn export(
         move |cause| ExportError::Io { path, cause }
     };
     atomic_write(to, &serialized).map_err(io(to))?;
-    let file_name = to
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    atomic_write(&module, module_source(spec, &file_name).as_bytes()).map_err(io(&module))?;
+    let file_name = to.file_name().unwrap_or_default();
+    atomic_write(&module, module_source(spec, file_name).as_bytes()).map_err(io(&module))?;
     Ok(Exported {
         weights: to.to_path_buf(),
         module,
     })
 }
 
-/// The text of `model.py` for `spec`.
-pub fn module_source(spec: &ModelSpec, weights_file: &str) -> String {
+/// Refuses, unless `overwrite`, to replace whatever is at `path`. The check does not follow
+/// symbolic links (`symlink_metadata`), so a link counts as something there even when its
+/// target does not exist: writing would replace the link, which is never done unasked.
+/// A path that cannot be examined (say, a folder without permission) is refused too, with the
+/// reason.
+fn refuse_to_replace(path: &Path, overwrite: bool) -> Result<(), ExportError> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(cause) => Err(ExportError::Io {
+            path: path.to_path_buf(),
+            cause,
+        }),
+        Ok(_) if overwrite => Ok(()),
+        Ok(m) if m.file_type().is_symlink() => Err(ExportError::Symlink {
+            path: path.to_path_buf(),
+            target: std::fs::read_link(path).ok(),
+        }),
+        Ok(_) => Err(ExportError::Exists(path.to_path_buf())),
+    }
+}
+
+/// The text of `model.py` for `spec`, loading the weights from `weights_file`, a file name
+/// (no folder) beside `model.py`. Every value written into the Python source goes through
+/// [`crate::textfmt`]'s writers: the weights file's name is a Python expression that gives back
+/// exactly that name ([`python_file_name_expr`]; quotes, backslashes, line breaks and bytes
+/// that are not UTF-8 included), so no name can break the module or run code on `import`.
+pub fn module_source(spec: &ModelSpec, weights_file: impl AsRef<OsStr>) -> String {
     let arch = Architecture::of(spec);
     let (conv_names, dense_names) = layer_names(&arch);
     let mut layers = Vec::new();
@@ -223,7 +261,7 @@ pub fn module_source(spec: &ModelSpec, weights_file: &str) -> String {
         r#""""{describe}, exported by MNIST Workbench as a PyTorch module.
 
     from model import load
-    net = load()              # eval mode, weights from {weights_file}
+    net = load()              # eval mode, weights from WEIGHTS_FILE beside this file
     logits = net(x)           # x: [batch, 1, 28, 28], normalised as (pixel / 255 - 0.1307) / 0.3081
 
 Needs torch and safetensors (pip install torch safetensors).
@@ -234,7 +272,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-ARCHITECTURE = "{arch}"
+ARCHITECTURE = {arch}
+WEIGHTS_FILE = {weights}
 
 
 class WorkbenchNet(nn.Module):
@@ -244,14 +283,15 @@ class WorkbenchNet(nn.Module):
     def forward(self, x):
 {forward}
 
-def load(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "{weights_file}")):
+def load(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), WEIGHTS_FILE)):
     """The network with the exported weights, in eval mode."""
     net = WorkbenchNet()
     net.load_state_dict(load_file(path))
     return net.eval()
 "#,
-        describe = spec.describe(),
-        arch = spec.arch_string(),
+        describe = python_str_body(&spec.describe()),
+        arch = python_str_literal(&spec.arch_string()),
+        weights = python_file_name_expr(weights_file.as_ref()),
         layers = indent(&layers),
         forward = indent(&forward),
     )

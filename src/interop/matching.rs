@@ -4,7 +4,7 @@
 //! linear layer, running statistics make a BatchNorm), and our layers take, in order, the
 //! module whose shapes fit. `--map ours=theirs` settles what shapes cannot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::ImportError;
 use super::checkpoint::{Checkpoint, ForeignTensor};
@@ -121,6 +121,23 @@ pub fn modules(checkpoint: &Checkpoint) -> Result<Vec<ForeignModule<'_>>, Import
         });
     }
     Ok(out)
+}
+
+/// Refuses a BatchNorm whose running variance is negative (no data gives one; the
+/// normalization would take its square root), naming the tensor, the index and the value.
+pub fn check_statistics(assigned: &[&ForeignModule]) -> Result<(), String> {
+    for module in assigned.iter().filter(|m| m.role == Role::Norm) {
+        let Some(var) = module.tensors.get("running_var") else {
+            continue;
+        };
+        if let Some((i, v)) = var.values.iter().enumerate().find(|(_, v)| **v < 0.0) {
+            return Err(format!(
+                "tensor {} holds a negative running variance ({v}) at index {i}",
+                var.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Our layers for `spec`, in order, with the shapes (PyTorch layout) they need.
@@ -368,23 +385,23 @@ pub fn infer_spec(modules: &[ForeignModule]) -> Result<ModelSpec, ImportError> {
     let convs: Vec<&ForeignModule> = of(Role::Conv).collect();
     let norms: Vec<&ForeignModule> = of(Role::Norm).collect();
     let linears: Vec<&ForeignModule> = of(Role::Linear).collect();
-    // Follows `in → out` links from `start`: each step must have exactly one candidate.
+    // Follows `in → out` links from `start`: each step must have exactly one candidate. The
+    // layers are indexed by input width once, so the walk is linear in their number.
     let chain = |layers: &[&ForeignModule], start: usize, what: &str| -> Result<Vec<usize>, ImportError> {
+        let mut by_input: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, layer) in layers.iter().enumerate() {
+            by_input.entry(layer.main_shape()[1]).or_default().push(i);
+        }
         let mut widths = Vec::new();
-        let mut used = vec![false; layers.len()];
         let mut current = start;
         for _ in 0..layers.len() {
-            let next: Vec<usize> = (0..layers.len())
-                .filter(|&i| !used[i] && layers[i].main_shape()[1] == current)
-                .collect();
-            match next.as_slice() {
-                [one] => {
-                    used[*one] = true;
+            match by_input.remove(&current).as_deref() {
+                Some([one]) => {
                     current = layers[*one].main_shape()[0];
                     widths.push(current);
                 }
-                [] => return Err(cannot(format!("no {what} takes {current} inputs"))),
-                _ => return Err(cannot(format!("several {what}s take {current} inputs"))),
+                None | Some([]) => return Err(cannot(format!("no {what} takes {current} inputs"))),
+                Some(_) => return Err(cannot(format!("several {what}s take {current} inputs"))),
             }
         }
         Ok(widths)

@@ -7,6 +7,9 @@
 pub mod checkpoint;
 pub mod export;
 pub mod matching;
+mod safetensors_file;
+mod torch_file;
+mod zip_scan;
 
 use std::path::{Path, PathBuf};
 
@@ -111,19 +114,31 @@ pub struct Imported {
 }
 
 impl Imported {
-    /// The mapping as printable lines: `ours ← theirs [shape] (note)`.
+    /// The mapping as printable lines: `ours ← theirs [shape] (note)`, after a line saying
+    /// where in the file the state dict was found when it was not the file's top level
+    /// (`(state dict taken from 'model_state_dict')`), and followed by a line per tensor left
+    /// out for its dtype other than BatchNorm's `num_batches_tracked` counters.
     pub fn mapping_lines(&self) -> Vec<String> {
-        self.mapping
-            .iter()
-            .map(|m| {
-                let note = if m.note.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", m.note)
-                };
-                format!("{:<6} <- {} {:?}{note}", m.ours, m.theirs, m.shape)
-            })
-            .collect()
+        let mut lines: Vec<String> = self
+            .source
+            .source_note()
+            .map(|n| format!("({n})"))
+            .into_iter()
+            .collect();
+        lines.extend(self.mapping.iter().map(|m| {
+            let note = if m.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", m.note)
+            };
+            format!("{:<6} <- {} {:?}{note}", m.ours, m.theirs, m.shape)
+        }));
+        lines.extend(
+            self.source
+                .notable_skipped()
+                .map(|name| format!("(skipped {name}: not a float tensor)")),
+        );
+        lines
     }
 
     /// The network on `device`.
@@ -151,6 +166,7 @@ pub fn import_checkpoint(
         };
         let slots = matching::slots(&spec);
         let assigned = matching::assign(&slots, &modules, maps)?;
+        matching::check_statistics(&assigned).map_err(|reason| ImportError::damaged(path, reason))?;
         let (weights, mapping) = matching::plain_weights(&spec, &slots, &assigned);
         (spec, weights, mapping, inferred)
     };
@@ -158,9 +174,10 @@ pub fn import_checkpoint(
     if !weights.params.iter().chain(&weights.running).all(finite) {
         return Err(ImportError::damaged(
             path,
-            "its weights hold NaN or infinite values",
+            "its weights hold NaN or infinite values once a convolution's bias is folded into BatchNorm's running mean",
         ));
     }
+    outputs_are_finite(path, &spec, &weights, &checkpoint)?;
     Ok(Imported {
         spec,
         inferred,
@@ -168,6 +185,58 @@ pub fn import_checkpoint(
         mapping,
         source: checkpoint,
     })
+}
+
+/// Refuses weights that make the network's logits non-finite (values near f32's limit
+/// overflow on the way through) on two test inputs, a blank image and a fixed pseudo-random
+/// one, before they can be evaluated into a meaningless "loss 2.3026, accuracy 0.10". The
+/// message names the tensor with the largest magnitude, the likely culprit.
+fn outputs_are_finite(
+    path: &Path,
+    spec: &ModelSpec,
+    weights: &PlainWeights,
+    checkpoint: &Checkpoint,
+) -> Result<(), ImportError> {
+    use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, normalize_pixel};
+    use burn::tensor::{Tensor, TensorData};
+    let device = crate::device::flex().device;
+    let Some(model) = Model::from_plain(spec, weights, &device) else {
+        return Err(ImportError::Mismatch(format!(
+            "the weights do not make a {}",
+            spec.describe()
+        )));
+    };
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut pixels: Vec<f32> = vec![normalize_pixel(0); IMAGE_PIXELS];
+    pixels.extend((0..IMAGE_PIXELS).map(|_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        normalize_pixel((state >> 56) as u8)
+    }));
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [2, 1, IMAGE_SIDE, IMAGE_SIDE]), &device);
+    let logits: Vec<f32> = model.forward(images).into_data().iter().collect();
+    if let Some(i) = logits.iter().position(|v| !v.is_finite()) {
+        let input = if i < logits.len() / 2 {
+            "a blank image"
+        } else {
+            "a random image"
+        };
+        let largest = checkpoint
+            .tensors
+            .iter()
+            .filter(|t| !t.values.is_empty())
+            .map(|t| (t.values.iter().fold(0.0f32, |m, v| m.max(v.abs())), &t.name))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let culprit = largest.map_or_else(String::new, |(peak, name)| {
+            format!("; the largest magnitude is {peak:e}, in tensor {name}")
+        });
+        return Err(ImportError::damaged(
+            path,
+            format!("its weights make the network's outputs non-finite on {input}{culprit}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `imported` as a run folder under `root` (built under a temporary name and renamed,

@@ -168,6 +168,7 @@ impl AdamOps for Flex {
             &mut moment_2.storage_mut::<f32>()[..len],
         );
         update_in_place(p, m1, m2, grad, &step);
+        super::record(|runs| runs.adam_steps += 1);
         AdamTensors {
             param,
             moment_1,

@@ -1,7 +1,14 @@
 //! [`ConvBlockOps`] on flex (the kernels of [`cpu`](super::cpu) on flex's host buffers) and on
 //! autodiff over flex (the same forward, keeping what the backward needs, and the backward
 //! registered with burn's autodiff graph). Inputs the kernels do not take (another dtype, a
-//! non-square or even kernel, maps smaller than 2×2) go to the standard composition.
+//! non-square or even kernel, maps smaller than 2×2) go to the standard composition, and so
+//! do inputs or parameters holding a NaN or an infinity. Which gradients such a value reaches
+//! depends on which `0 · NaN` products an implementation forms at the image borders, and the
+//! implicit GEMMs form more than burn's convolutions (their junk columns pair zero gradients
+//! with real pixels, their padded gradient buffer pairs zeros with every tap). A network gone
+//! bad thus gives exactly burn's NaNs, for one vectorised read of each input per block. NaNs
+//! that arise inside the kernels (an overflowing convolution) and NaN gradients flowing back
+//! propagate as through burn's ops (`tests/kernels_nan.rs`).
 
 use std::sync::{Arc, Mutex};
 
@@ -39,10 +46,9 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, vectors: &[&FlexTensor]) -> Opt
     let vectors_fit = vectors
         .iter()
         .all(|v| v.layout().shape().num_dims() == 1 && v.layout().shape()[0] == co);
-    if !(fits && vectors_fit) {
+    if !(fits && vectors_fit && all.into_iter().all(all_finite)) {
         return None;
     }
-    super::count_call();
     Some(BlockGeometry {
         batch: n,
         in_channels: ci,
@@ -51,6 +57,43 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, vectors: &[&FlexTensor]) -> Opt
         width: w,
         kernel: k,
     })
+}
+
+/// Whether every element of `t` (a 1-d or 4-d f32 tensor) is finite. A tensor that covers its
+/// whole buffer (any dense layout) is checked in one vectorised pass over the buffer; other
+/// views element by element.
+fn all_finite(t: &FlexTensor) -> bool {
+    let layout = t.layout();
+    let data = t.storage::<f32>();
+    let shape = layout.shape();
+    if layout.start_offset() == 0 && data.len() == shape.num_elements() {
+        return finite(data);
+    }
+    match shape.num_dims() {
+        1 => values(t).iter().all(|v| v.is_finite()),
+        _ => {
+            let at = input(t).at;
+            let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
+            (0..n).all(|i| {
+                (0..c).all(|ch| (0..h).all(|y| (0..w).all(|x| data[at.index(i, ch, y, x)].is_finite())))
+            })
+        }
+    }
+}
+
+/// Whether every value is finite: `v · 0` is 0 for a finite `v` and NaN otherwise, summed in
+/// independent lanes so the loop vectorises.
+fn finite(data: &[f32]) -> bool {
+    const LANES: usize = 16;
+    let mut lanes = [0.0f32; LANES];
+    let chunks = data.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += v * 0.0;
+        }
+    }
+    lanes.iter().chain(rest).all(|v| v.is_finite())
 }
 
 /// A 4-d tensor's buffer and layout, as the kernels read it.
@@ -94,31 +137,33 @@ fn pooled_dims(g: &BlockGeometry) -> [usize; 4] {
 }
 
 /// Weights packed for the forward GEMM ([`pack_forward`]), cached by the identity of the
-/// tensor's storage: a stored buffer never changes while shared (flex copies on write), and the
-/// cache holds a reference, so the same identity always means the same values. Inference with
+/// tensor's storage, its layout and its shape: a stored buffer never changes while shared
+/// (flex copies on write), and the cache holds a reference, so the same key always means the
+/// same values read the same way (two views of one buffer may differ in shape alone). Inference with
 /// one model (the pad, an evaluation) packs each kernel once; training, whose weights change
 /// every step, just cycles through the few entries.
 fn packed_weights(weight: &FlexTensor, g: &BlockGeometry) -> Arc<Vec<f32>> {
-    type Entry = (Arc<Bytes>, Strided4, Arc<Vec<f32>>);
+    type Entry = (Arc<Bytes>, Strided4, [usize; 4], Arc<Vec<f32>>);
     static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
     const ENTRIES: usize = 16;
     const FLOATS: usize = 16 << 20;
     let storage = weight.data_arc();
     let at = input(weight).at;
+    let dims = [g.out_channels, g.in_channels, g.kernel, g.kernel];
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(i) = cache
         .iter()
-        .position(|(s, a, _)| Arc::ptr_eq(s, &storage) && *a == at)
+        .position(|(s, a, d, _)| Arc::ptr_eq(s, &storage) && *a == at && *d == dims)
     {
         let entry = cache.remove(i);
-        let packed = entry.2.clone();
+        let packed = entry.3.clone();
         cache.push(entry); // most recently used last
         return packed;
     }
     let packed = Arc::new(pack_forward(weight.storage::<f32>(), at, g));
-    cache.push((storage, at, packed.clone()));
+    cache.push((storage, at, dims, packed.clone()));
     // At most 16 kernels and 16 M floats (64 MB packed, as much again held alive).
-    while cache.len() > ENTRIES || cache.iter().map(|e| e.2.len()).sum::<usize>() > FLOATS {
+    while cache.len() > ENTRIES || cache.iter().map(|e| e.3.len()).sum::<usize>() > FLOATS {
         cache.remove(0);
     }
     packed
@@ -131,6 +176,7 @@ impl ConvBlockOps for Flex {
         };
         let ones = vec![1.0; g.out_channels];
         let out = block::forward_infer(input(&x), &packed_weights(&weight, &g), &ones, &values(&bias), &g);
+        super::record(|runs| runs.blocks += 1);
         nhwc_tensor(out, pooled_dims(&g))
     }
 
@@ -153,6 +199,7 @@ impl ConvBlockOps for Flex {
             .map(|c| beta[c] - mean[c] * scale[c])
             .collect();
         let out = block::forward_infer(input(&x), &packed_weights(&weight, &g), &scale, &shift, &g);
+        super::record(|runs| runs.blocks += 1);
         nhwc_tensor(out, pooled_dims(&g))
     }
 
@@ -173,6 +220,7 @@ impl ConvBlockOps for Flex {
             epsilon,
         };
         let out = block::forward_train(input(&x), input(&weight), norm, &g);
+        super::record(|runs| runs.blocks += 1);
         let co = g.out_channels;
         NormalizedBlock {
             output: nhwc_tensor(out.output, pooled_dims(&g)),
@@ -192,6 +240,7 @@ fn register_grads<const N: usize>(ops: Ops<Arc<Saved>, N>, grads: &mut Gradients
     let (node_x, node_weight) = (parents.next().flatten(), parents.next().flatten());
     let rest: Vec<_> = parents.collect();
     let out = block::backward(&saved, input(&grad), node_x.is_some());
+    super::record(|runs| runs.block_backwards += 1);
     if let (Some(node), Some(dx)) = (node_x, out.input) {
         grads.register::<Flex>(
             node.id,
@@ -255,6 +304,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
                     Norm::Bias(&bias),
                     &g,
                 );
+                super::record(|runs| runs.blocks += 1);
                 prep.finish(Arc::new(out.saved), nhwc_tensor(out.output, pooled_dims(&g)))
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::conv_relu_pool(
@@ -316,6 +366,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
             epsilon,
         };
         let out = block::forward_train(input(x.primitive()), input(weight.primitive()), norm, &g);
+        super::record(|runs| runs.blocks += 1);
         let co = g.out_channels;
         let (mean, variance) = (plain_tensor(out.mean, [co]), plain_tensor(out.variance, [co]));
         let output = nhwc_tensor(out.output, pooled_dims(&g));

@@ -5,8 +5,13 @@
 //! ops ([`compose`]), so wgpu (`Cube`) and a remote device run exactly what they ran before;
 //! flex and autodiff-on-flex get the kernels of [`cpu`]: NHWC inside, convolutions as implicit
 //! GEMMs over a padded input (no im2col buffer), a direct kernel for single-channel input,
-//! BatchNorm statistics in one pass, ReLU and pooling fused into the normalisation, the weight
-//! gradient as GEMMs against the same input rows, all parallel over the images of the batch.
+//! BatchNorm statistics in two cache-resident passes per image, ReLU and pooling fused into
+//! the normalisation, the weight gradient as GEMMs against the same input rows, all parallel
+//! over the images of the batch. NaN propagates as through burn's ops.
+//!
+//! Which path ran is observable: [`with_kernels`] chooses ours or burn's for one thread (the
+//! in-process `MNIST_WORKBENCH_KERNELS`), and [`runs_on_this_thread`] / [`runs_during`] count
+//! the kernels that completed on the calling thread.
 //!
 //! Model code calls the tensor-level functions below; they route through `Dispatch` to the
 //! backend of the tensors' device.
@@ -21,55 +26,180 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Cube, ExtensionType, Remote, backend_extension};
 use burn::tensor::Tensor;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-/// Whether flex runs our block kernels (the default) or burn's standard composition.
-/// `MNIST_WORKBENCH_KERNELS` chooses at start: `burn` (none of ours), or a comma list of
-/// `conv` (the fused blocks) and `adam` (the one-pass optimiser step); unset means both. One
-/// binary thus benchmarks each lever alone.
+/// Which of our kernels flex runs instead of burn's standard ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kernels {
+    /// The fused conv → (BatchNorm) → ReLU → pool blocks.
+    pub conv: bool,
+    /// The one-pass Adam / AdamW step.
+    pub adam: bool,
+}
+
+impl Kernels {
+    /// All of ours (the default).
+    pub const ALL: Kernels = Kernels {
+        conv: true,
+        adam: true,
+    };
+    /// None of ours: burn's standard ops only (`MNIST_WORKBENCH_KERNELS=burn`).
+    pub const BURN: Kernels = Kernels {
+        conv: false,
+        adam: false,
+    };
+
+    /// The choice a value of `MNIST_WORKBENCH_KERNELS` makes: `None` (unset) is [`Kernels::ALL`];
+    /// otherwise a comma list of `conv` and `adam` (anything else, `burn` included, turns
+    /// both off).
+    pub fn from_env_value(value: Option<&str>) -> Kernels {
+        let Some(value) = value else {
+            return Kernels::ALL;
+        };
+        let has = |name: &str| value.split(',').any(|part| part.trim() == name);
+        Kernels {
+            conv: has("conv"),
+            adam: has("adam"),
+        }
+    }
+}
+
+/// Whether flex runs our block kernels on this thread: the innermost [`with_kernels`] scope,
+/// else the process-wide choice ([`set_kernels`], first read from `MNIST_WORKBENCH_KERNELS`).
+/// One binary thus benchmarks each lever alone, and a test compares both paths in-process.
 pub fn fused_enabled() -> bool {
-    enabled(&FUSED, "conv")
+    current().conv
 }
 
 /// Whether flex steps Adam and AdamW with the one-pass kernel (see [`fused_enabled`]).
 pub fn fused_adam_enabled() -> bool {
-    enabled(&FUSED_ADAM, "adam")
+    current().adam
 }
 
 /// Chooses our block kernels (`true`) or burn's composition on flex from now on, for every
-/// thread.
+/// thread (outside [`with_kernels`] scopes); the one-pass Adam keeps its setting.
 pub fn set_fused(enabled: bool) {
-    FUSED.store(if enabled { ON } else { OFF }, Ordering::Relaxed);
+    set_kernels(Kernels {
+        conv: enabled,
+        ..process_kernels()
+    });
 }
 
-fn enabled(flag: &AtomicU8, name: &str) -> bool {
-    match flag.load(Ordering::Relaxed) {
-        UNSET => {
-            let on = std::env::var("MNIST_WORKBENCH_KERNELS")
-                .map_or(true, |v| v.split(',').any(|part| part.trim() == name));
-            flag.store(if on { ON } else { OFF }, Ordering::Relaxed);
-            on
+/// Chooses which of our kernels flex runs from now on, for every thread (outside
+/// [`with_kernels`] scopes). This is what `MNIST_WORKBENCH_KERNELS` sets at first use.
+pub fn set_kernels(kernels: Kernels) {
+    PROCESS.store(encode(kernels), Ordering::Relaxed);
+}
+
+/// Runs `f` with `kernels` chosen for the calls made on this thread only (other threads keep
+/// theirs), restoring the previous choice afterwards, also when `f` panics. Whether a block
+/// runs fused is decided when its forward pass runs, so its backward follows that choice.
+pub fn with_kernels<T>(kernels: Kernels, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Kernels>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.set(self.0));
         }
-        state => state == ON,
+    }
+    let _restore = Restore(SCOPED.with(|s| s.replace(Some(kernels))));
+    f()
+}
+
+fn current() -> Kernels {
+    SCOPED.with(Cell::get).unwrap_or_else(process_kernels)
+}
+
+fn process_kernels() -> Kernels {
+    match PROCESS.load(Ordering::Relaxed) {
+        UNSET => {
+            let kernels = Kernels::from_env_value(std::env::var("MNIST_WORKBENCH_KERNELS").ok().as_deref());
+            // A choice made in the meantime by `set_kernels` wins over the environment.
+            let _ = PROCESS.compare_exchange(UNSET, encode(kernels), Ordering::Relaxed, Ordering::Relaxed);
+            decode(PROCESS.load(Ordering::Relaxed))
+        }
+        code => decode(code),
     }
 }
 
-/// How many block ops our kernels have run in this process (forward passes; a backward pass
-/// counts with its forward), so tests and benchmarks can tell they were used.
+fn encode(k: Kernels) -> u8 {
+    SET | (k.conv as u8) << 1 | (k.adam as u8) << 2
+}
+
+fn decode(code: u8) -> Kernels {
+    Kernels {
+        conv: code & 2 != 0,
+        adam: code & 4 != 0,
+    }
+}
+
+/// How often our kernels completed on one thread, so a test can tell which path its own calls
+/// took (tests run in parallel threads of one process; a process-wide count would mix them).
+/// A counter moves only after its kernel returned its result, never on a fallback to burn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelRuns {
+    /// Block forward passes (training or inference) our kernels computed.
+    pub blocks: u64,
+    /// Block backward passes our kernels computed.
+    pub block_backwards: u64,
+    /// Parameter tensors the one-pass Adam / AdamW kernel stepped.
+    pub adam_steps: u64,
+}
+
+/// The [`KernelRuns`] of the calling thread so far.
+pub fn runs_on_this_thread() -> KernelRuns {
+    RUNS.with(Cell::get)
+}
+
+/// Runs `f` and returns its result with the kernel runs it completed on this thread (what a
+/// test asserts to prove its own call took the fused path).
+pub fn runs_during<T>(f: impl FnOnce() -> T) -> (T, KernelRuns) {
+    let before = runs_on_this_thread();
+    let out = f();
+    let after = runs_on_this_thread();
+    let runs = KernelRuns {
+        blocks: after.blocks - before.blocks,
+        block_backwards: after.block_backwards - before.block_backwards,
+        adam_steps: after.adam_steps - before.adam_steps,
+    };
+    (out, runs)
+}
+
+/// Records on the calling thread (and in [`fused_calls`] for a forward block) that one of our
+/// kernels completed; call only after it returned its result.
+pub(crate) fn record(update: impl FnOnce(&mut KernelRuns)) {
+    RUNS.with(|runs| {
+        let mut now = runs.get();
+        let blocks = now.blocks;
+        update(&mut now);
+        CALLS.fetch_add(now.blocks - blocks, Ordering::Relaxed);
+        runs.set(now);
+    });
+}
+
+/// How many block forward passes our kernels have completed in this process, on any thread
+/// (for benchmarks; a test should read [`runs_on_this_thread`]).
 pub fn fused_calls() -> u64 {
     CALLS.load(Ordering::Relaxed)
 }
 
-pub(crate) fn count_call() {
-    CALLS.fetch_add(1, Ordering::Relaxed);
+thread_local! {
+    static SCOPED: Cell<Option<Kernels>> = const { Cell::new(None) };
+    static RUNS: Cell<KernelRuns> = const {
+        Cell::new(KernelRuns {
+            blocks: 0,
+            block_backwards: 0,
+            adam_steps: 0,
+        })
+    };
 }
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
+/// [`PROCESS`] before the environment was read.
 const UNSET: u8 = 0;
-const ON: u8 = 1;
-const OFF: u8 = 2;
-static FUSED: AtomicU8 = AtomicU8::new(UNSET);
-static FUSED_ADAM: AtomicU8 = AtomicU8::new(UNSET);
+/// Bit set in every recorded choice.
+const SET: u8 = 1;
+static PROCESS: AtomicU8 = AtomicU8::new(UNSET);
 
 /// The output of a block normalised with its batch's statistics.
 #[derive(ExtensionType)]

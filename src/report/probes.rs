@@ -16,7 +16,8 @@ use crate::probe::embed::Embedding;
 use crate::probe::saliency::SaliencyMaps;
 
 fn json_text(value: &impl serde::Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    serde_json::to_string_pretty(value)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
 }
 
 /// Seed S1's ablation figure: random ablations as a histogram with the targeted one

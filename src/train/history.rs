@@ -225,20 +225,14 @@ pub fn decimate(points: &[[f64; 2]], max_points: usize) -> Vec<[f64; 2]> {
 /// The curves of `runs` (name, history) as one CSV table, a row per step and per epoch:
 /// `run,kind,step,epoch,wall_secs,loss,accuracy,learning_rate,test_loss,test_accuracy`
 /// (`kind` is `step` or `epoch`; an epoch row's loss and accuracy are the epoch's training
-/// figures). Names are quoted when they hold a comma or a quote.
+/// figures). Names are written by [`crate::textfmt::csv_field`] (quoted when they hold a comma,
+/// a quote or a line break), so any run name reads back as itself.
 pub fn curves_csv(runs: &[(String, &RunHistory)]) -> String {
-    let quote = |name: &str| {
-        if name.contains([',', '"', '\n']) {
-            format!("\"{}\"", name.replace('"', "\"\""))
-        } else {
-            name.to_string()
-        }
-    };
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     let mut csv =
         String::from("run,kind,step,epoch,wall_secs,loss,accuracy,learning_rate,test_loss,test_accuracy\n");
     for (name, h) in runs {
-        let name = quote(name);
+        let name = crate::textfmt::csv_field(name);
         for s in &h.steps {
             csv.push_str(&format!(
                 "{name},step,{},{},{},{},{},{},,\n",

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::conv;
 use super::geometry::{BlockGeometry, Strided4};
-use super::norm_pool::{ConvGrad, add_moments, add_pooled_grad_sums, affine_relu_pool, mean_variance};
+use super::moments::Moments;
+use super::norm_pool::{ConvGrad, add_pooled_grad_sums, affine_relu_pool};
 use super::pack::{
     as_nhwc, contiguous_weight, pack_flipped, pack_forward, pad_image, pad_input, unpack_weight_grad,
 };
@@ -123,25 +124,35 @@ pub fn forward_train(x: Input, weight: Input, norm: Norm, g: &BlockGeometry) -> 
     };
     let conv = convolve_all(&padded, &packed, bias, g);
     let co = g.out_channels;
-    let (scale, shift, mean, variance, batch_norm) = match norm {
-        Norm::Bias(_) => (vec![1.0; co], vec![0.0; co], Vec::new(), Vec::new(), None),
+    // `relu((y − center) · scale + shift)`: BatchNorm centres on the batch mean before scaling,
+    // which keeps the normalised values exact when the mean dwarfs the spread.
+    let (center, scale, shift, mean, variance, batch_norm) = match norm {
+        Norm::Bias(_) => (
+            vec![0.0; co],
+            vec![1.0; co],
+            vec![0.0; co],
+            Vec::new(),
+            Vec::new(),
+            None,
+        ),
         Norm::Batch { gamma, beta, epsilon } => {
-            let (sum, squares) = in_order(per_part(g.batch, |images| {
-                let (mut s, mut q) = (vec![0.0f64; co], vec![0.0f64; co]);
+            let parts = per_part(g.batch, |images| {
+                let mut moments = Moments::new(co);
                 for n in images {
-                    add_moments(&conv[n * g.conv_len()..][..g.conv_len()], g, &mut s, &mut q);
+                    moments.add_image(&conv[n * g.conv_len()..][..g.conv_len()], g);
                 }
-                (s, q)
-            }));
-            let (mean, variance) = mean_variance(&sum, &squares, g.positions());
+                moments
+            });
+            let mut moments = Moments::new(co);
+            parts.iter().for_each(|part| moments.merge(part)); // in order: reproducible
+            let (mean, variance) = moments.mean_variance();
             let inv_std: Vec<f32> = variance
                 .iter()
                 .map(|v| 1.0 / (*v as f64 + epsilon).sqrt() as f32)
                 .collect();
             let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
-            let shift: Vec<f32> = (0..co).map(|c| beta[c] - mean[c] * scale[c]).collect();
             let saved = (gamma.to_vec(), mean.clone(), inv_std);
-            (scale, shift, mean, variance, Some(saved))
+            (mean.clone(), scale, beta.to_vec(), mean, variance, Some(saved))
         }
     };
     let mut output = vec![0.0f32; g.batch * g.pooled_len()];
@@ -153,7 +164,7 @@ pub fn forward_train(x: Input, weight: Input, norm: Norm, g: &BlockGeometry) -> 
         .enumerate()
         .for_each(|(n, (out, code))| {
             let image = &conv[n * g.conv_len()..][..g.conv_len()];
-            affine_relu_pool(image, g, &scale, &shift, out, Some(code));
+            affine_relu_pool(image, g, &center, &scale, &shift, out, Some(code));
         });
     let weight = contiguous_weight(weight, g);
     TrainOutput {
@@ -200,12 +211,13 @@ fn in_order(parts: Vec<(Vec<f64>, Vec<f64>)>) -> (Vec<f64>, Vec<f64>) {
 /// buffers that stay in cache; nothing is kept.
 pub fn forward_infer(x: Input, packed: &[f32], scale: &[f32], shift: &[f32], g: &BlockGeometry) -> Vec<f32> {
     let mut output = vec![0.0f32; g.batch * g.pooled_len()];
+    let center = vec![0.0f32; g.out_channels];
     if row_parts(g) > 1 {
         // Few images: split each image's rows between threads instead.
         let padded = pad_input(x.data, x.at, g);
         let conv = convolve_all(&padded, packed, None, g);
         for (n, out) in output.chunks_mut(g.pooled_len().max(1)).enumerate() {
-            affine_relu_pool(&conv[n * g.conv_len()..], g, scale, shift, out, None);
+            affine_relu_pool(&conv[n * g.conv_len()..], g, &center, scale, shift, out, None);
         }
         return output;
     }
@@ -218,7 +230,7 @@ pub fn forward_infer(x: Input, packed: &[f32], scale: &[f32], shift: &[f32], g: 
             |(padded, conv), (n, out)| {
                 pad_image(x.data, x.at, g, n, padded);
                 conv::forward_rows(padded, 0, packed, None, &one, 0..g.conv_rows(), conv);
-                affine_relu_pool(conv, g, scale, shift, out, None);
+                affine_relu_pool(conv, g, &center, scale, shift, out, None);
             },
         );
     output

@@ -82,7 +82,7 @@ pub fn forward_with(
                 Isa::available().contains(&Isa::Avx512),
                 "AVX-512 is not available"
             );
-            // SAFETY: AVX-512F was detected on this CPU (asserted above).
+            // SAFETY: every feature of `AVX512_FEATURES` was detected on this CPU (asserted above).
             #[allow(unsafe_code)]
             unsafe {
                 accumulate_avx512(&args, out)
@@ -111,7 +111,7 @@ fn accumulate_avx2(args: &Args, out: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
 fn accumulate_avx512(args: &Args, out: &mut [f32]) {
     accumulate::<true>(args, out)
 }

@@ -14,8 +14,40 @@ pub enum Isa {
     Portable,
     /// AVX2 with fused multiply-add.
     Avx2,
-    /// AVX-512F.
+    /// AVX-512F (with the AVX2, FMA and F16C it implies).
     Avx512,
+}
+
+/// Every target feature the AVX-512 path is compiled with (the `#[target_feature(enable = …)]`
+/// of [`multiversion!`](crate::multiversion) and of `direct`), so every feature
+/// [`Isa::available`] checks before offering that path: rustc lets `avx512f` imply `avx2`,
+/// `fma` and `f16c`, so code compiled for it may use FMA instructions, and a CPU (or a
+/// virtual machine) reporting `avx512f` without them must not run it. A unit test holds the
+/// attributes to this list.
+pub const AVX512_FEATURES: [&str; 4] = ["avx512f", "avx2", "fma", "f16c"];
+
+/// Every target feature the AVX2 path is compiled with (see [`AVX512_FEATURES`]).
+pub const AVX2_FEATURES: [&str; 2] = ["avx2", "fma"];
+
+/// Whether the CPU (and the operating system) supports every feature of `features`.
+fn supports(features: &[&str]) -> bool {
+    features.iter().all(|feature| detected(feature))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detected(feature: &str) -> bool {
+    match feature {
+        "avx512f" => is_x86_feature_detected!("avx512f"),
+        "avx2" => is_x86_feature_detected!("avx2"),
+        "fma" => is_x86_feature_detected!("fma"),
+        "f16c" => is_x86_feature_detected!("f16c"),
+        _ => false,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detected(_feature: &str) -> bool {
+    false
 }
 
 const DETECT: u8 = 0;
@@ -56,14 +88,11 @@ impl Isa {
     /// Every path this CPU can run, slowest first.
     pub fn available() -> Vec<Isa> {
         let mut paths = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                paths.push(Isa::Avx2);
-            }
-            if is_x86_feature_detected!("avx512f") {
-                paths.push(Isa::Avx512);
-            }
+        if supports(&AVX2_FEATURES) {
+            paths.push(Isa::Avx2);
+        }
+        if supports(&AVX512_FEATURES) {
+            paths.push(Isa::Avx512);
         }
         paths
     }
@@ -93,7 +122,7 @@ macro_rules! multiversion {
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,avx2,fma,f16c")]
                 fn avx512($($arg: $ty),*) $(-> $ret)? {
                     $inner($($arg),*)
                 }
@@ -103,7 +132,8 @@ macro_rules! multiversion {
                 }
                 #[allow(unsafe_code)]
                 match $crate::kernels::cpu::isa::Isa::detected() {
-                    // SAFETY: `detected` returns a path only when the CPU supports it.
+                    // SAFETY: `detected` returns a path only when the CPU supports every feature
+                    // it is compiled with (`AVX512_FEATURES`, `AVX2_FEATURES`).
                     $crate::kernels::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
                     $crate::kernels::cpu::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
@@ -113,4 +143,38 @@ macro_rules! multiversion {
             $inner($($arg),*)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AVX2_FEATURES, AVX512_FEATURES};
+
+    /// The feature list of every `target_feature` attribute in `source`.
+    fn enabled_lists(source: &str) -> Vec<String> {
+        let marker = "target_feature(enable = \"";
+        source
+            .match_indices(marker)
+            .map(|(at, _)| {
+                let rest = &source[at + marker.len()..];
+                rest[..rest.find('"').expect("closing quote")].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn run_time_checks_cover_every_compiled_feature() {
+        let sources = [include_str!("isa.rs"), include_str!("direct.rs")];
+        // (The marker below is escaped in this file's text, so only real attributes match.)
+        let lists: Vec<String> = sources.iter().flat_map(|s| enabled_lists(s)).collect();
+        assert_eq!(lists.len(), 4, "two paths in each file: {lists:?}");
+        for list in &lists {
+            let features: Vec<&str> = list.split(',').collect();
+            let expected: &[&str] = if features.contains(&"avx512f") {
+                &AVX512_FEATURES
+            } else {
+                &AVX2_FEATURES
+            };
+            assert_eq!(features, expected, "#[target_feature(enable = {list:?})]");
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! - [`conv`]: the convolution and its two gradients as implicit GEMMs.
 //! - [`isa`]: instruction sets chosen at run time for the hot loops (`multiversion!`).
 //! - [`direct`]: the single-channel convolution.
-//! - [`norm_pool`]: BatchNorm statistics, affine + ReLU + pooling, and their backward.
+//! - [`moments`]: BatchNorm's batch statistics (two passes per image, merged in f64).
+//! - [`norm_pool`]: affine + ReLU + pooling, and their backward.
 //! - [`block`]: the whole block forward (training, inference) and backward, parallel over images.
 
 pub mod block;
@@ -16,5 +17,6 @@ pub mod direct;
 pub mod gemm;
 pub mod geometry;
 pub mod isa;
+pub mod moments;
 pub mod norm_pool;
 pub mod pack;

@@ -1,8 +1,11 @@
-//! What follows the convolution in a block, on one image's NHWC convolution rows: BatchNorm's
-//! batch statistics (one pass, f64 sums), the per-channel affine map, ReLU and 2×2 max pooling
-//! fused into one pass that also records where each pooled value came from, and the backward
-//! of all three as one affine map of the convolution output plus the pooled gradient routed
-//! to its window position.
+//! What follows the convolution in a block, on one image's NHWC convolution rows (BatchNorm's
+//! batch statistics are [`moments`](super::moments)'s): the per-channel affine map, ReLU and
+//! 2×2 max pooling fused into one pass that also records where each pooled value came from,
+//! and the backward of all three as one affine map of the convolution output plus the pooled
+//! gradient routed to its window position.
+//!
+//! NaN behaves as in burn's ops: pooling keeps the last NaN of a window (flex's `max_pool2d`
+//! lets a NaN win every comparison), and ReLU passes NaN and its gradient.
 
 use super::geometry::BlockGeometry;
 
@@ -10,52 +13,12 @@ use super::geometry::BlockGeometry;
 pub const INACTIVE: u32 = 4;
 
 crate::multiversion! {
-    /// Adds one image's per-channel sum and sum of squares over its valid positions.
-    pub fn add_moments(conv: &[f32], g: &BlockGeometry, sum: &mut [f64], squares: &mut [f64]) => add_moments_impl
-}
-
-#[inline(always)]
-fn add_moments_impl(conv: &[f32], g: &BlockGeometry, sum: &mut [f64], squares: &mut [f64]) {
-    let (co, pw) = (g.out_channels, g.padded_width());
-    let mut row_sum = vec![0.0f32; co];
-    let mut row_squares = vec![0.0f32; co];
-    let (sum, squares) = (&mut sum[..co], &mut squares[..co]);
-    for y in 0..g.height {
-        // One image row in f32 (at most a few dozen terms), then into the f64 totals.
-        row_sum.fill(0.0);
-        row_squares.fill(0.0);
-        for x in 0..g.width {
-            let v = &conv[(y * pw + x) * co..][..co];
-            for ((s, q), v) in row_sum.iter_mut().zip(row_squares.iter_mut()).zip(v) {
-                *s += v;
-                *q += v * v;
-            }
-        }
-        for c in 0..co {
-            sum[c] += row_sum[c] as f64;
-            squares[c] += row_squares[c] as f64;
-        }
-    }
-}
-
-/// Mean and biased variance per channel from the summed moments of `count` values.
-pub fn mean_variance(sum: &[f64], squares: &[f64], count: usize) -> (Vec<f32>, Vec<f32>) {
-    let n = count.max(1) as f64;
-    sum.iter()
-        .zip(squares)
-        .map(|(s, q)| {
-            let mean = s / n;
-            (mean as f32, (q / n - mean * mean).max(0.0) as f32)
-        })
-        .unzip()
-}
-
-crate::multiversion! {
-    /// `relu(conv · scale + shift)` pooled 2×2 into `out` (`pooled_len`), and with `codes` the
-    /// window position (0..4, row-major) of each maximum or [`INACTIVE`].
+    /// `relu((conv − center) · scale + shift)` pooled 2×2 into `out` (`pooled_len`), and with
+    /// `codes` the window position (0..4, row-major) of each maximum or [`INACTIVE`].
     pub fn affine_relu_pool(
         conv: &[f32],
         g: &BlockGeometry,
+        center: &[f32],
         scale: &[f32],
         shift: &[f32],
         out: &mut [f32],
@@ -63,10 +26,18 @@ crate::multiversion! {
     ) => affine_relu_pool_impl
 }
 
+/// Whether a pooling window's later value `b` replaces the maximum `a` so far: when greater or
+/// NaN, as in flex's `max_pool2d` (the first maximum on ties, the last NaN of a window).
+#[inline(always)]
+fn replaces(a: f32, b: f32) -> bool {
+    b > a || b.is_nan()
+}
+
 #[inline(always)]
 fn affine_relu_pool_impl(
     conv: &[f32],
     g: &BlockGeometry,
+    center: &[f32],
     scale: &[f32],
     shift: &[f32],
     out: &mut [f32],
@@ -74,7 +45,7 @@ fn affine_relu_pool_impl(
 ) {
     let (co, pw, ow) = (g.out_channels, g.padded_width(), g.pooled_width());
     // Exact-length slices, so the channel loops run without bounds checks and vectorise.
-    let (scale, shift) = (&scale[..co], &shift[..co]);
+    let (center, scale, shift) = (&center[..co], &scale[..co], &shift[..co]);
     for py in 0..g.pooled_height() {
         for px in 0..ow {
             let r = 2 * py * pw + 2 * px;
@@ -83,18 +54,29 @@ fn affine_relu_pool_impl(
             let dst = &mut out[at..at + co];
             let mut code = codes.as_deref_mut().map(|c| &mut c[at..at + co]);
             for c in 0..co {
-                let v = window.map(|w| w[c] * scale[c] + shift[c]);
-                // Pairwise, first maximum kept on ties: branch-free, so the channel loop vectorises.
-                let (top, top_at) = if v[1] > v[0] { (v[1], 1) } else { (v[0], 0) };
-                let (bottom, bottom_at) = if v[3] > v[2] { (v[3], 3) } else { (v[2], 2) };
-                let (best, which) = if bottom > top {
+                let v = window.map(|w| (w[c] - center[c]) * scale[c] + shift[c]);
+                // Pairwise, branch-free (so the channel loop vectorises), and the same choice
+                // as flex's sequential scan: the first maximum, or the last NaN.
+                let (top, top_at) = if replaces(v[0], v[1]) {
+                    (v[1], 1)
+                } else {
+                    (v[0], 0)
+                };
+                let (bottom, bottom_at) = if replaces(v[2], v[3]) {
+                    (v[3], 3)
+                } else {
+                    (v[2], 2)
+                };
+                let (best, which) = if replaces(top, bottom) {
                     (bottom, bottom_at)
                 } else {
                     (top, top_at)
                 };
-                dst[c] = best.max(0.0);
+                // ReLU as flex's: NaN passes (and so does its gradient).
+                let active = best > 0.0 || best.is_nan();
+                dst[c] = if active { best } else { 0.0 };
                 if let Some(code) = code.as_deref_mut() {
-                    code[c] = if best > 0.0 { which } else { INACTIVE };
+                    code[c] = if active { which } else { INACTIVE };
                 }
             }
         }
@@ -163,17 +145,27 @@ fn add_pooled_grad_sums_impl(
     }
 }
 
-/// The gradient of the convolution output as an affine map of it plus the routed pooled
-/// gradient: `dy = slope·y + offset + gain·dOut` (`gain` only at each recorded maximum).
-/// Without BatchNorm `slope = offset = 0` and `gain = 1`.
+/// The gradient of the convolution output: the pooled gradient routed to each recorded maximum
+/// (times `gain`), plus BatchNorm's affine term when the block normalises with batch statistics.
 #[derive(Debug, Clone)]
 pub struct ConvGrad {
     /// Per-channel factor on the pooled gradient.
     pub gain: Vec<f32>,
-    /// Per-channel factor on the convolution output.
+    /// BatchNorm's term, on every valid position; `None` for a plain block, whose gradient is
+    /// the routed term alone (nothing multiplies the convolution output, so a NaN there, which
+    /// ReLU and pooling pass forward, sends no NaN back: burn's ReLU backward selects).
+    pub normalised: Option<NormGrad>,
+}
+
+/// BatchNorm's share of the convolution-output gradient: `slope · (y − center) + offset`.
+#[derive(Debug, Clone)]
+pub struct NormGrad {
+    /// Per-channel factor on the centred convolution output.
     pub slope: Vec<f32>,
     /// Per-channel constant.
     pub offset: Vec<f32>,
+    /// The batch mean the output is centred on (precision when `|mean| ≫ std`).
+    pub center: Vec<f32>,
 }
 
 impl ConvGrad {
@@ -181,13 +173,12 @@ impl ConvGrad {
     pub fn routed(channels: usize) -> Self {
         Self {
             gain: vec![1.0; channels],
-            slope: vec![0.0; channels],
-            offset: vec![0.0; channels],
+            normalised: None,
         }
     }
 
-    /// BatchNorm with batch statistics: `dy = γσ⁻¹ (dẑ − Σdẑ/M − x̂ Σdẑx̂/M)` rearranged, where
-    /// `beta_sum = Σdẑ`, `gamma_sum = Σdẑx̂` over `count = M` positions.
+    /// BatchNorm with batch statistics: `dy = γσ⁻¹ (dẑ − Σdẑ/M − x̂ Σdẑx̂/M)` with
+    /// `x̂ = (y − μ)σ⁻¹`, where `beta_sum = Σdẑ`, `gamma_sum = Σdẑx̂` over `count = M` positions.
     pub fn batch_norm(
         gamma: &[f32],
         mean: &[f32],
@@ -197,15 +188,24 @@ impl ConvGrad {
         count: usize,
     ) -> Self {
         let m = count.max(1) as f64;
-        let mut grad = Self::routed(gamma.len());
-        for c in 0..gamma.len() {
+        let channels = gamma.len();
+        let mut gain = vec![0.0; channels];
+        let mut slope = vec![0.0; channels];
+        let mut offset = vec![0.0; channels];
+        for c in 0..channels {
             let a = gamma[c] as f64 * inv_std[c] as f64;
-            let slope = -a * (gamma_sum[c] / m) * inv_std[c] as f64;
-            grad.gain[c] = a as f32;
-            grad.slope[c] = slope as f32;
-            grad.offset[c] = (-a * beta_sum[c] / m - slope * mean[c] as f64) as f32;
+            gain[c] = a as f32;
+            slope[c] = (-a * (gamma_sum[c] / m) * inv_std[c] as f64) as f32;
+            offset[c] = (-a * beta_sum[c] / m) as f32;
         }
-        grad
+        Self {
+            gain,
+            normalised: Some(NormGrad {
+                slope,
+                offset,
+                center: mean.to_vec(),
+            }),
+        }
     }
 
     /// One image's convolution-output gradient written into `padded` (a padded map of the
@@ -241,22 +241,24 @@ fn write_padded_impl(
     padded.fill(0.0);
     let (ph, pooled_w) = (g.pooled_height(), ow);
     // Exact-length slices, so the channel loops run without bounds checks and vectorise.
-    let (slope, offset, gain) = (&this.slope[..co], &this.offset[..co], &this.gain[..co]);
-    let affine = |dst: &mut [f32], src: &[f32]| {
-        for c in 0..co {
-            dst[c] = slope[c] * src[c] + offset[c];
-        }
-    };
-    // The odd last row and column no window covers: the affine term only.
-    for y in 0..g.height {
-        for x in 0..g.width {
-            if y < 2 * ph && x < 2 * pooled_w {
-                continue;
+    let gain = &this.gain[..co];
+    let norm = this
+        .normalised
+        .as_ref()
+        .map(|n| (&n.slope[..co], &n.offset[..co], &n.center[..co]));
+    if let Some((slope, offset, center)) = norm {
+        // The odd last row and column no window covers: the affine term only.
+        for y in 0..g.height {
+            for x in 0..g.width {
+                if y < 2 * ph && x < 2 * pooled_w {
+                    continue;
+                }
+                let src = &conv[(y * pw + x) * co..][..co];
+                let dst = &mut padded[((y + p) * pw + x + p) * co..][..co];
+                for c in 0..co {
+                    dst[c] = slope[c] * (src[c] - center[c]) + offset[c];
+                }
             }
-            affine(
-                &mut padded[((y + p) * pw + x + p) * co..][..co],
-                &conv[(y * pw + x) * co..][..co],
-            );
         }
     }
     for py in 0..ph {
@@ -266,11 +268,20 @@ fn write_padded_impl(
             for q in 0..4u32 {
                 let row = source_row(g, py, px, q);
                 let (y, x) = (row / pw, row % pw);
-                let src = &conv[row * co..][..co];
                 let dst = &mut padded[((y + p) * pw + x + p) * co..][..co];
-                for c in 0..co {
-                    let routed = if code[c] == q { gain[c] * d[c] } else { 0.0 };
-                    dst[c] = slope[c] * src[c] + offset[c] + routed;
+                match norm {
+                    Some((slope, offset, center)) => {
+                        let src = &conv[row * co..][..co];
+                        for c in 0..co {
+                            let routed = if code[c] == q { gain[c] * d[c] } else { 0.0 };
+                            dst[c] = slope[c] * (src[c] - center[c]) + offset[c] + routed;
+                        }
+                    }
+                    None => {
+                        for c in 0..co {
+                            dst[c] = if code[c] == q { gain[c] * d[c] } else { 0.0 };
+                        }
+                    }
                 }
             }
         }
@@ -279,28 +290,52 @@ fn write_padded_impl(
 
 #[cfg(test)]
 mod tests {
+    use super::super::moments::testing::{geometry, rows_of};
     use super::*;
 
-    fn geometry(channels: usize, side: usize) -> BlockGeometry {
-        BlockGeometry {
-            batch: 1,
-            in_channels: 1,
-            out_channels: channels,
-            height: side,
-            width: side,
-            kernel: 3,
+    #[test]
+    fn pooling_keeps_nan_like_flex_scanning_the_window_in_order() {
+        // Every window of values from {NaN, −1, 0, 2, 2}: the pairwise choice must equal the
+        // sequential scan of flex's max_pool2d (first maximum, last NaN) followed by ReLU.
+        let g = geometry(1, 2);
+        let palette = [f32::NAN, -1.0, 0.0, 2.0, 2.0];
+        for i in 0..palette.len().pow(4) {
+            let window: Vec<f32> = (0..4)
+                .map(|k| palette[i / palette.len().pow(k) % palette.len()])
+                .collect();
+            let (mut best, mut which) = (window[0], 0u32);
+            for (k, v) in window.iter().enumerate().skip(1) {
+                if *v > best || v.is_nan() {
+                    (best, which) = (*v, k as u32);
+                }
+            }
+            let active = best.is_nan() || best > 0.0;
+            let conv = rows_of(&window, &g);
+            let (mut out, mut codes) = (vec![0.0], vec![0u32]);
+            affine_relu_pool(&conv, &g, &[0.0], &[1.0], &[0.0], &mut out, Some(&mut codes));
+            let want = if active { best } else { 0.0 };
+            assert!(
+                out[0] == want || (out[0].is_nan() && want.is_nan()),
+                "{window:?}: {} vs {want}",
+                out[0]
+            );
+            assert_eq!(codes[0], if active { which } else { INACTIVE }, "{window:?}");
         }
     }
 
     #[test]
-    fn moments_skip_junk_columns() {
-        let g = geometry(1, 2); // rows of padded width 4: two valid, two junk
-        let conv = [1.0, 2.0, 99.0, 99.0, 3.0, 4.0, 99.0, 99.0];
-        let (mut s, mut q) = (vec![0.0], vec![0.0]);
-        add_moments(&conv, &g, &mut s, &mut q);
-        assert_eq!((s[0], q[0]), (10.0, 30.0));
-        let (mean, var) = mean_variance(&s, &q, 4);
-        assert_eq!((mean[0], var[0]), (2.5, 1.25));
+    fn a_plain_block_sends_no_nan_back_from_a_nan_output() {
+        // The NaN maximum gets the pooled gradient; the other positions get exactly zero.
+        let g = geometry(1, 2);
+        let conv = rows_of(&[f32::NAN, 1.0, f32::NAN, 3.0], &g);
+        let (mut out, mut codes) = (vec![0.0], vec![0u32]);
+        affine_relu_pool(&conv, &g, &[0.0], &[1.0], &[0.0], &mut out, Some(&mut codes));
+        assert!(out[0].is_nan());
+        assert_eq!(codes[0], 2, "the last NaN");
+        let mut padded = vec![7.0; g.padded_out_len()];
+        ConvGrad::routed(1).write_padded(&[0.5], &codes, &conv, &g, &mut padded);
+        assert!(padded.iter().all(|v| v.is_finite()));
+        assert_eq!(padded.iter().sum::<f32>(), 0.5);
     }
 
     #[test]
@@ -317,7 +352,15 @@ mod tests {
         let mut out = vec![0.0; 2];
         let mut codes = vec![0u32; 2];
         // Channel 1 scaled by -1 turns its minimum into the maximum.
-        affine_relu_pool(&conv, &g, &[1.0, -1.0], &[-1.0, -4.0], &mut out, Some(&mut codes));
+        affine_relu_pool(
+            &conv,
+            &g,
+            &[0.0, 0.0],
+            &[1.0, -1.0],
+            &[-1.0, -4.0],
+            &mut out,
+            Some(&mut codes),
+        );
         assert_eq!(out, vec![2.0, 0.0]); // 3-1; max(-0-4 … 3-4) = -1 → ReLU 0
         assert_eq!(codes, vec![3, INACTIVE]);
     }
@@ -329,7 +372,7 @@ mod tests {
         conv[g.padded_width()] = 5.0; // window position 2
         let mut out = vec![0.0];
         let mut codes = vec![0u32];
-        affine_relu_pool(&conv, &g, &[1.0], &[0.0], &mut out, Some(&mut codes));
+        affine_relu_pool(&conv, &g, &[0.0], &[1.0], &[0.0], &mut out, Some(&mut codes));
         let mut padded = vec![7.0; g.padded_out_len()];
         ConvGrad::routed(1).write_padded(&[2.0], &codes, &conv, &g, &mut padded);
         let p = g.pad();

@@ -3,13 +3,27 @@
 //! (`--device remote://HOST:PORT`, the app's Device choice). Autodiff stays on the client and
 //! operations stream to the server over WebSocket.
 //!
-//! A server refuses every client that does not present its token (checked in constant time by
-//! burn-remote's `TokenAuthorizer`). WebSocket is not encrypted: the token and the tensors cross
-//! the network in the clear, so a server outside a trusted network belongs behind an SSH tunnel.
+//! A server refuses every client that does not present its token. The token is checked by an
+//! authenticating front ([`front`]) before any byte reaches burn-remote, whose own server listens
+//! on an internal loopback port; the front also caps sizes and closes idle connections.
+//! WebSocket is not encrypted: the token and the tensors cross the network in the clear, so a
+//! server outside a trusted network belongs behind an SSH tunnel.
+//!
+//! Files: `wire.rs` (HTTP upgrade, WebSocket frames, the session request), `front.rs` (the
+//! front's threads), `token.rs` (where the token comes from).
+
+mod front;
+mod token;
+mod wire;
+
+pub use front::{FrontLimits, MAX_TOKEN_BYTES};
+pub use token::{
+    random_token, read_token_file, set_token, set_token_file, token, token_checked, token_file_warning,
+};
 
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burn::backend::ir::{CustomOpIr, TensorIr};
@@ -117,51 +131,6 @@ pub enum RemoteError {
     },
 }
 
-static TOKEN: Mutex<Option<String>> = Mutex::new(None);
-
-/// Sets the token clients present from now on (the CLI's `--token-file`, the app's field).
-pub fn set_token(token: Option<String>) {
-    *TOKEN.lock().unwrap_or_else(|e| e.into_inner()) = token.filter(|t| !t.is_empty());
-}
-
-/// The token to present: the one set with [`set_token`], else `$MNIST_WORKBENCH_TOKEN`.
-pub fn token() -> Option<String> {
-    let set = TOKEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    set.or_else(|| {
-        std::env::var(TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| t.trim().to_string())
-    })
-}
-
-/// A token from a file (its first line, trimmed); an empty or unreadable file is an error.
-pub fn read_token_file(path: &std::path::Path) -> Result<String, RemoteError> {
-    let err = |reason: String| RemoteError::TokenFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let token = text.lines().next().unwrap_or_default().trim().to_string();
-    if token.is_empty() {
-        return Err(err("it is empty".into()));
-    }
-    Ok(token)
-}
-
-/// A fresh random token (32 hex digits) for a server started without one.
-pub fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState draws its keys from the operating system's random source.
-    (0..2)
-        .map(|i| {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(i);
-            format!("{:016x}", h.finish())
-        })
-        .collect()
-}
-
 /// An open session with a remote device.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -175,7 +144,13 @@ pub struct Connection {
 
 /// Opens a session with the server at `address`, presenting `token`: a clear error within
 /// [`CONNECT_TIMEOUT`] when nothing answers, said plainly when the token is refused.
+///
+/// Called without a token while the named token file cannot be used (a caller passes
+/// [`token()`], which is `None` then), it reports the file's problem rather than a refusal.
 pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connection, RemoteError> {
+    if token.is_none() {
+        token_checked()?;
+    }
     let shown = address.to_string();
     let unreachable = |reason: String| RemoteError::Unreachable {
         address: shown.clone(),
@@ -270,27 +245,47 @@ fn name_values(name: &str) -> Vec<f32> {
     values
 }
 
-/// Serves `device` on `listen` to clients that present `token`, logging each session and what
-/// the server decided, until the process is stopped (Ctrl+C, SIGTERM).
+/// Serves `device` on `listen` to clients that present `token`, logging each session, each
+/// refusal and what the server decided, until the process is stopped (Ctrl+C, SIGTERM).
+///
+/// burn-remote's server listens on an internal loopback port; the public address is served by
+/// the authenticating front ([`front`]) under `limits`. This function owns the process it runs
+/// in: it replaces the panic hook so that a panic on any thread but `main` (a connection thread
+/// of the front, a task of burn-remote's runtime) becomes a log line naming the thread instead
+/// of a message on stderr; each such panic ends only its own connection.
 pub fn serve(
     listen: SocketAddr,
     device: &SelectedDevice,
     token: &str,
+    limits: FrontLimits,
     log: fn(&str),
 ) -> Result<(), RemoteError> {
     let failed = |reason: String| RemoteError::Failed {
         address: listen.to_string(),
         reason,
     };
-    let listener = TcpListener::bind(listen).map_err(|e| failed(format!("cannot listen: {e}")))?;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(failed(format!(
+            "the token is {} bytes; a server takes tokens of at most {MAX_TOKEN_BYTES}",
+            token.len()
+        )));
+    }
+    let public = TcpListener::bind(listen).map_err(|e| failed(format!("cannot listen: {e}")))?;
+    let internal = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| failed(format!("cannot open the internal port: {e}")))?;
+    let backend = internal
+        .local_addr()
+        .map_err(|e| failed(format!("the internal port: {e}")))?;
+    // The front has checked the token already; burn-remote checks it again, which only matters
+    // for a process on this machine that dials the internal port directly.
     let tokens = TokenAuthorizer::new(token.to_string()).map_err(|e| failed(e.to_string()))?;
     let authorizer = move |request: AuthorizationRequest<'_>| {
         let who = request.client;
-        let device = request.device_index;
         let verdict = tokens.authorize(request);
-        match &verdict {
-            Ok(()) => log(&format!("session opened: {who}, device {device}")),
-            Err(_) => log(&format!("refused: {who} (wrong or missing token)")),
+        if verdict.is_err() {
+            log(&format!(
+                "refused {who} on the internal port: wrong or missing token"
+            ));
         }
         verdict
     };
@@ -308,12 +303,48 @@ pub fn serve(
         }),
         Backend::Remote => return Err(failed("a remote device cannot be served again".into())),
     };
+    log_panics(log);
+    let front = front::Front {
+        backend,
+        token: token.as_bytes().to_vec(),
+        limits,
+        log,
+    };
+    front::spawn(public, front).map_err(|e| failed(format!("cannot start the front: {e}")))?;
     log(&format!(
-        "serving {name} on ws://{listen} (clients present the token)"
+        "serving {name} on ws://{listen} (clients present the token; sign-in within {} s, idle \
+         sessions closed after {} s)",
+        limits.auth_timeout.as_secs_f64(),
+        limits.idle_timeout.as_secs_f64()
     ));
     server
-        .serve(WebSocketTransport::from_listener(listener))
+        .serve(WebSocketTransport::from_listener(internal))
         .map_err(|e| failed(e.to_string()))
+}
+
+/// Makes a panic on any thread but `main` a log line (see [`serve`]).
+fn log_panics(log: fn(&str)) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("an unnamed thread");
+        if name == "main" {
+            return previous(info);
+        }
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        log(&format!(
+            "internal error on thread {name}{at}: {message} (that connection is closed)"
+        ));
+    }));
 }
 
 #[cfg(test)]
@@ -350,7 +381,5 @@ mod tests {
         assert_eq!(values.len(), NAME_BYTES);
         let back: Vec<u8> = values.iter().map(|v| *v as u8).take_while(|b| *b != 0).collect();
         assert_eq!(String::from_utf8(back).unwrap(), "CPU (flex)");
-        assert_ne!(random_token(), random_token());
-        assert_eq!(random_token().len(), 32);
     }
 }
