@@ -138,6 +138,13 @@ type WgpuInit = Result<(Device, String, SharedWgpu), DeviceError>;
 fn wgpu_init() -> &'static WgpuInit {
     static WGPU: OnceLock<WgpuInit> = OnceLock::new();
     WGPU.get_or_init(|| {
+        if !has_native_adapter() {
+            return Err(DeviceError::WgpuUnavailable(
+                "no Vulkan, Metal or DirectX 12 adapter (at most OpenGL, on which burn's wgpu backend hangs); \
+                 on Linux without a GPU install Mesa's Vulkan drivers (mesa-vulkan-drivers)"
+                    .into(),
+            ));
+        }
         let attempt = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
         match attempt {
             Ok(Ok((device, setup))) => {
@@ -156,6 +163,14 @@ fn wgpu_init() -> &'static WgpuInit {
             )),
         }
     })
+}
+
+/// Whether wgpu sees an adapter on a native API (Vulkan, Metal, DirectX 12). An OpenGL-only
+/// machine (Mesa's llvmpipe through EGL, when the Vulkan drivers are missing) is left out:
+/// burn's wgpu runtime deadlocks there in its first autotuned matmul.
+fn has_native_adapter() -> bool {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    !pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY)).is_empty()
 }
 
 fn wgpu_device() -> Result<(Device, String), DeviceError> {

@@ -39,7 +39,8 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// (a `dir` that exists is first moved aside and removed once the new one is in place).
 /// With `replace` false an existing `dir` is refused and left untouched.
 pub fn write_folder_atomically(dir: &Path, files: &[(&str, &[u8])], replace: bool) -> std::io::Result<()> {
-    if dir.exists() && !replace {
+    // `symlink_metadata`: a link in `dir`'s place, even a dangling one, is something there.
+    if std::fs::symlink_metadata(dir).is_ok() && !replace {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             format!("{} already exists; nothing was written", dir.display()),
@@ -66,7 +67,7 @@ pub fn write_folder_atomically(dir: &Path, files: &[(&str, &[u8])], replace: boo
             .map_or_else(|| "folder".into(), |n| n.to_string_lossy().into_owned()),
         std::process::id()
     ));
-    let had_old = dir.exists();
+    let had_old = std::fs::symlink_metadata(dir).is_ok();
     if had_old && let Err(e) = std::fs::rename(dir, &old) {
         let _ignored = std::fs::remove_dir_all(&staged);
         return Err(e);
@@ -183,9 +184,10 @@ pub mod limits {
     pub const TOKEN_BYTES: u64 = 64 << 10;
     /// A PNG the pad or `predict` reads.
     pub const IMAGE_BYTES: u64 = 32 << 20;
-    /// A model's weights (`model.bpk`, `optimizer.bpk`): far above the largest network the
-    /// workbench builds.
-    pub const WEIGHTS_BYTES: u64 = 1 << 30;
+    /// A model's weights or optimiser state (`optimizer.bpk`, `correctness.bin`): above the
+    /// largest network the workbench builds (`model::MAX_PARAMETERS`, 200 MB as f32) with
+    /// Adam's two moments.
+    pub const WEIGHTS_BYTES: u64 = 512 << 20;
 }
 
 /// Appends one line to a file (used for `metrics.jsonl`, which grows event by event; a torn

@@ -13,7 +13,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let own_runtime_dir = give_mesa_a_runtime_dir();
-    let args = cli::Cli::parse();
+    let args = cli::Cli::try_parse().unwrap_or_else(|e| {
+        if e.kind() == clap::error::ErrorKind::InvalidUtf8
+            && let Some(message) = name_the_non_utf8_argument()
+        {
+            eprintln!("error: {message}");
+            std::process::exit(2);
+        }
+        e.exit()
+    });
     let code = match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -25,6 +33,25 @@ fn main() -> std::process::ExitCode {
         let _ignored = std::fs::remove_dir_all(dir);
     }
     code
+}
+
+/// clap says only "invalid UTF-8 was detected in one or more arguments": find the argument,
+/// and the flag it belongs to, so the message names them.
+fn name_the_non_utf8_argument() -> Option<String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let at = args.iter().position(|a| a.to_str().is_none())?;
+    let shown = args[at].to_string_lossy().into_owned();
+    let (flag, value) = match shown.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => (Some(flag.to_string()), value.to_string()),
+        _ => (
+            at.checked_sub(1).and_then(|i| args[i].to_str()).filter(|a| a.starts_with('-')).map(String::from),
+            shown.clone(),
+        ),
+    };
+    Some(match flag {
+        Some(flag) => format!("{flag}: the value {value:?} is not valid UTF-8 text"),
+        None => format!("argument {at} ({shown:?}) is not valid UTF-8 text"),
+    })
 }
 
 /// Mesa's Vulkan drivers, probed when `auto` looks for a GPU, print "XDG_RUNTIME_DIR is

@@ -184,3 +184,29 @@ fn a_silent_mirror_fails_after_the_stall_timeout_not_a_whole_body_limit() {
         "{err}"
     );
 }
+
+#[test]
+fn a_mirror_that_trickles_a_byte_at_a_time_is_given_up() {
+    // Answers, then sends one byte every 100 ms without a length: no single read ever waits
+    // past the stall timeout, so only the per-window minimum stops it. Bounded: the server
+    // stops after 200 bytes (20 s), far later than the client gives up.
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let _server = std::thread::spawn(move || {
+        if let Some(Ok(mut conn)) = listener.incoming().next() {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            for _ in 0..200 {
+                if conn.write_all(b"x").is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    });
+    let dest = common::temp_dir("dl-trickle");
+    let mut p = plan(dest.clone(), vec![url], None);
+    p.stall_timeout = std::time::Duration::from_millis(700);
+    let err = download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(err.to_string().contains("sent only"), "{err}");
+}

@@ -322,7 +322,7 @@ fn resume_continues_from_saved_weights_and_optimizer_state() {
     let flex = device::flex().device;
     let resume = Some((
         dir.load_model(&config.model, &flex).unwrap(),
-        dir.optimizer_bytes(),
+        dir.optimizer_bytes().unwrap(),
     ));
     assert!(resume.as_ref().unwrap().1.is_some());
     let (events, _) = collect(

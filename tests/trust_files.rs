@@ -271,3 +271,87 @@ fn the_app_opens_the_newest_run_that_loads_and_says_why_a_newer_one_did_not() {
         "{notices:?}"
     );
 }
+
+/// Cases the wider hostile corpus (issue 23's last point) found on this branch before they
+/// were fixed; each used to be accepted, to exhaust memory or to name nothing.
+#[test]
+fn what_the_wider_corpus_found_is_refused_naming_the_field() {
+    let good = cli_run("corpus-src");
+    let root = common::temp_dir("corpus-found");
+    // An MLP of 100 hidden layers in config.json: every width was checked, not their number
+    // (2.5 GB before `eval` gave up).
+    let run = root.join("many-layers");
+    copy_run(&good, &run);
+    let config = run.join("config.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["train"]["model"]["hidden"] = serde_json::json!(vec![4096; 100]);
+    std::fs::write(&config, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    refused("100 hidden layers", &strs(&eval_args(&run)), &["config.json", "hidden layers"]);
+    // A model.bpk far larger than its architecture's weights: refused before it is read.
+    let run = root.join("big-model");
+    copy_run(&good, &run);
+    std::fs::write(run.join("model.bpk"), vec![0u8; 16 << 20]).unwrap();
+    refused("16 MB model.bpk for a small MLP", &strs(&eval_args(&run)), &["model.bpk", "limit"]);
+    // A value that is not UTF-8: clap named no flag.
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let out = Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
+            .args(["train", "--synthetic", "--lr"])
+            .arg(std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--lr") && err.contains("UTF-8"), "{err}");
+    }
+    // A blank picture for a probe: the message named no file.
+    let png = root.join("blank.png");
+    image::GrayImage::from_pixel(28, 28, image::Luma([255])).save(&png).unwrap();
+    refused(
+        "blank picture for saliency",
+        &[
+            "probe", "saliency", "--run", good.to_str().unwrap(), "--synthetic", "--synthetic-size", "300",
+            "--device", "flex", "--image", png.to_str().unwrap(), "--out", root.join("sal").to_str().unwrap(),
+        ],
+        &["blank.png", "blank"],
+    );
+}
+
+#[test]
+fn figures_out_of_range_in_saved_size_curves_are_refused_on_resume() {
+    let root = common::temp_dir("curve-figures");
+    let out = root.join("curve");
+    let args = [
+        "experiment", "subset-curve", "--model", "mlp", "--fractions", "0.5,1", "--epochs", "1", "--synthetic",
+        "--synthetic-size", "300", "--device", "flex", "--out", out.to_str().unwrap(),
+    ];
+    let (ok, err) = cli_bounded(&args, &[]);
+    assert!(ok, "{err}");
+    let path = out.join("subset_curve.json");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    for (field, value) in [("test_accuracy", -1.0), ("train_loss", -0.5), ("seconds", -5.0)] {
+        let mut json: serde_json::Value = serde_json::from_str(&saved).unwrap();
+        json["points"][0][field] = serde_json::json!(value);
+        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+        refused(&format!("points[0].{field} = {value}"), &args, &["subset_curve.json", "points[0]"]);
+    }
+}
+
+#[test]
+fn nan_weights_in_model_bpk_are_refused_even_without_checkpoint_json() {
+    use mnist_workbench::model::Model;
+    let good = cli_run("nan-weights-src");
+    let root = common::temp_dir("nan-weights");
+    let run = root.join("run");
+    copy_run(&good, &run);
+    // Imported runs have no checkpoint.json, so nothing caught weights saved as NaN: `predict`
+    // printed "prediction: 0 (NaN%)" and `eval` called every image 0.
+    let _ = std::fs::remove_file(run.join("checkpoint.json"));
+    let (dir, config) = mnist_workbench::train::RunDir::open(&run).unwrap();
+    let flex = mnist_workbench::device::flex().device;
+    let spec = config.train.model.clone();
+    let mut plain = dir.load_model(&spec, &flex).unwrap().to_plain();
+    plain.params[0][3] = f32::NAN;
+    let poisoned = Model::from_plain(&spec, &plain, &flex).unwrap();
+    mnist_workbench::train::runs::save_model(&poisoned, &run.join("model.bpk")).unwrap();
+    refused("NaN in model.bpk", &strs(&eval_args(&run)), &["model.bpk", "NaN"]);
+}

@@ -190,7 +190,8 @@ fn load(c: &RunOutArgs) -> anyhow::Result<Loaded> {
 fn pick_image(a: &ImageArgs, data: &Dataset, default_class: u8) -> anyhow::Result<(Vec<f32>, String)> {
     if let Some(path) = &a.image {
         let (grey, w, h) = load_grey(path)?;
-        return Ok((mnist_style(&grey, w, h)?, path.display().to_string()));
+        let image = mnist_style(&grey, w, h).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok((image, path.display().to_string()));
     }
     let index = match a.index {
         Some(i) if i < data.test.len() => i,

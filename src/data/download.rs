@@ -99,17 +99,29 @@ impl DownloadPlan {
     }
 }
 
-/// SHA-256 of the decompressed content of a gzip file.
+/// Least a mirror must send in each stall-timeout window (about 2 KB/s over 30 s).
+const MIN_WINDOW_BYTES: u64 = 64 << 10;
+
+/// SHA-256 of the decompressed content of a gzip file; one inflating past any IDX file's size
+/// ([`crate::data::idx::MAX_DECOMPRESSED`]) is an error, not hashed on.
 pub fn gz_payload_sha256(path: &Path) -> std::io::Result<String> {
     let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(crate::fsutil::open_regular(path)?));
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
+    let mut inflated = 0u64;
     loop {
         let n = decoder.read(&mut buf)?;
         if n == 0 {
             return Ok(hex(&hasher.finalize()));
         }
         hasher.update(&buf[..n]);
+        inflated += n as u64;
+        if inflated > crate::data::idx::MAX_DECOMPRESSED {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} inflates past any MNIST file's size", path.display()),
+            ));
+        }
     }
 }
 
@@ -153,7 +165,7 @@ pub fn download_mnist(
                     mirror: mirror.clone(),
                 })
             };
-            let result = fetch_to(&agent, &url, &part, plan.max_bytes, &report, cancel).and_then(|()| {
+            let result = fetch_to(&agent, &url, &part, (plan.max_bytes, plan.stall_timeout), &report, cancel).and_then(|()| {
                 let got = gz_payload_sha256(&part).map_err(|e| format!("not a valid gzip file: {e}"))?;
                 if &got != expected {
                     return Err(format!("checksum mismatch: expected {expected}, got {got}"));
@@ -185,7 +197,7 @@ fn fetch_to(
     agent: &ureq::Agent,
     url: &str,
     dest: &Path,
-    max_bytes: u64,
+    (max_bytes, stall_timeout): (u64, Duration),
     report: &dyn Fn(u64, Option<u64>),
     cancel: &AtomicBool,
 ) -> Result<(), String> {
@@ -206,6 +218,9 @@ fn fetch_to(
     let mut out = std::fs::File::create(dest).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
     let mut buf = vec![0u8; 1 << 16];
     let mut received = 0u64;
+    // A mirror that trickles a byte at a time never trips the per-read timeout: each
+    // `stall_timeout` window must bring at least MIN_WINDOW_BYTES.
+    let mut window = (std::time::Instant::now(), 0u64);
     report(0, total);
     loop {
         if cancel.load(Ordering::Relaxed) {
@@ -222,6 +237,17 @@ fn fetch_to(
         received += n as u64;
         if received > max_bytes {
             return Err(too_big(received));
+        }
+        window.1 += n as u64;
+        if window.0.elapsed() >= stall_timeout {
+            if window.1 < MIN_WINDOW_BYTES && total.is_none_or(|t| received < t) {
+                return Err(format!(
+                    "the mirror sent only {} bytes in {} s; giving up",
+                    window.1,
+                    stall_timeout.as_secs()
+                ));
+            }
+            window = (std::time::Instant::now(), 0);
         }
         report(received, total);
     }

@@ -12,8 +12,10 @@ use super::{IMAGE_PIXELS, IMAGE_SIDE};
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of an unsigned-byte IDX file of rank 1 (labels).
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
-/// Largest item count accepted from a header (EMNIST has 280k items; 10M leaves ample room).
-pub const MAX_ITEMS: usize = 10_000_000;
+/// Largest item count accepted from a header: 1,000,000 images are 784 MB of pixels (EMNIST
+/// digits has 280k items, EMNIST byclass 814k). Ten million, the limit before, let a gzip
+/// bomb of a few MB that declared them make the reader hold 7.8 GB.
+pub const MAX_ITEMS: usize = 1_000_000;
 
 /// What can go wrong reading an IDX file.
 #[derive(Debug, thiserror::Error)]

@@ -292,6 +292,13 @@ impl EnsembleResults {
         if file.test_labels.iter().any(|&l| l as usize >= NUM_CLASSES) {
             return Err(ExperimentError::format(&json_path, "a test label is not a digit"));
         }
+        for (i, m) in file.members.iter().enumerate() {
+            super::check_figure(&json_path, &format!("members[{i}].train_accuracy"), m.train_accuracy, true)?;
+            super::check_figure(&json_path, &format!("members[{i}].test_accuracy"), m.test_accuracy, true)?;
+        }
+        for (name, value) in [("train_seconds", file.train_seconds), ("eval_seconds", file.eval_seconds)] {
+            super::check_figure(&json_path, name, value, false)?;
+        }
         let stats = stats_of(&file.members, &correctness, &file.test_labels);
         Ok(Self {
             config: file.config,

@@ -134,6 +134,21 @@ pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     crate::fsutil::atomic_write(path, text.as_bytes()).map_err(|e| ExperimentError::io(path, e))
 }
 
+/// Checks a figure read from a results file: a share (accuracy) must be in [0, 1], a loss or
+/// a duration finite and not negative. `field` names it in the error (e.g. `points[0].test_loss`).
+pub(crate) fn check_figure(path: &Path, field: &str, value: f64, is_share: bool) -> Result<(), ExperimentError> {
+    let ok = if is_share {
+        (0.0..=1.0).contains(&value)
+    } else {
+        value.is_finite() && value >= 0.0
+    };
+    if ok {
+        return Ok(());
+    }
+    let expected = if is_share { "a share between 0 and 1" } else { "a finite number of at least 0" };
+    Err(ExperimentError::format(path, format!("field `{field}` is {value}; expected {expected}")))
+}
+
 /// Reads JSON from `path`, naming the file in any error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ExperimentError> {
     let text = crate::fsutil::read_text_capped(path, crate::fsutil::limits::JSON_BYTES)

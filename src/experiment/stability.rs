@@ -138,6 +138,16 @@ impl StabilityResults {
                 format!("holds a {} experiment", r.kind),
             ));
         }
+        for (name, value) in [
+            ("eval_accuracy", r.eval_accuracy),
+            ("mean_accuracy", r.mean_accuracy),
+            ("std_accuracy", r.std_accuracy),
+        ] {
+            super::check_figure(&path, name, value, true)?;
+        }
+        for (i, &a) in r.accuracies.iter().enumerate() {
+            super::check_figure(&path, &format!("accuracies[{i}]"), a, true)?;
+        }
         // Indices into the test set must stay inside the images it describes.
         if let Some(u) = r
             .unstable

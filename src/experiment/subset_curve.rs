@@ -140,6 +140,25 @@ impl SubsetCurveResults {
                 format!("holds a {} experiment", r.kind),
             ));
         }
+        for (i, p) in r.points.iter().enumerate() {
+            let field = |name: &str| format!("points[{i}].{name}");
+            for (name, value, is_share) in [
+                ("fraction", p.fraction, true),
+                ("train_accuracy", p.train_accuracy, true),
+                ("test_accuracy", p.test_accuracy, true),
+                ("train_loss", p.train_loss, false),
+                ("test_loss", p.test_loss, false),
+                ("seconds", p.seconds, false),
+            ] {
+                super::check_figure(&path, &field(name), value, is_share)?;
+            }
+            if p.train_size == 0 || p.train_size > crate::data::sources::MAX_SYNTHETIC_TRAIN {
+                return Err(ExperimentError::format(
+                    &path,
+                    format!("field `{}` is {}; no training set has that many images", field("train_size"), p.train_size),
+                ));
+            }
+        }
         Ok(r)
     }
 }

@@ -301,6 +301,12 @@ impl ModelSpec {
         let dropout_ok = |p: f64| (0.0..1.0).contains(&p);
         match self {
             ModelSpec::Mlp { hidden, dropout } => {
+                if hidden.len() > MAX_HIDDEN_LAYERS {
+                    return Err(format!(
+                        "an MLP has at most {MAX_HIDDEN_LAYERS} hidden layers, got {}",
+                        hidden.len()
+                    ));
+                }
                 if hidden.iter().any(|&w| w == 0 || w > 8192) {
                     return Err("hidden widths must be between 1 and 8192".into());
                 }
@@ -331,6 +337,12 @@ impl ModelSpec {
                     return Err(format!("dropout must be in [0, 1), got {dropout}"));
                 }
             }
+        }
+        let parameters = self.param_count();
+        if parameters > MAX_PARAMETERS {
+            return Err(format!(
+                "the network would have {parameters} parameters; the workbench builds at most {MAX_PARAMETERS}"
+            ));
         }
         Ok(())
     }
@@ -392,6 +404,13 @@ impl ModelSpec {
         plain::Architecture::of(self)
     }
 }
+
+/// Most hidden layers an MLP may have.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+/// Most trainable parameters a network may have (200 MB as f32; seed3-cnn has about a
+/// million). Every width and count is bounded on its own, but their product could still ask
+/// for gigabytes.
+pub const MAX_PARAMETERS: usize = 50_000_000;
 
 /// A network of any family.
 // The variants hold tensor handles only; boxing them would not fit burn's Module derive.

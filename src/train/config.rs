@@ -231,7 +231,7 @@ impl TrainConfig {
         {
             return err(
                 "schedule",
-                "step schedule needs every ≥ 1 epoch and 0 < gamma ≤ 1".into(),
+                "the step schedule needs --step-every of at least 1 epoch and 0 < --gamma ≤ 1".into(),
             );
         }
         Ok(())

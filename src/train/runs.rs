@@ -355,7 +355,7 @@ impl RunDir {
     /// The optimiser state to resume with: `None` when the run has none; refused when
     /// `checkpoint.json` says model.bpk and optimizer.bpk were not saved together.
     pub fn resume_optimizer_bytes(&self) -> Result<Option<Vec<u8>>, RunError> {
-        let Some(optimizer) = self.optimizer_bytes() else {
+        let Some(optimizer) = self.optimizer_bytes()? else {
             return Ok(None);
         };
         let manifest_path = self.checkpoint_manifest_path();
@@ -416,13 +416,13 @@ impl RunDir {
         if !self.model_path().exists() {
             return Err(RunError::NoCheckpoint(self.path.clone()));
         }
-        self.check_model_digest()?;
+        self.check_model_digest(spec)?;
         load_model(&self.model_path(), spec, device)
     }
 
     /// Where `checkpoint.json` records the digest of the model saved with it, `model.bpk`
     /// must still have it: weights damaged on disk are refused, not silently used.
-    fn check_model_digest(&self) -> Result<(), RunError> {
+    fn check_model_digest(&self, spec: &ModelSpec) -> Result<(), RunError> {
         let manifest_path = self.checkpoint_manifest_path();
         if !manifest_path.exists() {
             return Ok(()); // imported and saved models, and runs from before the manifest
@@ -430,7 +430,7 @@ impl RunDir {
         let Ok(manifest) = read_json::<CheckpointManifest>(&manifest_path) else {
             return Ok(()); // a damaged manifest only costs the check
         };
-        let bytes = crate::fsutil::read_capped(&self.model_path(), crate::fsutil::limits::WEIGHTS_BYTES).map_err(io(&self.model_path()))?;
+        let bytes = read_model_file(&self.model_path(), spec)?;
         let digest = crate::data::sha256_hex(&bytes);
         let known = digest == manifest.current.model_sha256
             || manifest
@@ -450,9 +450,16 @@ impl RunDir {
         Ok(())
     }
 
-    /// The saved optimiser state, if any.
-    pub fn optimizer_bytes(&self) -> Option<Vec<u8>> {
-        crate::fsutil::read_capped(&self.optimizer_path(), crate::fsutil::limits::WEIGHTS_BYTES).ok()
+    /// The saved optimiser state: `None` when the run has none; an `optimizer.bpk` that is
+    /// there but cannot be read (a FIFO, a device, over the size cap) is an error naming it,
+    /// never a silent fresh start.
+    pub fn optimizer_bytes(&self) -> Result<Option<Vec<u8>>, RunError> {
+        let path = self.optimizer_path();
+        match crate::fsutil::read_capped(&path, crate::fsutil::limits::WEIGHTS_BYTES) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 }
 
@@ -490,11 +497,20 @@ pub fn save_model(model: &Model, path: &Path) -> Result<(), RunError> {
     atomic_write(path, &bytes).map_err(io(path))
 }
 
+/// Reads a `model.bpk` that should hold `spec`'s weights: a file larger than twice their f32
+/// size plus 1 MiB (burnpack's names and headers) cannot be that network and is refused
+/// before it is read, naming the file, however large it is or grows while being read.
+fn read_model_file(path: &Path, spec: &ModelSpec) -> Result<Vec<u8>, RunError> {
+    let values = (spec.param_count() + spec.batch_norm_statistics()) as u64;
+    let cap = values.saturating_mul(8).saturating_add(1 << 20);
+    crate::fsutil::read_capped(path, cap).map_err(io(path))
+}
+
 /// Loads burnpack weights into a fresh model of `spec`. Damaged files and checkpoints of
 /// another architecture give [`RunError::Checkpoint`] naming the expected architecture and
 /// what did not fit.
 pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model, RunError> {
-    let bytes = crate::fsutil::read_capped(path, crate::fsutil::limits::WEIGHTS_BYTES).map_err(io(path))?;
+    let bytes = read_model_file(path, spec)?;
     let expected = spec.describe();
     let checkpoint_err = |detail: String| RunError::Checkpoint {
         path: path.to_path_buf(),
@@ -514,10 +530,21 @@ pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Mode
     // Checkpoints saved before convolutions in front of BatchNorm lost their bias still hold
     // one: they load into zero bias slots, which are then folded into the running mean (a
     // checkpoint without them leaves the slots at zero, and folding zero changes nothing).
-    match load(spec.init(device).with_conv_bias_slots(), record.clone()) {
-        Ok(model) => Ok(model.fold_conv_bias()),
-        Err(_) => load(spec.init(device), record),
+    let model = match load(spec.init(device).with_conv_bias_slots(), record.clone()) {
+        Ok(model) => model.fold_conv_bias(),
+        Err(_) => load(spec.init(device), record)?,
+    };
+    // NaN or infinite weights would answer every image with NaN logits (read as digit 0):
+    // refused here, whether or not a checkpoint.json guards the file.
+    let plain = model.to_plain();
+    let bad = |tensors: &[Vec<f32>]| tensors.iter().position(|t| t.iter().any(|v| !v.is_finite()));
+    if let Some(i) = bad(&plain.params) {
+        return Err(checkpoint_err(format!("trainable tensor #{i} holds NaN or infinite values")));
     }
+    if let Some(i) = bad(&plain.running) {
+        return Err(checkpoint_err(format!("BatchNorm statistics #{i} hold NaN or infinite values")));
+    }
+    Ok(model)
 }
 
 /// Writes `model` with `config` as a new run folder at `path` (config.json, model.bpk, and

@@ -29,10 +29,10 @@ impl Workbench {
     /// Makes a run's checkpoint the prediction model. A damaged checkpoint or one of another
     /// architecture leaves everything as it was and says why.
     pub fn open_run(&mut self, path: &Path, quiet: bool) {
-        if let Err(e) = self.try_open_run(path, quiet) {
-            if !quiet {
-                self.notify(format!("Cannot open run: {e}"), true);
-            }
+        if let Err(e) = self.try_open_run(path, quiet)
+            && !quiet
+        {
+            self.notify(format!("Cannot open run: {e}"), true);
         }
     }
 
@@ -213,7 +213,8 @@ impl Workbench {
             return;
         };
         let module = path.with_file_name("model.py");
-        if module.exists() {
+        // A link (even a dangling one) counts as there: it is never replaced unasked.
+        if std::fs::symlink_metadata(&module).is_ok() {
             self.notify(
                 format!(
                     "{} exists; export into another folder (nothing was written)",
