@@ -265,9 +265,9 @@ fn the_app_opens_the_newest_run_that_loads_and_says_why_a_newer_one_did_not() {
     assert_eq!(model.run_dir.as_deref(), Some(older.as_path()), "the older run that loads is open");
     let notices = notice_texts(&h);
     assert!(
-        notices.iter().any(|n| n.contains("newest run was not opened")
-            && n.contains("model.bpk")
-            && n.contains("20000101-000000-tiny-cnn-seed0")),
+        notices.iter().any(|n| n.starts_with("Opened 20000101-000000-tiny-cnn-seed0")
+            && n.contains("newest run was not opened")
+            && n.contains("model.bpk")),
         "{notices:?}"
     );
 }

@@ -406,16 +406,25 @@ impl WorkbenchApp {
                 },
             };
             ui.label(state);
-            if let Some(n) = wb.notices.last()
-                && (n.is_error || n.at.elapsed() < Duration::from_secs(15))
-            {
+            // An error of the last 30 s stays in view over later routine messages (e.g. why
+            // the newest run was not opened, over "Loaded … images" a moment later).
+            let recent_error = wb
+                .notices
+                .iter()
+                .rev()
+                .find(|n| n.is_error && n.at.elapsed() < Duration::from_secs(30));
+            let latest = wb
+                .notices
+                .last()
+                .filter(|n| n.is_error || n.at.elapsed() < Duration::from_secs(15));
+            if let Some(n) = recent_error.or(latest) {
                 ui.separator();
                 let color = if n.is_error {
                     ui.visuals().error_fg_color
                 } else {
                     ui.visuals().text_color()
                 };
-                ui.colored_label(color, &n.text);
+                ui.colored_label(color, &n.text).on_hover_text(&n.text);
             }
         });
     }

@@ -62,7 +62,7 @@ impl Workbench {
                 Ok(()) => {
                     if let Some(reason) = newest_failure {
                         self.notify(
-                            format!("The newest run was not opened ({reason}); opened {} instead", name(&path)),
+                            format!("Opened {}: the newest run was not opened ({reason})", name(&path)),
                             true,
                         );
                     }
