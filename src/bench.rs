@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
-use crate::experiment::Reporter;
+use crate::jobs::Reporter;
 use crate::experiment::ensemble::{EnsembleConfig, run_ensemble};
 use crate::model::ModelSpec;
 use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, run_training};
@@ -90,7 +90,7 @@ pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> 
         ..EnsembleConfig::default()
     };
     let start = Instant::now();
-    let mut sink = |_: crate::experiment::Progress| {};
+    let mut sink = |_: crate::jobs::Progress| {};
     let never = || false;
     let outcome = run_ensemble(&config, data, device, &mut Reporter::new(&mut sink, &never));
     let seconds = start.elapsed().as_secs_f64();

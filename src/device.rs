@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 use burn::tensor::Device;
 use burn::tensor::wgpu::wgpu;
 
+mod selected;
+pub use selected::{Backend, SelectedDevice};
+
 /// The user's device choice.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,31 +53,6 @@ impl std::fmt::Display for DeviceChoice {
     }
 }
 
-/// Which backend a selected device runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// burn's wgpu backend.
-    Wgpu,
-    /// burn's flex CPU backend.
-    Flex,
-    /// Another machine's device through burn-remote.
-    Remote,
-}
-
-/// A device ready for tensors, with what to tell the user about it.
-#[derive(Debug, Clone)]
-pub struct SelectedDevice {
-    /// The burn device (without autodiff).
-    pub device: Device,
-    /// Its backend.
-    pub backend: Backend,
-    /// Adapter name, or "CPU (flex)".
-    pub name: String,
-    /// Why this device was chosen.
-    pub reason: String,
-}
-
 /// Device initialisation failures.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DeviceError {
@@ -89,9 +67,9 @@ pub enum DeviceError {
 /// What wgpu reports about an adapter.
 #[derive(Debug, Clone)]
 pub struct AdapterSummary {
-    /// Adapter name.
+    /// The adapter's name as the driver reports it.
     pub name: String,
-    /// Graphics API.
+    /// The graphics API it runs through (`Vulkan`, `Metal`, `Dx12`, `Gl`).
     pub backend: String,
     /// Whether it is a real GPU (not a CPU rasteriser).
     pub hardware: bool,
@@ -122,13 +100,11 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 /// The wgpu objects behind burn's device, for a renderer that wants to share them.
 #[derive(Debug, Clone)]
 pub struct SharedWgpu {
-    /// The instance.
     pub instance: wgpu::Instance,
     /// The adapter (physical GPU).
     pub adapter: wgpu::Adapter,
     /// The logical device burn submits to.
     pub device: wgpu::Device,
-    /// Its queue.
     pub queue: wgpu::Queue,
 }
 

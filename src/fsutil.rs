@@ -103,7 +103,11 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     if !metadata.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file ({})", path.display(), kind_of(&metadata)),
+            format!(
+                "{} is not a regular file ({})",
+                path.display(),
+                kind_of(&metadata)
+            ),
         ));
     }
     Ok(file)
@@ -125,7 +129,11 @@ fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
             return "a socket";
         }
     }
-    if metadata.is_dir() { "a folder" } else { "not a plain file" }
+    if metadata.is_dir() {
+        "a folder"
+    } else {
+        "not a plain file"
+    }
 }
 
 /// Reads a whole regular file of at most `max_bytes` bytes (see [`open_regular`]). A larger
@@ -160,7 +168,11 @@ pub fn read_text_capped(path: &Path, max_bytes: u64) -> std::io::Result<String> 
 fn too_large(path: &Path, max_bytes: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidData,
-        format!("{} is larger than the {} limit for this kind of file", path.display(), human_bytes(max_bytes)),
+        format!(
+            "{} is larger than the {} limit for this kind of file",
+            path.display(),
+            human_bytes(max_bytes)
+        ),
     )
 }
 
@@ -180,7 +192,7 @@ pub mod limits {
     pub const JSON_BYTES: u64 = 64 << 20;
     /// A log that grows with a run (`metrics.jsonl`).
     pub const LOG_BYTES: u64 = 256 << 20;
-    /// A token file.
+    /// A token file (`--token-file`): a token is a line, never near 64 KiB.
     pub const TOKEN_BYTES: u64 = 64 << 10;
     /// A PNG the pad or `predict` reads.
     pub const IMAGE_BYTES: u64 = 32 << 20;

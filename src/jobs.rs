@@ -62,6 +62,97 @@ pub enum JobError {
     Failed(String),
 }
 
+/// How far a long piece of work (an experiment, a probe, a study) has got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// What it is doing, e.g. `training 12/50 models`.
+    pub stage: String,
+    /// Share of the whole work done, 0 to 1.
+    pub fraction: f64,
+    /// Seconds since it started.
+    pub elapsed_secs: f64,
+}
+
+impl Progress {
+    /// Estimated seconds left, from the pace so far (none before 1 % is done).
+    pub fn eta_secs(&self) -> Option<f64> {
+        (self.fraction > 0.01 && self.fraction < 1.0)
+            .then(|| self.elapsed_secs * (1.0 - self.fraction) / self.fraction)
+    }
+}
+
+/// The user asked the work to stop ([`Reporter::check`]); studies turn it into their own
+/// `Cancelled` error with `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+/// What running work needs from its caller: where to report progress and whether to stop
+/// (asked every step or batch). The window's jobs and the command line's progress bar both
+/// make one.
+pub struct Reporter<'a> {
+    started: Instant,
+    on_progress: &'a mut dyn FnMut(Progress),
+    cancelled: &'a dyn Fn() -> bool,
+}
+
+impl<'a> Reporter<'a> {
+    /// A reporter calling `on_progress` and polling `cancelled`.
+    pub fn new(on_progress: &'a mut dyn FnMut(Progress), cancelled: &'a dyn Fn() -> bool) -> Self {
+        Self {
+            started: Instant::now(),
+            on_progress,
+            cancelled,
+        }
+    }
+
+    /// Reports progress; `fraction` is clamped to [0, 1].
+    pub fn progress(&mut self, stage: impl Into<String>, fraction: f64) {
+        (self.on_progress)(Progress {
+            stage: stage.into(),
+            fraction: fraction.clamp(0.0, 1.0),
+            elapsed_secs: self.started.elapsed().as_secs_f64(),
+        });
+    }
+
+    /// `Err(Cancelled)` once the user asked to stop.
+    pub fn check(&self) -> Result<(), Cancelled> {
+        if (self.cancelled)() { Err(Cancelled) } else { Ok(()) }
+    }
+
+    /// Seconds since the work started.
+    pub fn elapsed_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Runs `work` as a job on a thread named `name`, with a [`Reporter`] whose progress becomes
+/// `Progress` events (rate-limited; 100 % always goes out) and whose cancel flag is the
+/// job's. Studies (experiments, probes) start this way; their error says whether it was a
+/// cancel ([`JobError::Cancelled`]) or a failure.
+pub fn spawn_reporting<T, E>(
+    name: &str,
+    wake: Wake,
+    work: impl FnOnce(&mut Reporter) -> Result<T, E> + Send + 'static,
+) -> std::io::Result<Job<Progress, T>>
+where
+    T: Send + 'static,
+    E: Into<JobError>,
+{
+    spawn(name, wake, move |ctx| {
+        let mut on_progress = |p: Progress| {
+            if p.fraction >= 1.0 {
+                ctx.send(p);
+            } else {
+                ctx.progress(p);
+            }
+        };
+        let cancelled = || ctx.is_cancelled();
+        let mut reporter = Reporter::new(&mut on_progress, &cancelled);
+        work(&mut reporter).map_err(Into::into)
+    })
+}
+
 /// Events from a job, in the order documented at the top of this module.
 #[derive(Debug, Clone)]
 pub enum JobEvent<P, T> {

@@ -4,7 +4,8 @@
 //!
 //! The estimates come from the architecture alone: every layer's output per image, counted
 //! twice while training (what autodiff keeps for the backward pass and the gradients flowing
-//! back), plus four copies of the parameters (weights, gradients, two Adam moments), plus the
+//! back), plus the parameters, their gradients and the optimiser's state tensors (Adam's two
+//! moments, SGD's velocity, …: [`OptimizerSpec::state_tensors_per_parameter`]), plus the
 //! images themselves. Calibrated on this machine's peak resident memory (`/usr/bin/time`):
 //! small-cnn training on flex with burn's ops grew by 0.73 MB per image of batch between
 //! batch 256 and 2,048 (1.52 GB at 2,048), 1.27 times its 143,000 activation floats per
@@ -12,13 +13,14 @@
 
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::model::ModelSpec;
+use crate::train::OptimizerSpec;
 
 /// Copies of every activation a training step holds at its peak (measured 1.27, see above).
 const TRAINING_ACTIVATION_COPIES: u64 = 2;
 /// Copies of every activation an evaluation holds (forward only, freed layer by layer).
 const EVAL_ACTIVATION_COPIES: u64 = 1;
-/// Copies of the parameters while training: weights, gradients, Adam's two moments.
-const PARAMETER_COPIES: u64 = 4;
+/// Copies of the parameters while training besides the optimiser's state: weights, gradients.
+const PARAMETER_COPIES: u64 = 2;
 /// Share of the available memory a run may plan to use (the rest is for the window, the
 /// allocator's slack and everything else on the machine).
 const USABLE_SHARE: f64 = 0.8;
@@ -42,11 +44,23 @@ pub fn activation_floats_per_image(spec: &ModelSpec) -> u64 {
     }
 }
 
-/// Bytes a training run of `spec` at `batch` images per step needs at its peak, on top of
-/// `data_bytes` of images held in memory.
-pub fn training_peak_bytes(spec: &ModelSpec, batch: usize, data_bytes: u64) -> u64 {
+/// Copies of every parameter while training with `optimizer`: the weights, their gradients
+/// and the optimiser's state tensors.
+pub fn parameter_copies(optimizer: &OptimizerSpec) -> u64 {
+    PARAMETER_COPIES + optimizer.state_tensors_per_parameter()
+}
+
+/// Bytes a training run of `spec` with `optimizer` at `batch` images per step needs at its
+/// peak, on top of `data_bytes` of images held in memory.
+pub fn training_peak_bytes(
+    spec: &ModelSpec,
+    optimizer: &OptimizerSpec,
+    batch: usize,
+    data_bytes: u64,
+) -> u64 {
     let activations = activation_floats_per_image(spec) * batch as u64 * TRAINING_ACTIVATION_COPIES * 4;
-    let parameters = (spec.param_count() + spec.batch_norm_statistics()) as u64 * PARAMETER_COPIES * 4;
+    let parameters =
+        (spec.param_count() + spec.batch_norm_statistics()) as u64 * parameter_copies(optimizer) * 4;
     activations + parameters + data_bytes
 }
 
@@ -115,11 +129,9 @@ fn data_bytes(data: &crate::data::Dataset) -> u64 {
 /// the end-of-epoch evaluation, with the model and `data`.
 pub fn check_training(config: &crate::train::TrainConfig, data: &crate::data::Dataset) -> Result<(), TooBig> {
     let batch = config.batch_size.min(data.train.len().max(1));
-    let needed = training_peak_bytes(&config.model, batch, data_bytes(data)).max(eval_peak_bytes(
-        &config.model,
-        crate::train::eval::EVAL_BATCH,
-        data_bytes(data),
-    ));
+    let needed = training_peak_bytes(&config.model, &config.optimizer, batch, data_bytes(data)).max(
+        eval_peak_bytes(&config.model, crate::train::eval::EVAL_BATCH, data_bytes(data)),
+    );
     check_fits(
         &format!(
             "Training {} with batches of {batch} images",
@@ -131,8 +143,8 @@ pub fn check_training(config: &crate::train::TrainConfig, data: &crate::data::Da
     )
 }
 
-/// Refuses an ensemble that cannot fit: up to `stack` models train at once, each on
-/// `per_digit` × 10 images in one full batch.
+/// Refuses an ensemble that cannot fit: up to `stack` models train at once (with AdamW, as
+/// seed S0), each on `per_digit` × 10 images in one full batch.
 pub fn check_ensemble(
     model: &ModelSpec,
     models: usize,
@@ -142,8 +154,9 @@ pub fn check_ensemble(
 ) -> Result<(), TooBig> {
     let together = models.min(stack).max(1);
     let images = together * per_digit * NUM_CLASSES;
-    let needed = training_peak_bytes(model, images, data_bytes(data))
-        + (together as u64 - 1) * (model.param_count() as u64) * PARAMETER_COPIES * 4;
+    let optimizer = OptimizerSpec::ADAMW;
+    let needed = training_peak_bytes(model, &optimizer, images, data_bytes(data))
+        + (together as u64 - 1) * (model.param_count() as u64) * parameter_copies(&optimizer) * 4;
     check_fits(
         &format!(
             "{together} models of {} trained together on {per_digit} images per digit each",
@@ -171,16 +184,35 @@ mod tests {
         let spec = ModelSpec::preset("small-cnn").unwrap();
         let data = 70_000 * IMAGE_PIXELS as u64;
         let sixteen_gib = 16u64 << 30;
-        let huge = training_peak_bytes(&spec, 60_000, data);
+        let huge = training_peak_bytes(&spec, &OptimizerSpec::ADAM, 60_000, data);
         let err = check_fits("training", huge, Some(sixteen_gib), "lower the batch size").unwrap_err();
         assert!(err.to_string().contains("16.0 GiB available"), "{err}");
         assert!(err.to_string().contains("lower the batch size"), "{err}");
-        let normal = training_peak_bytes(&spec, 64, data);
+        let normal = training_peak_bytes(&spec, &OptimizerSpec::ADAM, 64, data);
         assert!(normal < 1u64 << 30, "batch 64 fits in 1 GiB: {}", gib(normal));
         assert!(check_fits("training", normal, Some(sixteen_gib), "").is_ok());
         assert!(
             check_fits("training", huge, None, "").is_ok(),
             "unknown memory: no refusal"
+        );
+    }
+
+    #[test]
+    fn the_optimisers_state_counts_per_parameter() {
+        let spec = ModelSpec::preset("small-cnn").unwrap();
+        let floats = (spec.param_count() + spec.batch_norm_statistics()) as u64;
+        let peak = |o: OptimizerSpec| training_peak_bytes(&spec, &o, 64, 0);
+        let plain_sgd = OptimizerSpec::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+        };
+        // Adam keeps two moments, plain SGD none: two parameter copies of 4 bytes apart.
+        assert_eq!(peak(OptimizerSpec::ADAM) - peak(plain_sgd), 2 * floats * 4);
+        assert_eq!(peak(OptimizerSpec::RMSPROP) - peak(plain_sgd), floats * 4);
+        assert_eq!(
+            parameter_copies(&OptimizerSpec::ADAMW),
+            4,
+            "weights, gradients, 2 moments"
         );
     }
 

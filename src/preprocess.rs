@@ -11,12 +11,11 @@ pub enum PreprocessError {
     /// The file is not a readable image.
     #[error("{path}: cannot read image: {detail}")]
     Unreadable {
-        /// The file.
         path: String,
-        /// Decoder message.
+        /// What the image decoder said.
         detail: String,
     },
-    /// Nothing drawn.
+    /// No pixel has ink: nothing to centre.
     #[error("the picture is blank: no ink found")]
     Blank,
 }
@@ -50,7 +49,12 @@ pub fn load_grey(path: &Path) -> Result<(Vec<f32>, usize, usize), PreprocessErro
         Some(rgba) if rgba.pixels().any(|p| p.0[3] < 255) => {
             rgba.pixels().map(|p| f32::from(p.0[3]) / 255.0).collect()
         }
-        _ => img.to_luma8().into_raw().into_iter().map(|p| f32::from(p) / 255.0).collect(),
+        _ => img
+            .to_luma8()
+            .into_raw()
+            .into_iter()
+            .map(|p| f32::from(p) / 255.0)
+            .collect(),
     };
     Ok((grey, w, h))
 }

@@ -13,7 +13,7 @@ use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, run
 use mnist_workbench::experiment::stability::{StabilityConfig, class_distribution, run_stability};
 use mnist_workbench::experiment::stacked::evaluate_stacked;
 use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
-use mnist_workbench::experiment::{ExperimentError, Progress, Reporter};
+use mnist_workbench::study::{Progress, Reporter, StudyError};
 use mnist_workbench::model::plain::Architecture;
 use mnist_workbench::model::{Model, ModelSpec};
 use mnist_workbench::train::TrainConfig;
@@ -159,7 +159,7 @@ fn ensemble_cancels_between_steps() {
     let stop = || true;
     let mut reporter = Reporter::new(&mut sink, &stop);
     let result = run_ensemble(&small_config(2), &data, &flex(), &mut reporter);
-    assert!(matches!(result, Err(ExperimentError::Cancelled)));
+    assert!(matches!(result, Err(StudyError::Cancelled)));
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn subset_curve_resumes_after_a_cancel() {
     let saved = || dir.join("subset_curve.json").exists();
     let mut reporter = Reporter::new(&mut sink, &saved);
     let first = run_subset_curve(&config, &data, &device, Some(&dir), &mut reporter);
-    assert!(matches!(first, Err(ExperimentError::Cancelled)));
+    assert!(matches!(first, Err(StudyError::Cancelled)));
     let partial = SubsetCurveResults::load(&dir).unwrap();
     assert_eq!(partial.points.len(), 1);
     assert_eq!(partial.points[0].fraction, 0.25);

@@ -133,8 +133,8 @@ fn damaged_pictures_never_panic_the_preprocessing() {
 
 #[test]
 fn damaged_run_and_results_files_never_panic_their_readers() {
-    use mnist_workbench::train::RunDir;
-    use mnist_workbench::train::step_log::read_steps;
+    use mnist_workbench::run::RunDir;
+    use mnist_workbench::run::step_log::read_steps;
     let data = common::synthetic_dataset(200, 40, 41);
     let runs = common::temp_dir("fuzz-runs");
     let run = common::gui::trained_run(&runs, &data, "mlp");

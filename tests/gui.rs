@@ -12,8 +12,8 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::Dataset;
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::model::ModelSpec;
+use mnist_workbench::run::{RunConfig, RunDir};
 use mnist_workbench::train::history::RunPhase;
-use mnist_workbench::train::runs::{RunConfig, RunDir};
 use mnist_workbench::train::{Control, TrainConfig, run_training};
 use mnist_workbench::ui::{AppOptions, WorkbenchApp};
 
@@ -393,7 +393,7 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
         "{}",
         wb.notices.last().unwrap().text
     );
-    let listed = mnist_workbench::train::runs::RunListing::read(&out);
+    let listed = mnist_workbench::run::RunListing::read(&out);
     assert!(
         listed.has_checkpoint && listed.best_test_accuracy.is_some(),
         "{listed:?}"

@@ -13,9 +13,12 @@ use std::sync::{Arc, OnceLock};
 use egui_kittest::kittest::Queryable;
 use mnist_workbench::data::Dataset;
 use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, run_ensemble};
-use mnist_workbench::experiment::{Progress, Reporter, new_results_dir};
+use mnist_workbench::jobs::{Progress, Reporter};
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::runs::{RunConfig, RunDir};
+use mnist_workbench::run::new_results_dir;
+use mnist_workbench::run::{RunConfig, RunDir};
+use mnist_workbench::study::ensemble::Ensemble;
+use mnist_workbench::study::stability::Stability;
 use mnist_workbench::train::{Control, TrainConfig, run_training};
 
 fn tiny_ensemble(models: usize) -> EnsembleConfig {
@@ -73,7 +76,7 @@ fn clicking_a_model_shows_exactly_its_training_images() {
     h.get_by_label(&name).click();
     h.run_steps(3);
     let saved = EnsembleResults::load(dir).unwrap();
-    assert!(h.state().workbench.experiments.ensemble.is_some());
+    assert!(h.state().workbench.studies.latest::<Ensemble>().is_some());
     h.get_by_label_contains(&format!(
         "6 × tiny-cnn on 2 per digit: test accuracy {:.1} %",
         100.0 * saved.stats.summary.mean_accuracy
@@ -131,19 +134,18 @@ fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
     h.get_by_label("Run ensemble").click();
     h.run_steps(2);
     assert!(
-        h.state().workbench.experiments.running.is_running(),
+        h.state().workbench.studies.running.is_running(),
         "the run started"
     );
     step_until(&mut h, "the ensemble", |app| {
-        !app.workbench.experiments.running.is_running()
+        !app.workbench.studies.running.is_running()
             && app
                 .workbench
-                .experiments
-                .ensemble
-                .as_ref()
+                .studies
+                .latest::<Ensemble>()
                 .is_some_and(|l| l.results.members.len() == 4)
     });
-    let loaded = h.state().workbench.experiments.ensemble.clone().unwrap();
+    let loaded = h.state().workbench.studies.latest::<Ensemble>().unwrap();
     let dir = loaded.dir.clone().expect("saved");
     assert!(dir.starts_with(root));
     assert_eq!(EnsembleResults::load(&dir).unwrap(), *loaded.results);
@@ -161,14 +163,14 @@ fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
     h.run_steps(3);
     // The 100 passes run on a thread of their own; the window keeps drawing meanwhile.
     step_until(&mut h, "the pad's dropout votes", |app| {
-        app.workbench.experiments.pad_votes.is_some()
+        app.workbench.pad_votes.latest.is_some()
     });
     h.get_by_label_contains("Drawing pad image, 100 dropout passes");
     h.get_by_label("Run stability test").click();
     step_until(&mut h, "the stability test", |app| {
-        !app.workbench.experiments.running.is_running() && app.workbench.experiments.stability.is_some()
+        !app.workbench.studies.running.is_running() && app.workbench.studies.latest::<Stability>().is_some()
     });
-    let loaded = h.state().workbench.experiments.stability.clone().unwrap().value;
+    let loaded = h.state().workbench.studies.latest::<Stability>().unwrap();
     // One pass per training epoch, at least two (the run trained for one).
     assert_eq!(loaded.results.accuracies.len(), 2);
     let run_dir = loaded.dir.clone().expect("saved in the run folder");

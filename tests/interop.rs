@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_workbench::interop::{ArchChoice, export, import_checkpoint, write_imported_run};
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::RunDir;
+use mnist_workbench::run::RunDir;
 
 mod common;
 
@@ -282,7 +282,7 @@ fn an_import_becomes_a_run_folder_and_writes_nothing_next_to_the_input() {
     let device = Device::flex();
     let model = run.load_model(&config.train.model, &device).unwrap();
     assert_eq!(model.to_plain(), imported.weights);
-    let listing = mnist_workbench::train::runs::RunListing::read(&dir.path);
+    let listing = mnist_workbench::run::RunListing::read(&dir.path);
     assert_eq!(listing.state.to_string(), "imported");
     // No leftovers of the staging folder.
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1);

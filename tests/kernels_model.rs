@@ -139,7 +139,7 @@ fn two_steps(spec: &ModelSpec, choice: Kernels) -> Trace {
         let mut model = spec.init(&device);
         let data = common::synthetic_dataset(STEPS * BATCH, 4, 9);
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
-        let mut optim: ModuleOptimizer = FusedAdam { weight_decay: 0.0 }.into();
+        let mut optim: ModuleOptimizer = FusedAdam::default().into();
         let (mut logits, mut grads) = (Vec::new(), Vec::new());
         let ((), runs) = kernels::runs_during(|| {
             for step in 0..STEPS {

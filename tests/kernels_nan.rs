@@ -387,7 +387,7 @@ fn diverges_at(
             let mut model: Model = spec.init(&device);
             let data = common::synthetic_dataset(16 * steps, 4, 3);
             let loss_fn = CrossEntropyLossConfig::new().init(&device);
-            let mut optim: ModuleOptimizer = FusedAdam { weight_decay: 0.0 }.into();
+            let mut optim: ModuleOptimizer = FusedAdam::default().into();
             for step in 0..steps {
                 if step == at {
                     model = model.map(&mut Plant {

@@ -14,7 +14,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor};
 use mnist_workbench::data::batch;
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::runs::{load_model, save_model};
+use mnist_workbench::run::{load_model, save_model};
 
 mod common;
 

@@ -125,7 +125,7 @@ fn same_steps_as_burns_optimisers() {
         (
             "adam",
             AdamConfig::new().with_epsilon(1e-8).init(),
-            FusedAdam { weight_decay: 0.0 }.into(),
+            FusedAdam::default().into(),
         ),
         (
             "adam + L2",
@@ -133,7 +133,11 @@ fn same_steps_as_burns_optimisers() {
                 .with_epsilon(1e-8)
                 .with_weight_decay(Some(WeightDecayConfig::new(1e-2)))
                 .init(),
-            FusedAdam { weight_decay: 1e-2 }.into(),
+            FusedAdam {
+                weight_decay: 1e-2,
+                ..FusedAdam::default()
+            }
+            .into(),
         ),
         (
             "adamw",
@@ -141,7 +145,11 @@ fn same_steps_as_burns_optimisers() {
                 .with_epsilon(1e-8)
                 .with_weight_decay(0.05)
                 .init(),
-            FusedAdamW { weight_decay: 0.05 }.into(),
+            FusedAdamW {
+                weight_decay: 0.05,
+                ..FusedAdamW::default()
+            }
+            .into(),
         ),
     ];
     for (what, burns, ours) in cases {
@@ -160,7 +168,7 @@ fn state_files_load_across_burn_and_fused_adam() {
     // the fused Adam from that state: the same weights as four steps of burn's Adam.
     let (model, burns) = train(AdamConfig::new().with_epsilon(1e-8).init(), 2);
     let bytes = burns.into_bytes().expect("state saves");
-    let fused: ModuleOptimizer = FusedAdam { weight_decay: 0.0 }.into();
+    let fused: ModuleOptimizer = FusedAdam::default().into();
     let fused = fused
         .from_bytes(bytes)
         .expect("burn's Adam state loads into the fused Adam");

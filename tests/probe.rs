@@ -336,7 +336,7 @@ fn synthetic_probes_run_end_to_end() {
         &mut Reporter::new(&mut sink, &always),
     );
     assert!(
-        matches!(err, Err(mnist_workbench::probe::ProbeError::Cancelled)),
+        matches!(err, Err(mnist_workbench::probe::StudyError::Cancelled)),
         "{:?}",
         err.map(|_| "finished")
     );

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use mnist_workbench::device;
 use mnist_workbench::model::ModelSpec;
+use mnist_workbench::run::{RunConfig, RunDir, load_model, save_model};
 use mnist_workbench::train::eval::logits_of;
-use mnist_workbench::train::runs::{RunConfig, load_model, save_model};
 use mnist_workbench::train::{
-    Command, Control, Event, FailReason, RunDir, StopReason, TrainConfig, TrainJob, evaluate, spawn_training,
+    Command, Control, Event, FailReason, StopReason, TrainConfig, TrainJob, evaluate, spawn_training,
 };
 
 fn quick_config() -> TrainConfig {
@@ -234,7 +234,7 @@ fn target_accuracy_stops_full_batch_training_early() {
     let data = common::synthetic_dataset(500, 20, 9);
     let config = TrainConfig {
         model: ModelSpec::preset("small-cnn").unwrap(),
-        optimizer: mnist_workbench::train::OptimizerKind::AdamW,
+        optimizer: mnist_workbench::train::OptimizerSpec::ADAMW,
         weight_decay: 1e-4,
         schedule: mnist_workbench::train::Schedule::Constant,
         subset: mnist_workbench::train::Subset::PerDigit { k: 2 },

@@ -14,7 +14,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::sources::{DataRequest, MNIST_FILES};
 use mnist_workbench::data::{DataSource, Dataset};
 use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
-use mnist_workbench::experiment::{ExperimentError, Progress, Reporter};
+use mnist_workbench::study::{Progress, Reporter, StudyError};
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::probe::feedback::DrawnDigits;
 use mnist_workbench::train::TrainConfig;
@@ -192,7 +192,7 @@ fn unreadable_drawings_are_kept_and_saved_sets_never_overwritten() {
 
 #[test]
 fn only_run_folders_the_workbench_wrote_are_deleted() {
-    use mnist_workbench::train::runs::deletion_refusal;
+    use mnist_workbench::run::deletion_refusal;
     let data = common::synthetic_dataset(200, 40, 24);
     let runs = common::temp_dir("trust-delete");
     let run = trained_run(&runs, &data, "mlp");
@@ -284,7 +284,7 @@ fn a_size_curve_survives_the_same_data_from_another_folder() {
         &mut Reporter::new(&mut sink, &never),
     )
     .unwrap_err();
-    assert!(matches!(refused, ExperimentError::Format { .. }), "{refused}");
+    assert!(matches!(refused, StudyError::Format { .. }), "{refused}");
     assert!(refused.to_string().contains("subset_curve.json"), "{refused}");
     assert_eq!(std::fs::read(dir.join("subset_curve.json")).unwrap(), before);
     assert_eq!(SubsetCurveResults::load(&dir).unwrap(), first);

@@ -194,13 +194,13 @@ fn report_does_not_read_the_step_log() {
     assert!(ok, "{err}");
     assert!(out.join("01_training_history.png").is_file(), "the history figure is drawn from metrics.jsonl");
     // And the step log itself, where it is read (the dashboard), refuses a FIFO at once.
-    let err = mnist_workbench::train::step_log::read_steps(&run.join("steps.csv")).unwrap_err();
+    let err = mnist_workbench::run::step_log::read_steps(&run.join("steps.csv")).unwrap_err();
     assert!(err.to_string().contains("not a regular file"), "{err}");
 }
 
 #[test]
 fn a_long_step_log_is_read_a_line_at_a_time_with_torn_and_damaged_lines_skipped() {
-    use mnist_workbench::train::step_log::{HEADER, read_steps};
+    use mnist_workbench::run::step_log::{HEADER, read_steps};
     let dir = common::temp_dir("steps-stream");
     let path = dir.join("steps.csv");
     let mut text = format!("{HEADER}\n");
@@ -346,12 +346,12 @@ fn nan_weights_in_model_bpk_are_refused_even_without_checkpoint_json() {
     // Imported runs have no checkpoint.json, so nothing caught weights saved as NaN: `predict`
     // printed "prediction: 0 (NaN%)" and `eval` called every image 0.
     let _ = std::fs::remove_file(run.join("checkpoint.json"));
-    let (dir, config) = mnist_workbench::train::RunDir::open(&run).unwrap();
+    let (dir, config) = mnist_workbench::run::RunDir::open(&run).unwrap();
     let flex = mnist_workbench::device::flex().device;
     let spec = config.train.model.clone();
     let mut plain = dir.load_model(&spec, &flex).unwrap().to_plain();
     plain.params[0][3] = f32::NAN;
     let poisoned = Model::from_plain(&spec, &plain, &flex).unwrap();
-    mnist_workbench::train::runs::save_model(&poisoned, &run.join("model.bpk")).unwrap();
+    mnist_workbench::run::save_model(&poisoned, &run.join("model.bpk")).unwrap();
     refused("NaN in model.bpk", &strs(&eval_args(&run)), &["model.bpk", "NaN"]);
 }

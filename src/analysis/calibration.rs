@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct ReliabilityBin {
     /// Lower edge (inclusive, except the first bin also takes 0).
     pub lower: f64,
-    /// Upper edge (inclusive).
+    /// Upper edge (inclusive); the last bin's is 1.
     pub upper: f64,
     /// Predictions whose confidence falls in the bin.
     pub count: usize,

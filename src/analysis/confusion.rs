@@ -11,7 +11,7 @@ pub type Confusion = [[u32; NUM_CLASSES]; NUM_CLASSES];
 /// Precision, recall and F1 of one class.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
-    /// The digit.
+    /// The digit, 0-9.
     pub digit: usize,
     /// Of the images predicted as this digit, the share that are it (0 when none predicted).
     pub precision: f64,

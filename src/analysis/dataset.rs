@@ -8,9 +8,9 @@ use crate::data::{Digits, IMAGE_PIXELS, NUM_CLASSES};
 /// Statistics of one split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitStats {
-    /// Images.
+    /// Images in the split.
     pub images: usize,
-    /// Images per digit.
+    /// Images per digit, indexed by digit.
     pub label_counts: [usize; NUM_CLASSES],
     /// Mean intensity image (784 values in `[0, 1]`) per digit (zeros for absent digits).
     pub mean_images: Vec<Vec<f32>>,
@@ -126,9 +126,7 @@ mod tests {
 /// Statistics of both splits, computed once per loaded dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetStats {
-    /// Training split.
     pub train: SplitStats,
-    /// Test split.
     pub test: SplitStats,
 }
 

@@ -117,9 +117,9 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 /// One-line figures of an ensemble.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnsembleSummary {
-    /// Models.
+    /// Models in the ensemble (rows of the correctness matrix).
     pub models: usize,
-    /// Mean test accuracy.
+    /// Mean test accuracy over the models, 0 to 1.
     pub mean_accuracy: f64,
     /// Population standard deviation of test accuracy.
     pub std_accuracy: f64,
@@ -157,7 +157,7 @@ pub struct EnsembleStats {
     pub hardest: Vec<Vec<usize>>,
     /// The easiest test image of each digit (most models right, lowest index first).
     pub easiest: Vec<Option<usize>>,
-    /// The summary line.
+    /// The figures of the one-line summary the CLI prints and the panel heads with.
     pub summary: EnsembleSummary,
 }
 

@@ -5,7 +5,7 @@
 /// The data bounds shown and the raster size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Frame {
-    /// Data x range.
+    /// Data x range `(min, max)` (drawn left to right).
     pub x: (f32, f32),
     /// Data y range (up is positive: drawn top = `y.1`).
     pub y: (f32, f32),

@@ -28,7 +28,7 @@ pub enum AnalysisJob {
     Evaluate {
         /// The model (eval mode).
         model: Model,
-        /// Its device.
+        /// The device `model`'s tensors live on.
         device: Device,
         /// The data; its test split is used (shared, not copied).
         data: Arc<Dataset>,
@@ -39,7 +39,7 @@ pub enum AnalysisJob {
     ChannelPeaks {
         /// The model (eval mode).
         model: Model,
-        /// Its device.
+        /// The device `model`'s tensors live on.
         device: Device,
         /// The data; its test split is used (shared, not copied).
         data: Arc<Dataset>,
@@ -77,9 +77,9 @@ impl TestEvaluation {
 /// Per-image channel peaks of one layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelPeaks {
-    /// The model version.
+    /// The model version it was computed for (`ActiveModel::version` in the app).
     pub model_version: u64,
-    /// The layer index.
+    /// Index of the layer in `forward_with_activations` order.
     pub layer: usize,
     /// Channels of that layer.
     pub channels: usize,
@@ -99,9 +99,7 @@ pub enum AnalysisOutput {
 /// Progress of an analysis job: test images done so far, of all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImagesDone {
-    /// Done.
     pub done: usize,
-    /// All.
     pub total: usize,
 }
 
@@ -155,7 +153,15 @@ pub fn spawn_analysis(job: AnalysisJob, wake: Wake) -> std::io::Result<AnalysisT
                 data,
                 model_version,
                 layer,
-            } => match channel_peaks(&model, &data.test, layer, &device, cancel, progress) {
+            } => match channel_peaks(
+                &model,
+                &data.test,
+                layer,
+                ANALYSIS_BATCH,
+                &device,
+                cancel,
+                progress,
+            ) {
                 Some(Ok((channels, peaks))) => Some(AnalysisOutput::Peaks(Arc::new(ChannelPeaks {
                     model_version,
                     layer,

@@ -6,8 +6,9 @@ use clap::Args;
 use mnist_workbench::data::{load_dataset, normalize_intensity};
 use mnist_workbench::device::{DeviceChoice, select_device};
 use mnist_workbench::preprocess::{load_grey, mnist_style};
+use mnist_workbench::run::RunDir;
+use mnist_workbench::train::evaluate;
 use mnist_workbench::train::metrics::softmax;
-use mnist_workbench::train::{RunDir, evaluate};
 
 use super::DataArgs;
 

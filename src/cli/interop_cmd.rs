@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use mnist_workbench::interop::{ArchChoice, ExportError, export, import_checkpoint, write_imported_run};
-use mnist_workbench::train::RunDir;
+use mnist_workbench::run::RunDir;
 
 /// Flags of `import`.
 #[derive(Debug, Args)]

@@ -47,8 +47,8 @@ enum Cmd {
     },
     /// Write seed S3's figures (PNG plus CSV/JSON) for a run, without a window.
     Report(report_cmd::ReportArgs),
-    /// Many-model experiments (seeds S0, S2, S3) written to a results folder: `ensemble`,
-    /// `subset-curve`, `stability`.
+    /// Many-model experiments of seeds S0, S2, S3 (`ensemble`, `subset-curve`, `stability`)
+    /// and a run's `class-curves`: every registered study, written to a results folder.
     Experiment {
         #[command(subcommand)]
         action: experiment_cmd::ExperimentAction,
@@ -170,7 +170,7 @@ impl RunOutArgs {
 impl DataArgs {
     /// The request for data to use a run with: without `--data`, a run trained on the
     /// synthetic digits regenerates the very digits it was trained and tested on.
-    fn request_for_run(&self, run: &mnist_workbench::train::runs::RunConfig) -> DataRequest {
+    fn request_for_run(&self, run: &mnist_workbench::run::RunConfig) -> DataRequest {
         let mut request = self.request();
         if let mnist_workbench::data::DataSource::Synthetic { train_size, seed, .. } = run.data_source
             && self.data.is_none()

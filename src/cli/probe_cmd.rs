@@ -18,10 +18,10 @@ use mnist_workbench::probe::row_sweep::{BatchSweep, BatchSweepConfig, MarginClas
 use mnist_workbench::probe::saliency::SaliencyConfig;
 use mnist_workbench::probe::tsne::TsneConfig;
 use mnist_workbench::probe::worker::{ProbeRequest, ProbeResults, run_probe};
-use mnist_workbench::probe::{McDropout, ProbeError, Progress, Reporter, argmax, logits_of_intensities};
+use mnist_workbench::probe::{McDropout, StudyError, Progress, Reporter, argmax, logits_of_intensities};
 use mnist_workbench::report::Figure;
 use mnist_workbench::report::probes;
-use mnist_workbench::train::RunDir;
+use mnist_workbench::run::RunDir;
 
 use super::RunOutArgs;
 use super::progress::ProgressBar;
@@ -162,13 +162,15 @@ pub struct CrossArgs {
     seed: u64,
 }
 
-struct Loaded {
+/// A run's model on the chosen device with the dataset it was trained on: what every probe
+/// subcommand starts from.
+struct LoadedRun {
     model: Model,
     data: Arc<Dataset>,
     device: burn::tensor::Device,
 }
 
-fn load(c: &RunOutArgs) -> anyhow::Result<Loaded> {
+fn load(c: &RunOutArgs) -> anyhow::Result<LoadedRun> {
     if c.out.exists() && !c.out.is_dir() {
         anyhow::bail!(
             "--out {} is a file; give a folder for the results",
@@ -180,7 +182,7 @@ fn load(c: &RunOutArgs) -> anyhow::Result<Loaded> {
     let data = Arc::new(load_dataset(&c.data.request_for_run(&run_config))?);
     eprintln!("device: {}\ndata: {}", device.name, data.source);
     let model = dir.load_model(&run_config.train.model, &device.device)?;
-    Ok(Loaded {
+    Ok(LoadedRun {
         model,
         data,
         device: device.device,
@@ -206,7 +208,7 @@ fn pick_image(a: &ImageArgs, data: &Dataset, default_class: u8) -> anyhow::Resul
     ))
 }
 
-fn run_with_bar(label: &str, loaded: &Loaded, request: ProbeRequest) -> anyhow::Result<ProbeResults> {
+fn run_with_bar(label: &str, loaded: &LoadedRun, request: ProbeRequest) -> anyhow::Result<ProbeResults> {
     let mut bar = ProgressBar::new(label);
     let mut on_progress = |p: Progress| bar.update((p.fraction * 1000.0) as u64, 1000, &p.stage);
     let never = || false;
@@ -220,7 +222,7 @@ fn run_with_bar(label: &str, loaded: &Loaded, request: ProbeRequest) -> anyhow::
     bar.finish();
     match outcome {
         Ok(r) => Ok(r),
-        Err(ProbeError::Cancelled) => anyhow::bail!("cancelled"),
+        Err(StudyError::Cancelled) => anyhow::bail!("cancelled"),
         Err(e) => Err(e.into()),
     }
 }

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use mnist_workbench::data::load_dataset;
 use mnist_workbench::device::select_device;
 use mnist_workbench::report::write_run_report;
-use mnist_workbench::train::RunDir;
+use mnist_workbench::run::RunDir;
 
 /// Flags of `report`: the run and the folder for its figures.
 pub type ReportArgs = super::RunOutArgs;

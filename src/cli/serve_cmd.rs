@@ -30,7 +30,7 @@ pub struct ServeArgs {
 /// One timestamped line on stdout, the server's log (a closed stdout loses the line rather than
 /// stopping the server).
 pub(super) fn log(line: &str) {
-    let stamp = mnist_workbench::train::runs::utc_timestamp();
+    let stamp = mnist_workbench::run::utc_timestamp();
     let _ = writeln!(std::io::stdout().lock(), "[{stamp}] {line}");
 }
 

@@ -9,10 +9,9 @@ use clap::Args;
 use mnist_workbench::data::load_dataset;
 use mnist_workbench::device::{DeviceChoice, select_device};
 use mnist_workbench::model::{ModelSpec, PRESET_NAMES};
-use mnist_workbench::train::runs::RunConfig;
-use mnist_workbench::train::{
-    Event, OptimizerKind, RunDir, Schedule, Subset, TrainConfig, TrainJob, spawn_training,
-};
+use mnist_workbench::run::{RunConfig, RunDir};
+use mnist_workbench::train::optimizers::{optimizer_help, settings_help};
+use mnist_workbench::train::{Event, OptimizerSpec, Schedule, Subset, TrainConfig, TrainJob, spawn_training};
 
 use super::DataArgs;
 use super::progress::ProgressBar;
@@ -43,15 +42,18 @@ pub struct TrainArgs {
     dense: Option<usize>,
     // The training settings below are options: without a flag a new run takes the default
     // shown, and `--resume` the resumed run's own setting.
-    /// Optimiser: adam, adamw, sgd [default: adam].
-    #[arg(long)]
-    optimizer: Option<OptimizerKind>,
+    // Help from the one list of optimisers (`train::optimizers::OPTIMIZERS`).
+    #[arg(long, help = optimizer_help())]
+    optimizer: Option<OptimizerSpec>,
     /// Learning rate [default: 0.001].
     #[arg(long)]
     lr: Option<f64>,
-    /// SGD momentum [default: 0.9].
+    /// Momentum of SGD [default: 0.9] and RMSprop [default: 0]; other optimisers have none
+    /// (the same as --opt momentum=M).
     #[arg(long)]
     momentum: Option<f64>,
+    #[arg(long = "opt", value_name = "KEY=VALUE", help = settings_help())]
+    settings: Vec<String>,
     /// Weight decay [default: 0].
     #[arg(long)]
     weight_decay: Option<f64>,
@@ -175,14 +177,55 @@ fn schedule(a: &TrainArgs, base: Schedule) -> anyhow::Result<Schedule> {
     })
 }
 
+/// The optimiser from the flags: `--optimizer` names it (the defaults of that optimiser, or
+/// `base`'s settings when it names `base`'s), `--momentum` and `--opt KEY=VALUE` change its
+/// settings.
+fn optimizer(a: &TrainArgs, base: OptimizerSpec) -> anyhow::Result<OptimizerSpec> {
+    let mut spec = match a.optimizer {
+        Some(chosen) if chosen.name() != base.name() => chosen,
+        _ => base,
+    };
+    if let Some(m) = a.momentum {
+        let name = spec.name();
+        match spec.momentum_mut() {
+            // Out of range: refused with the others' settings by `TrainConfig::validate`.
+            Some(momentum) => *momentum = m,
+            None if !(0.0..1.0).contains(&m) => bail!("--momentum: momentum must be in [0, 1), got {m}"),
+            // Accepted and unused, as before optimisers had their own settings (Adam, AdamW).
+            None => eprintln!("note: {name} has no momentum; --momentum {m} is not used"),
+        }
+    }
+    for setting in &a.settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            bail!("--opt {setting}: expected KEY=VALUE, e.g. --opt alpha=0.9");
+        };
+        let key = key.trim().replace('-', "_");
+        let known = spec
+            .set_text(&key, value)
+            .map_err(|e| anyhow::anyhow!("--opt {setting}: {e}"))?;
+        if !known {
+            let keys: Vec<&str> = spec
+                .hyperparameter_texts()
+                .iter()
+                .map(|(info, _)| info.key)
+                .collect();
+            bail!(
+                "--opt {setting}: {} has no setting '{key}'; its settings are {}",
+                spec.name(),
+                keys.join(", ")
+            );
+        }
+    }
+    Ok(spec)
+}
+
 /// The config of this run: the flags over `base` (the defaults for a new run, the resumed
 /// run's own config with `--resume`).
 fn config_from(a: &TrainArgs, base: TrainConfig, model: ModelSpec) -> anyhow::Result<TrainConfig> {
     Ok(TrainConfig {
         model,
-        optimizer: a.optimizer.unwrap_or(base.optimizer),
+        optimizer: optimizer(a, base.optimizer)?,
         learning_rate: a.lr.unwrap_or(base.learning_rate),
-        momentum: a.momentum.unwrap_or(base.momentum),
         weight_decay: a.weight_decay.unwrap_or(base.weight_decay),
         schedule: schedule(a, base.schedule)?,
         batch_size: a.batch_size.unwrap_or(base.batch_size),

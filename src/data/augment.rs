@@ -6,7 +6,7 @@
 use super::IMAGE_SIDE;
 use crate::rng::Rng;
 
-/// One affine augmentation.
+/// One affine augmentation: scale and rotation about the image centre, then a shift.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AffineParams {
     /// Rotation in radians (counter-clockwise on screen).

@@ -37,19 +37,14 @@ pub enum DownloadError {
     /// Every mirror failed for a file; each attempt is listed.
     #[error("could not download {file}:\n  {}", attempts.join("\n  "))]
     AllMirrorsFailed {
-        /// The file.
+        /// The file name, e.g. `train-images-idx3-ubyte.gz`.
         file: String,
         /// One line per mirror tried.
         attempts: Vec<String>,
     },
     /// The destination folder cannot be written.
     #[error("{path}: {source}")]
-    Io {
-        /// Path involved.
-        path: PathBuf,
-        /// Underlying error.
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// Progress of a download, reported as bytes arrive.
@@ -57,7 +52,7 @@ pub enum DownloadError {
 pub struct DownloadProgress {
     /// Index of the file (0-3) being fetched.
     pub file_index: usize,
-    /// Its name.
+    /// Its file name, e.g. `t10k-labels-idx1-ubyte.gz`.
     pub file: String,
     /// Bytes received of this file.
     pub received: u64,
@@ -105,7 +100,8 @@ const MIN_WINDOW_BYTES: u64 = 64 << 10;
 /// SHA-256 of the decompressed content of a gzip file; one inflating past any IDX file's size
 /// ([`crate::data::idx::MAX_DECOMPRESSED`]) is an error, not hashed on.
 pub fn gz_payload_sha256(path: &Path) -> std::io::Result<String> {
-    let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(crate::fsutil::open_regular(path)?));
+    let mut decoder =
+        flate2::read::GzDecoder::new(std::io::BufReader::new(crate::fsutil::open_regular(path)?));
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut inflated = 0u64;
@@ -165,7 +161,15 @@ pub fn download_mnist(
                     mirror: mirror.clone(),
                 })
             };
-            let result = fetch_to(&agent, &url, &part, (plan.max_bytes, plan.stall_timeout), &report, cancel).and_then(|()| {
+            let result = fetch_to(
+                &agent,
+                &url,
+                &part,
+                (plan.max_bytes, plan.stall_timeout),
+                &report,
+                cancel,
+            )
+            .and_then(|()| {
                 let got = gz_payload_sha256(&part).map_err(|e| format!("not a valid gzip file: {e}"))?;
                 if &got != expected {
                     return Err(format!("checksum mismatch: expected {expected}, got {got}"));

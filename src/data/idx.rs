@@ -22,16 +22,10 @@ pub const MAX_ITEMS: usize = 1_000_000;
 pub enum IdxError {
     /// The file could not be opened or read.
     #[error("{path}: cannot read: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// The file looks gzip-compressed but does not decompress.
     #[error("{path}: not a valid gzip stream ({detail})")]
     Gzip {
-        /// The file.
         path: PathBuf,
         /// What the decompressor said.
         detail: String,
@@ -39,21 +33,19 @@ pub enum IdxError {
     /// The header is shorter than the format requires.
     #[error("{path}: header truncated: need {needed} bytes, file has {found}")]
     ShortHeader {
-        /// The file.
         path: PathBuf,
         /// Bytes the header needs.
         needed: usize,
-        /// Bytes present.
+        /// Bytes the whole file has.
         found: usize,
     },
     /// The magic number is not the expected one.
     #[error("{path}: wrong magic number 0x{found:08x}, expected 0x{expected:08x} ({what})")]
     Magic {
-        /// The file.
         path: PathBuf,
-        /// Magic found.
+        /// The first four bytes, big-endian.
         found: u32,
-        /// Magic expected.
+        /// `0x0000_0803` for images, `0x0000_0801` for labels.
         expected: u32,
         /// What kind of file was expected.
         what: &'static str,
@@ -61,29 +53,27 @@ pub enum IdxError {
     /// The dimensions are not those of MNIST-style images, or absurd.
     #[error("{path}: {detail}")]
     Dims {
-        /// The file.
         path: PathBuf,
-        /// What is wrong.
+        /// Which dimension and what it holds (an item count outside 1 to [`MAX_ITEMS`], images
+        /// not 28×28).
         detail: String,
     },
     /// The payload is shorter than the header promises.
     #[error("{path}: truncated: header promises {expected} bytes of data, file has {found}")]
     Truncated {
-        /// The file.
         path: PathBuf,
-        /// Bytes promised.
+        /// Payload bytes the header's dimensions add up to.
         expected: usize,
-        /// Bytes present.
+        /// Payload bytes after the header.
         found: usize,
     },
     /// A label outside 0-9.
     #[error("{path}: label {label} at item {index} is not a digit 0-9")]
     BadLabel {
-        /// The file.
         path: PathBuf,
-        /// The label.
+        /// The byte found (10 or more).
         label: u8,
-        /// Its index.
+        /// Its position in the file, from 0.
         index: usize,
     },
 }
@@ -91,7 +81,7 @@ pub enum IdxError {
 /// Images read from an IDX file: `count` images of 28×28 bytes, row-major.
 #[derive(Debug, Clone)]
 pub struct IdxImages {
-    /// Number of images.
+    /// Number of images, from the header (at most [`MAX_ITEMS`]).
     pub count: usize,
     /// `count * 784` pixel bytes.
     pub pixels: Vec<u8>,

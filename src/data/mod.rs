@@ -16,7 +16,7 @@ pub use sources::{DataError, DataSource, Dataset, load_dataset, load_split_from_
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels in one MNIST image.
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
-/// Number of classes.
+/// Number of classes: the digits 0-9.
 pub const NUM_CLASSES: usize = 10;
 /// MNIST training-set mean of pixel/255 (the one place it is defined).
 pub const MNIST_MEAN: f32 = 0.1307;

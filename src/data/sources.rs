@@ -27,7 +27,6 @@ pub enum DataError {
     /// A file is missing from a folder.
     #[error("{folder}: no {name}(.gz) found")]
     Missing {
-        /// The folder searched.
         folder: PathBuf,
         /// The file name looked for.
         name: String,
@@ -35,13 +34,13 @@ pub enum DataError {
     /// Image and label files disagree on the item count.
     #[error("{images} has {image_count} images but {labels} has {label_count} labels")]
     CountMismatch {
-        /// Images file.
+        /// The `*-images-idx3-ubyte(.gz)` file.
         images: PathBuf,
-        /// Its count.
+        /// Items its header declares.
         image_count: usize,
-        /// Labels file.
+        /// The matching `*-labels-idx1-ubyte(.gz)` file.
         labels: PathBuf,
-        /// Its count.
+        /// Items its header declares.
         label_count: usize,
     },
     /// No MNIST anywhere and the synthetic fallback was refused.
@@ -49,7 +48,7 @@ pub enum DataError {
         "no MNIST data found (looked in: {looked}); run `mnist-workbench data download`, pass --data DIR, or use --synthetic"
     )]
     NotFound {
-        /// Places looked in.
+        /// The folders tried, in order, joined for the message.
         looked: String,
     },
 }
@@ -59,23 +58,14 @@ pub enum DataError {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DataSource {
     /// A folder the user named (`--data`).
-    Folder {
-        /// The folder.
-        path: PathBuf,
-    },
+    Folder { path: PathBuf },
     /// The folder named by `MNIST_DIR`.
-    EnvVar {
-        /// The folder.
-        path: PathBuf,
-    },
+    EnvVar { path: PathBuf },
     /// The user cache folder (where `data download` puts the files).
-    Cache {
-        /// The folder.
-        path: PathBuf,
-    },
+    Cache { path: PathBuf },
     /// Not trained by the workbench: the weights came from elsewhere (an imported checkpoint).
     Elsewhere {
-        /// Where, in words.
+        /// Where, in words (`imported from model.pt`).
         note: String,
     },
     /// The built-in synthetic digits.
@@ -84,7 +74,7 @@ pub enum DataSource {
         reason: String,
         /// Training images generated (the test set has a sixth as many).
         train_size: usize,
-        /// Generator seed.
+        /// Seed of the stroke generator: the same seed gives the same digits.
         seed: u64,
     },
 }
@@ -104,7 +94,9 @@ impl DataSource {
         {
             return Err((
                 "data_source.train_size".into(),
-                format!("synthetic training images must be {MIN_SYNTHETIC_TRAIN} to {MAX_SYNTHETIC_TRAIN}, got {train_size}"),
+                format!(
+                    "synthetic training images must be {MIN_SYNTHETIC_TRAIN} to {MAX_SYNTHETIC_TRAIN}, got {train_size}"
+                ),
             ));
         }
         Ok(())
@@ -140,9 +132,9 @@ impl DataSource {
 /// A train/test pair with its provenance.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Training images.
+    /// The training split (60,000 images for MNIST).
     pub train: Digits,
-    /// Test images.
+    /// The test split (10,000 images for MNIST).
     pub test: Digits,
     /// Where they came from.
     pub source: DataSource,

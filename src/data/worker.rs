@@ -22,7 +22,7 @@ pub enum DataJob {
 /// A loaded dataset with the digests run folders record.
 #[derive(Debug, Clone)]
 pub struct LoadedData {
-    /// The data.
+    /// The training and test splits with where they came from.
     pub dataset: Arc<Dataset>,
     /// SHA-256 of the training images and labels.
     pub train_digest: String,

@@ -16,7 +16,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
-use super::{ExperimentError, Reporter, read_json, write_json};
+use crate::study::{Reporter, StudyError, read_json, write_json};
 use crate::analysis::ensemble::{Correctness, EnsembleStats};
 use crate::data::subset::k_per_digit;
 use crate::data::{Dataset, Digits, IMAGE_PIXELS, NUM_CLASSES, batch::normalized_inputs};
@@ -64,8 +64,8 @@ impl Default for EnsembleConfig {
 
 impl EnsembleConfig {
     /// Checks every setting; the message names the setting and what is allowed.
-    pub fn validate(&self) -> Result<(), ExperimentError> {
-        let bad = |m: String| Err(ExperimentError::Config(m));
+    pub fn validate(&self) -> Result<(), StudyError> {
+        let bad = |m: String| Err(StudyError::Config(m));
         if let Err(m) = self.model.validate() {
             return bad(format!("model: {m}"));
         }
@@ -242,11 +242,11 @@ pub fn parse_matrix(bytes: &[u8]) -> Result<Correctness, String> {
 impl EnsembleResults {
     /// Writes `ensemble.json` and `correctness.bin` into `dir` (created if missing), each
     /// through a temporary file.
-    pub fn save(&self, dir: &Path) -> Result<(), ExperimentError> {
-        std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
+    pub fn save(&self, dir: &Path) -> Result<(), StudyError> {
+        std::fs::create_dir_all(dir).map_err(|e| StudyError::io(dir, e))?;
         let matrix_path = dir.join(MATRIX_FILE);
         crate::fsutil::atomic_write(&matrix_path, &matrix_bytes(&self.correctness))
-            .map_err(|e| ExperimentError::io(&matrix_path, e))?;
+            .map_err(|e| StudyError::io(&matrix_path, e))?;
         let file = EnsembleFile {
             kind: "ensemble".into(),
             format: 1,
@@ -264,21 +264,21 @@ impl EnsembleResults {
 
     /// Reads a results folder written by [`save`](Self::save); statistics are recomputed from
     /// the matrix.
-    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+    pub fn load(dir: &Path) -> Result<Self, StudyError> {
         let json_path = dir.join(RESULTS_FILE);
         let file: EnsembleFile = read_json(&json_path)?;
         if file.kind != "ensemble" {
-            return Err(ExperimentError::format(
+            return Err(StudyError::format(
                 &json_path,
                 format!("holds a {} experiment", file.kind),
             ));
         }
         let matrix_path = dir.join(MATRIX_FILE);
         let bytes = crate::fsutil::read_capped(&matrix_path, crate::fsutil::limits::WEIGHTS_BYTES)
-            .map_err(|e| ExperimentError::io(&matrix_path, e))?;
-        let correctness = parse_matrix(&bytes).map_err(|e| ExperimentError::format(&matrix_path, e))?;
+            .map_err(|e| StudyError::io(&matrix_path, e))?;
+        let correctness = parse_matrix(&bytes).map_err(|e| StudyError::format(&matrix_path, e))?;
         if correctness.models() != file.members.len() || correctness.images() != file.test_labels.len() {
-            return Err(ExperimentError::format(
+            return Err(StudyError::format(
                 &matrix_path,
                 format!(
                     "is {} × {} but ensemble.json lists {} models and {} test labels",
@@ -290,14 +290,14 @@ impl EnsembleResults {
             ));
         }
         if file.test_labels.iter().any(|&l| l as usize >= NUM_CLASSES) {
-            return Err(ExperimentError::format(&json_path, "a test label is not a digit"));
+            return Err(StudyError::format(&json_path, "a test label is not a digit"));
         }
         for (i, m) in file.members.iter().enumerate() {
-            super::check_figure(&json_path, &format!("members[{i}].train_accuracy"), m.train_accuracy, true)?;
-            super::check_figure(&json_path, &format!("members[{i}].test_accuracy"), m.test_accuracy, true)?;
+            crate::study::check_figure(&json_path, &format!("members[{i}].train_accuracy"), m.train_accuracy, true)?;
+            crate::study::check_figure(&json_path, &format!("members[{i}].test_accuracy"), m.test_accuracy, true)?;
         }
         for (name, value) in [("train_seconds", file.train_seconds), ("eval_seconds", file.eval_seconds)] {
-            super::check_figure(&json_path, name, value, false)?;
+            crate::study::check_figure(&json_path, name, value, false)?;
         }
         let stats = stats_of(&file.members, &correctness, &file.test_labels);
         Ok(Self {
@@ -341,7 +341,7 @@ pub fn train_members(
     stack: usize,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<Vec<Finished>, ExperimentError> {
+) -> Result<Vec<Finished>, StudyError> {
     let arch = Architecture::of(&config.model);
     let total = range.len();
     let mut done: Vec<Finished> = Vec::with_capacity(total);
@@ -366,7 +366,7 @@ pub fn train_members(
             .iter()
             .any(|d| d.labels.len() != config.per_digit * NUM_CLASSES)
         {
-            return Err(ExperimentError::Config(format!(
+            return Err(StudyError::Config(format!(
                 "the training set has fewer than {} images of some digit",
                 config.per_digit
             )));
@@ -391,7 +391,7 @@ pub fn train_members(
                 .iter()
                 .find(|f| f.weights.params.iter().flatten().any(|v| !v.is_finite()))
             {
-                return Err(ExperimentError::Diverged(format!(
+                return Err(StudyError::Diverged(format!(
                     "model {} produced non-finite weights after {} steps; lower the learning rate",
                     bad.member, bad.steps
                 )));
@@ -426,7 +426,7 @@ pub fn predict_members(
     (stack, batch): (usize, usize),
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<Vec<Vec<u8>>, ExperimentError> {
+) -> Result<Vec<Vec<u8>>, StudyError> {
     let n = test.len();
     let mut predictions = vec![Vec::with_capacity(n); weights.len()];
     let total_work = (weights.len() * n) as f64;
@@ -436,7 +436,7 @@ pub fn predict_members(
         // One model alone runs as an ordinary network (the fused kernels on flex).
         let alone = match chunk {
             [one] => Some(Model::from_plain(spec, one, device).ok_or_else(|| {
-                ExperimentError::Config("the trained weights do not fit the architecture".into())
+                StudyError::Config("the trained weights do not fit the architecture".into())
             })?),
             _ => None,
         };
@@ -482,10 +482,10 @@ pub fn run_ensemble(
     data: &Dataset,
     selected: &SelectedDevice,
     reporter: &mut Reporter,
-) -> Result<EnsembleResults, ExperimentError> {
+) -> Result<EnsembleResults, StudyError> {
     config.validate()?;
     crate::memory::check_ensemble(&config.model, config.models, config.per_digit, TRAIN_STACK, data)
-        .map_err(|e| ExperimentError::Config(e.to_string()))?;
+        .map_err(|e| StudyError::Config(e.to_string()))?;
     let device = &selected.device;
     let started = Instant::now();
     let trained = train_members(

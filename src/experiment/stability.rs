@@ -11,7 +11,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::ensemble::DataInfo;
-use super::{ExperimentError, Reporter, read_json, write_json};
+use crate::study::{Reporter, StudyError, read_json, write_json};
 use crate::analysis::ensemble::mean_std;
 use crate::data::batch::normalized_inputs;
 use crate::data::{Dataset, NUM_CLASSES};
@@ -36,9 +36,9 @@ pub struct StabilityConfig {
 
 impl StabilityConfig {
     /// Checks the settings.
-    pub fn validate(&self) -> Result<(), ExperimentError> {
+    pub fn validate(&self) -> Result<(), StudyError> {
         if !(2..=1000).contains(&self.passes) {
-            return Err(ExperimentError::Config(format!(
+            return Err(StudyError::Config(format!(
                 "passes must be 2 to 1000, got {}",
                 self.passes
             )));
@@ -124,16 +124,16 @@ pub fn five_numbers(values: &[f64]) -> Option<[f64; 5]> {
 
 impl StabilityResults {
     /// Writes `stability.json` into `dir` atomically.
-    pub fn save(&self, dir: &Path) -> Result<(), ExperimentError> {
+    pub fn save(&self, dir: &Path) -> Result<(), StudyError> {
         write_json(&dir.join(RESULTS_FILE), self)
     }
 
     /// Reads `stability.json` from `dir`.
-    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+    pub fn load(dir: &Path) -> Result<Self, StudyError> {
         let path = dir.join(RESULTS_FILE);
         let r: Self = read_json(&path)?;
         if r.kind != "stability" {
-            return Err(ExperimentError::format(
+            return Err(StudyError::format(
                 &path,
                 format!("holds a {} experiment", r.kind),
             ));
@@ -143,10 +143,10 @@ impl StabilityResults {
             ("mean_accuracy", r.mean_accuracy),
             ("std_accuracy", r.std_accuracy),
         ] {
-            super::check_figure(&path, name, value, true)?;
+            crate::study::check_figure(&path, name, value, true)?;
         }
         for (i, &a) in r.accuracies.iter().enumerate() {
-            super::check_figure(&path, &format!("accuracies[{i}]"), a, true)?;
+            crate::study::check_figure(&path, &format!("accuracies[{i}]"), a, true)?;
         }
         // Indices into the test set must stay inside the images it describes.
         if let Some(u) = r
@@ -154,7 +154,7 @@ impl StabilityResults {
             .iter()
             .find(|u| u.index >= r.entropy.len() || u.label as usize >= NUM_CLASSES)
         {
-            return Err(ExperimentError::format(
+            return Err(StudyError::format(
                 &path,
                 format!(
                     "field `unstable`: image {} (label {}) is outside the {} test images it describes",
@@ -175,11 +175,11 @@ pub fn run_stability(
     data: &Dataset,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<StabilityResults, ExperimentError> {
+) -> Result<StabilityResults, StudyError> {
     config.validate()?;
     let p = dropout_prob(model);
     if p <= 0.0 {
-        return Err(ExperimentError::Config(
+        return Err(StudyError::Config(
             "this model has no dropout, so every pass would give the same predictions; \
              train one with dropout (small-cnn and seed3-cnn have it)"
                 .into(),

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ensemble::DataInfo;
-use super::{ExperimentError, Reporter, read_json, write_json};
+use crate::study::{Reporter, StudyError, read_json, write_json};
 use crate::data::Dataset;
 use crate::device::SelectedDevice;
 use crate::model::ModelSpec;
-use crate::train::worker::training_indices;
+use crate::train::job::training_indices;
 use crate::train::{
     Command, Control, Event, Schedule, Subset, TrainConfig, TrainJob, evaluate, run_training,
 };
@@ -50,18 +50,18 @@ impl Default for SubsetCurveConfig {
 
 impl SubsetCurveConfig {
     /// Checks the fractions and the training settings.
-    pub fn validate(&self) -> Result<(), ExperimentError> {
+    pub fn validate(&self) -> Result<(), StudyError> {
         if self.fractions.is_empty() || self.fractions.len() > 20 {
-            return Err(ExperimentError::Config("give 1 to 20 fractions".into()));
+            return Err(StudyError::Config("give 1 to 20 fractions".into()));
         }
         if let Some(f) = self.fractions.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
-            return Err(ExperimentError::Config(format!(
+            return Err(StudyError::Config(format!(
                 "fractions must be in (0, 1], got {f}"
             )));
         }
         self.train
             .validate()
-            .map_err(|e| ExperimentError::Config(e.to_string()))
+            .map_err(|e| StudyError::Config(e.to_string()))
     }
 
     /// The training settings of one fraction.
@@ -125,17 +125,17 @@ impl SubsetCurveResults {
     }
 
     /// Writes `subset_curve.json` into `dir` (created if missing) atomically.
-    pub fn save(&self, dir: &Path) -> Result<(), ExperimentError> {
-        std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
+    pub fn save(&self, dir: &Path) -> Result<(), StudyError> {
+        std::fs::create_dir_all(dir).map_err(|e| StudyError::io(dir, e))?;
         write_json(&dir.join(RESULTS_FILE), self)
     }
 
     /// Reads `subset_curve.json` from `dir`.
-    pub fn load(dir: &Path) -> Result<Self, ExperimentError> {
+    pub fn load(dir: &Path) -> Result<Self, StudyError> {
         let path = dir.join(RESULTS_FILE);
         let r: Self = read_json(&path)?;
         if r.kind != "subset-curve" {
-            return Err(ExperimentError::format(
+            return Err(StudyError::format(
                 &path,
                 format!("holds a {} experiment", r.kind),
             ));
@@ -150,10 +150,10 @@ impl SubsetCurveResults {
                 ("test_loss", p.test_loss, false),
                 ("seconds", p.seconds, false),
             ] {
-                super::check_figure(&path, &field(name), value, is_share)?;
+                crate::study::check_figure(&path, &field(name), value, is_share)?;
             }
             if p.train_size == 0 || p.train_size > crate::data::sources::MAX_SYNTHETIC_TRAIN {
-                return Err(ExperimentError::format(
+                return Err(StudyError::format(
                     &path,
                     format!("field `{}` is {}; no training set has that many images", field("train_size"), p.train_size),
                 ));
@@ -171,7 +171,7 @@ pub fn run_subset_curve(
     device: &SelectedDevice,
     dir: Option<&Path>,
     reporter: &mut Reporter,
-) -> Result<SubsetCurveResults, ExperimentError> {
+) -> Result<SubsetCurveResults, StudyError> {
     config.validate()?;
     let info = DataInfo::of(data);
     let mut results = SubsetCurveResults {
@@ -186,7 +186,7 @@ pub fn run_subset_curve(
         let earlier = SubsetCurveResults::load(dir)?;
         if earlier.config.train != config.train || !earlier.data.same_data(&info) {
             // Never overwrite finished fractions of another curve.
-            return Err(ExperimentError::format(
+            return Err(StudyError::format(
                 &dir.join(RESULTS_FILE),
                 "holds a curve of other training settings or other data; choose another results \
                  folder (the finished fractions are kept)",
@@ -247,9 +247,9 @@ pub fn run_subset_curve(
         });
         reporter.check()?;
         if let Some(reason) = failure {
-            return Err(ExperimentError::Training(format!("{label}: {reason}")));
+            return Err(StudyError::Training(format!("{label}: {reason}")));
         }
-        let model = model.ok_or_else(|| ExperimentError::Training(format!("{label}: no model")))?;
+        let model = model.ok_or_else(|| StudyError::Training(format!("{label}: no model")))?;
         reporter.progress(
             format!("{label}: measuring"),
             (finished_work + work(fraction)) / total,

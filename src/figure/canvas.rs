@@ -8,7 +8,7 @@ use skrifa::outline::{DrawSettings, OutlinePen};
 use skrifa::{FontRef, MetadataProvider};
 use vello_cpu::kurbo::{self, Affine, BezPath, Shape as _};
 
-/// An sRGB colour.
+/// An opaque sRGB colour, `[r, g, b]` (the same triple `analysis::colormap` returns).
 pub type Rgb = [u8; 3];
 
 /// Where a text's reference point sits relative to the text.
@@ -234,7 +234,7 @@ impl Canvas {
         }
     }
 
-    /// A filled circle.
+    /// A filled, antialiased circle centred at `(x, y)`, all in pixels.
     pub fn dot(&mut self, x: f32, y: f32, radius: f32, color: Rgb) {
         let path = kurbo::Circle::new((x as f64, y as f64), radius as f64).to_path(0.1);
         self.fill_path(&path, color, None);

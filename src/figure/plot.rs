@@ -2,21 +2,23 @@
 //! colour bar, and labelled digit grids.
 
 use super::canvas::{Anchor, Canvas, Rgb};
+use crate::analysis::colormap::DIGIT_COLORS;
 
-/// Black.
+/// Text, axes and outlines: a near-black.
 pub const INK: Rgb = [30, 30, 30];
-/// Grid lines.
+/// Grid lines behind the data.
 pub const GRID: Rgb = [225, 225, 225];
-/// Muted text.
+/// Secondary text (tick labels, notes, captions).
 pub const MUTED: Rgb = [110, 110, 110];
-/// Figure background.
+/// The figure's background.
 pub const PAPER: Rgb = [255, 255, 255];
-/// Series colours (matplotlib's first four).
-pub const SERIES: [Rgb; 4] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]];
-/// Right predictions.
-pub const GOOD: Rgb = [44, 160, 44];
-/// Wrong predictions.
-pub const BAD: Rgb = [214, 39, 40];
+/// Series colours: matplotlib's first four (Tableau 10, the same table as the digit colours
+/// [`DIGIT_COLORS`] and the app's charts).
+pub const SERIES: [Rgb; 4] = [DIGIT_COLORS[0], DIGIT_COLORS[1], DIGIT_COLORS[2], DIGIT_COLORS[3]];
+/// Right predictions, a passed check (Tableau 10's green).
+pub const GOOD: Rgb = DIGIT_COLORS[2];
+/// Wrong predictions, the targeted ablation (Tableau 10's red).
+pub const BAD: Rgb = DIGIT_COLORS[3];
 
 /// "Nice" tick values covering `[min, max]` with about `target` ticks (steps of 1, 2 or 5
 /// times a power of ten).
@@ -55,13 +57,13 @@ pub fn tick_label(value: f64, step: f64) -> String {
 /// A plot area in pixels and the data range it shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Axes {
-    /// Left edge.
+    /// Left edge of the plot area, pixels from the canvas's left.
     pub x: f32,
-    /// Top edge.
+    /// Top edge of the plot area, pixels from the canvas's top.
     pub y: f32,
-    /// Width.
+    /// Width in pixels.
     pub w: f32,
-    /// Height.
+    /// Height in pixels.
     pub h: f32,
     /// Data range along x.
     pub x_range: (f64, f64),

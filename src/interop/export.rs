@@ -27,7 +27,6 @@ pub enum ExportError {
         target.as_deref().map_or_else(|| "somewhere unreadable".into(), |t| t.display().to_string())
     )]
     Symlink {
-        /// The link.
         path: PathBuf,
         /// Where it points, when that can be read.
         target: Option<PathBuf>,
@@ -35,14 +34,9 @@ pub enum ExportError {
     /// The target name is not a `.safetensors` file.
     #[error("{0}: the export is a .safetensors file (and a model.py beside it)")]
     NotSafetensors(PathBuf),
-    /// Writing failed.
+    /// Writing a file failed (permissions, disk full).
     #[error("{path}: {cause}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        cause: std::io::Error,
-    },
+    Io { path: PathBuf, cause: std::io::Error },
     /// The weights do not fit the architecture (a damaged run).
     #[error("the weights do not fit {0}")]
     Mismatch(String),
@@ -51,7 +45,7 @@ pub enum ExportError {
 /// The files an export wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exported {
-    /// The weights.
+    /// The `.safetensors` file: PyTorch names and layouts.
     pub weights: PathBuf,
     /// The `nn.Module` definition and loader.
     pub module: PathBuf,

@@ -26,9 +26,9 @@ pub enum Role {
 /// Tensors sharing a prefix (`features.0` for `features.0.weight` and `features.0.bias`).
 #[derive(Debug, Clone)]
 pub struct ForeignModule<'a> {
-    /// The prefix.
+    /// The common prefix, e.g. `features.0`.
     pub prefix: String,
-    /// Its role.
+    /// What kind of layer its tensors' names and shapes say it is.
     pub role: Role,
     /// Its tensors by last name component (`weight`, `bias`, `running_mean`, …).
     pub tensors: BTreeMap<String, &'a ForeignTensor>,
@@ -66,11 +66,11 @@ pub struct Slot {
 /// One line of the mapping the import prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapped {
-    /// Our layer.
+    /// Our layer name (`conv1`, `bn1`, `fc`, `out`, …).
     pub ours: String,
     /// The checkpoint's module prefix.
     pub theirs: String,
-    /// Its defining shape.
+    /// The shape that decided the match ([`ForeignModule::main_shape`]).
     pub shape: Vec<usize>,
     /// What was done beyond copying (a missing bias, a folded bias, a transpose).
     pub note: String,

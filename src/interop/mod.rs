@@ -7,13 +7,12 @@
 pub mod checkpoint;
 pub mod export;
 pub mod matching;
+mod raw;
 mod safetensors_file;
 mod torch_file;
 mod zip_scan;
 
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{Checkpoint, Format, read_checkpoint};
 pub use export::{ExportError, Exported, export};
@@ -21,28 +20,19 @@ pub use matching::Mapped;
 
 use crate::model::plain::PlainWeights;
 use crate::model::{Model, ModelSpec};
+use crate::run::naming::{stamped_name, utc_timestamp};
+use crate::run::{ImportedFrom, RunConfig, RunDir, RunError, save_model};
 use crate::train::TrainConfig;
-use crate::train::runs::{RunConfig, RunDir, RunError, save_model, utc_timestamp};
 
 /// Why a checkpoint cannot be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The file cannot be read.
     #[error("{path}: {cause}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        cause: std::io::Error,
-    },
+    Io { path: PathBuf, cause: std::io::Error },
     /// The file is damaged, too large or not a checkpoint.
     #[error("{path}: {reason}")]
-    Damaged {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    Damaged { path: PathBuf, reason: String },
     /// The tensors do not make the architecture asked for (or any the workbench builds).
     #[error("{0}")]
     Mismatch(String),
@@ -70,7 +60,7 @@ impl ImportError {
 /// Which architecture to read the checkpoint as.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArchChoice {
-    /// This one.
+    /// Exactly this architecture (`--arch seed3-cnn`, `--arch mlp:128,64`, …).
     Spec(ModelSpec),
     /// The one the checkpoint alone determines (refused when it does not).
     Auto,
@@ -87,21 +77,10 @@ impl std::str::FromStr for ArchChoice {
     }
 }
 
-/// Where an imported run's weights came from (`config.json`'s `imported_from`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImportedFrom {
-    /// The file's name.
-    pub file: String,
-    /// SHA-256 of its bytes.
-    pub sha256: String,
-    /// Which of our layers took which of its modules.
-    pub mapping: Vec<String>,
-}
-
 /// A checkpoint read as one of our architectures.
 #[derive(Debug, Clone)]
 pub struct Imported {
-    /// The architecture.
+    /// The architecture the weights fill: asked for, or inferred.
     pub spec: ModelSpec,
     /// Whether `--arch auto` inferred it.
     pub inferred: bool,
@@ -279,8 +258,7 @@ pub fn write_imported_run(imported: &Imported, root: &Path) -> Result<RunDir, Im
                 .collect()
         })
         .unwrap_or_default();
-    let stamp: String = utc_timestamp().chars().filter(|c| c.is_ascii_digit()).collect();
-    let name = format!("{}-{}-imported-{stem}", &stamp[..8], &stamp[8..14]);
+    let name = stamped_name(&utc_timestamp(), &format!("imported-{stem}"));
     Ok(RunDir::create_with_model(root, &name, &config, |dir| {
         save_model(&model, &dir.model_path())
     })?)

@@ -16,7 +16,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::ImportError;
-use super::checkpoint::{FloatKind, ForeignTensor, MAX_TENSORS, Raw, budget, check_count, to_f32};
+use super::raw::{FloatKind, ForeignTensor, MAX_TENSORS, Raw, budget, check_count, to_f32};
 
 /// The header key that holds free-form metadata rather than a tensor.
 const METADATA_KEY: &str = "__metadata__";

@@ -20,7 +20,7 @@ use std::path::Path;
 use burn::store::pytorch_reader::{DType, PytorchError, PytorchReader, Tensor};
 
 use super::ImportError;
-use super::checkpoint::{
+use super::raw::{
     Content, FloatKind, ForeignTensor, MAX_CHECKPOINT_BYTES, MAX_TENSORS, Raw, budget, check_count, to_f32,
 };
 

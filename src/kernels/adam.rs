@@ -13,7 +13,7 @@ use rayon::prelude::*;
 /// A parameter and its two moment estimates.
 #[derive(ExtensionType)]
 pub struct AdamTensors<B: Backend> {
-    /// The parameter.
+    /// The parameter's values, updated by the step.
     pub param: FloatTensor<B>,
     /// First moment (mean of gradients).
     pub moment_1: FloatTensor<B>,
@@ -33,15 +33,14 @@ pub enum Formula {
 /// The scalars of one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamStep {
-    /// Which formula.
     pub formula: Formula,
     /// Learning rate of this step.
     pub learning_rate: f64,
-    /// β₁.
+    /// β₁, the decay of the first moment (0.9 by default).
     pub beta_1: f32,
-    /// β₂.
+    /// β₂, the decay of the second moment (0.999 by default).
     pub beta_2: f32,
-    /// ε.
+    /// ε, added to the denominator so it is never zero.
     pub epsilon: f32,
     /// Step number, from 1.
     pub time: i32,

@@ -21,7 +21,8 @@ use burn::backend::{Autodiff, AutodiffBackend, Flex};
 use burn::tensor::{Bytes, DType, Shape, TensorData};
 use burn_flex::{FlexTensor, Layout};
 
-use super::cpu::block::{self, Input, Norm, Saved};
+use super::cpu::block::{self, Norm, Saved};
+use super::cpu::geometry::Input;
 use super::cpu::geometry::{BlockGeometry, Strided4};
 use super::cpu::pack::pack_forward;
 use super::{ConvBlockOps, NormalizedBlock, RunningNorm, compose};

@@ -253,13 +253,13 @@ pub trait ConvBlockOps: Backend {
 /// BatchNorm's parameters and running statistics, per channel.
 #[derive(ExtensionType)]
 pub struct RunningNorm<B: Backend> {
-    /// Scale.
+    /// γ, the learned scale.
     pub gamma: FloatTensor<B>,
-    /// Shift.
+    /// β, the learned shift.
     pub beta: FloatTensor<B>,
-    /// Running mean.
+    /// Running mean, what inference normalises by.
     pub mean: FloatTensor<B>,
-    /// Running variance.
+    /// Running variance, what inference normalises by.
     pub variance: FloatTensor<B>,
 }
 

@@ -76,7 +76,7 @@ pub fn filter_banks(model: &Model) -> Vec<FilterBank> {
 /// One layer's activations for one image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerActivations {
-    /// Layer name.
+    /// Layer name (`conv1`, …, `fc1`, …), as [`LayerOutput::name`](super::LayerOutput::name).
     pub name: String,
     /// Channels (conv) or units (dense).
     pub channels: usize,
@@ -96,7 +96,7 @@ impl LayerActivations {
 /// Logits and every layer's activations for one image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inspection {
-    /// The ten logits.
+    /// The ten logits, before softmax.
     pub logits: [f32; 10],
     /// Layers from input to output.
     pub layers: Vec<LayerActivations>,
@@ -151,13 +151,14 @@ pub fn layer_names(model: &Model, device: &Device) -> Vec<(String, usize)> {
 }
 
 /// Each image's peak activation per channel of layer `layer` (the maximum over a conv
-/// channel's map, a dense unit's value): row-major `[images × channels]`. Checks `cancel`
-/// before every batch (`None` when cancelled; an error naming the layer when it does not
-/// exist) and reports `(done, total)` after each.
+/// channel's map, a dense unit's value): row-major `[images × channels]`, `batch_size` images
+/// a pass. Checks `cancel` before every batch (`None` when cancelled; an error naming the
+/// layer when it does not exist) and reports `(done, total)` after each.
 pub fn channel_peaks(
     model: &Model,
     data: &Digits,
     layer: usize,
+    batch_size: usize,
     device: &Device,
     cancel: &AtomicBool,
     mut progress: impl FnMut(usize, usize),
@@ -166,7 +167,7 @@ pub fn channel_peaks(
     let indices: Vec<usize> = (0..data.len()).collect();
     let mut peaks = Vec::new();
     let mut channels = 0;
-    for chunk in indices.chunks(crate::analysis::worker::ANALYSIS_BATCH) {
+    for chunk in indices.chunks(batch_size.max(1)) {
         if cancel.load(Ordering::Relaxed) {
             return None;
         }

@@ -24,20 +24,18 @@ pub enum LayerOutput {
     Conv {
         /// Layer name (`conv1`, …).
         name: String,
-        /// The maps.
         maps: Tensor<4>,
     },
     /// Activations of a dense layer, `[batch, units]`.
     Dense {
         /// Layer name (`fc1`, …).
         name: String,
-        /// The values.
         values: Tensor<2>,
     },
 }
 
 impl LayerOutput {
-    /// The layer's name.
+    /// The layer's name: `conv1`, `conv2`, … or `fc1`, `fc2`, ….
     pub fn name(&self) -> &str {
         match self {
             LayerOutput::Conv { name, .. } | LayerOutput::Dense { name, .. } => name,
@@ -122,24 +120,25 @@ pub const PRESET_NAMES: [&str; 4] = ["mlp", "tiny-cnn", "small-cnn", "seed3-cnn"
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "kebab-case")]
 pub enum ModelSpec {
-    /// Fully connected network.
+    /// Fully connected network: 784 → `hidden`… → 10, ReLU after each hidden layer.
     Mlp {
-        /// Hidden layer widths.
+        /// Hidden layer widths, input side first (at most [`MAX_HIDDEN_LAYERS`], each 1-8192).
         hidden: Vec<usize>,
         /// Dropout after hidden layers.
         dropout: f64,
     },
-    /// Convolutional network.
+    /// Convolutional network: conv blocks (conv, optional BatchNorm, ReLU, 2×2 max pool), a
+    /// dense layer, the output.
     Cnn {
         /// Channels per conv block.
         channels: Vec<usize>,
-        /// Kernel size (odd).
+        /// Side of every conv kernel: odd, 1-9 (same padding keeps the map size).
         kernel_size: usize,
         /// BatchNorm after each conv.
         batch_norm: bool,
         /// Dropout before the output layer.
         dropout: f64,
-        /// Dense layer width.
+        /// Width of the dense layer between the last conv block and the output (1-8192).
         dense: usize,
     },
 }
@@ -417,9 +416,7 @@ pub const MAX_PARAMETERS: usize = 50_000_000;
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
-    /// Fully connected.
     Mlp(Mlp),
-    /// Convolutional.
     Cnn(Cnn),
 }
 

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{PROBE_BATCH, ProbeError, Reporter};
+use super::{PROBE_BATCH, StudyError, Reporter};
 use crate::analysis::ensemble::mean_std;
 use crate::data::{Digits, NUM_CLASSES, batch};
 use crate::model::Model;
@@ -198,10 +198,10 @@ pub fn run_ablation(
     config: &AblationConfig,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<AblationResults, ProbeError> {
+) -> Result<AblationResults, StudyError> {
     let layers = model.probe_layers();
     let Some(layer) = layers.get(config.layer) else {
-        return Err(ProbeError::Config(format!(
+        return Err(StudyError::Config(format!(
             "layer {} does not exist; this model has {} probe layers",
             config.layer,
             layers.len()
@@ -209,17 +209,17 @@ pub fn run_ablation(
     };
     let [a, b] = config.classes;
     if a == b || a as usize >= NUM_CLASSES || b as usize >= NUM_CLASSES {
-        return Err(ProbeError::Config("choose two different digits".into()));
+        return Err(StudyError::Config("choose two different digits".into()));
     }
     if !(0.0..=1000.0).contains(&config.threshold) || config.random_trials > 10_000 {
-        return Err(ProbeError::Config(
+        return Err(StudyError::Config(
             "the threshold must be between 0 and 1000 and at most 10000 random trials".into(),
         ));
     }
     let n = config.max_images.min(test.len());
     let indices: Vec<usize> = (0..n).collect();
     if !indices.iter().any(|&i| test.labels[i] == a) || !indices.iter().any(|&i| test.labels[i] == b) {
-        return Err(ProbeError::Config(format!(
+        return Err(StudyError::Config(format!(
             "the test images used hold no {a} or no {b}"
         )));
     }
@@ -299,7 +299,7 @@ fn evaluate_masks(
     masks: &[Vec<f32>],
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<Vec<Tally>, ProbeError> {
+) -> Result<Vec<Tally>, StudyError> {
     let model = model.valid();
     let mut tallies = vec![Tally::default(); masks.len()];
     let chunks: Vec<&[usize]> = indices.chunks(PROBE_BATCH).collect();

@@ -44,7 +44,7 @@ impl Corruption {
         Corruption::Inversion,
     ];
 
-    /// Name for charts.
+    /// Lower-case name for charts, CSV and JSON (`rotation`, `noise`, …).
     pub fn name(self) -> &'static str {
         match self {
             Corruption::Rotation => "rotation",

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::corrupt::Corruption;
-use super::{ProbeError, Reporter, argmax, logits_of_intensities};
+use super::{StudyError, Reporter, argmax, logits_of_intensities};
 use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, idx};
 use crate::model::Model;
 use crate::rng::Rng;
@@ -21,8 +21,8 @@ pub fn transpose(image: &[u8]) -> Vec<u8> {
     (0..IMAGE_PIXELS).map(|i| image[(i % n) * n + i / n]).collect()
 }
 
-fn pick_file(folder: &Path, kind: &str, rank: &str) -> Result<PathBuf, ProbeError> {
-    let entries = std::fs::read_dir(folder).map_err(|e| ProbeError::io(folder, e))?;
+fn pick_file(folder: &Path, kind: &str, rank: &str) -> Result<PathBuf, StudyError> {
+    let entries = std::fs::read_dir(folder).map_err(|e| StudyError::io(folder, e))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -42,7 +42,7 @@ fn pick_file(folder: &Path, kind: &str, rank: &str) -> Result<PathBuf, ProbeErro
         (!name.contains("digits"), !name.contains("test"), name)
     });
     found.into_iter().next().ok_or_else(|| {
-        ProbeError::Config(format!(
+        StudyError::Config(format!(
             "no IDX {kind} file ({rank}) in {}; EMNIST digits ships emnist-digits-test-{kind}-{rank}-ubyte(.gz)",
             folder.display()
         ))
@@ -50,19 +50,19 @@ fn pick_file(folder: &Path, kind: &str, rank: &str) -> Result<PathBuf, ProbeErro
 }
 
 /// Loads EMNIST digits from a folder of IDX files (raw or gzip), transposing each image.
-pub fn load_emnist(folder: &Path) -> Result<(Digits, String), ProbeError> {
+pub fn load_emnist(folder: &Path) -> Result<(Digits, String), StudyError> {
     let images_path = pick_file(folder, "images", "idx3")?;
     let labels_path = pick_file(folder, "labels", "idx1")?;
     // IdxError names the file already.
-    let images = idx::read_images(&images_path).map_err(|e| ProbeError::Config(e.to_string()))?;
+    let images = idx::read_images(&images_path).map_err(|e| StudyError::Config(e.to_string()))?;
     let labels = idx::read_labels(&labels_path).map_err(|e| match e {
-        idx::IdxError::BadLabel { .. } => ProbeError::Config(format!(
+        idx::IdxError::BadLabel { .. } => StudyError::Config(format!(
             "{e}: only digits can be compared with MNIST (EMNIST's letters and balanced splits hold letters; use emnist-digits)"
         )),
-        e => ProbeError::Config(e.to_string()),
+        e => StudyError::Config(e.to_string()),
     })?;
     if images.count != labels.len() {
-        return Err(ProbeError::format(
+        return Err(StudyError::format(
             &labels_path,
             format!("{} labels for {} images", labels.len(), images.count),
         ));
@@ -174,10 +174,10 @@ pub fn run_cross_dataset(
     config: &CrossDatasetConfig,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<CrossDatasetResults, ProbeError> {
+) -> Result<CrossDatasetResults, StudyError> {
     let n = config.images.min(test.len());
     if n == 0 {
-        return Err(ProbeError::Config("the test set is empty".into()));
+        return Err(StudyError::Config("the test set is empty".into()));
     }
     reporter.progress("MNIST test set", 0.0);
     let mnist = dataset_accuracy(model, test, "MNIST test", device);

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::tsne::{TsneConfig, tsne};
-use super::{PROBE_BATCH, ProbeError, Reporter, argmax};
+use super::{PROBE_BATCH, StudyError, Reporter, argmax};
 use crate::data::{Digits, batch, batch::images_tensor, normalize_intensity};
 use crate::model::Model;
 
@@ -196,7 +196,7 @@ pub fn embed_images(
     indices: &[usize],
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<(Vec<f32>, usize, Vec<u8>), ProbeError> {
+) -> Result<(Vec<f32>, usize, Vec<u8>), StudyError> {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let mut vectors = Vec::new();
@@ -240,10 +240,10 @@ pub fn run_embedding(
     config: &EmbedConfig,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<Embedding, ProbeError> {
+) -> Result<Embedding, StudyError> {
     let n = config.points.min(test.len());
     if n < 10 {
-        return Err(ProbeError::Config("embed at least 10 test images".into()));
+        return Err(StudyError::Config("embed at least 10 test images".into()));
     }
     let indices: Vec<usize> = (0..n).collect();
     let (vectors, dim, predictions) = embed_images(model, test, &indices, device, reporter)?;

@@ -1,15 +1,18 @@
-//! Probing a trained model (seeds S1, S2, S3), each a configuration, a pure or batched
-//! computation and a serialisable result; the `probe` subcommand and the probe panels both
-//! call these functions, and [`worker`] runs the long ones on the `mnist-probe` thread.
+//! Probing a trained model (seeds [S1, S2, S3](crate#seed-studies)), each a configuration, a
+//! pure or batched computation and a serialisable result; the `probe` subcommand and the probe
+//! panels both call these functions, and [`worker`] runs the long ones on the `mnist-probe`
+//! thread.
 //!
 //! - [`row_sweep`]: erase every contiguous row range of an image (or paint a bar at each row)
-//!   and record a class margin; batch mode over many test images (seed S1's binary search).
+//!   and record a class margin; batch mode over many test images (seed
+//!   [S1](crate#seed-studies)'s binary search).
 //! - [`ablation`]: zero the units whose class-mean activations differ most and compare with
-//!   random ablations of as many units (seed S1).
+//!   random ablations of as many units (seed [S1](crate#seed-studies)).
 //! - [`saliency`]: gradient, gradient × input, integrated gradients and occlusion maps.
 //! - [`embed`] and [`tsne`]: penultimate-layer embeddings, PCA, t-SNE and nearest
-//!   neighbours (seed S2).
-//! - [`corrupt`] and [`cross_dataset`]: EMNIST digits and a corruption suite (seed S3).
+//!   neighbours (seed [S2](crate#seed-studies)).
+//! - [`corrupt`] and [`cross_dataset`]: EMNIST digits and a corruption suite (seed
+//!   [S3](crate#seed-studies)).
 //! - [`feedback`]: digits drawn and labelled by the user, saved as an IDX set.
 //!
 //! Images are 784 intensities in [0, 1] (0 = background), row-major, as the pad holds them.
@@ -32,7 +35,8 @@ use crate::data::{IMAGE_PIXELS, NUM_CLASSES, batch::images_tensor, normalize_int
 use crate::model::Model;
 use crate::rng::Rng;
 
-pub use crate::experiment::{ExperimentError as ProbeError, Progress, Reporter};
+pub use crate::jobs::{Progress, Reporter};
+pub use crate::study::StudyError;
 pub use crate::train::metrics::argmax;
 
 /// Images per forward pass in probes.
@@ -41,7 +45,7 @@ pub const PROBE_BATCH: usize = 512;
 /// Monte-Carlo dropout: average the logits of several passes with dropout on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct McDropout {
-    /// Passes averaged.
+    /// Dropout passes whose logits are averaged.
     pub passes: usize,
     /// Seed of the dropout masks.
     pub seed: u64,

@@ -9,7 +9,7 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{McDropout, ProbeError, Reporter, argmax, logits_of_intensities};
+use super::{McDropout, StudyError, Reporter, argmax, logits_of_intensities};
 use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE};
 use crate::model::Model;
 
@@ -367,9 +367,9 @@ pub fn batch_sweep(
     config: &BatchSweepConfig,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<BatchSweep, ProbeError> {
+) -> Result<BatchSweep, StudyError> {
     if config.per_class == 0 || config.classes.target == config.classes.rival {
-        return Err(ProbeError::Config(
+        return Err(StudyError::Config(
             "choose two different classes and at least one image".into(),
         ));
     }

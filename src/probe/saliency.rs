@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::row_sweep::erase_rows;
-use super::{ProbeError, logits_of_intensities};
+use super::{StudyError, logits_of_intensities};
 use crate::data::{
     IMAGE_PIXELS, IMAGE_SIDE, MNIST_STD, NUM_CLASSES, batch::images_tensor, normalize_intensity,
 };
@@ -148,15 +148,15 @@ pub fn saliency(
     image: &[f32],
     config: &SaliencyConfig,
     device: &Device,
-) -> Result<SaliencyMaps, ProbeError> {
+) -> Result<SaliencyMaps, StudyError> {
     if image.len() != IMAGE_PIXELS {
-        return Err(ProbeError::Config(format!(
+        return Err(StudyError::Config(format!(
             "an image has {IMAGE_PIXELS} pixels, got {}",
             image.len()
         )));
     }
     if config.class as usize >= NUM_CLASSES || !(1..=512).contains(&config.ig_steps) {
-        return Err(ProbeError::Config(
+        return Err(StudyError::Config(
             "the class must be 0-9 and integrated gradients need 1 to 512 steps".into(),
         ));
     }

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{ProbeError, Reporter};
+use super::{StudyError, Reporter};
 use crate::rng::Rng;
 
 /// Settings of [`tsne`].
@@ -298,13 +298,13 @@ pub fn tsne(
     start: &[[f32; 2]],
     config: &TsneConfig,
     reporter: &mut Reporter,
-) -> Result<Vec<[f32; 2]>, ProbeError> {
+) -> Result<Vec<[f32; 2]>, StudyError> {
     let n = points.len() / dim.max(1);
     if n < 5 || start.len() != n {
-        return Err(ProbeError::Config("t-SNE needs at least 5 points".into()));
+        return Err(StudyError::Config("t-SNE needs at least 5 points".into()));
     }
     if !(2.0..=100.0).contains(&config.perplexity) || config.perplexity * 3.0 >= n as f32 {
-        return Err(ProbeError::Config(format!(
+        return Err(StudyError::Config(format!(
             "perplexity must be between 2 and 100 and below a third of the points ({n})"
         )));
     }
@@ -348,7 +348,7 @@ pub fn tsne(
             );
         }
         if y.iter().any(|v| !v[0].is_finite() || !v[1].is_finite()) {
-            return Err(ProbeError::Diverged(
+            return Err(StudyError::Diverged(
                 "t-SNE diverged (non-finite positions)".into(),
             ));
         }

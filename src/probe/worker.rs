@@ -15,9 +15,8 @@ use super::row_sweep::{
     erase_sweep,
 };
 use super::saliency::{SaliencyConfig, SaliencyMaps, saliency};
-use super::{McDropout, ProbeError, Progress, Reporter};
+use super::{McDropout, StudyError, Progress, Reporter};
 use crate::data::Dataset;
-use crate::experiment::worker::spawn_worker;
 use crate::jobs::{Job, JobEvent, Wake};
 use crate::model::Model;
 
@@ -125,7 +124,7 @@ pub fn run_probe(
     data: &Dataset,
     device: &Device,
     reporter: &mut Reporter,
-) -> Result<ProbeResults, ProbeError> {
+) -> Result<ProbeResults, StudyError> {
     let device = device.clone().without_autodiff();
     Ok(match request {
         ProbeRequest::RowSweep {
@@ -136,7 +135,7 @@ pub fn run_probe(
             mc,
         } => {
             if image.len() != crate::data::IMAGE_PIXELS || bar_image.len() != crate::data::IMAGE_PIXELS {
-                return Err(ProbeError::Config("an image must have 784 pixels".into()));
+                return Err(StudyError::Config("an image must have 784 pixels".into()));
             }
             reporter.progress("erasing row ranges", 0.0);
             let erase = erase_sweep(model, &image, classes, mc, &device);
@@ -198,9 +197,7 @@ pub fn spawn_probe(
     device: Device,
     wake: Wake,
 ) -> std::io::Result<ProbeTask> {
-    spawn_worker(
-        "mnist-probe",
-        move |reporter| run_probe(request, &model, &data, &device, reporter),
-        wake,
-    )
+    crate::jobs::spawn_reporting("mnist-probe", wake, move |reporter| {
+        run_probe(request, &model, &data, &device, reporter)
+    })
 }

@@ -53,7 +53,7 @@ const NAME_BYTES: usize = 128;
 pub struct RemoteAddress {
     /// Host name or IP address.
     pub host: String,
-    /// TCP port.
+    /// TCP port `serve` listens on.
     pub port: u16,
 }
 
@@ -104,31 +104,16 @@ impl RemoteAddress {
 pub enum RemoteError {
     /// Nothing answers at the address.
     #[error("cannot reach the server at {address}: {reason}")]
-    Unreachable {
-        /// The address.
-        address: String,
-        /// What failed.
-        reason: String,
-    },
+    Unreachable { address: String, reason: String },
     /// The server refused the token.
     #[error("the server at {0} refused the token (check --token-file or ${TOKEN_ENV})")]
     Unauthorized(String),
     /// Some other failure while opening the session.
     #[error("the server at {address}: {reason}")]
-    Failed {
-        /// The address.
-        address: String,
-        /// What failed.
-        reason: String,
-    },
+    Failed { address: String, reason: String },
     /// The token file cannot be used.
     #[error("token file {path}: {reason}")]
-    TokenFile {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
+    TokenFile { path: String, reason: String },
 }
 
 /// An open session with a remote device.

@@ -195,7 +195,7 @@ pub(crate) struct FrameHeader {
     pub fin: bool,
     /// RSV1-3; non-zero only with an extension, and none is ever agreed.
     pub rsv: u8,
-    /// The opcode.
+    /// The opcode (low four bits): 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong.
     pub opcode: u8,
     /// The masking key, which every client-to-server frame carries.
     pub mask: Option<[u8; 4]>,

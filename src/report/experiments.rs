@@ -3,16 +3,14 @@
 //! (seed S3's `09_stability_test`). The `experiment` subcommand writes them next to the
 //! results; the panels' Export… writes the same files.
 
-use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Figure, ReportError, title};
+use super::{Figure, title};
 use crate::analysis::colormap::diverging;
 use crate::experiment::ensemble::EnsembleResults;
 use crate::experiment::stability::{StabilityResults, five_numbers};
 use crate::experiment::subset_curve::SubsetCurveResults;
-use crate::experiment::worker::ExperimentResults;
 use crate::figure::plot::{Axes, INK, MUTED, PAPER, SERIES, colorbar, legend, tick_label};
 use crate::figure::{Anchor, Canvas};
 
@@ -381,22 +379,6 @@ pub fn stability(r: &StabilityResults) -> Figure {
         data: csv,
         data_ext: "csv",
     }
-}
-
-/// Writes the figure of `results` into `dir`; returns the files written.
-pub fn write_experiment_figures(
-    results: &ExperimentResults,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
-    let figure = match results {
-        ExperimentResults::Ensemble(r) => ensemble_overview(r),
-        ExperimentResults::SubsetCurve(r) => subset_curve(r),
-        ExperimentResults::Stability(r) => stability(r),
-    };
-    let paths = figure
-        .save(dir)
-        .map_err(|e| ReportError::Write(dir.to_path_buf(), e))?;
-    Ok(paths.to_vec())
 }
 
 #[cfg(test)]

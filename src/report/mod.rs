@@ -1,6 +1,7 @@
 //! Figures as files: each figure is a picture ([`Canvas`]) plus its numbers (CSV or JSON),
 //! drawn without a window. [`figures`] has one function per figure (shared by the panels'
-//! Export buttons); [`write_run_report`] writes seed S3's whole set for a run.
+//! Export buttons); [`write_run_report`] writes seed [S3](crate#seed-studies)'s whole set for a
+//! run.
 
 pub mod experiments;
 pub mod figures;
@@ -15,7 +16,7 @@ use crate::analysis::worker::evaluate_with_progress;
 use crate::data::Dataset;
 use crate::figure::Canvas;
 use crate::model::inspect::{filter_banks, inspect_intensities};
-use crate::train::RunDir;
+use crate::run::RunDir;
 use crate::train::history::RunHistory;
 
 /// A figure's title line, top left.
@@ -34,9 +35,8 @@ pub(crate) fn title(canvas: &mut Canvas, text: &str) {
 pub struct Figure {
     /// File stem, e.g. `07_confusion_matrix`.
     pub name: String,
-    /// The picture.
     pub canvas: Canvas,
-    /// The numbers.
+    /// The numbers drawn, as CSV or JSON text.
     pub data: String,
     /// Extension of the numbers file (`csv` or `json`).
     pub data_ext: &'static str,
@@ -60,7 +60,7 @@ impl Figure {
 pub enum ReportError {
     /// The run folder or its checkpoint could not be read.
     #[error(transparent)]
-    Run(#[from] crate::train::runs::RunError),
+    Run(#[from] crate::run::RunError),
     /// A figure could not be written.
     #[error("cannot write into {0}: {1}")]
     Write(PathBuf, std::io::Error),

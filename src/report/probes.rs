@@ -369,16 +369,8 @@ pub fn cross_dataset(r: &CrossDatasetResults, examples: &[(String, Vec<u8>)]) ->
         ..axes
     };
     lines.draw(&mut c, "Accuracy per severity", "severity", "accuracy (%)");
-    let palette = [
-        SERIES[0],
-        SERIES[1],
-        SERIES[2],
-        SERIES[3],
-        [148, 103, 189],
-        [140, 86, 75],
-        [227, 119, 194],
-        [127, 127, 127],
-    ];
+    // One colour per corruption (eight of them): Tableau 10's first eight, as matplotlib colours lines.
+    let palette = &DIGIT_COLORS[..8];
     let mut entries = Vec::new();
     for (k, corr) in r.corruptions.iter().enumerate() {
         let pts: Vec<(f64, f64)> = corr

@@ -1,20 +1,20 @@
 //! Training: configuration, the hand-written loop on a named worker thread, its messages,
-//! metrics, evaluation, and run folders with checkpoints.
+//! metrics and evaluation. Run folders and checkpoints are [`crate::run`]'s.
 
 pub mod config;
 pub mod eval;
 pub mod events;
 pub mod history;
+pub mod job;
 pub mod metrics;
 pub mod optim;
-pub mod run_list;
-pub mod runs;
+pub mod optimizers;
 pub mod session;
-pub mod step_log;
 pub mod worker;
 
-pub use config::{ConfigError, OptimizerKind, Schedule, Subset, TrainConfig};
+pub use config::{ConfigError, Schedule, Subset, TrainConfig};
+pub use optimizers::{OPTIMIZERS, OptimizerInfo, OptimizerSpec};
 pub use eval::{EvalReport, evaluate};
 pub use events::{Command, EpochMetrics, Event, FailReason, StopReason};
-pub use runs::{RunDir, RunError, RunSummary};
-pub use worker::{Control, TrainJob, TrainerHandle, run_training, spawn_training};
+pub use job::{Control, TrainJob};
+pub use worker::{TrainerHandle, run_training, spawn_training};

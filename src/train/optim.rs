@@ -1,40 +1,81 @@
-//! The optimisers a run trains with, as one burn `ModuleOptimizer`. Adam and AdamW step each
-//! parameter with the one-pass kernel of [`kernels::adam`](crate::kernels::adam) and keep burn's
-//! own state types, so saved `optimizer.bpk` files load either way; SGD is burn's.
+//! Each optimiser's step, as one burn `ModuleOptimizer` built from the run's
+//! [`OptimizerSpec`] ([`optimizer`]). Adam and AdamW step each parameter with the one-pass
+//! kernel of [`kernels::adam`](crate::kernels::adam) and keep burn's own state types, so saved
+//! `optimizer.bpk` files load either way; SGD and RMSprop are burn's, op by op on every backend.
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    AdamState, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer, SgdConfig,
+    AdamState, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer, RmsPropConfig,
+    SgdConfig,
 };
 use burn::tensor::{Device, Tensor};
 
-use super::config::{OptimizerKind, TrainConfig};
+use super::config::TrainConfig;
+use super::optimizers::OptimizerSpec;
 use crate::kernels::adam::{AdamStep, Formula, adam_update};
 
-/// β₁, β₂ and ε as burn's and PyTorch's defaults (ε as the workbench has always set it).
-const BETA_1: f32 = 0.9;
-const BETA_2: f32 = 0.999;
-const EPSILON: f32 = 1e-8;
-
-/// Adam with its weight decay added to the gradient (L2), one pass per parameter.
+/// Adam with its weight decay added to the gradient (L2), one pass per parameter. The default
+/// is PyTorch's (β₁ 0.9, β₂ 0.999, ε 1e-8) without weight decay.
 #[derive(Debug, Clone)]
 pub struct FusedAdam {
     /// L2 penalty (0: none).
     pub weight_decay: f32,
+    /// Decay of the gradients' running mean.
+    pub beta_1: f32,
+    /// Decay of the squared gradients' running mean.
+    pub beta_2: f32,
+    /// Added to the denominator.
+    pub epsilon: f32,
 }
 
-/// AdamW (decoupled weight decay), one pass per parameter.
+/// AdamW (decoupled weight decay), one pass per parameter. The default is PyTorch's β₁, β₂
+/// and ε (0.9, 0.999, 1e-8) without weight decay.
 #[derive(Debug, Clone)]
 pub struct FusedAdamW {
     /// Decoupled decay rate.
     pub weight_decay: f32,
+    /// Decay of the gradients' running mean.
+    pub beta_1: f32,
+    /// Decay of the squared gradients' running mean.
+    pub beta_2: f32,
+    /// Added to the denominator.
+    pub epsilon: f32,
 }
 
-/// One step of either formula on one parameter, from its (possibly absent) moments.
+impl Default for FusedAdam {
+    fn default() -> Self {
+        Self {
+            weight_decay: 0.0,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
+impl Default for FusedAdamW {
+    fn default() -> Self {
+        let FusedAdam {
+            weight_decay,
+            beta_1,
+            beta_2,
+            epsilon,
+        } = FusedAdam::default();
+        Self {
+            weight_decay,
+            beta_1,
+            beta_2,
+            epsilon,
+        }
+    }
+}
+
+/// One step of either formula on one parameter, from its (possibly absent) moments; `hyper`
+/// is (weight decay, β₁, β₂, ε).
 fn step<const D: usize>(
     formula: Formula,
-    weight_decay: f32,
+    (weight_decay, beta_1, beta_2, epsilon): (f32, f32, f32, f32),
     lr: LearningRate,
     tensor: Tensor<D>,
     grad: Tensor<D>,
@@ -47,9 +88,9 @@ fn step<const D: usize>(
     let settings = AdamStep {
         formula,
         learning_rate: lr,
-        beta_1: BETA_1,
-        beta_2: BETA_2,
-        epsilon: EPSILON,
+        beta_1,
+        beta_2,
+        epsilon,
         time: time as i32,
         weight_decay,
     };
@@ -69,7 +110,7 @@ impl Optimizer for FusedAdam {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let (tensor, momentum) = step(
             Formula::Adam,
-            self.weight_decay,
+            (self.weight_decay, self.beta_1, self.beta_2, self.epsilon),
             lr,
             tensor,
             grad,
@@ -95,7 +136,7 @@ impl Optimizer for FusedAdamW {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let (tensor, momentum) = step(
             Formula::AdamW,
-            self.weight_decay,
+            (self.weight_decay, self.beta_1, self.beta_2, self.epsilon),
             lr,
             tensor,
             grad,
@@ -109,17 +150,46 @@ impl Optimizer for FusedAdamW {
     }
 }
 
-/// The optimiser `config` asks for.
+/// The optimiser `config` asks for: its [`OptimizerSpec`] with the run's weight decay.
 pub fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let weight_decay = config.weight_decay as f32;
+    let decay = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay));
     match config.optimizer {
-        OptimizerKind::Adam => FusedAdam { weight_decay }.into(),
-        OptimizerKind::AdamW => FusedAdamW { weight_decay }.into(),
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum(
-                (config.momentum > 0.0).then(|| MomentumConfig::new().with_momentum(config.momentum)),
-            )
-            .with_weight_decay((weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay)))
+        OptimizerSpec::Adam { beta_1, beta_2, eps } => FusedAdam {
+            weight_decay,
+            beta_1: beta_1 as f32,
+            beta_2: beta_2 as f32,
+            epsilon: eps as f32,
+        }
+        .into(),
+        OptimizerSpec::AdamW { beta_1, beta_2, eps } => FusedAdamW {
+            weight_decay,
+            beta_1: beta_1 as f32,
+            beta_2: beta_2 as f32,
+            epsilon: eps as f32,
+        }
+        .into(),
+        // burn's momentum keeps its default dampening of 0.1, as every SGD run before.
+        OptimizerSpec::Sgd { momentum, nesterov } => SgdConfig::new()
+            .with_momentum((momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(momentum)
+                    .with_nesterov(nesterov)
+            }))
+            .with_weight_decay(decay)
+            .init(),
+        // PyTorch's RMSprop, step for step (burn's formula: ε after the square root).
+        OptimizerSpec::RmsProp {
+            alpha,
+            eps,
+            momentum,
+            centered,
+        } => RmsPropConfig::new()
+            .with_alpha(alpha as f32)
+            .with_epsilon(eps as f32)
+            .with_momentum(momentum as f32)
+            .with_centered(centered)
+            .with_weight_decay(decay)
             .init(),
     }
 }

@@ -14,14 +14,14 @@ use burn::tensor::Device;
 
 use super::eval::evaluate_unless;
 use super::events::{EpochMetrics, Event, FailReason, StopReason};
+use super::job::{Control, DIVERGED_LOSS, TrainJob, training_indices};
 use super::optim::optimizer;
-use super::runs::RunDir;
-use super::step_log::StepLog;
-use super::worker::{Control, DIVERGED_LOSS, TrainJob, training_indices};
 use crate::data::batch;
 use crate::device::{Backend, SelectedDevice, select_device};
 use crate::model::Model;
 use crate::rng::Rng;
+use crate::run::RunDir;
+use crate::run::step_log::StepLog;
 
 /// Steps between two publications of the weights for live predictions.
 const PUBLISH_EVERY: usize = 25;

@@ -37,11 +37,11 @@ pub const PAUSE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Ke
 /// Stop training (Ctrl+.).
 pub const STOP: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Period);
 
-/// The workbench window.
+/// The workbench window: menu, status bar and the tiles of panels over one [`Workbench`].
 pub struct WorkbenchApp {
     /// Shared state (public so tests and benchmarks can look inside).
     pub workbench: Workbench,
-    /// The panels.
+    /// Every registered panel, shown or not (a closed panel keeps its state).
     pub panels: Panels,
     tree: egui_tiles::Tree<PanelKind>,
     show_shortcuts: bool,
@@ -110,16 +110,17 @@ impl WorkbenchApp {
                 .resizable(false)
                 .show(ui.ctx(), |ui| {
                     egui::Grid::new("shortcuts").show(ui, |ui| {
+                        let fmt = |s: &KeyboardShortcut| ui.ctx().format_shortcut(s);
                         for (keys, what) in [
-                            ("Ctrl+Enter", "Start training"),
-                            ("Ctrl+P", "Pause / resume training"),
-                            ("Ctrl+.", "Stop training"),
-                            ("Ctrl+Z", "Undo the last pad edit"),
-                            ("Ctrl+Shift+Z", "Redo"),
-                            ("B / E", "Pad brush / eraser"),
-                            ("Ctrl+O", "Open run…"),
-                            ("Ctrl+Shift+O", "Open data folder…"),
-                            ("Ctrl+S", "Save model as…"),
+                            (fmt(&START), "Start training"),
+                            (fmt(&PAUSE), "Pause / resume training"),
+                            (fmt(&STOP), "Stop training"),
+                            (fmt(&UNDO), "Undo the last pad edit"),
+                            (fmt(&REDO), "Redo"),
+                            ("B / E".to_string(), "Pad brush / eraser"),
+                            (fmt(&OPEN_RUN), "Open run…"),
+                            (fmt(&OPEN_DATA), "Open data folder…"),
+                            (fmt(&SAVE_MODEL), "Save model as…"),
                         ] {
                             ui.monospace(keys);
                             ui.label(what);
@@ -290,22 +291,16 @@ impl WorkbenchApp {
     fn menu_ui(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
-                if ui
-                    .add(egui::Button::new("Open data folder…").shortcut_text("Ctrl+Shift+O"))
-                    .clicked()
-                {
+                let item = |ui: &egui::Ui, text: &str, shortcut: &KeyboardShortcut| {
+                    egui::Button::new(text).shortcut_text(ui.ctx().format_shortcut(shortcut))
+                };
+                if ui.add(item(ui, "Open data folder…", &OPEN_DATA)).clicked() {
                     self.open_data_folder();
                 }
-                if ui
-                    .add(egui::Button::new("Open run…").shortcut_text("Ctrl+O"))
-                    .clicked()
-                {
+                if ui.add(item(ui, "Open run…", &OPEN_RUN)).clicked() {
                     self.open_run_dialog();
                 }
-                if ui
-                    .add(egui::Button::new("Save model as…").shortcut_text("Ctrl+S"))
-                    .clicked()
-                {
+                if ui.add(item(ui, "Save model as…", &SAVE_MODEL)).clicked() {
                     self.save_model_dialog();
                 }
                 ui.separator();

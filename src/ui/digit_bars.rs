@@ -4,7 +4,7 @@
 
 use egui::{Align2, FontId, Rect, Sense, Stroke, Vec2, pos2};
 
-use crate::ui::widgets::class_color;
+use crate::ui::palette::class_color;
 
 /// The value range a chart of `values` spans: always including 0, and `[0, 1]` at least for
 /// probabilities.

@@ -10,9 +10,9 @@ use crate::data::{Digits, IMAGE_SIDE};
 
 /// What to write under one image.
 pub struct Caption {
-    /// The text.
+    /// The text, one line (e.g. `7 → 2`).
     pub text: String,
-    /// Its colour.
+    /// Its colour (right or wrong, from [`palette`](super::palette)).
     pub color: Color32,
     /// A bar of this length (0-1) under the text, e.g. the confidence.
     pub bar: Option<f32>,
@@ -26,9 +26,9 @@ impl Caption {
         Caption {
             text: format!("{label} as {predicted} {:.0}%", confidence * 100.0),
             color: if label == predicted {
-                crate::ui::widgets::GOOD
+                crate::ui::palette::GOOD
             } else {
-                crate::ui::widgets::BAD
+                crate::ui::palette::BAD
             },
             bar: Some(confidence),
         }

@@ -4,6 +4,9 @@
 
 use egui::{Color32, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
 
+use crate::analysis::colormap::{diverging, text_on};
+use crate::ui::palette::{self, rgb};
+
 /// Above this many cells the heatmap is one widget (no per-cell accessibility nodes).
 const MAX_ACCESSIBLE_CELLS: usize = 4096;
 
@@ -78,7 +81,7 @@ impl<'a> Heatmap<'a> {
         self
     }
 
-    /// The outlined cell.
+    /// The cell to outline as selected, `(row, column)`; None outlines nothing.
     pub fn selected(mut self, cell: Option<(usize, usize)>) -> Self {
         self.selected = cell;
         self
@@ -227,15 +230,14 @@ impl Heatmap<'_> {
                 if value.is_none() && self.hide_undefined {
                     continue;
                 }
-                let fill = value.map_or(Color32::from_gray(190), |v| (self.color)(v));
+                let fill = value.map_or(palette::NO_VALUE, |v| (self.color)(v));
                 painter.rect_filled(rect.shrink(if cell > 6.0 { 0.5 } else { 0.0 }), 0.0, fill);
                 if self.marked.is_some_and(|m| m(r, c)) {
-                    let ink =
-                        crate::analysis::colormap::text_on(fill.to_array()[..3].try_into().expect("rgb"));
+                    let ink = rgb(text_on(fill.to_array()[..3].try_into().expect("rgb")));
                     painter.rect_stroke(
                         rect.shrink(cell * 0.2),
                         0.0,
-                        Stroke::new(1.0, Color32::from_rgb(ink[0], ink[1], ink[2])),
+                        Stroke::new(1.0, ink),
                         StrokeKind::Inside,
                     );
                 }
@@ -325,8 +327,7 @@ impl Heatmap<'_> {
 
 /// A diverging colour for a correlation in [-1, 1] (red positive, blue negative, white 0).
 pub fn correlation_color(v: f64) -> Color32 {
-    let [r, g, b] = crate::analysis::colormap::diverging(v as f32);
-    Color32::from_rgb(r, g, b)
+    rgb(diverging(v as f32))
 }
 
 #[cfg(test)]

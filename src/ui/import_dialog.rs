@@ -10,18 +10,18 @@ use crate::interop::ArchChoice;
 /// What the user asked to import.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportRequest {
-    /// The checkpoint.
+    /// The `.pt` or `.safetensors` file.
     pub path: PathBuf,
-    /// Its architecture.
+    /// The architecture to read it as (`auto` infers it from the tensors).
     pub arch: ArchChoice,
     /// Layer maps `(ours, theirs)`.
     pub maps: Vec<(String, String)>,
 }
 
-/// The window's state.
+/// The Import PyTorch model window's fields as the user edits them (text until Import parses them).
 #[derive(Debug, Clone)]
 pub struct ImportDialog {
-    /// The checkpoint chosen.
+    /// The `.pt` or `.safetensors` file chosen (or dropped on the window).
     pub path: PathBuf,
     /// Architecture text (`auto`, `seed3-cnn`, `cnn:32,64:k3:bn:dense320` …).
     pub arch: String,

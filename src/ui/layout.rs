@@ -1,25 +1,10 @@
 //! The tile layout: which panels exist ([`PanelKind`]), the default arrangement, and the
 //! egui_tiles behaviour that draws each tile with its panel.
 
-use super::panels::Panels;
+use super::panels::{Panels, Place};
 use super::workbench::Workbench;
 
 pub use super::panels::PanelKind;
-
-/// Where the default layout puts a panel (declared with the panel, in `panels/mod.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// Tabs on the left: settings, data, runs.
-    Left,
-    /// Tabs in the middle: the dashboard and the inspection panels.
-    Middle,
-    /// The "Probes" tab group in the middle.
-    Probes,
-    /// The "Experiments" tab group in the middle.
-    Experiments,
-    /// The right column (the pad).
-    Right,
-}
 
 /// The panels of `place`, in registration order.
 pub fn panels_at(place: Place) -> Vec<PanelKind> {
@@ -116,9 +101,8 @@ pub fn reopen(tree: &mut egui_tiles::Tree<PanelKind>, kind: PanelKind) {
 
 /// Draws tiles with the registered panels.
 pub struct TileBehavior<'a> {
-    /// The panels.
     pub panels: &'a mut Panels,
-    /// Shared state.
+    /// The state panels read and the actions they queue.
     pub workbench: &'a mut Workbench,
     /// The active tab of every tab group (from [`active_tabs`]): only these get a close button.
     pub active_tabs: Vec<egui_tiles::TileId>,

@@ -12,8 +12,10 @@
 //! - [`layout`]: the panel kinds and the egui_tiles layout.
 //! - [`panels`]: one file per panel behind the [`panels::Panel`] trait, registered in one place.
 //! - [`frame_bench`]: the `frame` and `pad` benchmark tasks, the app driven headless.
-//! - [`widgets`]: pure pixel helpers (greyscale images, atlases, colours) and small drawing
-//!   helpers shared by panels.
+//! - [`widgets`]: pure pixel helpers (greyscale images, atlases) and small drawing helpers
+//!   shared by panels.
+//! - [`palette`]: every colour the UI draws with, by name, and the one `rgb` conversion from
+//!   the engine's colour triples.
 
 pub mod app;
 pub mod digit_bars;
@@ -24,6 +26,7 @@ pub mod heatmap;
 pub mod import_dialog;
 pub mod job_slot;
 pub mod layout;
+pub mod palette;
 pub mod panels;
 pub mod remote_device;
 pub mod widgets;

@@ -1,9 +1,9 @@
 //! Pixel helpers shared by panels: the engine's grey conversions and atlases
-//! (`analysis::pixels`, re-exported), model-input greys and class colours (unit-tested), and
-//! [`CachedTexture`], which uploads a texture once
-//! and updates it with `TextureHandle::set` only when its content changes.
+//! (`analysis::pixels`, re-exported), model-input greys (unit-tested), and [`CachedTexture`],
+//! which uploads a texture once and updates it with `TextureHandle::set` only when its content
+//! changes. Colours are in [`palette`](super::palette).
 
-use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
+use egui::{ColorImage, TextureHandle, TextureOptions};
 
 pub use crate::analysis::pixels::{atlas, intensities_to_grey};
 use crate::data::{MNIST_MEAN, MNIST_STD};
@@ -18,48 +18,6 @@ pub fn model_input_to_grey(values: &[f32]) -> Vec<u8> {
         .iter()
         .map(|&v| (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
-}
-
-/// A distinct colour per digit (Tableau 10, the table every chart and figure colours classes
-/// by: [`DIGIT_COLORS`](crate::analysis::colormap::DIGIT_COLORS)).
-pub fn class_color(digit: usize) -> Color32 {
-    let [r, g, b] = crate::analysis::colormap::DIGIT_COLORS[digit % 10];
-    Color32::from_rgb(r, g, b)
-}
-
-/// Tableau 10's colour `i` (the digit colours).
-const fn tab10(i: usize) -> Color32 {
-    let [r, g, b] = crate::analysis::colormap::DIGIT_COLORS[i];
-    Color32::from_rgb(r, g, b)
-}
-
-// The palette. Data colours are fixed (Tableau 10, as matplotlib and the exported figures draw
-// them) so a panel and its figure agree on any theme; marks drawn over data read the theme.
-
-/// The blue of single-series charts (bars, box plots, lines of one quantity): Tableau 10's
-/// first colour, as matplotlib draws a lone series.
-pub const SERIES_BLUE: Color32 = tab10(0);
-/// The second series (the test split next to the training split, a highlight in a chart).
-pub const SERIES_ORANGE: Color32 = tab10(1);
-/// Right answers, a passed check, perfect calibration.
-pub const GOOD: Color32 = tab10(2);
-/// Wrong answers, a changed prediction, the targeted ablation.
-pub const BAD: Color32 = tab10(3);
-
-/// The training split or training curves (the dashboard's and the Data panel's blue).
-pub const TRAIN_SERIES: Color32 = Color32::from_rgb(60, 130, 240);
-/// The test split or test curves (the dashboard's and the Data panel's orange).
-pub const TEST_SERIES: Color32 = Color32::from_rgb(230, 120, 40);
-
-/// A selected mark drawn over data (bar, point, cell outline, neighbour line): the theme's
-/// strongest text colour, black on the light theme and white on the dark one.
-pub fn selection_color(visuals: &egui::Visuals) -> Color32 {
-    visuals.strong_text_color()
-}
-
-/// Reference lines and frames (zero, a baseline, dropout off): the theme's weak text colour.
-pub fn reference_color(visuals: &egui::Visuals) -> Color32 {
-    visuals.weak_text_color()
 }
 
 /// A chart inside a panel: `height` points tall, and the mouse wheel scrolls the panel rather

@@ -10,7 +10,7 @@ use egui_kittest::kittest::Queryable;
 use mnist_workbench::data::Dataset;
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::train::runs::{RunConfig, RunDir};
+use mnist_workbench::run::{RunConfig, RunDir};
 use mnist_workbench::train::{Control, TrainConfig, run_training};
 use mnist_workbench::ui::{AppOptions, WorkbenchApp};
 

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::conv;
-use super::geometry::{BlockGeometry, Strided4};
+use super::geometry::{BlockGeometry, Input, Strided4};
 use super::moments::Moments;
 use super::norm_pool::{ConvGrad, add_pooled_grad_sums, affine_relu_pool};
 use super::pack::{
@@ -21,22 +21,13 @@ pub enum Norm<'a> {
     Bias(&'a [f32]),
     /// BatchNorm with the batch's own statistics (training).
     Batch {
-        /// Scale per channel.
+        /// BatchNorm's γ, one scale per output channel.
         gamma: &'a [f32],
-        /// Shift per channel.
+        /// BatchNorm's β, one shift per output channel.
         beta: &'a [f32],
         /// Added to the variance.
         epsilon: f64,
     },
-}
-
-/// A tensor's buffer and where its `[n, c, h, w]` elements sit in it.
-#[derive(Debug, Clone, Copy)]
-pub struct Input<'a> {
-    /// The whole buffer.
-    pub data: &'a [f32],
-    /// Offset and strides.
-    pub at: Strided4,
 }
 
 /// What the backward pass needs from the forward pass.
@@ -61,7 +52,7 @@ impl Saved {
 /// A training forward pass.
 #[derive(Debug)]
 pub struct TrainOutput {
-    /// Pooled maps, NHWC.
+    /// Pooled maps, NHWC: `[batch, height / 2, width / 2, out_channels]`.
     pub output: Vec<f32>,
     /// Batch mean per channel (BatchNorm only; empty otherwise).
     pub mean: Vec<f32>,
@@ -80,7 +71,7 @@ pub struct Grads {
     pub weight: Vec<f32>,
     /// Of the bias, or of BatchNorm's beta.
     pub shift: Vec<f32>,
-    /// Of BatchNorm's gamma.
+    /// Of BatchNorm's gamma (None without BatchNorm).
     pub gamma: Option<Vec<f32>>,
 }
 

@@ -192,9 +192,9 @@ fn tile<const FMA: bool, const B: usize>(args: &Args, r: usize, run: usize, grou
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv::reference;
     use super::super::geometry::Strided4;
     use super::super::pack::{pack_forward, pad_input};
+    use super::super::reference;
     use super::*;
     use crate::rng::Rng;
 

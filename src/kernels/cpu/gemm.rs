@@ -7,13 +7,11 @@
 pub struct View {
     /// Index of element `(0, 0)`.
     pub offset: usize,
-    /// Rows.
     pub rows: usize,
-    /// Columns.
     pub cols: usize,
-    /// Stride between rows.
+    /// Elements from one row to the next.
     pub row: usize,
-    /// Stride between columns.
+    /// Elements from one column to the next (1 when rows are contiguous).
     pub col: usize,
 }
 

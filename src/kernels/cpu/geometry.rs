@@ -138,3 +138,12 @@ impl Strided4 {
             as usize
     }
 }
+
+/// A tensor's buffer and where its `[n, c, h, w]` elements sit in it.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The whole buffer (a view may start past its beginning).
+    pub data: &'a [f32],
+    /// Offset and strides of the `[n, c, h, w]` elements in `data`.
+    pub at: Strided4,
+}

@@ -20,3 +20,5 @@ pub mod isa;
 pub mod moments;
 pub mod norm_pool;
 pub mod pack;
+#[cfg(test)]
+mod reference;

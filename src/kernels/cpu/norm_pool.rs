@@ -162,7 +162,7 @@ pub struct ConvGrad {
 pub struct NormGrad {
     /// Per-channel factor on the centred convolution output.
     pub slope: Vec<f32>,
-    /// Per-channel constant.
+    /// Per-channel constant term, added whatever the output.
     pub offset: Vec<f32>,
     /// The batch mean the output is centred on (precision when `|mean| ≫ std`).
     pub center: Vec<f32>,

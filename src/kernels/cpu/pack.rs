@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use super::geometry::{BlockGeometry, Strided4};
+use super::geometry::{BlockGeometry, Input, Strided4};
 
 /// The padded NHWC copy of input `src` (see [`geometry`](super::geometry)), zero borders and
 /// spare included.
@@ -123,7 +123,7 @@ pub fn pack_flipped(weight: &[f32], at: Strided4, g: &BlockGeometry) -> Vec<f32>
 }
 
 /// The weights `[out, in, k, k]` (laid out as `at`) as a contiguous copy.
-pub fn contiguous_weight(weight: super::block::Input, g: &BlockGeometry) -> Vec<f32> {
+pub fn contiguous_weight(weight: Input, g: &BlockGeometry) -> Vec<f32> {
     let k = g.kernel;
     let mut out = Vec::with_capacity(g.weight_len());
     for o in 0..g.out_channels {

@@ -12,10 +12,11 @@ use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::{Action, Workbench};
 
-use crate::ui::widgets::SERIES_BLUE as BLUE;
-const RED: Color32 = crate::ui::widgets::BAD;
+use crate::ui::palette::SERIES_BLUE as BLUE;
+const RED: Color32 = crate::ui::palette::BAD;
 
-/// The Ablation panel.
+/// The Ablation panel: its settings (layer, classes, threshold, trials); the results live in
+/// `wb.probes`.
 pub struct AblationPanel {
     config: AblationConfig,
     /// Model version the default layer was chosen for.
@@ -196,7 +197,7 @@ fn random_ablations_chart_ui(ui: &mut egui::Ui, r: &AblationResults, width: f32)
         .enumerate()
         .map(|(k, &c)| Bar::new((k as f64 + 0.5) / bins as f64, c as f64).width(0.9 / bins as f64))
         .collect();
-    let reference = crate::ui::widgets::reference_color(ui.visuals());
+    let reference = crate::ui::palette::reference_color(ui.visuals());
     crate::ui::widgets::panel_plot("ablation_hist", 280.0)
         .width(width)
         .legend(Legend::default())

@@ -9,8 +9,8 @@ use crate::analysis::calibration::{confidence_histograms, reliability};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::Workbench;
 
-const GOOD: Color32 = crate::ui::widgets::GOOD;
-const BAD: Color32 = crate::ui::widgets::BAD;
+const GOOD: Color32 = crate::ui::palette::GOOD;
+const BAD: Color32 = crate::ui::palette::BAD;
 
 /// The reliability diagram and histograms of one evaluation (kept while it is the one shown).
 type Computed = (
@@ -27,7 +27,7 @@ struct CalibrationSettings {
     log_counts: bool,
 }
 
-/// The Calibration panel.
+/// The Calibration panel: its settings and the bins computed from the current evaluation.
 #[derive(Default)]
 pub struct CalibrationPanel {
     settings: CalibrationSettings,
@@ -84,7 +84,7 @@ impl Panel for CalibrationPanel {
                         ))
                 })
                 .collect();
-            let reference = crate::ui::widgets::reference_color(cols[0].visuals());
+            let reference = crate::ui::palette::reference_color(cols[0].visuals());
             crate::ui::widgets::panel_plot("reliability", height)
                 .include_x(0.0)
                 .include_x(1.0)
@@ -95,7 +95,7 @@ impl Panel for CalibrationPanel {
                 .legend(Legend::default())
                 .show(&mut cols[0], |plot| {
                     plot.bar_chart(
-                        BarChart::new("accuracy per bin", bars).color(crate::ui::widgets::SERIES_BLUE),
+                        BarChart::new("accuracy per bin", bars).color(crate::ui::palette::SERIES_BLUE),
                     );
                     plot.line(
                         Line::new(

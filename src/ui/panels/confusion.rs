@@ -3,7 +3,7 @@
 //! exactly those images, click an image to load it into the pad. Per-class precision, recall
 //! and F1 below.
 
-use egui::{Color32, Sense, vec2};
+use egui::{Sense, vec2};
 
 use super::Panel;
 use super::evaluation_status_ui;
@@ -12,6 +12,7 @@ use crate::analysis::confusion::{cell_members, class_scores, row_normalized};
 use crate::analysis::worker::TestEvaluation;
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
+use crate::ui::palette::rgb;
 use crate::ui::workbench::Workbench;
 
 /// What the panel keeps across restarts (a field added later takes its default).
@@ -29,10 +30,6 @@ pub struct ConfusionPanel {
     selected: Option<(u8, u8)>,
     settings: ConfusionSettings,
     gallery: Gallery,
-}
-
-fn rgb(c: [u8; 3]) -> Color32 {
-    Color32::from_rgb(c[0], c[1], c[2])
 }
 
 impl ConfusionPanel {
@@ -102,7 +99,7 @@ impl ConfusionPanel {
                     painter.rect_stroke(
                         rect,
                         0.0,
-                        (2.0, crate::ui::widgets::SERIES_ORANGE),
+                        (2.0, crate::ui::palette::SERIES_ORANGE),
                         egui::StrokeKind::Inside,
                     );
                 } else if response.hovered() {

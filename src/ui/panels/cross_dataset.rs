@@ -15,7 +15,8 @@ use crate::probe::cross_dataset::CrossDatasetConfig;
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::rng::Rng;
 use crate::ui::layout::PanelKind;
-use crate::ui::widgets::{CachedTexture, class_color};
+use crate::ui::palette::class_color;
+use crate::ui::widgets::CachedTexture;
 use crate::ui::workbench::{Action, Workbench};
 
 /// What the Cross-dataset panel keeps across restarts (named fields, each with its default).
@@ -26,7 +27,8 @@ struct CrossDatasetSettings {
     emnist: Option<PathBuf>,
 }
 
-/// The Cross-dataset panel.
+/// The Cross-dataset panel: its settings, the EMNIST folder chosen and the pad image's
+/// corrupted previews.
 #[derive(Default)]
 pub struct CrossDatasetPanel {
     config: CrossDatasetConfig,
@@ -176,17 +178,13 @@ impl Panel for CrossDatasetPanel {
                 let mut bars = vec![(
                     "MNIST".to_string(),
                     r.mnist.accuracy,
-                    crate::ui::widgets::SERIES_BLUE,
+                    crate::ui::palette::SERIES_BLUE,
                 )];
                 if let Some(e) = &r.external {
-                    bars.push(("EMNIST".into(), e.accuracy, crate::ui::widgets::SERIES_ORANGE));
+                    bars.push(("EMNIST".into(), e.accuracy, crate::ui::palette::SERIES_ORANGE));
                 }
                 for c in &r.corruptions {
-                    bars.push((
-                        c.corruption.name().into(),
-                        c.mean(),
-                        crate::ui::widgets::GOOD,
-                    ));
+                    bars.push((c.corruption.name().into(), c.mean(), crate::ui::palette::GOOD));
                 }
                 let chart: Vec<Bar> = bars
                     .iter()

@@ -10,6 +10,9 @@ use super::Panel;
 use crate::train::EpochMetrics;
 use crate::train::history::{RunHistory, RunPhase, StepPoint, decimate, smoothed};
 use crate::ui::layout::PanelKind;
+use crate::ui::palette::{
+    BATCH_ACCURACY, COMPARED_RUNS, LEARNING_RATE, RAW_LOSS, TEST_SERIES, TRAIN_EPOCH, TRAIN_SERIES,
+};
 use crate::ui::widgets::format_duration;
 use crate::ui::workbench::Workbench;
 
@@ -44,7 +47,7 @@ impl XAxis {
 pub struct DashboardSettings {
     /// Smoothing weight of the loss curve (0 = raw).
     pub smoothing: f64,
-    /// What x counts.
+    /// What the x axis counts: epochs or optimiser steps.
     pub x_axis: XAxis,
     /// Show the raw loss under the smoothed one.
     pub show_raw: bool,
@@ -64,7 +67,7 @@ impl Default for DashboardSettings {
 /// grows or a setting changes (not every frame while training).
 #[derive(Default)]
 pub struct DashboardPanel {
-    /// View settings (saved).
+    /// What the charts show (smoothing, x axis, raw loss), saved on exit.
     pub settings: DashboardSettings,
     cache: Option<(SeriesKey, Vec<RunSeries>)>,
 }
@@ -89,13 +92,6 @@ struct RunSeries {
     test_accuracy: Vec<[f64; 2]>,
     learning_rate: Vec<[f64; 2]>,
 }
-
-const BLUE: egui::Color32 = crate::ui::widgets::TRAIN_SERIES;
-const LIGHT_BLUE: egui::Color32 = egui::Color32::from_rgb(120, 190, 250);
-const RAW: egui::Color32 = egui::Color32::from_rgba_premultiplied(35, 53, 81, 90);
-const FAINT_BLUE: egui::Color32 = egui::Color32::from_rgba_premultiplied(55, 82, 126, 140);
-const ORANGE: egui::Color32 = crate::ui::widgets::TEST_SERIES;
-const GREEN: egui::Color32 = egui::Color32::from_rgb(120, 180, 90);
 
 /// A per-step series (already decimated).
 fn step_line(
@@ -131,13 +127,6 @@ fn smoothed_points(points: &[[f64; 2]], weight: f64) -> Vec<[f64; 2]> {
         .map(|(p, y)| [p[0], y])
         .collect()
 }
-
-const OVERLAY_COLORS: [egui::Color32; 4] = [
-    egui::Color32::from_rgb(150, 150, 150),
-    egui::Color32::from_rgb(190, 140, 90),
-    egui::Color32::from_rgb(120, 170, 120),
-    egui::Color32::from_rgb(170, 120, 170),
-];
 
 impl DashboardSettings {
     fn x_of_step(&self, h: &RunHistory, s: &StepPoint) -> f64 {
@@ -338,20 +327,15 @@ impl Panel for DashboardPanel {
         let overlays = &wb.overlays;
         let all = self.series((&name, h), overlays);
         let (run, others) = all.split_first().expect("the current run's series");
-        let overlay = |i: usize| {
-            (
-                overlays[i].label.as_str(),
-                OVERLAY_COLORS[i % OVERLAY_COLORS.len()],
-            )
-        };
+        let overlay = |i: usize| (overlays[i].label.as_str(), COMPARED_RUNS[i % COMPARED_RUNS.len()]);
 
         Self::plot(x_axis, "loss", "Training loss", height, ui, |p| {
             if show_raw {
-                step_line(p, "loss (raw)", &run.raw_loss, RAW, 1.5);
+                step_line(p, "loss (raw)", &run.raw_loss, RAW_LOSS, 1.5);
             }
-            step_line(p, "loss (smoothed)", &run.smooth_loss, BLUE, 2.0);
-            epoch_line(p, "train loss (epoch mean)", &run.train_loss, LIGHT_BLUE);
-            epoch_line(p, "test loss", &run.test_loss, ORANGE);
+            step_line(p, "loss (smoothed)", &run.smooth_loss, TRAIN_SERIES, 2.0);
+            epoch_line(p, "train loss (epoch mean)", &run.train_loss, TRAIN_EPOCH);
+            epoch_line(p, "test loss", &run.test_loss, TEST_SERIES);
             for (i, o) in others.iter().enumerate() {
                 let (label, colour) = overlay(i);
                 // Whole step curves where the run kept them, else its epoch means.
@@ -369,11 +353,11 @@ impl Panel for DashboardPanel {
                 p,
                 "batch accuracy (smoothed)",
                 &run.batch_accuracy,
-                FAINT_BLUE,
+                BATCH_ACCURACY,
                 1.5,
             );
-            epoch_line(p, "train accuracy", &run.train_accuracy, BLUE);
-            epoch_line(p, "test accuracy", &run.test_accuracy, ORANGE);
+            epoch_line(p, "train accuracy", &run.train_accuracy, TRAIN_SERIES);
+            epoch_line(p, "test accuracy", &run.test_accuracy, TEST_SERIES);
             for (i, o) in others.iter().enumerate() {
                 let (label, colour) = overlay(i);
                 if !o.batch_accuracy.is_empty() {
@@ -390,7 +374,7 @@ impl Panel for DashboardPanel {
         });
 
         Self::plot(x_axis, "lr", "Learning rate", height * 0.7, ui, |p| {
-            step_line(p, "learning rate", &run.learning_rate, GREEN, 1.5);
+            step_line(p, "learning rate", &run.learning_rate, LEARNING_RATE, 1.5);
             for (i, o) in others.iter().enumerate() {
                 let (label, colour) = overlay(i);
                 step_line(p, label, &o.learning_rate, colour, 1.0);
@@ -416,10 +400,16 @@ fn first_run_ui(ui: &mut egui::Ui, wb: &Workbench) {
     ui.vertical_centered(|ui| {
         ui.heading("No training run yet");
         ui.add_space(8.0);
-        ui.label("Press Start in Model & training (Ctrl+Enter) to train the model set up there.");
+        let keys = |s: &egui::KeyboardShortcut| ui.ctx().format_shortcut(s);
+        let (start, open_run) = (keys(&crate::ui::app::START), keys(&crate::ui::app::OPEN_RUN));
+        ui.label(format!(
+            "Press Start in Model & training ({start}) to train the model set up there."
+        ));
         ui.label("Its loss, accuracy and learning rate appear here at every step.");
         ui.add_space(6.0);
-        ui.weak("Or open a finished run in Runs (Ctrl+O), or import a PyTorch model from the File menu.");
+        ui.weak(format!(
+            "Or open a finished run in Runs ({open_run}), or import a PyTorch model from the File menu."
+        ));
         if wb.dataset().is_some_and(|d| !d.source.is_real()) {
             ui.add_space(10.0);
             ui.colored_label(

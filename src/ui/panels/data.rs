@@ -14,7 +14,7 @@ use crate::ui::workbench::{Action, Workbench};
 /// Samples shown per digit.
 pub const SAMPLES_PER_DIGIT: usize = 12;
 
-/// The Data panel.
+/// The Data panel: the sample grid and label counts derived from the dataset in use.
 #[derive(Default)]
 pub struct DataPanel {
     grid: CachedTexture,
@@ -100,7 +100,10 @@ impl DataPanel {
             }
             if ui
                 .add_enabled(!busy, egui::Button::new("Open folder…"))
-                .on_hover_text("A folder with the four MNIST IDX files (raw or .gz) (Ctrl+Shift+O)")
+                .on_hover_text(format!(
+                    "A folder with the four MNIST IDX files (raw or .gz) ({})",
+                    ui.ctx().format_shortcut(&crate::ui::app::OPEN_DATA)
+                ))
                 .clicked()
                 && let Some(folder) = rfd::FileDialog::new().pick_folder()
             {
@@ -170,14 +173,14 @@ impl Panel for DataPanel {
                     data.train.len(),
                     -0.2,
                     "train",
-                    crate::ui::widgets::TRAIN_SERIES,
+                    crate::ui::palette::TRAIN_SERIES,
                 ));
                 p.bar_chart(share(
                     &test,
                     data.test.len(),
                     0.2,
                     "test",
-                    crate::ui::widgets::TEST_SERIES,
+                    crate::ui::palette::TEST_SERIES,
                 ));
             });
 

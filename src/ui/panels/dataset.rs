@@ -27,7 +27,7 @@ struct DatasetSettings {
     show_train: bool,
 }
 
-/// The Dataset panel.
+/// The Dataset panel: which split it shows and the textures of its mean and sample images.
 #[derive(Default)]
 pub struct DatasetPanel {
     settings: DatasetSettings,
@@ -101,8 +101,8 @@ impl Panel for DatasetPanel {
                 .x_axis_label("digit")
                 .y_axis_label("% of split")
                 .show(ui, |p| {
-                    p.bar_chart(bars(&stats.train, -0.2, "train", crate::ui::widgets::SERIES_BLUE));
-                    p.bar_chart(bars(&stats.test, 0.2, "test", crate::ui::widgets::SERIES_ORANGE));
+                    p.bar_chart(bars(&stats.train, -0.2, "train", crate::ui::palette::SERIES_BLUE));
+                    p.bar_chart(bars(&stats.test, 0.2, "test", crate::ui::palette::SERIES_ORANGE));
                 });
             ui.strong(format!(
                 "First {SAMPLES} images of each digit ({} split)",

@@ -14,6 +14,7 @@ use crate::probe::embed::{EmbedConfig, Embedding, embed_intensities};
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
+use crate::ui::palette;
 use crate::ui::widgets::{CachedTexture, grey_image};
 use crate::ui::workbench::{Action, Workbench};
 
@@ -30,7 +31,7 @@ struct PadPlace {
     point: Option<[f32; 2]>,
 }
 
-/// The Embedding panel.
+/// The Embedding panel: its settings, the scatter texture and where the pad image lands.
 pub struct EmbeddingPanel {
     config: EmbedConfig,
     show_tsne: bool,
@@ -147,7 +148,7 @@ impl EmbeddingPanel {
         painter.rect_stroke(
             rect,
             0.0,
-            Stroke::new(1.0, crate::ui::widgets::reference_color(ui.visuals())),
+            Stroke::new(1.0, crate::ui::palette::reference_color(ui.visuals())),
             egui::StrokeKind::Inside,
         );
         let to_screen = |p: [f32; 2]| {
@@ -159,13 +160,16 @@ impl EmbeddingPanel {
         {
             let centre = to_screen(p);
             for &(i, _) in &place.neighbours {
-                painter.line_segment([centre, to_screen(points[i])], Stroke::new(1.0, Color32::BLACK));
+                painter.line_segment(
+                    [centre, to_screen(points[i])],
+                    Stroke::new(1.0, palette::MARK_ON_WHITE),
+                );
             }
             painter.circle(
                 centre,
                 7.0,
-                Color32::from_rgb(255, 215, 0),
-                Stroke::new(2.0, Color32::BLACK),
+                palette::PAD_MARK,
+                Stroke::new(2.0, palette::MARK_ON_WHITE),
             );
         }
         let hovered = response.hover_pos().and_then(|pos| {
@@ -173,7 +177,11 @@ impl EmbeddingPanel {
             nearest(&frame, points, unit, 8.0 / side)
         });
         if let Some(k) = hovered {
-            painter.circle_stroke(to_screen(points[k]), 5.0, Stroke::new(2.0, Color32::BLACK));
+            painter.circle_stroke(
+                to_screen(points[k]),
+                5.0,
+                Stroke::new(2.0, palette::MARK_ON_WHITE),
+            );
             let index = e.indices[k];
             if let Some(data) = wb.dataset().cloned() {
                 let tex = self.hover_tex.get(ui.ctx(), "embedding_hover", index as u64, || {
@@ -234,11 +242,11 @@ impl Panel for EmbeddingPanel {
                 e.layer,
                 e.dim
             ));
-            for (d, &[r, g, b]) in DIGIT_COLORS.iter().enumerate() {
+            for d in 0..10 {
                 ui.label(
                     egui::RichText::new(d.to_string())
                         .strong()
-                        .color(Color32::from_rgb(r, g, b)),
+                        .color(palette::class_color(d)),
                 );
             }
         });

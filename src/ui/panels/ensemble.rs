@@ -9,7 +9,7 @@ use std::sync::Arc;
 use egui::Color32;
 use egui_plot::{Bar, BarChart};
 
-use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
+use super::{ModelAndConfig, Panel, saved_results_ui, study_controls_ui};
 use crate::analysis::ensemble::EnsembleStats;
 use crate::data::NUM_CLASSES;
 use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
@@ -17,21 +17,24 @@ use crate::model::{ModelSpec, PRESET_NAMES};
 use crate::ui::gallery::Gallery;
 use crate::ui::heatmap::{Heatmap, correlation_color};
 use crate::ui::layout::PanelKind;
-use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest};
+use crate::study::Study as _;
+use crate::study::ensemble::Ensemble;
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
 mod details;
 
-pub(super) const RIGHT: Color32 = crate::ui::widgets::GOOD;
-pub(super) const WRONG: Color32 = crate::ui::widgets::BAD;
-use crate::ui::widgets::SERIES_BLUE as BLUE;
+pub(super) const RIGHT: Color32 = crate::ui::palette::GOOD;
+pub(super) const WRONG: Color32 = crate::ui::palette::BAD;
+use crate::ui::palette::SERIES_BLUE as BLUE;
 /// Most images shown for a difficulty range.
 const RANGE_LIMIT: usize = 120;
 
 /// The test images in a difficulty range: the results and range they were found for.
 type Picked = (Arc<EnsembleResults>, (f64, f64), Arc<Vec<usize>>);
 
-/// The Ensemble panel.
+/// The Ensemble panel: the next experiment's settings and what is selected in the results
+/// (model, image, digit pair, difficulty range).
 pub struct EnsemblePanel {
     config: EnsembleConfig,
     preset: String,
@@ -72,26 +75,28 @@ impl Panel for EnsemblePanel {
         PanelKind::Ensemble
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(Ensemble::ID)
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         ui.horizontal(|ui| {
             let blocked = wb.dataset().is_none().then_some("no data loaded yet");
-            if experiment_controls_ui(ui, wb, ExperimentKind::Ensemble, "Run ensemble", blocked) {
+            if study_controls_ui(ui, wb, Ensemble::ID, "Run ensemble", blocked) {
                 self.config.model = ModelSpec::preset(&self.preset).expect("preset list");
-                wb.act(Action::StartExperiment(ExperimentRequest::Ensemble(
-                    self.config.clone(),
-                )));
+                wb.act(Action::StartStudy(StudyRequest::new::<Ensemble>(self.config.clone())));
             }
-            saved_results_ui(ui, wb, RESULTS_FILE, "ensemble");
-            let results = wb.experiments.ensemble.as_ref().map(|l| l.results.clone());
+            saved_results_ui(ui, wb, RESULTS_FILE);
+            let results = wb.studies.latest::<Ensemble>().map(|l| l.results);
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::experiments::ensemble_overview(&r))
             });
         });
-        let has_results = wb.experiments.ensemble.is_some();
+        let has_results = wb.studies.latest::<Ensemble>().is_some();
         egui::CollapsingHeader::new("Settings")
             .default_open(!has_results)
             .show(ui, |ui| self.settings_ui(ui));
-        let Some(loaded) = wb.experiments.ensemble.clone() else {
+        let Some(loaded) = wb.studies.latest::<Ensemble>() else {
             ui.add_space(8.0);
             ui.label(
                 "Trains N models, each full-batch with AdamW on its own stratified sample of k images \
@@ -247,7 +252,7 @@ impl EnsemblePanel {
         let n = st.model_accuracy.len();
         ui.strong("Test accuracy per model")
             .on_hover_text("Click a bar to select that model");
-        let selected_colour = crate::ui::widgets::selection_color(ui.visuals());
+        let selected_colour = crate::ui::palette::selection_color(ui.visuals());
         let bars: Vec<Bar> = st
             .model_accuracy
             .iter()
@@ -350,7 +355,7 @@ impl EnsemblePanel {
                 Bar::new(x, count as f64)
                     .width(0.8 / models)
                     .fill(if inside {
-                        crate::ui::widgets::SERIES_ORANGE
+                        crate::ui::palette::SERIES_ORANGE
                     } else {
                         BLUE
                     })

@@ -8,7 +8,7 @@ use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::Workbench;
 
-/// Images per page.
+/// Misclassified images per page of the gallery.
 const PAGE: usize = 120;
 
 /// The misclassified test images of one evaluation under the (true, predicted) filters.
@@ -19,7 +19,7 @@ type Listed = (
     Vec<usize>,
 );
 
-/// The Errors panel.
+/// The Errors panel: the true and predicted digit filters, the page, and the filtered list.
 #[derive(Default)]
 pub struct ErrorsPanel {
     truth: Option<u8>,

@@ -119,7 +119,7 @@ impl FeaturesPanel {
                 ui.painter().rect_stroke(
                     rect,
                     0.0,
-                    (2.0, crate::ui::widgets::SERIES_ORANGE),
+                    (2.0, crate::ui::palette::SERIES_ORANGE),
                     egui::StrokeKind::Outside,
                 );
             }

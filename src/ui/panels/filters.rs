@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Color32, ColorImage, Rect, Sense, pos2, vec2};
+use egui::{ColorImage, Rect, Sense, pos2, vec2};
 
 use super::Panel;
 use crate::analysis::colormap::{diverging, symmetric_limit, text_on};
 use crate::analysis::pixels::{grid_shape, tile_at, tile_origin};
 use crate::model::inspect::{FilterBank, filter_banks};
 use crate::ui::layout::PanelKind;
+use crate::ui::palette::rgb;
 use crate::ui::widgets::CachedTexture;
 use crate::ui::workbench::Workbench;
 
@@ -20,7 +21,7 @@ use crate::ui::workbench::Workbench;
 const REFRESH: Duration = Duration::from_secs(1);
 const GAP: usize = 1;
 
-/// The Filters panel.
+/// The Filters panel: the layer and output channel shown, the kernels read last and their atlas.
 #[derive(Default)]
 pub struct FiltersPanel {
     layer: usize,
@@ -29,10 +30,6 @@ pub struct FiltersPanel {
     banks: Option<(u64, Arc<Vec<FilterBank>>)>,
     read_at: Option<Instant>,
     texture: CachedTexture,
-}
-
-fn rgb(c: [u8; 3]) -> Color32 {
-    Color32::from_rgb(c[0], c[1], c[2])
 }
 
 /// The kernels shown for a bank: all outputs on input 0 (a first layer), or one output's
@@ -161,9 +158,7 @@ impl FiltersPanel {
                 .on_hover_text("Whose kernels to show: one per input channel");
             }
             let (b, o) = (bank.clone(), (bank.inputs > 1).then_some(self.output));
-            crate::ui::export::export_ui(ui, wb, true, move || {
-                Some(crate::report::figures::filters(&b, o))
-            });
+            crate::ui::export::export_ui(ui, wb, true, move || Some(crate::report::figures::filters(&b, o)));
         });
     }
 
@@ -205,7 +200,7 @@ impl FiltersPanel {
             version.wrapping_mul(1_000_003) ^ ((self.layer as u64) << 40) ^ ((self.output as u64) << 20);
         let tex = self.texture.get(ui.ctx(), "filters-atlas", key, || {
             let (w, h) = (cols * (side + GAP) - GAP, rows * (side + GAP) - GAP);
-            let mut img = ColorImage::filled([w, h], Color32::from_gray(60));
+            let mut img = ColorImage::filled([w, h], crate::ui::palette::ATLAS_GAP);
             for (k, kernel) in kernels.iter().enumerate() {
                 let (ox, oy) = tile_origin(k, cols, side, GAP);
                 for (i, &v) in kernel.iter().enumerate() {

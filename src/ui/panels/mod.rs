@@ -33,7 +33,7 @@ macro_rules! register_panels {
         }
 
         /// A fresh panel of every kind, in [`PanelKind::ALL`]'s order.
-        fn registry() -> Vec<Box<dyn Panel>> {
+        pub fn registry() -> Vec<Box<dyn Panel>> {
             vec![ $( Box::new($panel::default()), )* ]
         }
     };
@@ -77,6 +77,8 @@ register_panels! {
     SubsetCurve => subset_curve::SubsetCurvePanel, "Size curve", Experiments;
     /// Seed S3's stability test (dropout passes).
     Stability => stability::StabilityPanel, "Stability", Experiments;
+    /// Per-class test accuracy over a run's epochs.
+    ClassCurves => class_curves::ClassCurvesPanel, "Class curves", Experiments;
     /// Drawing pad with logits.
     Pad => pad::PadPanel, "Drawing pad", Right;
 }
@@ -88,8 +90,23 @@ use std::sync::Arc;
 
 use crate::analysis::worker::TestEvaluation;
 
-use super::layout::Place;
 use super::workbench::Workbench;
+
+/// Where the default layout puts a panel, given with its registration above ([`super::layout`]
+/// arranges the tiles from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// Tabs on the left: settings, data, runs.
+    Left,
+    /// Tabs in the middle: the dashboard and the inspection panels.
+    Middle,
+    /// The "Probes" tab group in the middle.
+    Probes,
+    /// The "Experiments" tab group in the middle.
+    Experiments,
+    /// The right column (the pad).
+    Right,
+}
 
 /// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
 /// actions on it. `Any` lets the app reach the two panels it talks to by type.
@@ -103,6 +120,11 @@ pub trait Panel: std::any::Any {
 
     /// Draws the panel.
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench);
+
+    /// The study ([`crate::study::STUDIES`]) this panel runs and shows, if it is a study's.
+    fn study(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Settings worth keeping across restarts, as JSON.
     fn save_settings(&self) -> Option<String> {
@@ -286,7 +308,7 @@ pub(crate) enum RunControl {
 /// is disabled, if it is; `error` is its last failure.
 pub(crate) fn run_controls_ui(
     ui: &mut egui::Ui,
-    progress: Option<Option<&crate::experiment::Progress>>,
+    progress: Option<Option<&crate::jobs::Progress>>,
     run_label: &str,
     blocked: Option<&str>,
     error: Option<&str>,
@@ -339,22 +361,23 @@ pub(crate) fn run_controls_ui(
     action
 }
 
-/// [`run_controls_ui`] for one kind of experiment. Returns whether Run was clicked.
-pub(crate) fn experiment_controls_ui(
+/// [`run_controls_ui`] for study `id` (one of [`crate::study::STUDIES`]). Returns whether
+/// Run was clicked.
+pub(crate) fn study_controls_ui(
     ui: &mut egui::Ui,
     wb: &mut Workbench,
-    kind: crate::ui::workbench::experiments::ExperimentKind,
+    id: &str,
     run_label: &str,
     blocked: Option<&str>,
 ) -> bool {
-    let other_running = wb.experiments.running_kind().is_some_and(|k| k != kind);
-    let why = blocked.or(other_running.then_some("another experiment is running"));
-    let progress = wb.experiments.progress_of(kind);
-    let error = wb.experiments.error_of(kind).map(str::to_string);
+    let other_running = wb.studies.running_id().is_some_and(|k| k != id);
+    let why = blocked.or(other_running.then_some("another study is running"));
+    let progress = wb.studies.progress_of(id);
+    let error = wb.studies.error_of(id).map(str::to_string);
     match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
         RunControl::Run => true,
         RunControl::Cancel => {
-            wb.act(crate::ui::workbench::Action::CancelExperiment);
+            wb.act(crate::ui::workbench::Action::CancelStudy);
             false
         }
         RunControl::None => false,
@@ -410,11 +433,10 @@ pub(crate) fn digit_ui(ui: &mut egui::Ui, label: &str, value: &mut u8, hover: &s
 
 /// A combo box listing saved results folders (newest first) under the runs folder that hold
 /// `file`; choosing one opens it.
-pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str, salt: &str) {
+pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str) {
     let root = wb.options.runs_root.clone();
-    let _ = salt;
     ui.menu_button("Open saved…", |ui| {
-        let found = crate::experiment::list_results(&root, file);
+        let found = crate::run::list_results(&root, file);
         if found.is_empty() {
             ui.weak(format!("none in {}", root.display()));
         }
@@ -424,7 +446,7 @@ pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
             if ui.button(name).clicked() {
-                wb.act(crate::ui::workbench::Action::LoadExperiment(dir));
+                wb.act(crate::ui::workbench::Action::LoadStudyFolder(dir));
                 ui.close();
             }
         }

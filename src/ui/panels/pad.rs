@@ -15,7 +15,8 @@ use crate::train::eval::model_input;
 use crate::train::metrics::softmax;
 use crate::ui::digit_bars::digit_bars;
 use crate::ui::layout::PanelKind;
-use crate::ui::widgets::{CachedTexture, class_color, grey_image, intensities_to_grey, model_input_to_grey};
+use crate::ui::palette::{self, class_color};
+use crate::ui::widgets::{CachedTexture, grey_image, intensities_to_grey, model_input_to_grey};
 use crate::ui::workbench::Workbench;
 
 /// Margin values kept for the sparkline.
@@ -68,7 +69,7 @@ pub struct PadPanel {
 }
 
 impl PadPanel {
-    /// The pad's image.
+    /// The pad's image: 784 intensities with its undo history.
     pub fn image(&self) -> &PadImage {
         &self.image
     }
@@ -169,14 +170,14 @@ impl PadPanel {
             }
             if ui
                 .add_enabled(self.image.can_undo(), egui::Button::new("Undo"))
-                .on_hover_text("Ctrl+Z")
+                .on_hover_text(ui.ctx().format_shortcut(&crate::ui::app::UNDO))
                 .clicked()
             {
                 self.image.undo();
             }
             if ui
                 .add_enabled(self.image.can_redo(), egui::Button::new("Redo"))
-                .on_hover_text("Ctrl+Shift+Z")
+                .on_hover_text(ui.ctx().format_shortcut(&crate::ui::app::REDO))
                 .clicked()
             {
                 self.image.redo();
@@ -333,12 +334,17 @@ impl PadPanel {
             Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
             Color32::WHITE,
         );
-        let grid = Stroke::new(0.5, Color32::from_gray(40));
+        let grid = Stroke::new(0.5, palette::PAD_GRID);
         for i in 1..IMAGE_SIDE {
             let y = canvas.min.y + i as f32 * cell;
             painter.hline(canvas.x_range(), y, grid);
         }
-        painter.rect_stroke(canvas, 0.0, Stroke::new(1.0, crate::ui::widgets::reference_color(ui.visuals())), StrokeKind::Outside);
+        painter.rect_stroke(
+            canvas,
+            0.0,
+            Stroke::new(1.0, crate::ui::palette::reference_color(ui.visuals())),
+            StrokeKind::Outside,
+        );
         painter.rect_filled(margin, 2.0, ui.visuals().extreme_bg_color);
         let hover_row = margin_resp.hover_pos().map(row_of);
         for r in 0..IMAGE_SIDE {
@@ -349,9 +355,9 @@ impl PadPanel {
                 .is_some_and(|(a, b)| (a.min(b)..=a.max(b)).contains(&r));
             if selected || hover_row == Some(r) {
                 let c = if self.settings.rows_fill {
-                    Color32::from_rgb(90, 160, 90)
+                    palette::ROWS_FILL
                 } else {
-                    Color32::from_rgb(190, 80, 80)
+                    palette::ROWS_ERASE
                 };
                 painter.rect_filled(row_rect, 0.0, c.gamma_multiply(if selected { 0.9 } else { 0.5 }));
             }
@@ -491,7 +497,7 @@ impl PadPanel {
             .enumerate()
             .map(|(i, &m)| [i as f64, m])
             .collect();
-        let reference = crate::ui::widgets::reference_color(ui.visuals());
+        let reference = crate::ui::palette::reference_color(ui.visuals());
         crate::ui::widgets::panel_plot("pad-margin-history", 70.0)
             .allow_drag(false)
             .allow_zoom(false)

@@ -4,7 +4,6 @@
 //! The reverse sweep paints a bar at each row; batch mode asks how many rows many test
 //! images need before they flip.
 
-use egui::Color32;
 use egui_plot::{Bar as PlotBar, BarChart, HLine, Legend, Line, PlotPoints, Points};
 
 use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
@@ -13,6 +12,7 @@ use crate::probe::McDropout;
 use crate::probe::row_sweep::{BatchSweep, BatchSweepConfig, MarginClasses, ROWS, erase_rows, paint_bar};
 use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::ui::layout::PanelKind;
+use crate::ui::palette::rgb;
 use crate::ui::workbench::{Action, Workbench};
 
 /// What the Row sweep panel keeps across restarts (named fields, each with its default).
@@ -41,6 +41,21 @@ impl Default for RowSweepSettings {
     }
 }
 
+/// What an automatic sweep was computed from: a new sweep starts when any of it changes.
+#[derive(Clone, Copy, PartialEq)]
+struct SweepKey {
+    /// The pad image's revision (`PadInspection::revision`).
+    pad_revision: u64,
+    /// The model in use (`ActiveModel::version`).
+    model_version: u64,
+    /// The margin's two classes.
+    classes: MarginClasses,
+    /// Rows of the bar the reverse sweep paints.
+    bar_thickness: usize,
+    /// Dropout passes averaged, or None with dropout off.
+    mc_passes: Option<usize>,
+}
+
 /// The Row sweep panel.
 pub struct RowSweepPanel {
     classes: MarginClasses,
@@ -49,8 +64,8 @@ pub struct RowSweepPanel {
     use_mc: bool,
     mc_passes: usize,
     batch_per_class: usize,
-    /// (pad revision, model version, settings) of the last automatic sweep.
-    swept: Option<(u64, u64, MarginClasses, usize, bool)>,
+    /// What the last automatic sweep was computed from.
+    swept: Option<SweepKey>,
     selected: Option<(usize, usize)>,
     bar_row: usize,
     /// Set when this panel loads an edit into the pad (the pad revision then): the next pad
@@ -142,7 +157,13 @@ impl RowSweepPanel {
             && let (Some(p), Some(v)) = (&pad, version)
             && !wb.probes.running.is_running()
         {
-            let key = (p.revision, v, self.classes, self.bar_thickness, self.use_mc);
+            let key = SweepKey {
+                pad_revision: p.revision,
+                model_version: v,
+                classes: self.classes,
+                bar_thickness: self.bar_thickness,
+                mc_passes: self.mc().map(|mc| mc.passes),
+            };
             if let Some(before) = self.loaded_from_here
                 && before != p.revision
             {
@@ -201,10 +222,7 @@ impl RowSweepPanel {
             ui.vertical(|ui| {
                 ui.label("rows a (down) to b (across) erased · outlined: the prediction changes");
                 let value = |a: usize, b: usize| e.margin(a, b).map(f64::from);
-                let color = |m: f64| {
-                    let [r, g, b] = diverging((m / lim) as f32);
-                    Color32::from_rgb(r, g, b)
-                };
+                let color = |m: f64| rgb(diverging((m / lim) as f32));
                 let hover = |a: usize, b: usize| match e.margin(a, b) {
                     Some(m) => format!(
                         "rows {a}–{b} erased: margin {m:.2}, predicted {}. Click to load it into the pad.",
@@ -255,7 +273,7 @@ impl RowSweepPanel {
             .filter(|(_, p)| **p != b.original_prediction)
             .map(|(p, _)| *p)
             .collect();
-        let reference = crate::ui::widgets::reference_color(ui.visuals());
+        let reference = crate::ui::palette::reference_color(ui.visuals());
         crate::ui::widgets::panel_plot("bar_sweep", 220.0)
             .width(ui.available_width().clamp(220.0, 420.0))
             .legend(Legend::default())
@@ -267,12 +285,12 @@ impl RowSweepPanel {
             .show(ui, |plot| {
                 plot.hline(HLine::new("", 0.0).color(reference));
                 plot.line(
-                    Line::new("margin", PlotPoints::from(points)).color(crate::ui::widgets::SERIES_BLUE),
+                    Line::new("margin", PlotPoints::from(points)).color(crate::ui::palette::SERIES_BLUE),
                 );
                 plot.points(
                     Points::new("prediction changed", PlotPoints::from(flipped))
                         .radius(4.0)
-                        .color(crate::ui::widgets::BAD),
+                        .color(crate::ui::palette::BAD),
                 );
             });
         let max = ROWS - b.bar.thickness;
@@ -363,9 +381,9 @@ impl RowSweepPanel {
                         .map(|(i, &c)| PlotBar::new(i as f64 + 1.0, c as f64).width(0.8))
                         .collect();
                     let color = if k == 0 {
-                        crate::ui::widgets::SERIES_BLUE
+                        crate::ui::palette::SERIES_BLUE
                     } else {
-                        crate::ui::widgets::SERIES_ORANGE
+                        crate::ui::palette::SERIES_ORANGE
                     };
                     crate::ui::widgets::panel_plot(("batch_hist", k), 160.0)
                         .width(300.0)

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use super::Panel;
-use crate::train::runs::RunListing;
+use crate::run::RunListing;
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::{Action, Workbench};
 
-/// The Runs panel.
+/// The Runs panel; the list itself is the workbench's (`wb.runs`).
 #[derive(Default)]
 pub struct RunsPanel {
     confirm_delete: Option<PathBuf>,
@@ -144,7 +144,10 @@ fn toolbar_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
         }
         if ui
             .add_enabled(wb.model.is_some(), egui::Button::new("Save model as…"))
-            .on_hover_text("Write the current model as a run folder you can open later (Ctrl+S)")
+            .on_hover_text(format!(
+                "Write the current model as a run folder you can open later ({})",
+                ui.ctx().format_shortcut(&crate::ui::app::SAVE_MODEL)
+            ))
             .clicked()
             && let Some(path) = rfd::FileDialog::new().set_file_name("my-model").save_file()
         {

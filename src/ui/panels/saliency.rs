@@ -38,7 +38,7 @@ impl Default for SaliencySettings {
     }
 }
 
-/// The Saliency panel.
+/// The Saliency panel: its settings and the five maps' textures.
 pub struct SaliencyPanel {
     /// None: the predicted class.
     class: Option<u8>,
@@ -47,8 +47,23 @@ pub struct SaliencyPanel {
     ig_steps: usize,
     patch: usize,
     textures: [CachedTexture; 5],
-    /// (pad revision, model version, class, steps, patch) of the last automatic run.
-    done: Option<(u64, u64, Option<u8>, usize, usize)>,
+    /// What the last automatic run was computed from.
+    done: Option<SaliencyKey>,
+}
+
+/// What an automatic saliency run was computed from: a new run starts when any of it changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SaliencyKey {
+    /// The pad image's revision (`PadInspection::revision`).
+    pad_revision: u64,
+    /// The model in use (`ActiveModel::version`).
+    model_version: u64,
+    /// The class explained; None: the predicted one.
+    class: Option<u8>,
+    /// Integrated-gradient steps.
+    ig_steps: usize,
+    /// Side of the occlusion patch in pixels.
+    patch: usize,
 }
 
 impl Default for SaliencyPanel {
@@ -135,7 +150,13 @@ impl SaliencyPanel {
             && !wb.probes.running.is_running()
             && wb.dataset().is_some()
         {
-            let key = (p.revision, v, self.class, self.ig_steps, self.patch);
+            let key = SaliencyKey {
+                pad_revision: p.revision,
+                model_version: v,
+                class: self.class,
+                ig_steps: self.ig_steps,
+                patch: self.patch,
+            };
             if self.done != Some(key) {
                 self.done = Some(key);
                 wb.act(Action::StartProbe(self.request(&p.pixels, predicted), true));
@@ -232,7 +253,7 @@ impl Panel for SaliencyPanel {
             .x_axis_label("row")
             .y_axis_label("logit drop")
             .show(ui, |plot| {
-                plot.bar_chart(BarChart::new("row", bars).color(crate::ui::widgets::BAD))
+                plot.bar_chart(BarChart::new("row", bars).color(crate::ui::palette::BAD))
             });
     }
 }

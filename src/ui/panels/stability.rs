@@ -5,17 +5,20 @@
 
 use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, PlotPoints};
 
-use super::{Panel, experiment_controls_ui};
+use super::{Panel, study_controls_ui};
 use crate::data::NUM_CLASSES;
 use crate::experiment::stability::{StabilityConfig, StabilityResults, five_numbers};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
-use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest, PAD_PASSES};
+use crate::study::Study as _;
+use crate::study::stability::Stability;
+use crate::ui::workbench::pad_votes::PAD_PASSES;
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
-use crate::ui::widgets::SERIES_BLUE as BLUE;
+use crate::ui::palette::SERIES_BLUE as BLUE;
 
-/// The Stability panel.
+/// The Stability panel: the next test's settings and the unstable images' gallery.
 pub struct StabilityPanel {
     config: StabilityConfig,
     /// Model version whose run epochs set the default passes.
@@ -38,6 +41,10 @@ impl Panel for StabilityPanel {
         PanelKind::Stability
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(Stability::ID)
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         let version = wb.model.as_ref().map_or(0, |m| m.version);
         if version != self.defaults_for {
@@ -50,15 +57,14 @@ impl Panel for StabilityPanel {
         self.controls_ui(ui, wb);
         self.pad_ui(ui, wb);
         ui.separator();
-        let Some(stamped) = wb.experiments.stability.clone() else {
+        let Some(loaded) = wb.studies.latest::<Stability>() else {
             ui.label(
                 "Runs the test set several times with dropout left on (BatchNorm stays in eval mode). \
                  A stable model's accuracy barely moves: seed S3 expects a standard deviation under 0.5 %.",
             );
             return;
         };
-        let loaded = stamped.value;
-        if stamped.from.model_version != version {
+        if loaded.from.model_version != version {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
                 "These results belong to a model opened earlier.",
@@ -82,17 +88,15 @@ impl StabilityPanel {
             } else {
                 None
             };
-            if experiment_controls_ui(ui, wb, ExperimentKind::Stability, "Run stability test", blocked) {
-                wb.act(Action::StartExperiment(ExperimentRequest::Stability(
-                    self.config.clone(),
-                )));
+            if study_controls_ui(ui, wb, Stability::ID, "Run stability test", blocked) {
+                wb.act(Action::StartStudy(StudyRequest::new::<Stability>(self.config.clone())));
             }
             ui.label("passes");
             ui.add(egui::DragValue::new(&mut self.config.passes).range(2..=1000))
                 .on_hover_text("Passes over the test set with dropout on (seed S3: one per training epoch)");
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut self.config.seed));
-            let results = wb.experiments.stability.as_ref().map(|s| s.value.results.clone());
+            let results = wb.studies.latest::<Stability>().map(|l| l.results);
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::experiments::stability(&r))
             });
@@ -156,7 +160,7 @@ fn summary_ui(ui: &mut egui::Ui, r: &StabilityResults, dir: Option<&std::path::P
         ));
         let (colour, verdict) = if passed {
             (
-                crate::ui::widgets::GOOD,
+                crate::ui::palette::GOOD,
                 "std under 0.5 %: stable (seed S3's test passes)",
             )
         } else {
@@ -188,7 +192,7 @@ fn accuracy_charts_ui(ui: &mut egui::Ui, r: &StabilityResults) {
             .collect();
         let eval = 100.0 * r.eval_accuracy;
         let n = pct.len() as f64;
-        let reference = crate::ui::widgets::reference_color(cols[0].visuals());
+        let reference = crate::ui::palette::reference_color(cols[0].visuals());
         crate::ui::widgets::panel_plot("stability-line", 200.0)
             .x_axis_label("pass")
             .y_axis_label("test accuracy (%)")

@@ -5,11 +5,13 @@
 
 use egui_plot::{Legend, Line, PlotPoints};
 
-use super::{ModelAndConfig, Panel, experiment_controls_ui, saved_results_ui};
+use super::{ModelAndConfig, Panel, study_controls_ui, saved_results_ui};
 use crate::experiment::subset_curve::{RESULTS_FILE, SubsetCurveConfig, SubsetCurveResults};
 use crate::model::{ModelSpec, PRESET_NAMES};
 use crate::ui::layout::PanelKind;
-use crate::ui::workbench::experiments::{ExperimentKind, ExperimentRequest};
+use crate::study::Study as _;
+use crate::study::subset_curve::SubsetCurve;
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
 /// Seed S2's test accuracy at 1/16, 1/8, 1/4, 1/2 and all of the training set.
@@ -82,8 +84,12 @@ impl Panel for SubsetCurvePanel {
         PanelKind::SubsetCurve
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(SubsetCurve::ID)
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let loaded = wb.experiments.curve.clone();
+        let loaded = wb.studies.latest::<SubsetCurve>();
         ui.horizontal(|ui| {
             let blocked = if wb.dataset().is_none() {
                 Some("no data loaded yet")
@@ -92,29 +98,23 @@ impl Panel for SubsetCurvePanel {
             } else {
                 None
             };
-            if experiment_controls_ui(ui, wb, ExperimentKind::SubsetCurve, "Run size curve", blocked) {
+            if study_controls_ui(ui, wb, SubsetCurve::ID, "Run size curve", blocked) {
                 self.config.train.model = ModelSpec::preset(&self.preset).expect("preset list");
-                let request = ExperimentRequest::SubsetCurve {
-                    config: self.config.clone(),
-                    resume: None,
-                };
-                wb.act(Action::StartExperiment(request));
+                wb.act(Action::StartStudy(StudyRequest::new::<SubsetCurve>(self.config.clone())));
             }
             if let Some(l) = &loaded
                 && !l.results.is_complete()
-                && !wb.experiments.running.is_running()
+                && !wb.studies.running.is_running()
                 && let Some(dir) = &l.dir
                 && ui
                     .button("Resume")
                     .on_hover_text("Train the fractions this curve is missing, into the same folder")
                     .clicked()
             {
-                wb.act(Action::StartExperiment(ExperimentRequest::SubsetCurve {
-                    config: l.results.config.clone(),
-                    resume: Some(dir.clone()),
-                }));
+                let request = StudyRequest::new::<SubsetCurve>(l.results.config.clone());
+                wb.act(Action::StartStudy(request.resuming(Some(dir.clone()))));
             }
-            saved_results_ui(ui, wb, RESULTS_FILE, "curve");
+            saved_results_ui(ui, wb, RESULTS_FILE);
             let results = loaded.as_ref().map(|l| l.results.clone());
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
                 results.map(|r| crate::report::experiments::subset_curve(&r))
@@ -303,7 +303,7 @@ fn table_ui(ui: &mut egui::Ui, r: &SubsetCurveResults) {
                             Some(v) => {
                                 let d = 100.0 * (p.test_accuracy - v);
                                 let colour = if d >= -0.5 {
-                                    crate::ui::widgets::GOOD
+                                    crate::ui::palette::GOOD
                                 } else {
                                     ui.visuals().error_fg_color
                                 };

@@ -5,7 +5,8 @@ use super::Panel;
 use super::training_form::{FieldError, ScheduleKind, SubsetKind, TrainingForm};
 use crate::device::DeviceChoice;
 use crate::model::{ModelSpec, PRESET_NAMES, thousands};
-use crate::train::{Command, OptimizerKind, TrainConfig};
+use crate::train::optimizers::Bounds;
+use crate::train::{Command, OPTIMIZERS, OptimizerInfo, TrainConfig};
 use crate::ui::layout::PanelKind;
 use crate::ui::remote_device::RemoteDeviceUi;
 use crate::ui::workbench::{Action, Workbench};
@@ -246,25 +247,30 @@ impl Panel for TrainingPanel {
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok(form) = serde_json::from_str(json) {
+        if let Some(form) = TrainingForm::from_saved(json) {
             self.form = form;
         }
     }
 }
 
-
-/// Optimizer, learning rate (and momentum), weight decay and schedule: rows of the settings grid.
+/// Optimizer (from [`OPTIMIZERS`]), learning rate, the optimiser's own settings, weight decay
+/// and schedule: rows of the settings grid.
 fn optimizer_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, error: Option<&FieldError>) {
     let l = ui.label("Optimizer");
+    let selected = OptimizerInfo::find(&f.optimizer);
     egui::ComboBox::from_id_salt("optimizer")
-        .selected_text(format!("{:?}", f.optimizer))
+        .selected_text(selected.map_or(f.optimizer.clone(), |o| o.label.to_string()))
         .show_ui(ui, |ui| {
-            for o in [OptimizerKind::Adam, OptimizerKind::AdamW, OptimizerKind::Sgd] {
-                ui.selectable_value(&mut f.optimizer, o, format!("{o:?}"));
+            for o in &OPTIMIZERS {
+                let on = selected.is_some_and(|s| s.name == o.name);
+                if ui.selectable_label(on, o.label).on_hover_text(o.about).clicked() {
+                    f.optimizer = o.name.to_string();
+                }
             }
         })
         .response
-        .labelled_by(l.id);
+        .labelled_by(l.id)
+        .on_hover_text(selected.map_or("unknown optimizer: choose one", |o| o.about));
     ui.end_row();
     field(
         ui,
@@ -274,15 +280,26 @@ fn optimizer_rows_ui(ui: &mut egui::Ui, f: &mut TrainingForm, error: Option<&Fie
         error,
         "Base learning rate, e.g. 0.001",
     );
-    if f.optimizer == OptimizerKind::Sgd {
-        field(
-            ui,
-            "Momentum",
-            &mut f.momentum,
-            "momentum",
-            error,
-            "SGD momentum in [0, 1)",
-        );
+    for (info, text) in f.optimizer_settings_mut() {
+        if info.bounds != Bounds::Switch {
+            field(ui, info.label, text, info.key, error, info.help);
+            continue;
+        }
+        let mut on = text.trim() == "true";
+        ui.label("");
+        if ui
+            .checkbox(&mut on, info.label)
+            .on_hover_text(info.help)
+            .changed()
+        {
+            *text = on.to_string();
+        }
+        ui.end_row();
+        if let Some(e) = error.filter(|e| e.field == info.key) {
+            ui.label("");
+            ui.colored_label(ui.visuals().error_fg_color, e.message.clone());
+            ui.end_row();
+        }
     }
     field(
         ui,

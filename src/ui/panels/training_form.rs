@@ -2,11 +2,14 @@
 //! until fixed, turned into a checked [`TrainConfig`] (each refusal naming its field) and
 //! back. No drawing here; the panel in `training.rs` draws it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceChoice;
 use crate::model::ModelSpec;
-use crate::train::{OptimizerKind, Schedule, Subset, TrainConfig};
+use crate::train::optimizers::HyperInfo;
+use crate::train::{OptimizerSpec, Schedule, Subset, TrainConfig};
 
 /// Which learning-rate schedule the form selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,12 +51,14 @@ pub struct TrainingForm {
     pub dense: String,
     /// Dropout.
     pub dropout: String,
-    /// Optimiser.
-    pub optimizer: OptimizerKind,
+    /// Optimiser: its name, as `OPTIMIZERS` lists it.
+    pub optimizer: String,
+    /// Every optimiser's settings as typed, by optimiser name and then setting key (numbers as
+    /// text, switches as `true` / `false`): switching optimisers keeps what each was given. A
+    /// setting not typed yet is the optimiser's default.
+    pub optimizer_settings: BTreeMap<String, BTreeMap<String, String>>,
     /// Learning rate.
     pub lr: String,
-    /// SGD momentum.
-    pub momentum: String,
     /// Weight decay.
     pub weight_decay: String,
     /// Schedule.
@@ -123,9 +128,16 @@ impl TrainingForm {
             batch_norm: true,
             dense: "256".into(),
             dropout: "0.3".into(),
-            optimizer: c.optimizer,
+            optimizer: c.optimizer.name().to_string(),
+            optimizer_settings: BTreeMap::from([(
+                c.optimizer.name().to_string(),
+                c.optimizer
+                    .hyperparameter_texts()
+                    .into_iter()
+                    .map(|(info, text)| (info.key.to_string(), text))
+                    .collect(),
+            )]),
             lr: c.learning_rate.to_string(),
-            momentum: c.momentum.to_string(),
             weight_decay: c.weight_decay.to_string(),
             schedule: match c.schedule {
                 Schedule::Constant => ScheduleKind::Constant,
@@ -162,6 +174,66 @@ impl TrainingForm {
         }
         form.set_model(&c.model);
         form
+    }
+
+    /// The form as the panel saved it (`json`), or `None` when it is not one. Forms saved
+    /// before optimisers carried their own settings held SGD's momentum in a field `momentum`:
+    /// it becomes SGD's setting.
+    pub fn from_saved(json: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Before {
+            momentum: Option<String>,
+        }
+        let mut form: Self = serde_json::from_str(json).ok()?;
+        if let Ok(Before { momentum: Some(m) }) = serde_json::from_str(json) {
+            form.optimizer_settings
+                .entry(OptimizerSpec::SGD.name().to_string())
+                .or_default()
+                .entry("momentum".to_string())
+                .or_insert(m);
+        }
+        Some(form)
+    }
+
+    /// The selected optimiser's settings, what each is and its text as typed (the default
+    /// until edited); none when the name is unknown.
+    pub fn optimizer_settings_mut(&mut self) -> Vec<(&'static HyperInfo, &mut String)> {
+        let Ok(defaults) = OptimizerSpec::from_name(&self.optimizer) else {
+            return Vec::new();
+        };
+        let texts = self
+            .optimizer_settings
+            .entry(defaults.name().to_string())
+            .or_default();
+        let infos = defaults.hyperparameter_texts();
+        for (info, text) in &infos {
+            texts.entry(info.key.to_string()).or_insert_with(|| text.clone());
+        }
+        let mut by_key: BTreeMap<&str, &mut String> =
+            texts.iter_mut().map(|(k, v)| (k.as_str(), v)).collect();
+        infos
+            .iter()
+            .filter_map(|(info, _)| by_key.remove(info.key).map(|text| (*info, text)))
+            .collect()
+    }
+
+    /// The selected optimiser with its settings as typed, or the first that does not parse.
+    pub fn optimizer(&self) -> Result<OptimizerSpec, FieldError> {
+        let mut spec = OptimizerSpec::from_name(&self.optimizer).map_err(|message| FieldError {
+            field: "optimizer",
+            message,
+        })?;
+        if let Some(texts) = self.optimizer_settings.get(spec.name()) {
+            for mut h in spec.hyperparameters_mut() {
+                if let Some(text) = texts.get(h.info().key) {
+                    h.set_text(text).map_err(|message| FieldError {
+                        field: h.info().key,
+                        message,
+                    })?;
+                }
+            }
+        }
+        Ok(spec)
     }
 
     /// Shows `spec` in the architecture fields.
@@ -243,9 +315,8 @@ impl TrainingForm {
         };
         let config = TrainConfig {
             model: self.model()?,
-            optimizer: self.optimizer,
             learning_rate: float("lr", &self.lr, "learning rate")?,
-            momentum: float("momentum", &self.momentum, "momentum")?,
+            optimizer: self.optimizer()?,
             weight_decay: float("weight-decay", &self.weight_decay, "weight decay")?,
             schedule: match self.schedule {
                 ScheduleKind::Constant => Schedule::Constant,
@@ -317,6 +388,72 @@ mod tests {
         assert_eq!(f.build().unwrap_err().field, "model");
     }
 
+    /// The form's saved settings as the panel wrote them before optimisers carried their own
+    /// settings (every field of that form, SGD chosen with momentum 0.5).
+    const SAVED_BEFORE: &str = r#"{"cnn":false,"hidden":"128, 64","channels":"32, 64, 128","kernel":"3",
+        "batch_norm":true,"dense":"256","dropout":"0","optimizer":"sgd","lr":"0.01","momentum":"0.5",
+        "weight_decay":"0","schedule":"Cosine","step_every":"1","step_gamma":"0.7","batch_size":"64",
+        "epochs":"1","use_target":false,"target":"0.99","augment":false,"subset":"All","per_digit":"2",
+        "fraction":"0.25","seed":"1","device":"flex"}"#;
+
+    #[test]
+    fn settings_saved_before_optimiser_settings_load_with_their_momentum() {
+        let form = TrainingForm::from_saved(SAVED_BEFORE).expect("the old form loads");
+        let config = form.build().unwrap();
+        assert_eq!(
+            config.optimizer,
+            OptimizerSpec::Sgd {
+                momentum: 0.5,
+                nesterov: false
+            }
+        );
+        assert_eq!(config.learning_rate, 0.01);
+        assert_eq!(config.model, ModelSpec::preset("mlp").unwrap());
+        // Saved again and reloaded: the same form.
+        let json = serde_json::to_string(&form).unwrap();
+        assert_eq!(TrainingForm::from_saved(&json), Some(form));
+        assert_eq!(TrainingForm::from_saved("not json"), None);
+    }
+
+    #[test]
+    fn each_optimiser_keeps_its_own_settings_and_bad_ones_are_named() {
+        let mut f = TrainingForm {
+            optimizer: "rmsprop".into(),
+            ..TrainingForm::default()
+        };
+        let keys: Vec<&str> = f.optimizer_settings_mut().iter().map(|(i, _)| i.key).collect();
+        assert_eq!(keys, ["alpha", "eps", "momentum", "centered"]);
+        assert_eq!(f.build().unwrap().optimizer, OptimizerSpec::RMSPROP);
+        for (info, text) in f.optimizer_settings_mut() {
+            match info.key {
+                "momentum" => *text = "0.3".into(),
+                "centered" => *text = "true".into(),
+                _ => {}
+            }
+        }
+        f.optimizer = "sgd".into();
+        assert_eq!(
+            f.build().unwrap().optimizer,
+            OptimizerSpec::SGD,
+            "SGD's own momentum"
+        );
+        f.optimizer = "rmsprop".into();
+        let OptimizerSpec::RmsProp {
+            momentum, centered, ..
+        } = f.build().unwrap().optimizer
+        else {
+            panic!("RMSprop")
+        };
+        assert_eq!((momentum, centered), (0.3, true));
+        f.optimizer_settings_mut()[0].1.replace_range(.., "x");
+        assert_eq!(f.build().unwrap_err().field, "alpha");
+        f.optimizer_settings_mut()[0].1.replace_range(.., "1.5");
+        assert_eq!(f.build().unwrap_err().field, "alpha");
+        f.optimizer = "adagrad".into();
+        assert_eq!(f.build().unwrap_err().field, "optimizer");
+        assert!(f.optimizer_settings_mut().is_empty());
+    }
+
     #[test]
     fn form_round_trips_a_config() {
         let config = TrainConfig {
@@ -328,6 +465,28 @@ mod tests {
             subset: Subset::PerDigit { k: 5 },
             target_train_accuracy: Some(0.9),
             ..TrainConfig::default()
+        };
+        assert_eq!(TrainingForm::from_config(&config).build().unwrap(), config);
+        for o in crate::train::OPTIMIZERS {
+            let config = TrainConfig {
+                optimizer: o.default,
+                ..config.clone()
+            };
+            assert_eq!(
+                TrainingForm::from_config(&config).build().unwrap(),
+                config,
+                "{}",
+                o.name
+            );
+        }
+        let config = TrainConfig {
+            optimizer: OptimizerSpec::RmsProp {
+                alpha: 0.95,
+                eps: 3e-7,
+                momentum: 0.25,
+                centered: true,
+            },
+            ..config
         };
         assert_eq!(TrainingForm::from_config(&config).build().unwrap(), config);
     }

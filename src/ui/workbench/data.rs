@@ -91,5 +91,6 @@ impl Workbench {
         let generation = self.data.generation;
         self.inspect.forget_other_data(generation);
         self.probes.forget_other_data(generation);
+        self.studies.forget_other_data(generation);
     }
 }

@@ -19,9 +19,10 @@
 //! the data is [`super::job_slot::Stamped`] with what it came from.
 
 mod data;
-pub mod experiments;
+pub mod pad_votes;
 pub mod inspection;
 pub mod probes;
+pub mod studies;
 mod runs;
 mod training;
 
@@ -38,8 +39,8 @@ use crate::data::sources::DataRequest;
 use crate::data::worker::DataJob;
 use crate::device::SelectedDevice;
 use crate::jobs::{Outcome, Wake};
+use crate::run::RunListing;
 use crate::train::history::RunHistory;
-use crate::train::runs::RunListing;
 use crate::train::{Command, TrainConfig};
 
 /// Something a panel or menu asks the workbench to do (applied after the frame).
@@ -69,12 +70,12 @@ pub enum Action {
     ExportCurves(PathBuf),
     /// Find each test image's peak activation per channel of this layer.
     ComputePeaks(usize),
-    /// Start a many-model experiment on the experiment worker.
-    StartExperiment(experiments::ExperimentRequest),
-    /// Cancel the running experiment.
-    CancelExperiment,
-    /// Open an experiment's results folder.
-    LoadExperiment(PathBuf),
+    /// Start a study (an experiment) on the study worker.
+    StartStudy(studies::StudyRequest),
+    /// Cancel the running study.
+    CancelStudy,
+    /// Open a study's results folder.
+    LoadStudyFolder(PathBuf),
     /// Start a probe of the current model on the probe worker; `true` marks one started by
     /// the pad changing (skipped quietly while another probe runs).
     StartProbe(crate::probe::worker::ProbeRequest, bool),
@@ -140,8 +141,10 @@ pub struct Workbench {
     pub pad_request: Option<(Vec<f32>, String)>,
     /// Test-set evaluation, channel peaks and the pad's activations.
     pub inspect: inspection::InspectState,
-    /// Many-model experiments: the running one and the latest results.
-    pub experiments: experiments::ExperimentsState,
+    /// Studies: the running one and the latest results of each.
+    pub studies: studies::StudiesState,
+    /// The pad image's dropout votes.
+    pub pad_votes: pad_votes::PadVotesState,
     /// Probes: the running one, the latest results and the labelled drawings.
     pub probes: probes::ProbeState,
     /// A figure being drawn and written (Export…), with its folder.
@@ -170,7 +173,8 @@ impl Workbench {
             notices: Vec::new(),
             pad_request: None,
             inspect: Default::default(),
-            experiments: Default::default(),
+            studies: Default::default(),
+            pad_votes: Default::default(),
             probes: Default::default(),
             exports: JobSlot::default(),
             imports: JobSlot::default(),
@@ -189,7 +193,7 @@ impl Workbench {
             None => wb.start_data_job(DataJob::Load(wb.options.data.clone()), "Loading data…"),
         }
         wb.refresh_runs();
-        wb.open_latest_experiments();
+        wb.open_latest_studies();
         if wb.options.open_latest_run {
             wb.open_newest_loadable_run();
         }
@@ -243,7 +247,7 @@ impl Workbench {
         self.drain_training_events();
         self.apply_actions();
         self.inspect_logic();
-        self.experiments_logic();
+        self.studies_logic();
         self.probes_logic();
         self.exports_logic();
         self.imports_logic();
@@ -281,9 +285,9 @@ impl Workbench {
             Action::RefreshRuns => self.refresh_runs(),
             Action::ExportCurves(path) => self.export_curves(&path),
             Action::ComputePeaks(layer) => self.compute_peaks(layer),
-            Action::StartExperiment(request) => self.start_experiment(request),
-            Action::CancelExperiment => self.cancel_experiment(),
-            Action::LoadExperiment(dir) => self.load_experiment(&dir),
+            Action::StartStudy(request) => self.start_study(request),
+            Action::CancelStudy => self.cancel_study(),
+            Action::LoadStudyFolder(dir) => self.load_study_folder(&dir),
             Action::StartProbe(request, automatic) => self.start_probe(request, automatic),
             Action::CancelProbe => self.cancel_probe(),
             Action::LabelDrawing {
@@ -304,7 +308,7 @@ impl Workbench {
         self.stop_training_and_wait(timeout);
         self.data.task.clear();
         self.inspect.cancel_jobs();
-        self.experiments.running.clear();
+        self.studies.running.clear();
         self.probes.running.clear();
         self.exports.clear();
         self.imports.clear();

@@ -1,6 +1,6 @@
 //! The run-folder side of [`Workbench`]: opening a run (its model and curves), comparing
 //! runs, saving the model as a run, deleting, importing from and exporting to PyTorch, and
-//! exporting curves. The file work itself is the engine's (`train::runs`, `interop`); these
+//! exporting curves. The file work itself is the engine's (`run`, `interop`); these
 //! methods apply it to the workbench and report what happened.
 
 use std::path::{Path, PathBuf};
@@ -9,8 +9,8 @@ use burn::tensor::Device;
 
 use super::{ActiveModel, Overlay, TrainingSession, Workbench};
 use crate::jobs::{self, JobError, Outcome};
+use crate::run::{RunDir, list_runs, utc_timestamp};
 use crate::train::history::RunHistory;
-use crate::train::runs::{RunDir, list_runs, utc_timestamp};
 
 /// What an import job wrote.
 pub struct ImportedRun {
@@ -78,7 +78,7 @@ impl Workbench {
     }
 
     /// Opens the run at `path`: its model answers the pad and its curves show.
-    fn try_open_run(&mut self, path: &Path, quiet: bool) -> Result<(), crate::train::runs::RunError> {
+    fn try_open_run(&mut self, path: &Path, quiet: bool) -> Result<(), crate::run::RunError> {
         let loaded = RunDir::open(path).and_then(|(dir, config)| {
             let device = Device::flex();
             let model = dir.load_model(&config.train.model, &device)?;
@@ -131,7 +131,7 @@ impl Workbench {
             self.notify("That run is training; stop it before deleting.", true);
             return;
         }
-        match crate::train::runs::delete_run_folder(path) {
+        match crate::run::delete_run_folder(path) {
             Ok(()) => {
                 self.overlays.retain(|o| o.path != path);
                 self.notify(format!("Deleted {}", path.display()), false);
@@ -255,7 +255,7 @@ impl Workbench {
         };
         config.created = utc_timestamp();
         let summary = m.run_dir.as_ref().map(|d| d.join("summary.json"));
-        let result = crate::train::runs::save_model_as_run(&m.model, &config, path, summary.as_deref());
+        let result = crate::run::save_model_as_run(&m.model, &config, path, summary.as_deref());
         match result {
             Ok(()) => self.notify(format!("Model saved to {}", path.display()), false),
             Err(e) => self.notify(format!("Cannot save the model: {e}"), true),

@@ -12,9 +12,9 @@ use burn::tensor::Device;
 use super::Workbench;
 use crate::device::DeviceChoice;
 use crate::model::{Model, ModelSpec};
+use crate::run::{RunConfig, RunDir};
 use crate::train::history::{RunHistory, RunPhase};
-use crate::train::runs::{RunConfig, RunDir};
-use crate::train::worker::ModelSlot;
+use crate::train::job::ModelSlot;
 use crate::train::{Command, TrainConfig, TrainJob, TrainerHandle, spawn_training};
 
 /// The current (or last) training run.

@@ -109,7 +109,7 @@ impl EnsemblePanel {
             .filter(|&m| m < n)
             .map(|m| vec![points[m]])
             .unwrap_or_default();
-        let selected_colour = crate::ui::widgets::selection_color(ui.visuals());
+        let selected_colour = crate::ui::palette::selection_color(ui.visuals());
         let response = crate::ui::widgets::panel_plot("ensemble-pair", 220.0)
             .data_aspect(1.0)
             .include_x(0.0)

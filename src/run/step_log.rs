@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::events::Event;
+use crate::train::events::Event;
 
 /// The header line.
 pub const HEADER: &str = "step,epoch,loss,accuracy,learning_rate,samples_per_sec,wall_secs";

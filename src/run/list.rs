@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::events::Event;
-use super::runs::{RunConfig, RunDir, read_json};
+use super::config::RunConfig;
+use super::dir::RunDir;
+use super::json::read_json;
+use crate::train::events::{Event, StopReason};
 
 /// How a run folder looks from the outside, for the Runs list.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,7 +14,7 @@ pub enum RunState {
     /// No summary yet: still training, or the program stopped without one.
     Unfinished,
     /// Ended normally.
-    Finished(super::events::StopReason),
+    Finished(StopReason),
     /// Ended with an error.
     Failed(String),
     /// Weights imported from a PyTorch checkpoint, not trained here.
@@ -21,7 +23,7 @@ pub enum RunState {
 
 impl std::fmt::Display for RunState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use super::events::StopReason as S;
+        use StopReason as S;
         match self {
             RunState::Unfinished => f.write_str("unfinished"),
             RunState::Finished(S::EpochsDone) => f.write_str("finished"),
@@ -100,6 +102,7 @@ pub fn deletion_refusal(path: &Path) -> Option<String> {
         return Some(format!("{} is not a run folder (no config.json)", path.display()));
     }
     if let Err(e) = read_json::<RunConfig>(&config) {
+        let e = super::RunError::from(e); // the message a damaged config.json always gave
         return Some(format!(
             "{e}; not a run folder the workbench wrote, so it is kept"
         ));

@@ -1,0 +1,329 @@
+//! The study side of [`Workbench`], generic over the registry ([`crate::study::STUDIES`]):
+//! one study at a time on the `mnist-study` worker (progress, ETA, cancel), the latest
+//! results of each study (run here or reloaded from its folder) stamped with what they came
+//! from, and dropped as the study's [`Tie`] says when the model or the data change. Panels
+//! read [`StudiesState::latest`] and ask for work with [`StudyRequest`]; nothing here names
+//! a particular study.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Workbench;
+use crate::jobs::{Outcome, Progress};
+use crate::study::{AnyConfig, AnyResults, AnyStudy, Home, STUDIES, Study, StudyInputs, Tie, find, spawn_study};
+use crate::ui::job_slot::{JobSlot, Stamp};
+
+/// What a panel asks to run: study `id` with `config` (built by the panel from its typed
+/// settings with [`StudyRequest::new`]); `resume` names a folder whose results it continues.
+#[derive(Clone)]
+pub struct StudyRequest {
+    /// The study's id.
+    pub id: &'static str,
+    /// Its settings (the study's `Config`).
+    pub config: AnyConfig,
+    /// A results folder to continue (studies that resume), instead of a new one.
+    pub resume: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StudyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StudyRequest")
+            .field("id", &self.id)
+            .field("resume", &self.resume)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StudyRequest {
+    /// A request to run `S` with `config` in a new folder (or the run's, as `S` says).
+    pub fn new<S: Study>(config: S::Config) -> Self {
+        Self {
+            id: S::ID,
+            config: Arc::new(config),
+            resume: None,
+        }
+    }
+
+    /// The same request continuing the results in `dir`.
+    pub fn resuming(mut self, dir: Option<PathBuf>) -> Self {
+        self.resume = dir;
+        self
+    }
+}
+
+/// A study's latest results with their folder and what they were computed from.
+#[derive(Debug)]
+pub struct StudyView<T> {
+    /// The results.
+    pub results: Arc<T>,
+    /// Their folder (None when not saved).
+    pub dir: Option<PathBuf>,
+    /// The model and data they came from (for results reloaded from a folder: those in use
+    /// when they were opened).
+    pub from: Stamp,
+}
+
+impl<T> Clone for StudyView<T> {
+    fn clone(&self) -> Self {
+        Self {
+            results: self.results.clone(),
+            dir: self.dir.clone(),
+            from: self.from,
+        }
+    }
+}
+
+/// Type-erased [`StudyView`], as held per study.
+#[derive(Clone)]
+struct Held {
+    results: AnyResults,
+    dir: Option<PathBuf>,
+    from: Stamp,
+}
+
+/// What the running study is (the key of its [`JobSlot`]).
+#[derive(Debug, Clone)]
+pub struct StudyRun {
+    /// The study's id.
+    pub id: &'static str,
+    /// Where the results go.
+    pub out: Option<PathBuf>,
+    /// What it computes from.
+    pub from: Stamp,
+}
+
+/// Study state shared by the panels.
+#[derive(Default)]
+pub struct StudiesState {
+    /// The running study, if any.
+    pub running: JobSlot<Progress, AnyResults, StudyRun>,
+    latest: HashMap<&'static str, Held>,
+    error: Option<(&'static str, String)>,
+    /// Model version whose run folder was last searched for saved results.
+    looked_in_run_folder: u64,
+}
+
+impl StudiesState {
+    /// The latest results of `S`.
+    pub fn latest<S: Study>(&self) -> Option<StudyView<S::Results>> {
+        let held = self.latest.get(S::ID)?;
+        let results = held.results.clone().downcast::<S::Results>().ok()?;
+        Some(StudyView {
+            results,
+            dir: held.dir.clone(),
+            from: held.from,
+        })
+    }
+
+    /// Whether study `id` has results.
+    pub fn has_results(&self, id: &str) -> bool {
+        self.latest.contains_key(id)
+    }
+
+    /// Holds `results` of study `id` as its latest.
+    pub fn set(&mut self, id: &'static str, results: AnyResults, dir: Option<PathBuf>, from: Stamp) {
+        self.latest.insert(id, Held { results, dir, from });
+    }
+
+    /// Whether study `id` runs.
+    pub fn is_running(&self, id: &str) -> bool {
+        self.running_id() == Some(id)
+    }
+
+    /// The id of the running study.
+    pub fn running_id(&self) -> Option<&'static str> {
+        self.running.key().map(|r| r.id)
+    }
+
+    /// The running study's progress, when it is `id` (`Some(None)` before the first report).
+    pub fn progress_of(&self, id: &str) -> Option<Option<&Progress>> {
+        self.running.progress().filter(|_| self.is_running(id))
+    }
+
+    /// The error of study `id`, if its last attempt failed.
+    pub fn error_of(&self, id: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(k, _)| *k == id)
+            .map(|(_, e)| e.as_str())
+    }
+
+    /// Drops results tied to data other than `generation` and cancels a study running on it.
+    pub fn forget_other_data(&mut self, generation: u64) {
+        self.forget(Tie::Data, |from| from.data_generation != generation);
+    }
+
+    /// Drops results tied to a model other than `version` and cancels a study running on it.
+    pub fn forget_other_model(&mut self, version: u64) {
+        self.forget(Tie::Model, |from| from.model_version != version);
+    }
+
+    fn forget(&mut self, tie: Tie, stale: impl Fn(&Stamp) -> bool) {
+        let tied = |id: &str| find(id).is_some_and(|s| s.tie() == tie);
+        if self.running.key().is_some_and(|r| tied(r.id) && stale(&r.from)) {
+            self.running.clear();
+        }
+        self.latest.retain(|id, held| !(tied(id) && stale(&held.from)));
+    }
+}
+
+impl Workbench {
+    /// Starts a study; refused (with a notice naming what is missing) while another runs
+    /// or without the model, run folder or data it needs.
+    pub fn start_study(&mut self, request: StudyRequest) {
+        let Some(study) = find(request.id) else {
+            self.notify(format!("no study called {}", request.id), true);
+            return;
+        };
+        if self.studies.running.is_running() {
+            self.notify("another study is running; cancel it first", true);
+            return;
+        }
+        let inputs = match self.study_inputs(study, &request.config, request.resume) {
+            Ok(inputs) => inputs,
+            Err(why) => return self.notify(why, true),
+        };
+        if let Err(e) = study.validate(&request.config) {
+            return self.notify(format!("{}: {e}", study.title()), true);
+        }
+        let run = StudyRun {
+            id: study.id(),
+            out: inputs.out.clone(),
+            from: self.stamp(),
+        };
+        match spawn_study(study, request.config, inputs, self.wake.clone()) {
+            Ok(task) => {
+                self.studies.error = None;
+                self.studies.running.start(task, run);
+            }
+            Err(e) => self.notify(format!("cannot start the study worker: {e}"), true),
+        }
+    }
+
+    /// What `study` runs on here, or why it cannot start.
+    fn study_inputs(
+        &self,
+        study: &dyn AnyStudy,
+        config: &AnyConfig,
+        resume: Option<PathBuf>,
+    ) -> Result<StudyInputs, String> {
+        let needs = study.needs();
+        let mut inputs = StudyInputs {
+            device: needs.device.then(|| self.device.clone()),
+            ..StudyInputs::default()
+        };
+        if needs.data {
+            inputs.data = Some(self.dataset().cloned().ok_or("no data loaded yet")?);
+        }
+        if needs.run() {
+            let m = self.model.as_ref().ok_or("open or train a model first")?;
+            inputs.model = needs.model.then(|| m.model.clone());
+            inputs.run_dir = m.run_dir.clone();
+            if needs.run_folder && inputs.run_dir.is_none() {
+                return Err(format!("{} reads a run folder: open a saved run", study.title()));
+            }
+        }
+        inputs.out = match (study.home(), resume) {
+            (_, Some(dir)) => Some(dir),
+            (Home::NewFolder, None) => {
+                let label = study.folder_label(config);
+                Some(crate::run::new_results_dir(&self.options.runs_root, &label))
+            }
+            (Home::RunFolder, None) => inputs.run_dir.clone(),
+        };
+        Ok(inputs)
+    }
+
+    /// Asks the running study to stop.
+    pub fn cancel_study(&mut self) {
+        self.studies.running.cancel();
+    }
+
+    /// Opens a results folder of any study (the first whose results file is there).
+    pub fn load_study_folder(&mut self, dir: &Path) {
+        let Some(study) = STUDIES.iter().find(|s| dir.join(s.results_file()).is_file()) else {
+            let files: Vec<&str> = STUDIES.iter().map(|s| s.results_file()).collect();
+            return self.notify(
+                format!("cannot open {}: none of {} in that folder", dir.display(), files.join(", ")),
+                true,
+            );
+        };
+        match study.load(dir) {
+            Ok(results) => {
+                let from = self.stamp();
+                self.studies.set(study.id(), results, Some(dir.to_path_buf()), from);
+                let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                self.notify(format!("opened {name}"), false);
+            }
+            Err(e) => self.notify(format!("cannot open {}: {e}", dir.display()), true),
+        }
+    }
+
+    /// Shows the newest saved results of every study that makes its own folder (a damaged
+    /// one is skipped silently; opening it by hand says what is wrong).
+    pub(super) fn open_latest_studies(&mut self) {
+        let root = self.options.runs_root.clone();
+        let from = self.stamp();
+        for study in STUDIES.iter().filter(|s| s.home() == Home::NewFolder) {
+            if let Some(dir) = crate::run::list_results(&root, study.results_file()).into_iter().next()
+                && let Ok(results) = study.load(&dir)
+            {
+                self.studies.set(study.id(), results, Some(dir), from);
+            }
+        }
+    }
+
+    /// Drains the study worker's events; called once per frame.
+    pub(super) fn studies_logic(&mut self) {
+        if let Some((run, outcome)) = self.studies.running.poll() {
+            let Some(study) = find(run.id) else { return };
+            match outcome {
+                Outcome::Finished(results) => {
+                    let saved = run.out.as_ref().map(|d| format!(", saved in {}", d.display())).unwrap_or_default();
+                    let summary = study.summary(&results);
+                    let first_line = summary.lines().next().unwrap_or("").to_string();
+                    self.notify(format!("{} done: {first_line}{saved}", study.title()), false);
+                    self.studies.set(run.id, results, run.out, run.from);
+                }
+                Outcome::Cancelled => {
+                    let kept = if study.resumes() { " (finished parts are kept; Resume continues)" } else { "" };
+                    self.notify(format!("{} cancelled{kept}", study.title()), false);
+                    if study.resumes()
+                        && let Some(dir) = run.out
+                        && let Ok(results) = study.load(&dir)
+                    {
+                        self.studies.set(run.id, results, Some(dir), run.from);
+                    }
+                }
+                Outcome::Failed(message) => {
+                    self.notify(format!("{} failed: {message}", study.title()), true);
+                    self.studies.error = Some((run.id, message));
+                }
+            }
+        }
+        self.find_saved_in_run_folder();
+    }
+
+    /// When another model is opened, drops results tied to the old one and shows the
+    /// results its run folder holds.
+    fn find_saved_in_run_folder(&mut self) {
+        let Some(m) = &self.model else { return };
+        if self.studies.looked_in_run_folder == m.version {
+            return;
+        }
+        self.studies.looked_in_run_folder = m.version;
+        let version = m.version;
+        let run_dir = m.run_dir.clone();
+        self.studies.forget_other_model(version);
+        let from = self.stamp();
+        let Some(dir) = run_dir else { return };
+        for study in STUDIES.iter().filter(|s| s.home() == Home::RunFolder) {
+            if dir.join(study.results_file()).is_file()
+                && let Ok(results) = study.load(&dir)
+            {
+                self.studies.set(study.id(), results, Some(dir.clone()), from);
+            }
+        }
+    }
+}
