@@ -5,6 +5,7 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::config_error::ConfigError;
 use super::optimizers::OptimizerSpec;
 use crate::device::DeviceChoice;
 use crate::model::ModelSpec;
@@ -120,16 +121,6 @@ impl Default for TrainConfig {
             evaluate_each_epoch: true,
         }
     }
-}
-
-/// A configuration value that cannot work, with the field it concerns.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    /// The offending field (as named on the command line).
-    pub field: &'static str,
-    /// What is wrong and what is allowed.
-    pub message: String,
 }
 
 impl TrainConfig {

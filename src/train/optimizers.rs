@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::ConfigError;
+use super::config_error::ConfigError;
 
 /// An optimiser and its hyperparameters, saved in `config.json` as
 /// `{"kind": "rmsprop", "alpha": 0.99, …}`. Files written before optimisers carried their
