@@ -166,9 +166,13 @@ fn training_through_the_ui_draws_curves_finishes_and_lists_the_run() {
     assert_eq!(h.state().workbench.runs.len(), 1);
 }
 
-/// Label of the margin line, e.g. "logit(7) − logit(1) = +3.20  (7 ahead)".
+/// The pad's 7-vs-1 margin (the panel's default classes): logit(7) − logit(1).
 fn margin_of(h: &Harness<'_, WorkbenchApp>) -> f64 {
-    h.state().panels.pad().margin().expect("a model answers")
+    seven_vs_one(&h.state().workbench.pad_logits().expect("a model answers"))
+}
+
+fn seven_vs_one(logits: &[f32; 10]) -> f64 {
+    logits[7] as f64 - logits[1] as f64
 }
 
 #[test]
@@ -179,8 +183,8 @@ fn a_stroke_on_the_pad_changes_the_input_and_the_logits() {
     assert!(h.state().workbench.model.is_some(), "the trained run was opened");
     h.get_by_label("Clear").click();
     h.run_steps(2);
-    let blank_logits = h.state().panels.pad().logits().unwrap();
-    assert!(h.state().panels.pad().image().pixels().iter().all(|&p| p == 0.0));
+    let blank_logits = h.state().workbench.pad_logits().unwrap();
+    assert!(h.state().workbench.pad.pixels().iter().all(|&p| p == 0.0));
     let canvas = h.get_by_label("Drawing canvas").rect();
     let (a, b) = (
         canvas.lerp_inside(egui::vec2(0.2, 0.5)),
@@ -196,20 +200,20 @@ fn a_stroke_on_the_pad_changes_the_input_and_the_logits() {
     }
     h.drop_at(b);
     h.run_steps(2);
-    let pixels = h.state().panels.pad().image().pixels().to_vec();
+    let pixels = h.state().workbench.pad.pixels().to_vec();
     let inked: Vec<usize> = (0..28).filter(|r| pixels[r * 28 + 14] > 0.5).collect();
     assert!(
         inked.contains(&14),
         "row 14 inked at the centre column, got rows {inked:?}"
     );
     assert!(pixels[3 * 28 + 14] == 0.0, "rows far from the stroke stay blank");
-    let logits = h.state().panels.pad().logits().unwrap();
+    let logits = h.state().workbench.pad_logits().unwrap();
     assert_ne!(logits, blank_logits, "the logits follow the edit");
     // Undo with Ctrl+Z brings back the blank pad and its logits.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     h.run_steps(2);
-    assert!(h.state().panels.pad().image().pixels().iter().all(|&p| p == 0.0));
-    assert_eq!(h.state().panels.pad().logits().unwrap(), blank_logits);
+    assert!(h.state().workbench.pad.pixels().iter().all(|&p| p == 0.0));
+    assert_eq!(h.state().workbench.pad_logits().unwrap(), blank_logits);
 }
 
 #[test]
@@ -234,7 +238,7 @@ fn erasing_the_top_rows_of_a_seven_moves_it_toward_one_and_undo_restores() {
         before > 0.0,
         "the model reads the 7 as more 7 than 1 (margin {before})"
     );
-    let original = h.state().panels.pad().image().pixels().to_vec();
+    let original = h.state().workbench.pad.pixels().to_vec();
     // Drag along the row margin from row 0 to row 14: erases rows 0-14.
     let margin = h.get_by_label("Row margin").rect();
     let row_y = |r: f32| margin.top() + (r + 0.5) * margin.height() / 28.0;
@@ -249,16 +253,21 @@ fn erasing_the_top_rows_of_a_seven_moves_it_toward_one_and_undo_restores() {
     }
     h.drop_at(egui::pos2(x, row_y(14.0)));
     h.run_steps(3);
-    let pixels = h.state().panels.pad().image().pixels().to_vec();
+    let pixels = h.state().workbench.pad.pixels().to_vec();
     assert!(pixels[..15 * 28].iter().all(|&p| p == 0.0), "rows 0-14 erased");
     assert_eq!(&pixels[15 * 28..], &original[15 * 28..], "rows 15-27 untouched");
     let after = margin_of(&h);
     assert!(after < before, "7-vs-1 margin shrinks: {before} → {after}");
-    assert_eq!(h.state().panels.pad().margin_history().last(), Some(&after));
+    let history = h.state().workbench.pad.logit_history();
+    assert_eq!(
+        history.back().map(seven_vs_one),
+        Some(after),
+        "the margin history follows"
+    );
     // Undo restores the image and the margin.
     h.get_by_label("Undo").click();
     h.run_steps(2);
-    assert_eq!(h.state().panels.pad().image().pixels(), &original[..]);
+    assert_eq!(h.state().workbench.pad.pixels(), &original[..]);
     assert!((margin_of(&h) - before).abs() < 1e-6);
 }
 

@@ -113,8 +113,7 @@ fn clicking_a_model_shows_exactly_its_training_images() {
         .iter()
         .map(|&p| p as f32 / 255.0)
         .collect();
-    let pad = h.state().workbench.inspect.pad.clone().unwrap();
-    assert_eq!(*pad.pixels, expected);
+    assert_eq!(h.state().workbench.pad.pixels(), expected.as_slice());
 }
 
 #[test]

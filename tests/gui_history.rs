@@ -114,7 +114,7 @@ fn the_pad_labels_every_bar_with_its_digit_and_shows_both_charts() {
     common::gui::trained_run(&runs, &data, "tiny-cnn");
     let mut h = app(&data, &runs);
     h.run_steps(3);
-    let logits = h.state().panels.pad().logits().expect("a model answers");
+    let logits = h.state().workbench.pad_logits().expect("a model answers");
     let predicted = (0..10).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
     for digit in 0..10 {
         let mark = if digit == predicted { " (predicted)" } else { "" };

@@ -77,10 +77,10 @@ fn a_confusion_cell_lists_exactly_its_images_and_one_loads_into_the_pad() {
     h.get_by_label(&format!("test image #{chosen}")).click();
     h.run_steps(3);
     assert_eq!(
-        h.state().panels.pad().image().pixels(),
+        h.state().workbench.pad.pixels(),
         test_image(data, chosen).as_slice()
     );
-    let margin_class = h.state().panels.pad().logits().unwrap();
+    let margin_class = h.state().workbench.pad_logits().unwrap();
     let best = (0..10)
         .max_by(|&a, &b| margin_class[a].total_cmp(&margin_class[b]))
         .unwrap();
@@ -95,19 +95,20 @@ fn feature_maps_follow_the_pad() {
     h.get_by_label("Feature maps").click();
     h.run_steps(3);
     h.get_by_label_contains("conv1: 8 channels of 14×14");
-    let before = h.state().workbench.inspect.pad.clone().unwrap();
+    let before = h.state().workbench.pad_inspection().cloned().unwrap();
     let before_maps = before.inspection.clone().unwrap();
     assert_eq!(
-        before.pixels.as_slice(),
+        h.state().workbench.pad.pixels(),
         test_image(data, 0).as_slice(),
         "the pad starts with test #0"
     );
     // An edit in the pad (Clear, an undoable edit) gives new activations at once.
     h.get_by_label("Clear").click();
     h.run_steps(3);
-    let after = h.state().workbench.inspect.pad.clone().unwrap();
+    let after = h.state().workbench.pad_inspection().cloned().unwrap();
     assert!(after.revision > before.revision);
-    assert!(after.pixels.iter().all(|&p| p == 0.0));
+    assert!(h.state().workbench.pad.pixels().iter().all(|&p| p == 0.0));
+    assert_eq!(after.revision, h.state().workbench.pad.revision());
     let after_maps = after.inspection.clone().unwrap();
     assert_eq!(after_maps.layers.len(), before_maps.layers.len());
     assert_ne!(
@@ -116,7 +117,7 @@ fn feature_maps_follow_the_pad() {
     );
     assert_eq!(
         after_maps.logits,
-        h.state().panels.pad().logits().unwrap(),
+        h.state().workbench.pad_logits().unwrap(),
         "one pass serves the pad too"
     );
     // Clicking a channel finds the test images that excite it most (on the worker).

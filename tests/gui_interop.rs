@@ -10,6 +10,7 @@ use std::path::Path;
 use common::gui::{harness, step_until, test_image};
 use egui_kittest::kittest::Queryable;
 use mnist_workbench::ui::import_dialog::ImportDialog;
+use mnist_workbench::ui::workbench::Action;
 
 #[test]
 fn an_imported_pytorch_model_drives_the_panels() {
@@ -74,7 +75,10 @@ fn an_imported_pytorch_model_drives_the_panels() {
     h.get_by_label_contains("conv2: 16 channels of 7×7");
     // Row sweep of the pad's image.
     let image = test_image(&data, 3);
-    h.state_mut().workbench.pad_request = Some((image.clone(), "test #3".into()));
+    h.state_mut().workbench.act(Action::ShowInPad {
+        pixels: image.clone(),
+        caption: "test #3".into(),
+    });
     h.run_steps(2);
     h.get_by_label("Probes").click();
     h.run_steps(2);

@@ -12,6 +12,7 @@ use common::gui::{harness, step_until, test_image};
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::Dataset;
 use mnist_workbench::probe::row_sweep::{MarginClasses, erase_rows, erase_sweep};
+use mnist_workbench::ui::workbench::Action;
 
 fn fixture() -> &'static (Arc<Dataset>, PathBuf) {
     static FIXTURE: OnceLock<(Arc<Dataset>, PathBuf)> = OnceLock::new();
@@ -36,7 +37,10 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
     h.run_steps(3);
     let seven = first_of(data, 7);
     let image = test_image(data, seven);
-    h.state_mut().workbench.pad_request = Some((image.clone(), "a 7".into()));
+    h.state_mut().workbench.act(Action::ShowInPad {
+        pixels: image.clone(),
+        caption: "a 7".into(),
+    });
     h.run_steps(2);
     h.get_by_label("Probes").click();
     h.run_steps(2);
@@ -61,7 +65,7 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
     h.get_by_label("Row sweep 2,5").click();
     h.run_steps(4);
     assert_eq!(
-        h.state().panels.pad().image().pixels(),
+        h.state().workbench.pad.pixels(),
         erase_rows(&image, (2, 5)).as_slice()
     );
     // The heatmap stays the 7's: loading an edit from it does not sweep the edit.
@@ -77,7 +81,7 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
     h.get_by_label("Row sweep 0,9").click();
     h.run_steps(4);
     assert_eq!(
-        h.state().panels.pad().image().pixels(),
+        h.state().workbench.pad.pixels(),
         erase_rows(&image, (0, 9)).as_slice()
     );
 }
@@ -88,7 +92,10 @@ fn saliency_follows_the_pad_and_the_embedding_neighbours_load_into_it() {
     let mut h = harness(data, root);
     h.run_steps(3);
     let three = test_image(data, first_of(data, 3));
-    h.state_mut().workbench.pad_request = Some((three.clone(), "a 3".into()));
+    h.state_mut().workbench.act(Action::ShowInPad {
+        pixels: three.clone(),
+        caption: "a 3".into(),
+    });
     h.run_steps(2);
     h.get_by_label("Probes").click();
     h.run_steps(2);
@@ -131,7 +138,7 @@ fn saliency_follows_the_pad_and_the_embedding_neighbours_load_into_it() {
     h.get_by_label(&format!("test image #{pick}")).click();
     h.run_steps(3);
     assert_eq!(
-        h.state().panels.pad().image().pixels(),
+        h.state().workbench.pad.pixels(),
         test_image(data, pick).as_slice()
     );
 }
@@ -169,10 +176,13 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     );
     // Label the pad's drawing as the prediction: it is kept on disk, Undo removes it.
     let one = test_image(data, first_of(data, 1));
-    h.state_mut().workbench.pad_request = Some((one, "a 1".into()));
+    h.state_mut().workbench.act(Action::ShowInPad {
+        pixels: one,
+        caption: "a 1".into(),
+    });
     h.run_steps(3);
     let predicted = {
-        let l = h.state().panels.pad().logits().unwrap();
+        let l = h.state().workbench.pad_logits().unwrap();
         (0..10).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap()
     };
     h.get_by_label(&format!("Yes, a {predicted}")).click();

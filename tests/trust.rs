@@ -148,7 +148,7 @@ fn unreadable_drawings_are_kept_and_saved_sets_never_overwritten() {
     assert!(h.state().workbench.probes.drawn_unreadable.is_some());
     // Label the pad's drawing: kept in memory, the folder on disk untouched.
     let predicted = {
-        let l = h.state().panels.pad().logits().expect("a model answers");
+        let l = h.state().workbench.pad_logits().expect("a model answers");
         (0..10).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap()
     };
     h.get_by_label(&format!("Yes, a {predicted}")).click();

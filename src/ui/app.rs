@@ -11,7 +11,7 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 use super::AppOptions;
 use super::layout::{PanelKind, TileBehavior, contains, default_tree, reopen};
 use super::panels::Panels;
-use super::workbench::{Action, Workbench};
+use super::workbench::{Action, PadEdit, Workbench};
 use crate::train::Command;
 use crate::train::history::RunPhase;
 
@@ -149,10 +149,10 @@ impl WorkbenchApp {
         }
         if !typing {
             if pressed(&REDO) {
-                self.panels.pad_mut().redo();
+                self.workbench.act(Action::Pad(PadEdit::Redo));
             }
             if pressed(&UNDO) {
-                self.panels.pad_mut().undo();
+                self.workbench.act(Action::Pad(PadEdit::Undo));
             }
         }
         if pressed(&START) {
@@ -269,7 +269,7 @@ impl WorkbenchApp {
     }
 
     fn export_pad_png(&mut self, path: &Path) {
-        let bytes = super::widgets::intensities_to_grey(self.panels.pad().image().pixels());
+        let bytes = super::widgets::intensities_to_grey(self.workbench.pad.pixels());
         let mut png = Vec::new();
         let result = image::GrayImage::from_raw(28, 28, bytes)
             .ok_or_else(|| "pad image has the wrong size".to_string())

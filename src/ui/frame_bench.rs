@@ -62,7 +62,10 @@ pub fn frame(data: LoadedData, seconds: f64, runs_root: std::path::PathBuf) -> V
         if n.is_multiple_of(5) {
             let i = (n * 37) % data.dataset.test.len();
             let px = data.dataset.test.intensities(i);
-            app.panels.pad_mut().load(&px, format!("test #{i}"));
+            app.workbench.act(Action::ShowInPad {
+                pixels: px,
+                caption: format!("test #{i}"),
+            });
         }
         let out = ctx.run_ui(frame_input(start.elapsed().as_secs_f64()), |ui| {
             app.logic_step();

@@ -150,8 +150,8 @@ pub fn send_split_image_to_pad(wb: &mut super::workbench::Workbench, train: bool
     let pixels = split.intensities(index);
     let name = if train { "training" } else { "test" };
     let caption = format!("{name} #{index} (label {}), from {why}", split.labels[index]);
-    wb.pad_request = Some((pixels, caption.clone()));
     wb.notify(format!("Loaded {caption} into the pad"), false);
+    wb.act(super::workbench::Action::ShowInPad { pixels, caption });
 }
 
 /// A hash of a list of indices plus a salt, for texture keys.

@@ -94,7 +94,7 @@ impl CrossDatasetPanel {
 
     /// The pad image under each corruption's middle severity; click one to load it.
     fn previews_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let Some(pad) = wb.inspect.pad.clone() else { return };
+        let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         ui.label("The pad image under each corruption (middle severity); click one to load it:");
         self.previews
             .resize_with(Corruption::ALL.len(), CachedTexture::default);
@@ -102,9 +102,9 @@ impl CrossDatasetPanel {
             for (k, c) in Corruption::ALL.into_iter().enumerate() {
                 let level = c.levels().len() / 2;
                 let seed = self.config.seed;
-                let corrupt = || c.apply(&pad.pixels, level, &mut Rng::new(seed));
+                let corrupt = || c.apply(&pixels, level, &mut Rng::new(seed));
                 // Drawn once per pad image and seed, not every frame.
-                let key = pad.revision ^ seed.rotate_left(32);
+                let key = revision ^ seed.rotate_left(32);
                 let tex = self.previews[k].get(ui.ctx(), c.name(), key, || {
                     ColorImage::from_gray([28, 28], &intensities_to_grey(&corrupt()))
                 });
@@ -121,7 +121,11 @@ impl CrossDatasetPanel {
                     );
                     ui.small(&label);
                     if response.on_hover_text("Load into the pad").clicked() {
-                        wb.pad_request = Some((corrupt(), format!("pad image, {label}")));
+                        let caption = format!("pad image, {label}");
+                        wb.act(Action::ShowInPad {
+                            pixels: corrupt(),
+                            caption,
+                        });
                     }
                 });
             }

@@ -213,7 +213,8 @@ impl Panel for DataPanel {
                 && let Some(&Some(index)) = self.shown.get(row * SAMPLES_PER_DIGIT + col)
             {
                 let img = data.test.intensities(index);
-                wb.pad_request = Some((img, format!("test #{index} (label {})", data.test.labels[index])));
+                let caption = format!("test #{index} (label {})", data.test.labels[index]);
+                wb.act(Action::ShowInPad { pixels: img, caption });
             }
         }
     }

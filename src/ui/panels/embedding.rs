@@ -93,7 +93,7 @@ impl EmbeddingPanel {
 
     /// Places the pad image (once per pad revision, model and embedding).
     fn place_pad(&mut self, wb: &Workbench, e: &Arc<Embedding>, model_version: u64) {
-        let (Some(pad), Some(m)) = (&wb.inspect.pad, &wb.model) else {
+        let (pad, Some(m)) = (&wb.pad, &wb.model) else {
             self.pad = None;
             return;
         };
@@ -102,11 +102,11 @@ impl EmbeddingPanel {
             return;
         }
         let use_tsne = self.show_tsne && e.tsne_points.is_some();
-        let key = (pad.revision, m.version, Arc::as_ptr(e) as usize, use_tsne);
+        let key = (pad.revision(), m.version, Arc::as_ptr(e) as usize, use_tsne);
         if self.pad.as_ref().is_some_and(|p| p.key == key) {
             return;
         }
-        let vector = embed_intensities(&m.model, &pad.pixels, &m.device);
+        let vector = embed_intensities(&m.model, pad.pixels(), &m.device);
         let neighbours = e.nearest(&vector, NEIGHBOURS);
         let point = if use_tsne {
             e.place_on_tsne(&neighbours)

@@ -60,10 +60,10 @@ impl FeaturesPanel {
                 label,
             })
         } else {
-            let pad = wb.inspect.pad.as_ref()?;
+            let pad = wb.pad_inspection()?;
             let key = pad.revision << 24 ^ pad.model_version;
             Some(Shown {
-                pixels: pad.pixels.clone(),
+                pixels: Arc::new(wb.pad.pixels().to_vec()),
                 inspection: pad.inspection.clone(),
                 key,
                 label: "the pad's image".into(),

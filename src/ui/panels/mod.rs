@@ -109,7 +109,8 @@ pub enum Place {
 }
 
 /// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
-/// actions on it. `Any` lets the app reach the two panels it talks to by type.
+/// actions on it. `Any` lets the app reach the training form by type (Ctrl+Enter reads its
+/// config); everything else goes through the workbench.
 pub trait Panel: std::any::Any {
     /// Which panel this is.
     fn kind(&self) -> PanelKind;
@@ -186,23 +187,14 @@ impl Panels {
             .expect("every panel type is registered")
     }
 
-    /// The training form (the app reads it for the Ctrl+Enter shortcut).
+    /// The training form (the app reads it for the Ctrl+Enter shortcut; the last panel
+    /// reached by type).
     pub fn training(&self) -> &TrainingPanel {
         self.typed()
     }
 
     /// The training form, to change.
     pub fn training_mut(&mut self) -> &mut TrainingPanel {
-        self.typed_mut()
-    }
-
-    /// The pad (the app routes undo/redo shortcuts and exports to it).
-    pub fn pad(&self) -> &PadPanel {
-        self.typed()
-    }
-
-    /// The pad, to change.
-    pub fn pad_mut(&mut self) -> &mut PadPanel {
         self.typed_mut()
     }
 

@@ -2,6 +2,10 @@
 //! (click the margin to fill or erase a row, drag along it for a range), shifts, undo/redo,
 //! loading test images, PNG drop; beside it the exact model input, the logits and softmax
 //! after every edit, the margin between two chosen classes and its history.
+//!
+//! The image is the workbench's ([`Workbench::pad`]): this panel keeps only its view (tool,
+//! brush size, the classes of the margin) and sends every edit as an [`Action::Pad`]; the
+//! forward pass and the logits after each edit are the workbench's results.
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
 use egui_plot::{HLine, Line, PlotPoints};
@@ -9,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Panel;
 use crate::data::{IMAGE_SIDE, NUM_CLASSES};
-use crate::pad::{Brush, PadImage};
+use crate::pad::Brush;
 use crate::rng::Rng;
 use crate::train::eval::model_input;
 use crate::train::metrics::softmax;
@@ -17,10 +21,7 @@ use crate::ui::digit_bars::digit_bars;
 use crate::ui::layout::PanelKind;
 use crate::ui::palette::{self, class_color};
 use crate::ui::widgets::{CachedTexture, grey_image, intensities_to_grey, model_input_to_grey};
-use crate::ui::workbench::Workbench;
-
-/// Margin values kept for the sparkline.
-pub const MARGIN_HISTORY: usize = 200;
+use crate::ui::workbench::{Action, PadEdit, Workbench};
 
 /// Settings that survive a restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,21 +48,17 @@ impl Default for PadSettings {
     }
 }
 
-/// The Drawing pad panel.
+/// The Drawing pad panel: the view of [`Workbench::pad`] and its tools.
 #[derive(Default)]
 pub struct PadPanel {
-    image: PadImage,
     settings: PadSettings,
     erasing: bool,
-    caption: String,
+    /// Where the stroke in progress last was (pixel coordinates).
     last_pos: Option<(f32, f32)>,
     row_drag: Option<(usize, usize)>,
     test_index: usize,
     random_digit: usize,
     random_draws: u64,
-    prediction_key: Option<(u64, u64)>,
-    logits: Option<[f32; 10]>,
-    margins: Vec<f64>,
     canvas_tex: CachedTexture,
     input_tex: CachedTexture,
     error: Option<String>,
@@ -69,42 +66,15 @@ pub struct PadPanel {
 }
 
 impl PadPanel {
-    /// The pad's image: 784 intensities with its undo history.
-    pub fn image(&self) -> &PadImage {
-        &self.image
+    /// logit(class A) − logit(class B) of `logits`.
+    fn margin(&self, logits: &[f32; 10]) -> f64 {
+        logits[self.settings.class_a] as f64 - logits[self.settings.class_b] as f64
     }
 
-    /// Latest logits (None without a model).
-    pub fn logits(&self) -> Option<[f32; 10]> {
-        self.logits
-    }
-
-    /// logit(class A) − logit(class B) for the latest prediction.
-    pub fn margin(&self) -> Option<f64> {
-        self.logits
-            .map(|l| l[self.settings.class_a] as f64 - l[self.settings.class_b] as f64)
-    }
-
-    /// The margin after each edit, oldest first.
-    pub fn margin_history(&self) -> &[f64] {
-        &self.margins
-    }
-
-    /// Undo the last edit (Ctrl+Z).
-    pub fn undo(&mut self) -> bool {
-        self.image.undo()
-    }
-
-    /// Redo (Ctrl+Shift+Z).
-    pub fn redo(&mut self) -> bool {
-        self.image.redo()
-    }
-
-    /// Replaces the image (an undoable edit) and says where it came from.
-    pub fn load(&mut self, pixels: &[f32], caption: String) {
-        if self.image.set(pixels) {
-            self.caption = caption;
-        }
+    /// Queues an edit of the pad image (applied after this frame; the next frame shows it).
+    fn edit(ui: &egui::Ui, wb: &mut Workbench, edit: PadEdit) {
+        wb.act(Action::Pad(edit));
+        ui.ctx().request_repaint();
     }
 
     fn brush(&self) -> Brush {
@@ -112,41 +82,6 @@ impl PadPanel {
             radius: self.settings.brush_radius,
             erase: self.erasing,
             ..Brush::default()
-        }
-    }
-
-    /// Takes an image another panel sent, starts with test image #0 on a fresh pad, and
-    /// re-predicts when the image or the model changed. The app calls it every frame so the
-    /// pad's activations stay current for the Feature maps panel even when the pad is hidden.
-    pub fn refresh(&mut self, wb: &mut Workbench) {
-        if let Some((pixels, caption)) = wb.pad_request.take() {
-            self.load(&pixels, caption);
-        }
-        // Start with a real digit (test #0) rather than a blank pad.
-        if self.image.revision() == 0
-            && let Some(data) = wb.dataset().cloned()
-        {
-            self.load_test(&data.test, 0);
-        }
-        self.update_prediction(wb);
-    }
-
-    /// Re-predicts when the image or the model changed.
-    fn update_prediction(&mut self, wb: &mut Workbench) {
-        let key = (self.image.revision(), wb.model.as_ref().map_or(0, |m| m.version));
-        if self.prediction_key == Some(key) {
-            return;
-        }
-        let image_changed = self.prediction_key.is_none_or(|(rev, _)| rev != key.0);
-        self.prediction_key = Some(key);
-        self.logits = wb.inspect_pad(self.image.pixels(), self.image.revision());
-        if (image_changed || self.margins.is_empty())
-            && let Some(m) = self.margin()
-        {
-            self.margins.push(m);
-            if self.margins.len() > MARGIN_HISTORY {
-                self.margins.remove(0);
-            }
         }
     }
 
@@ -165,22 +100,21 @@ impl PadPanel {
                 .on_hover_text("Blank the pad (undoable)")
                 .clicked()
             {
-                self.image.clear();
-                self.caption = "drawn".into();
+                Self::edit(ui, wb, PadEdit::Clear);
             }
             if ui
-                .add_enabled(self.image.can_undo(), egui::Button::new("Undo"))
+                .add_enabled(wb.pad.image().can_undo(), egui::Button::new("Undo"))
                 .on_hover_text(ui.ctx().format_shortcut(&crate::ui::app::UNDO))
                 .clicked()
             {
-                self.image.undo();
+                Self::edit(ui, wb, PadEdit::Undo);
             }
             if ui
-                .add_enabled(self.image.can_redo(), egui::Button::new("Redo"))
+                .add_enabled(wb.pad.image().can_redo(), egui::Button::new("Redo"))
                 .on_hover_text(ui.ctx().format_shortcut(&crate::ui::app::REDO))
                 .clicked()
             {
-                self.image.redo();
+                Self::edit(ui, wb, PadEdit::Redo);
             }
         });
         ui.horizontal_wrapped(|ui| {
@@ -192,7 +126,7 @@ impl PadPanel {
                 ("Down", 0, 1, "Shift down one pixel"),
             ] {
                 if ui.button(label).on_hover_text(tip).clicked() {
-                    self.image.shift(dx, dy);
+                    Self::edit(ui, wb, PadEdit::Shift { dx, dy });
                 }
             }
             ui.separator();
@@ -215,7 +149,7 @@ impl PadPanel {
                 .on_hover_text("Load this test image into the pad")
                 .clicked()
             {
-                self.load_test(&data.test, self.test_index);
+                load_test(ui, wb, &data.test, self.test_index);
             }
             ui.separator();
             let l = ui.label("Random");
@@ -242,7 +176,7 @@ impl PadPanel {
                     let mut rng = Rng::derive(self.random_draws, 0x9AD);
                     let pick = candidates[rng.below(candidates.len())];
                     self.test_index = pick;
-                    self.load_test(&data.test, pick);
+                    load_test(ui, wb, &data.test, pick);
                 }
             }
         });
@@ -250,21 +184,14 @@ impl PadPanel {
 
     /// Right / wrong buttons for the prediction and the drawn-digits tally.
     fn feedback_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let predicted = self.logits.map(|l| crate::probe::argmax(&l));
-        let pixels = self.image.pixels().to_vec();
+        let predicted = wb.pad_logits().map(|l| crate::probe::argmax(&l));
+        let pixels = wb.pad.pixels().to_vec();
         self.feedback.ui(ui, wb, &pixels, predicted);
         ui.separator();
     }
 
-    fn load_test(&mut self, test: &crate::data::Digits, index: usize) {
-        if index < test.len() {
-            let px = test.intensities(index);
-            self.load(&px, format!("test #{index} (label {})", test.labels[index]));
-        }
-    }
-
-    /// The margin strip and the canvas. Returns whether the image changed.
-    fn canvas_ui(&mut self, ui: &mut egui::Ui, side: f32) {
+    /// The margin strip and the canvas; strokes and row fills go to the workbench.
+    fn canvas_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, side: f32) {
         let margin_w = 22.0;
         let (rect, _) = ui.allocate_exact_size(Vec2::new(side + margin_w + 4.0, side), Sense::hover());
         let margin = Rect::from_min_size(rect.min, Vec2::new(margin_w, side));
@@ -278,16 +205,25 @@ impl PadPanel {
             .interact(canvas, ui.scope_id().with("pad-canvas"), Sense::click_and_drag())
             .on_hover_text("Draw with the mouse; the model answers after every edit");
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Drawing canvas"));
-        if response.drag_started() || response.clicked() {
-            self.image.checkpoint();
-            self.caption = "drawn".into();
+        let starts = response.drag_started() || response.clicked();
+        if starts {
             self.last_pos = response.interact_pointer_pos().map(to_pixel);
         }
         if (response.dragged() || response.clicked())
             && let Some(pos) = response.interact_pointer_pos().map(to_pixel)
         {
             let from = self.last_pos.unwrap_or(pos);
-            self.image.stroke(from, pos, &self.brush());
+            let brush = self.brush();
+            Self::edit(
+                ui,
+                wb,
+                PadEdit::Stroke {
+                    from,
+                    to: pos,
+                    brush,
+                    starts,
+                },
+            );
             self.last_pos = Some(pos);
         }
         if response.drag_stopped() {
@@ -312,19 +248,27 @@ impl PadPanel {
         }
         let value = if self.settings.rows_fill { 1.0 } else { 0.0 };
         if margin_resp.drag_stopped()
-            && let Some((a, b)) = self.row_drag.take()
+            && let Some((first, last)) = self.row_drag.take()
         {
-            self.image.fill_rows(a, b, value);
+            Self::edit(ui, wb, PadEdit::FillRows { first, last, value });
         } else if margin_resp.clicked()
             && let Some(p) = margin_resp.interact_pointer_pos()
         {
             let r = row_of(p);
-            self.image.fill_rows(r, r, value);
+            Self::edit(
+                ui,
+                wb,
+                PadEdit::FillRows {
+                    first: r,
+                    last: r,
+                    value,
+                },
+            );
         }
 
         // Paint.
         let painter = ui.painter_at(rect);
-        let image = &self.image;
+        let image = wb.pad.image();
         let tex = self.canvas_tex.get(ui.ctx(), "pad-canvas", image.revision(), || {
             grey_image(IMAGE_SIDE, IMAGE_SIDE, &intensities_to_grey(image.pixels()))
         });
@@ -373,7 +317,7 @@ impl PadPanel {
         }
     }
 
-    fn drop_ui(&mut self, ui: &mut egui::Ui) {
+    fn drop_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
         if hovering {
             ui.colored_label(ui.visuals().hyperlink_color, "Drop a PNG to load it into the pad");
@@ -387,8 +331,9 @@ impl PadPanel {
             let loaded = crate::preprocess::load_grey(&path)
                 .and_then(|(grey, w, h)| crate::preprocess::mnist_style(&grey, w, h));
             match loaded {
-                Ok(px) => {
-                    self.load(&px, format!("dropped {}", path.display()));
+                Ok(pixels) => {
+                    let caption = format!("dropped {}", path.display());
+                    wb.act(Action::ShowInPad { pixels, caption });
                     self.error = None;
                 }
                 Err(e) => self.error = Some(e.to_string()),
@@ -397,7 +342,8 @@ impl PadPanel {
     }
 
     fn predictions_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
-        let image = &self.image;
+        let image = wb.pad.image();
+        let logits = wb.pad_logits();
         let tex = self
             .input_tex
             .get(ui.ctx(), "pad-model-input", image.revision(), || {
@@ -413,7 +359,7 @@ impl PadPanel {
                 ui.add(egui::Image::new((tex.id(), Vec2::splat(84.0))))
                     .on_hover_text("Exactly what the network receives: (intensity − 0.1307) / 0.3081");
             });
-            ui.vertical(|ui| match (self.logits, &wb.model) {
+            ui.vertical(|ui| match (logits, &wb.model) {
                 (Some(logits), Some(m)) => {
                     let probs = softmax(&logits);
                     let (best, p) = probs
@@ -434,7 +380,7 @@ impl PadPanel {
                 }
             });
         });
-        let Some(logits) = self.logits else {
+        let Some(logits) = logits else {
             return;
         };
         let probs = softmax(&logits);
@@ -482,20 +428,18 @@ impl PadPanel {
                     .labelled_by(l.id);
             }
         });
-        if let Some(m) = self.margin() {
-            let (a, b) = (self.settings.class_a, self.settings.class_b);
-            let winner = if m >= 0.0 { a } else { b };
-            ui.label(
-                egui::RichText::new(format!("logit({a}) − logit({b}) = {m:+.2}  ({winner} ahead)"))
-                    .strong()
-                    .color(class_color(winner)),
-            );
-        }
-        let points: Vec<[f64; 2]> = self
-            .margins
-            .iter()
+        let m = self.margin(&logits);
+        let (a, b) = (self.settings.class_a, self.settings.class_b);
+        let winner = if m >= 0.0 { a } else { b };
+        ui.label(
+            egui::RichText::new(format!("logit({a}) − logit({b}) = {m:+.2}  ({winner} ahead)"))
+                .strong()
+                .color(class_color(winner)),
+        );
+        let history = wb.pad.logit_history().iter();
+        let points: Vec<[f64; 2]> = history
             .enumerate()
-            .map(|(i, &m)| [i as f64, m])
+            .map(|(i, l)| [i as f64, self.margin(l)])
             .collect();
         let reference = crate::ui::palette::reference_color(ui.visuals());
         crate::ui::widgets::panel_plot("pad-margin-history", 70.0)
@@ -510,6 +454,16 @@ impl PadPanel {
     }
 }
 
+/// Sends test image `index` to the pad (nothing for an index past the end).
+fn load_test(ui: &egui::Ui, wb: &mut Workbench, test: &crate::data::Digits, index: usize) {
+    if index < test.len() {
+        let pixels = test.intensities(index);
+        let caption = format!("test #{index} (label {})", test.labels[index]);
+        wb.act(Action::ShowInPad { pixels, caption });
+        ui.ctx().request_repaint();
+    }
+}
+
 /// Height the rest of a narrow pad takes under the canvas: the model input and the
 /// prediction, the two charts side by side, the margin row and its history, and the labelled
 /// drawings' rows.
@@ -520,12 +474,10 @@ impl Panel for PadPanel {
         PanelKind::Pad
     }
 
-    fn logic(&mut self, wb: &mut Workbench) {
-        self.refresh(wb);
-    }
-
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        self.refresh(wb);
+        // Current already when the app's logic ran this frame; a pad drawn on its own
+        // (snapshot tests) gets its first image and forward pass here.
+        wb.pad_logic();
         if !ui.ctx().egui_wants_keyboard_input() {
             if ui.input(|i| i.key_pressed(egui::Key::B) && i.modifiers.is_none()) {
                 self.erasing = false;
@@ -535,7 +487,7 @@ impl Panel for PadPanel {
             }
         }
         self.toolbar_ui(ui, wb);
-        self.drop_ui(ui);
+        self.drop_ui(ui, wb);
         if let Some(e) = &self.error {
             ui.colored_label(ui.visuals().error_fg_color, e.to_string());
         }
@@ -551,24 +503,22 @@ impl Panel for PadPanel {
                 .min(ui.available_height() - PREDICTIONS_HEIGHT)
                 .clamp(150.0, 392.0)
         };
-        let draw = |this: &mut Self, ui: &mut egui::Ui| {
+        let draw = |this: &mut Self, ui: &mut egui::Ui, wb: &mut Workbench| {
             ui.vertical(|ui| {
-                this.canvas_ui(ui, side);
-                if !this.caption.is_empty() {
-                    ui.small(&this.caption);
+                this.canvas_ui(ui, wb, side);
+                if !wb.pad.caption().is_empty() {
+                    ui.small(wb.pad.caption());
                 }
             });
         };
         if wide {
             ui.horizontal_top(|ui| {
-                draw(self, ui);
-                self.update_prediction(wb);
+                draw(self, ui, wb);
                 ui.vertical(|ui| self.predictions_ui(ui, wb));
             });
             self.feedback_ui(ui, wb);
         } else {
-            draw(self, ui);
-            self.update_prediction(wb);
+            draw(self, ui, wb);
             self.predictions_ui(ui, wb);
             self.feedback_ui(ui, wb);
         }

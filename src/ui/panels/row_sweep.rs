@@ -44,7 +44,7 @@ impl Default for RowSweepSettings {
 /// What an automatic sweep was computed from: a new sweep starts when any of it changes.
 #[derive(Clone, Copy, PartialEq)]
 struct SweepKey {
-    /// The pad image's revision (`PadInspection::revision`).
+    /// The pad image's revision (`PadState::revision`).
     pad_revision: u64,
     /// The model in use (`ActiveModel::version`).
     model_version: u64,
@@ -109,12 +109,10 @@ impl RowSweepPanel {
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let pad = wb.inspect.pad.clone();
+        let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::RowSweep, "Sweep the pad image")
-                && let Some(p) = &pad
-            {
-                wb.act(Action::StartProbe(self.request(&p.pixels), false));
+            if probe_controls_ui(ui, wb, ProbeKind::RowSweep, "Sweep the pad image") {
+                wb.act(Action::StartProbe(self.request(&pixels), false));
             }
             digit_ui(
                 ui,
@@ -154,25 +152,25 @@ impl RowSweepPanel {
         // Follow the pad: one automatic sweep per pad edit, model or setting change.
         let version = wb.model.as_ref().map(|m| m.version);
         if self.follow_pad
-            && let (Some(p), Some(v)) = (&pad, version)
+            && let Some(v) = version
             && !wb.probes.running.is_running()
         {
             let key = SweepKey {
-                pad_revision: p.revision,
+                pad_revision: revision,
                 model_version: v,
                 classes: self.classes,
                 bar_thickness: self.bar_thickness,
                 mc_passes: self.mc().map(|mc| mc.passes),
             };
             if let Some(before) = self.loaded_from_here
-                && before != p.revision
+                && before != revision
             {
                 self.loaded_from_here = None;
                 self.swept = Some(key);
             }
             if self.swept != Some(key) && self.loaded_from_here.is_none() && wb.dataset().is_some() {
                 self.swept = Some(key);
-                wb.act(Action::StartProbe(self.request(&p.pixels), true));
+                wb.act(Action::StartProbe(self.request(&pixels), true));
             }
         }
     }
@@ -202,7 +200,7 @@ impl RowSweepPanel {
                         e.prediction(a, b).unwrap_or(0)
                     ));
                     if ui.small_button("Load").on_hover_text("Load this edit into the pad").clicked() {
-                        self.loaded_from_here = Some(pad_revision(wb));
+                        self.loaded_from_here = Some(wb.pad.revision());
                         load_edit(wb, &v.image, (a, b), "the smallest flipping range");
                         self.selected = Some((a, b));
                     }
@@ -242,7 +240,7 @@ impl RowSweepPanel {
                     && a <= b
                 {
                     self.selected = Some((a, b));
-                    self.loaded_from_here = Some(pad_revision(wb));
+                    self.loaded_from_here = Some(wb.pad.revision());
                     load_edit(wb, &v.image, (a, b), "the row sweep");
                 }
             });
@@ -306,8 +304,11 @@ impl RowSweepPanel {
                     "bar of {} rows painted at row {}, from the row sweep",
                     b.bar.thickness, self.bar_row
                 );
-                self.loaded_from_here = Some(pad_revision(wb));
-                wb.pad_request = Some((edited, caption));
+                self.loaded_from_here = Some(wb.pad.revision());
+                wb.act(Action::ShowInPad {
+                    pixels: edited,
+                    caption,
+                });
             }
         });
     }
@@ -396,13 +397,10 @@ impl RowSweepPanel {
     }
 }
 
-fn pad_revision(wb: &Workbench) -> u64 {
-    wb.inspect.pad.as_ref().map_or(0, |p| p.revision)
-}
-
 fn load_edit(wb: &mut Workbench, image: &[f32], range: (usize, usize), why: &str) {
     let caption = format!("rows {}–{} erased, from {why}", range.0, range.1);
-    wb.pad_request = Some((erase_rows(image, range), caption));
+    let pixels = erase_rows(image, range);
+    wb.act(Action::ShowInPad { pixels, caption });
 }
 
 impl Panel for RowSweepPanel {

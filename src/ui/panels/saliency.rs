@@ -54,7 +54,7 @@ pub struct SaliencyPanel {
 /// What an automatic saliency run was computed from: a new run starts when any of it changes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct SaliencyKey {
-    /// The pad image's revision (`PadInspection::revision`).
+    /// The pad image's revision (`PadState::revision`).
     pad_revision: u64,
     /// The model in use (`ActiveModel::version`).
     model_version: u64,
@@ -94,16 +94,11 @@ impl SaliencyPanel {
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let pad = wb.inspect.pad.clone();
-        let predicted = pad
-            .as_ref()
-            .and_then(|p| p.inspection.as_ref())
-            .map_or(0, |i| argmax(&i.logits));
+        let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
+        let predicted = wb.pad_logits().map_or(0, |l| argmax(&l));
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::Saliency, "Explain the pad image")
-                && let Some(p) = &pad
-            {
-                wb.act(Action::StartProbe(self.request(&p.pixels, predicted), false));
+            if probe_controls_ui(ui, wb, ProbeKind::Saliency, "Explain the pad image") {
+                wb.act(Action::StartProbe(self.request(&pixels, predicted), false));
             }
             let text = self.class.map_or("predicted".to_string(), |c| c.to_string());
             egui::ComboBox::from_label("class")
@@ -146,12 +141,12 @@ impl SaliencyPanel {
         });
         let version = wb.model.as_ref().map(|m| m.version);
         if self.follow_pad
-            && let (Some(p), Some(v)) = (&pad, version)
+            && let Some(v) = version
             && !wb.probes.running.is_running()
             && wb.dataset().is_some()
         {
             let key = SaliencyKey {
-                pad_revision: p.revision,
+                pad_revision: revision,
                 model_version: v,
                 class: self.class,
                 ig_steps: self.ig_steps,
@@ -159,7 +154,7 @@ impl SaliencyPanel {
             };
             if self.done != Some(key) {
                 self.done = Some(key);
-                wb.act(Action::StartProbe(self.request(&p.pixels, predicted), true));
+                wb.act(Action::StartProbe(self.request(&pixels, predicted), true));
             }
         }
     }

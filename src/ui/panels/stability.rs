@@ -223,8 +223,7 @@ fn accuracy_charts_ui(ui: &mut egui::Ui, r: &StabilityResults) {
 impl StabilityPanel {
     /// The pad image's predicted digits over 100 dropout passes.
     fn pad_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let Some(pad) = wb.inspect.pad.clone() else { return };
-        let Some(votes) = wb.pad_votes(pad.revision, &pad.pixels) else {
+        let Some(votes) = wb.pad_votes() else {
             if wb.pad_votes_pending() {
                 ui.horizontal(|ui| {
                     ui.spinner();

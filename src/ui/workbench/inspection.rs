@@ -1,8 +1,8 @@
 //! The inspection side of [`Workbench`]: the test-set evaluation behind the Confusion,
 //! Errors and Calibration panels (re-run on the `mnist-analysis` worker after every epoch and
 //! whenever another model is opened), channel peaks for the top-activating search, and the
-//! pad image's activations (one forward pass serves the pad's logits and the Feature maps
-//! panel).
+//! activations of the workbench's pad image (one forward pass per pad revision and model
+//! serves the pad's logits, the Feature maps panel and the probes that follow the pad).
 
 use std::sync::Arc;
 
@@ -14,15 +14,13 @@ use crate::jobs::Outcome;
 use crate::model::inspect::{Inspection, inspect_intensities};
 use crate::ui::job_slot::{JobSlot, Stamp, Stamped};
 
-/// The pad image and what the model makes of it.
+/// What the model makes of one revision of the pad image ([`Workbench::pad`]).
 #[derive(Debug, Clone)]
 pub struct PadInspection {
     /// The pad's revision this belongs to.
     pub revision: u64,
     /// The model version (0 = no model).
     pub model_version: u64,
-    /// The pad's intensities.
-    pub pixels: Arc<Vec<f32>>,
     /// Logits and activations (None without a model).
     pub inspection: Option<Arc<Inspection>>,
 }
@@ -43,8 +41,8 @@ pub struct InspectState {
     peaks_from: Option<Stamp>,
     /// The search running, with what it is computed from and its layer.
     peaking: JobSlot<ImagesDone, AnalysisOutput, (Stamp, usize)>,
-    /// The pad image's activations.
-    pub pad: Option<PadInspection>,
+    /// The pad image's activations (read through [`Workbench::pad_inspection`]).
+    pad: Option<PadInspection>,
     /// One test image's activations (Feature maps on a test image), with its index.
     test_image: Option<Stamped<(usize, Arc<Inspection>)>>,
     /// The last failure, shown by the panels.
@@ -215,32 +213,35 @@ impl Workbench {
         Some(inspection)
     }
 
-    /// Logits and activations of the pad image, computed once per pad revision and model
-    /// version (one forward pass; under 2 ms for small-cnn on flex, see the `pad` bench).
-    pub fn inspect_pad(&mut self, pixels: &[f32], revision: u64) -> Option<[f32; 10]> {
-        let version = self.model.as_ref().map_or(0, |m| m.version);
+    /// The activations of the pad image as of the last [`Workbench::pad_logic`] (a frame
+    /// behind an edit at most); None before the first.
+    pub fn pad_inspection(&self) -> Option<&PadInspection> {
+        self.inspect.pad.as_ref()
+    }
+
+    /// Runs the pad image's forward pass unless the cached one belongs to the current pad
+    /// revision and model version (under 2 ms for small-cnn on flex, see the `pad` bench).
+    /// Returns whether it ran.
+    pub(super) fn inspect_pad(&mut self) -> bool {
+        let (revision, version) = (self.pad.revision(), self.stamp().model_version);
         let fresh = self
             .inspect
             .pad
             .as_ref()
             .is_some_and(|p| p.revision == revision && p.model_version == version);
-        if !fresh {
-            let inspection = self
-                .model
-                .as_ref()
-                .and_then(|m| inspect_intensities(&m.model, pixels, &m.device))
-                .map(Arc::new);
-            self.inspect.pad = Some(PadInspection {
-                revision,
-                model_version: version,
-                pixels: Arc::new(pixels.to_vec()),
-                inspection,
-            });
+        if fresh {
+            return false;
         }
-        self.inspect
-            .pad
+        let inspection = self
+            .model
             .as_ref()
-            .and_then(|p| p.inspection.as_ref())
-            .map(|i| i.logits)
+            .and_then(|m| inspect_intensities(&m.model, self.pad.pixels(), &m.device))
+            .map(Arc::new);
+        self.inspect.pad = Some(PadInspection {
+            revision,
+            model_version: version,
+            inspection,
+        });
+        true
     }
 }

@@ -8,10 +8,12 @@
 //! - [`data`]: the dataset in use, loading and downloading (`mnist-data`);
 //! - [`training`]: the training session (`mnist-trainer`) and the model in use;
 //! - [`runs`]: run folders: open, compare, save, delete, import, export;
+//! - [`pad`]: the pad image (edited only through [`Action::Pad`] and [`Action::ShowInPad`]),
+//!   its logits after each edit;
 //! - [`inspection`]: the test-set evaluation and channel peaks (`mnist-analysis`), the pad's
 //!   activations;
-//! - [`experiments`]: ensembles, size curves, stability (`mnist-experiment`), the pad's
-//!   dropout votes (`mnist-pad-votes`);
+//! - [`studies`]: the registered studies (`mnist-study`) and their latest results;
+//! - [`pad_votes`]: the pad image's dropout votes (`mnist-pad-votes`);
 //! - [`probes`]: row sweeps, ablation, saliency, embeddings, cross-dataset (`mnist-probe`),
 //!   labelled drawings.
 //!
@@ -19,11 +21,12 @@
 //! the data is [`super::job_slot::Stamped`] with what it came from.
 
 mod data;
-pub mod pad_votes;
 pub mod inspection;
+pub mod pad;
+pub mod pad_votes;
 pub mod probes;
-pub mod studies;
 mod runs;
+pub mod studies;
 mod training;
 
 use std::path::PathBuf;
@@ -31,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use data::DataState;
+pub use pad::{PadEdit, PadState};
 pub use training::{ActiveModel, TrainingSession};
 
 use super::AppOptions;
@@ -90,6 +94,16 @@ pub enum Action {
         /// What the model predicted.
         predicted: u8,
     },
+    /// Change the pad image (a tool of the Drawing pad, or the app's undo / redo).
+    Pad(PadEdit),
+    /// Show this image (784 intensities) in the pad, an undoable edit, with where it came
+    /// from as its caption.
+    ShowInPad {
+        /// The intensities, row-major.
+        pixels: Vec<f32>,
+        /// E.g. "test #3 (label 5), from the Errors panel".
+        caption: String,
+    },
     /// Forget the last labelled drawing.
     UndoDrawing,
     /// Measure the current model on the drawn digits.
@@ -137,8 +151,8 @@ pub struct Workbench {
     pub overlays: Vec<Overlay>,
     /// Status-bar messages, newest last.
     pub notices: Vec<Notice>,
-    /// An image (784 intensities) a panel wants shown in the pad, with a caption.
-    pub pad_request: Option<(Vec<f32>, String)>,
+    /// The pad image, changed only by [`Action::Pad`] and [`Action::ShowInPad`].
+    pub pad: PadState,
     /// Test-set evaluation, channel peaks and the pad's activations.
     pub inspect: inspection::InspectState,
     /// Studies: the running one and the latest results of each.
@@ -171,7 +185,7 @@ impl Workbench {
             runs: Vec::new(),
             overlays: Vec::new(),
             notices: Vec::new(),
-            pad_request: None,
+            pad: PadState::default(),
             inspect: Default::default(),
             studies: Default::default(),
             pad_votes: Default::default(),
@@ -247,6 +261,7 @@ impl Workbench {
         self.drain_training_events();
         self.apply_actions();
         self.inspect_logic();
+        self.pad_logic();
         self.studies_logic();
         self.probes_logic();
         self.exports_logic();
@@ -295,6 +310,8 @@ impl Workbench {
                 label,
                 predicted,
             } => self.label_drawing(&pixels, label, predicted),
+            Action::Pad(edit) => self.pad.edit(edit),
+            Action::ShowInPad { pixels, caption } => self.pad.edit(PadEdit::Load { pixels, caption }),
             Action::UndoDrawing => self.undo_drawing(),
             Action::EvaluateDrawings => self.evaluate_drawings(),
             Action::SaveDrawingsInto(dir) => self.save_drawings_into(&dir),

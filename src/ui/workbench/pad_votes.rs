@@ -1,6 +1,7 @@
 //! The pad image's class distribution over dropout passes (seed [S3](crate#seed-studies)'s
-//! stability test for one image), computed on the `mnist-pad-votes` thread and cached per
-//! pad revision and model.
+//! stability test for one image) of the workbench's own pad image, computed on the
+//! `mnist-pad-votes` thread when the Stability panel asks and cached per pad revision and
+//! model.
 
 use super::Workbench;
 use crate::experiment::stability::class_distribution;
@@ -30,11 +31,11 @@ pub struct PadVotesState {
 }
 
 impl Workbench {
-    /// The pad image's class shares over [`PAD_PASSES`] dropout passes, computed on a thread
-    /// of their own (the window never waits for 100 forward passes) and cached per pad
-    /// revision and model. While new votes are computed the latest ones are returned; the
-    /// caller repaints while [`Self::pad_votes_pending`] says so.
-    pub fn pad_votes(&mut self, revision: u64, pixels: &[f32]) -> Option<PadVotes> {
+    /// The class shares of the pad image ([`Workbench::pad`]) over [`PAD_PASSES`] dropout
+    /// passes, computed on a thread of their own (the window never waits for 100 forward
+    /// passes) and cached per pad revision and model. While new votes are computed the
+    /// latest ones are returned; the caller repaints while [`Self::pad_votes_pending`] says so.
+    pub fn pad_votes(&mut self) -> Option<PadVotes> {
         let m = self.model.as_ref()?;
         match self.pad_votes.job.poll() {
             Some((_, Outcome::Finished(votes))) => self.pad_votes.latest = Some(votes),
@@ -43,12 +44,15 @@ impl Workbench {
             None if self.pad_votes.job.is_running() => return self.pad_votes.latest.clone(),
             None => {}
         }
+        let revision = self.pad.revision();
         let current = self.pad_votes.latest.as_ref();
         if current.is_some_and(|v| v.revision == revision && v.model_version == m.version) {
             return current.cloned();
         }
         let (model, device, version) = (m.model.clone(), m.device.clone(), m.version);
-        let input: Vec<f32> = pixels
+        let input: Vec<f32> = self
+            .pad
+            .pixels()
             .iter()
             .map(|&v| crate::data::normalize_intensity(v))
             .collect();
