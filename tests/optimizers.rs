@@ -379,7 +379,7 @@ fn the_training_panel_offers_every_optimiser_with_its_own_settings() {
     h.run_steps(2);
     h.get_by_label("Centered").click();
     h.run_steps(2);
-    let config = h.state().panels.training().config().unwrap();
+    let config = h.state().workbench.form_config.clone().unwrap();
     assert_eq!(
         config.optimizer,
         OptimizerSpec::RmsProp {

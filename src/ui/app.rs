@@ -156,11 +156,9 @@ impl WorkbenchApp {
             }
         }
         if pressed(&START) {
-            match self.panels.training().config() {
+            match self.workbench.form_config.clone() {
                 Ok(config) => self.workbench.act(Action::StartTraining(config)),
-                Err(e) => self
-                    .workbench
-                    .notify(format!("Cannot start: {}", e.message), true),
+                Err(message) => self.workbench.notify(format!("Cannot start: {message}"), true),
             }
         }
         if pressed(&PAUSE) {

@@ -109,9 +109,9 @@ pub enum Place {
 }
 
 /// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
-/// actions on it. `Any` lets the app reach the training form by type (Ctrl+Enter reads its
-/// config); everything else goes through the workbench.
-pub trait Panel: std::any::Any {
+/// actions on it. Nothing reaches a panel by type: what others need from one (the training
+/// form's configuration) it publishes in the workbench from [`Panel::logic`].
+pub trait Panel {
     /// Which panel this is.
     fn kind(&self) -> PanelKind;
 
@@ -169,33 +169,6 @@ impl Panels {
             .find(|p| p.kind() == kind)
             .expect("every kind is registered (checked by a test)")
             .as_mut()
-    }
-
-    /// The panel of type `T`.
-    fn typed<T: Panel>(&self) -> &T {
-        self.panels
-            .iter()
-            .find_map(|p| (p.as_ref() as &dyn std::any::Any).downcast_ref::<T>())
-            .expect("every panel type is registered")
-    }
-
-    /// The panel of type `T`, to change.
-    fn typed_mut<T: Panel>(&mut self) -> &mut T {
-        self.panels
-            .iter_mut()
-            .find_map(|p| (p.as_mut() as &mut dyn std::any::Any).downcast_mut::<T>())
-            .expect("every panel type is registered")
-    }
-
-    /// The training form (the app reads it for the Ctrl+Enter shortcut; the last panel
-    /// reached by type).
-    pub fn training(&self) -> &TrainingPanel {
-        self.typed()
-    }
-
-    /// The training form, to change.
-    pub fn training_mut(&mut self) -> &mut TrainingPanel {
-        self.typed_mut()
     }
 
     /// Every panel's [`Panel::logic`], once a frame.

@@ -16,17 +16,7 @@ use crate::ui::workbench::{Action, Workbench};
 pub struct TrainingPanel {
     form: TrainingForm,
     /// Address, token and Test connection of a remote device.
-    pub remote: RemoteDeviceUi,
-}
-
-impl TrainingPanel {
-    /// Chooses the device the next run trains on (what the Device field shows).
-    pub fn set_device(&mut self, device: DeviceChoice) {
-        if let DeviceChoice::Remote(address) = &device {
-            self.remote.address = address.to_string();
-        }
-        self.form.device = device;
-    }
+    remote: RemoteDeviceUi,
 }
 
 /// A labelled one-line text field; marked red with its message when `error` names it.
@@ -226,6 +216,10 @@ impl TrainingPanel {
 impl Panel for TrainingPanel {
     fn kind(&self) -> PanelKind {
         PanelKind::Training
+    }
+
+    fn logic(&mut self, wb: &mut Workbench) {
+        wb.form_config = self.config().map_err(|e| e.message);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {

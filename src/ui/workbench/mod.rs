@@ -137,6 +137,10 @@ pub struct Overlay {
 pub struct Workbench {
     /// Start options.
     pub options: AppOptions,
+    /// What Start would train with, as the Model & training form reads this frame, or the
+    /// message of its first invalid field; the form publishes it every frame, so the Ctrl+Enter
+    /// shortcut (and a test) reads it without reaching into the panel.
+    pub form_config: Result<TrainConfig, String>,
     /// The device `auto` means here.
     pub device: SelectedDevice,
     /// Data.
@@ -181,6 +185,7 @@ impl Workbench {
             device,
             data: DataState::default(),
             training: None,
+            form_config: Err("the training form has not been read yet".into()),
             model: None,
             runs: Vec::new(),
             overlays: Vec::new(),
