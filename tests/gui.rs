@@ -387,6 +387,18 @@ fn download_button_fetches_from_a_local_mirror_and_switches_the_data() {
     assert!(h.query_by_label_contains("These are not MNIST").is_none());
 }
 
+/// Applies the queued actions and waits for the write they start on the export job (the
+/// status bar then says how it ended).
+fn until_written(wb: &mut mnist_workbench::ui::workbench::Workbench) {
+    let started = std::time::Instant::now();
+    wb.logic();
+    while wb.exports.is_running() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the write never ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        wb.logic();
+    }
+}
+
 #[test]
 fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     let (data, root) = trained_fixture();
@@ -396,7 +408,7 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     assert!(logits.is_some(), "the trained run was opened");
     let out = common::temp_dir("gui-save").join("my-model");
     wb.act(mnist_workbench::ui::workbench::Action::SaveModelTo(out.clone()));
-    wb.logic();
+    until_written(&mut wb);
     assert!(
         !wb.notices.last().unwrap().is_error,
         "{}",
@@ -417,7 +429,7 @@ fn save_model_as_writes_a_reopenable_run_and_never_overwrites() {
     let before = std::fs::read(out.join("model.bpk")).unwrap();
     std::fs::write(out.join("note.txt"), "mine").unwrap();
     wb.act(mnist_workbench::ui::workbench::Action::SaveModelTo(out.clone()));
-    wb.logic();
+    until_written(&mut wb);
     let notice = wb.notices.last().unwrap();
     assert!(
         notice.is_error && notice.text.contains("already exists"),

@@ -266,24 +266,17 @@ impl WorkbenchApp {
         }
     }
 
+    /// Writes the pad image as a 28×28 grey PNG on the export job.
     fn export_pad_png(&mut self, path: &Path) {
         let bytes = super::widgets::intensities_to_grey(self.workbench.pad.pixels());
-        let mut png = Vec::new();
-        let result = image::GrayImage::from_raw(28, 28, bytes)
-            .ok_or_else(|| "pad image has the wrong size".to_string())
-            .and_then(|img| {
-                img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|()| crate::fsutil::atomic_write(path, &png).map_err(|e| e.to_string()));
-        match result {
-            Ok(()) => self
-                .workbench
-                .notify(format!("Pad image written to {}", path.display()), false),
-            Err(e) => self
-                .workbench
-                .notify(format!("Cannot write {}: {e}", path.display()), true),
-        }
+        let kind = super::workbench::writes::WriteKind::PadImage;
+        self.workbench.write_file(path.to_path_buf(), kind, move || {
+            let img = image::GrayImage::from_raw(28, 28, bytes).ok_or("the pad image has the wrong size")?;
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .map_err(|e| e.to_string())?;
+            Ok(png)
+        });
     }
 
     fn menu_ui(&mut self, ui: &mut egui::Ui) {

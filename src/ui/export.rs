@@ -1,11 +1,12 @@
 //! The Export button every inspection panel carries: picks a folder, then draws the panel's
 //! figure (PNG, drawn by [`crate::report::figures`] exactly as `report` draws it) and writes it
-//! with its numbers (CSV or JSON) there, on the `mnist-export` job so the window keeps drawing.
+//! with its numbers (CSV or JSON) there, through the workbench's one write job
+//! ([`Workbench::start_write`]) so the window keeps drawing.
 
 use std::path::PathBuf;
 
 use super::workbench::Workbench;
-use crate::jobs::{self, JobError};
+use super::workbench::writes::WriteKind;
 use crate::report::Figure;
 
 /// Draws the Export button; on click asks for a folder and exports what `make` builds there.
@@ -39,14 +40,11 @@ pub fn export_figure(
     make: impl FnOnce() -> Option<Figure> + Send + 'static,
 ) {
     let target = folder.clone();
-    let job = jobs::spawn("mnist-export", wb.wake.clone(), move |_| {
-        let figure = make().ok_or_else(|| JobError::Failed("Nothing to export yet.".into()))?;
-        figure
+    wb.start_write(folder, WriteKind::Figure, move || {
+        let figure = make().ok_or_else(|| "Nothing to export yet.".to_string())?;
+        let written = figure
             .save(&target)
-            .map_err(|e| JobError::Failed(format!("Cannot write into {}: {e}", target.display())))
+            .map_err(|e| format!("Cannot write into {}: {e}", target.display()))?;
+        Ok(written.to_vec())
     });
-    match job {
-        Ok(job) => wb.exports.start(job, folder),
-        Err(e) => wb.notify(format!("cannot start the export: {e}"), true),
-    }
 }

@@ -27,6 +27,7 @@ pub mod pad_votes;
 pub mod probes;
 mod runs;
 pub mod studies;
+pub mod writes;
 mod training;
 
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ use super::job_slot::{JobSlot, Stamp};
 use crate::data::sources::DataRequest;
 use crate::data::worker::DataJob;
 use crate::device::SelectedDevice;
-use crate::jobs::{Outcome, Wake};
+use crate::jobs::Wake;
 use crate::run::RunListing;
 use crate::train::history::RunHistory;
 use crate::train::{Command, TrainConfig};
@@ -166,7 +167,7 @@ pub struct Workbench {
     /// Probes: the running one, the latest results and the labelled drawings.
     pub probes: probes::ProbeState,
     /// A figure being drawn and written (Export…), with its folder.
-    pub exports: JobSlot<(), [PathBuf; 2], PathBuf>,
+    pub exports: JobSlot<(), Vec<PathBuf>, writes::Writing>,
     /// A PyTorch checkpoint being imported.
     imports: JobSlot<(), runs::ImportedRun, ()>,
     /// How the last import ended, until the import window takes it.
@@ -273,16 +274,6 @@ impl Workbench {
         self.imports_logic();
     }
 
-    /// Says what the last export wrote, or why it could not.
-    fn exports_logic(&mut self) {
-        match self.exports.poll() {
-            Some((_, Outcome::Finished([png, data]))) => {
-                self.notify(format!("Wrote {} and {}", png.display(), data.display()), false)
-            }
-            Some((_, Outcome::Failed(message))) => self.notify(message, true),
-            Some((_, Outcome::Cancelled)) | None => {}
-        }
-    }
 
     /// Applies queued actions.
     pub fn apply_actions(&mut self) {

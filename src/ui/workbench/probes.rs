@@ -269,13 +269,18 @@ impl Workbench {
         });
     }
 
-    /// Writes the drawn digits into a folder the user chose (never over MNIST-named files).
+    /// Writes the drawn digits into a folder the user chose (never over MNIST-named files), on
+    /// the export job.
     pub(super) fn save_drawings_into(&mut self, dir: &std::path::Path) {
-        let n = self.probes.drawn.digits.len();
-        match self.probes.drawn.save_into(dir) {
-            Ok(()) => self.notify(format!("saved {n} drawn digits in {}", dir.display()), false),
-            Err(e) => self.notify(format!("cannot save into {}: {e}", dir.display()), true),
-        }
+        let drawn = self.probes.drawn.clone();
+        let target = dir.to_path_buf();
+        let kind = super::writes::WriteKind::Drawings;
+        self.start_write(dir.to_path_buf(), kind, move || {
+            drawn
+                .save_into(&target)
+                .map(|()| vec![target.clone()])
+                .map_err(|e| format!("cannot save into {}: {e}", target.display()))
+        });
     }
 
     fn save_drawn(&mut self) {

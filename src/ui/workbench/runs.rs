@@ -255,12 +255,8 @@ impl Workbench {
         };
         config.created = utc_timestamp();
         let summary = m.run_dir.as_ref().map(|d| d.join("summary.json"));
-        let result = crate::run::save_model_as_run(&m.model, &config, path, summary.as_deref());
-        match result {
-            Ok(()) => self.notify(format!("Model saved to {}", path.display()), false),
-            Err(e) => self.notify(format!("Cannot save the model: {e}"), true),
-        }
-        self.refresh_runs();
+        let model = m.model.clone();
+        self.write_model(model, config, path.to_path_buf(), summary);
     }
 
     pub(super) fn set_overlay(&mut self, path: &Path, on: bool) {
@@ -301,9 +297,7 @@ impl Workbench {
         let mut runs = vec![(current, &session.history)];
         runs.extend(self.overlays.iter().map(|o| (o.label.clone(), &o.history)));
         let csv = crate::train::history::curves_csv(&runs);
-        match crate::fsutil::atomic_write(path, csv.as_bytes()) {
-            Ok(()) => self.notify(format!("Curves written to {}", path.display()), false),
-            Err(e) => self.notify(format!("Cannot write {}: {e}", path.display()), true),
-        }
+        let kind = super::writes::WriteKind::Curves;
+        self.write_file(path.to_path_buf(), kind, move || Ok(csv.into_bytes()));
     }
 }
