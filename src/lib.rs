@@ -14,7 +14,7 @@
 //!   confusion scores, calibration, errors, top-activating search, dataset statistics) and
 //!   the `mnist-analysis` worker thread for the heavy model passes.
 //! - [`experiment`]: many-model experiments (seeds [S0, S2, S3](#seed-studies)) on the
-//!   `mnist-experiment` thread.
+//!   `mnist-study` thread (each registered as a [`study`]).
 //! - [`probe`]: probes of one model (row sweeps, ablation, saliency, embeddings,
 //!   cross-dataset, labelled drawings) on the `mnist-probe` thread.
 //! - [`interop`]: PyTorch checkpoints in (`import`) and out (`export`, with a `model.py`).

@@ -238,3 +238,33 @@ fn class_curves_run_from_the_cli_on_an_older_run_folder() {
     );
     assert!(!ok && stderr.contains("already holds results"), "{stderr}");
 }
+
+#[test]
+fn damaged_class_curves_results_are_refused_naming_the_field() {
+    use mnist_workbench::study::Study;
+    use mnist_workbench::study::class_curves::ClassCurves;
+    let good = serde_json::json!({
+        "config": {"digits": [1, 7]},
+        "run": "r",
+        "epochs": [{"epoch": 1, "accuracy": 0.9, "per_class": vec![0.9; 10]}]
+    });
+    let dir = common::temp_dir("studies-bad-curves");
+    let write = |value: &serde_json::Value| std::fs::write(dir.join("class_curves.json"), value.to_string()).unwrap();
+    write(&good);
+    assert!(ClassCurves::load(&dir).is_ok());
+    type Damage = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: [(&str, Damage); 4] = [
+        ("config.digits", Box::new(|v| v["config"]["digits"] = serde_json::json!([1, 12]))),
+        ("epochs[0].accuracy", Box::new(|v| v["epochs"][0]["accuracy"] = serde_json::json!(1.5))),
+        ("epochs[0].per_class[3]", Box::new(|v| v["epochs"][0]["per_class"][3] = serde_json::json!(-0.1))),
+        ("invalid length 2", Box::new(|v| v["epochs"][0]["per_class"] = serde_json::json!([0.5, 0.5]))),
+    ];
+    for (field, damage) in cases {
+        let mut bad = good.clone();
+        damage(&mut bad);
+        write(&bad);
+        let err = ClassCurves::load(&dir).expect_err(field).to_string();
+        assert!(err.contains("class_curves.json"), "{field}: {err}");
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}

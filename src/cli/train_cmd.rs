@@ -262,7 +262,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         None => config_from(&a, TrainConfig::default(), model_spec(&a)?)?,
     };
-    config.validate().map_err(|e| anyhow::anyhow!("--{e}"))?;
+    config.validate().map_err(|e| {
+        // An optimiser's own setting is given as `--opt KEY=VALUE` (momentum also as --momentum).
+        let own_setting = e.field != "momentum"
+            && config.optimizer.hyperparameter_texts().iter().any(|(info, _)| info.key == e.field);
+        let flag = if own_setting { format!("--opt {}", e.field) } else { format!("--{}", e.field) };
+        anyhow::anyhow!("{flag}: {}", e.message)
+    })?;
     let device = select_device(config.device.clone())?;
     eprintln!("device: {} ({})", device.name, device.reason);
     let data = Arc::new(load_dataset(&a.data.request())?);

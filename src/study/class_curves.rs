@@ -162,6 +162,7 @@ impl Study for ClassCurves {
     fn load(dir: &Path) -> Result<ClassCurvesResults, StudyError> {
         let path = dir.join(RESULTS_FILE);
         let results: ClassCurvesResults = read_json(&path)?;
+        Self::validate(&results.config).map_err(|e| StudyError::format(&path, format!("config.{e}")))?;
         for (i, e) in results.epochs.iter().enumerate() {
             check_figure(&path, &format!("epochs[{i}].accuracy"), e.accuracy, true)?;
             for (d, &v) in e.per_class.iter().enumerate() {
