@@ -133,11 +133,11 @@ fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
     h.get_by_label("Run ensemble").click();
     h.run_steps(2);
     assert!(
-        h.state().workbench.studies.running.is_running(),
+        h.state().workbench.studies.any_running(),
         "the run started"
     );
     step_until(&mut h, "the ensemble", |app| {
-        !app.workbench.studies.running.is_running()
+        !app.workbench.studies.any_running()
             && app
                 .workbench
                 .studies
@@ -167,7 +167,7 @@ fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
     h.get_by_label_contains("Drawing pad image, 100 dropout passes");
     h.get_by_label("Run stability test").click();
     step_until(&mut h, "the stability test", |app| {
-        !app.workbench.studies.running.is_running() && app.workbench.studies.latest::<Stability>().is_some()
+        !app.workbench.studies.any_running() && app.workbench.studies.latest::<Stability>().is_some()
     });
     let loaded = h.state().workbench.studies.latest::<Stability>().unwrap();
     // One pass per training epoch, at least two (the run trained for one).

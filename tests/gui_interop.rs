@@ -85,10 +85,9 @@ fn an_imported_pytorch_model_drives_the_panels() {
     h.get_by_label("Row sweep").click();
     step_until(&mut h, "the row sweep", |app| {
         app.workbench
-            .probes
-            .row_sweep
-            .as_ref()
-            .is_some_and(|s| s.value.image == image)
+            .studies
+            .latest::<mnist_workbench::study::row_sweep::RowSweep>()
+            .is_some_and(|s| s.results.image.pixels == image)
     });
     h.get_by_label("Row sweep 2,5");
 }

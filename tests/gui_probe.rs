@@ -12,6 +12,10 @@ use common::gui::{harness, step_until, test_image};
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::Dataset;
 use mnist_workbench::probe::row_sweep::{MarginClasses, erase_rows, erase_sweep};
+use mnist_workbench::study::ablation::Ablation;
+use mnist_workbench::study::embed::Embed;
+use mnist_workbench::study::row_sweep::RowSweep;
+use mnist_workbench::study::saliency::Saliency;
 use mnist_workbench::ui::workbench::Action;
 
 fn fixture() -> &'static (Arc<Dataset>, PathBuf) {
@@ -48,12 +52,11 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
     // The panel follows the pad: the sweep of the 7 arrives without a click.
     step_until(&mut h, "the row sweep", |app| {
         app.workbench
-            .probes
-            .row_sweep
-            .as_ref()
-            .is_some_and(|s| s.value.image == image)
+            .studies
+            .latest::<RowSweep>()
+            .is_some_and(|s| s.results.image.pixels == image)
     });
-    let shown = h.state().workbench.probes.row_sweep.clone().unwrap().value;
+    let shown = h.state().workbench.studies.latest::<RowSweep>().unwrap().results;
     // The panel shows what the engine computes for the same model and image.
     let wb = &h.state().workbench;
     let m = wb.model.as_ref().unwrap();
@@ -74,7 +77,7 @@ fn a_row_sweep_cell_loads_that_edit_into_the_pad() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(
-        h.state().workbench.probes.row_sweep.as_ref().unwrap().value.image,
+        h.state().workbench.studies.latest::<RowSweep>().unwrap().results.image.pixels,
         image
     );
     // Another cell replaces the pad image with that edit of the original.
@@ -102,12 +105,11 @@ fn saliency_follows_the_pad_and_the_embedding_neighbours_load_into_it() {
     h.get_by_label("Saliency").click();
     step_until(&mut h, "saliency maps", |app| {
         app.workbench
-            .probes
-            .saliency
-            .as_ref()
-            .is_some_and(|s| s.value.0 == three)
+            .studies
+            .latest::<Saliency>()
+            .is_some_and(|s| s.results.image.pixels == three)
     });
-    let maps = h.state().workbench.probes.saliency.clone().unwrap().value.1;
+    let maps = h.state().workbench.studies.latest::<Saliency>().unwrap().results.maps.clone();
     let total: f32 = maps.integrated.iter().sum();
     assert!(
         (total - maps.blank_gap).abs() < 0.15 * maps.blank_gap.abs().max(0.5),
@@ -118,10 +120,10 @@ fn saliency_follows_the_pad_and_the_embedding_neighbours_load_into_it() {
     h.run_steps(2);
     h.get_by_label("Embed test images").click();
     step_until(&mut h, "the embedding", |app| {
-        app.workbench.probes.embedding.is_some()
+        app.workbench.studies.latest::<Embed>().is_some()
     });
     h.run_steps(3);
-    let e = h.state().workbench.probes.embedding.clone().unwrap().value;
+    let e = h.state().workbench.studies.latest::<Embed>().unwrap().results;
     assert_eq!(e.indices.len(), data.test.len().min(5000));
     assert!(e.tsne_points.is_some());
     let neighbours: Vec<usize> = h
@@ -165,9 +167,9 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     h.run_steps(2);
     h.get_by_label("Run ablation").click();
     step_until(&mut h, "the ablation", |app| {
-        app.workbench.probes.ablation.is_some()
+        app.workbench.studies.latest::<Ablation>().is_some()
     });
-    let r = h.state().workbench.probes.ablation.clone().unwrap().value;
+    let r = h.state().workbench.studies.latest::<Ablation>().unwrap().results;
     assert_eq!(r.layer_name, "fc", "a CNN's dense layer is the default");
     assert_eq!(r.random.len(), 100);
     assert!(
@@ -187,15 +189,15 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     };
     h.get_by_label(&format!("Yes, a {predicted}")).click();
     h.run_steps(2);
-    assert_eq!(h.state().workbench.probes.drawn.digits.len(), 1);
-    assert_eq!(h.state().workbench.probes.drawn.accuracy(), Some(1.0));
+    assert_eq!(h.state().workbench.drawings.drawn.digits.len(), 1);
+    assert_eq!(h.state().workbench.drawings.drawn.accuracy(), Some(1.0));
     let (train, _) = mnist_workbench::data::load_split_from_folder(&runs.join("drawn-digits")).unwrap();
     assert_eq!(train.labels, vec![predicted as u8]);
     // A wrong prediction: "it is a 4" labels it 4 and the accuracy drops to a half.
     let wrong = if predicted == 4 { 5 } else { 4 };
     h.get_by_label(&format!("it is a {wrong}")).click();
     h.run_steps(2);
-    assert_eq!(h.state().workbench.probes.drawn.accuracy(), Some(0.5));
+    assert_eq!(h.state().workbench.drawings.drawn.accuracy(), Some(0.5));
     assert!(
         h.query_by_label_contains("the model was right on 1 (50 %)")
             .is_some()
@@ -203,6 +205,13 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     // Evaluate measures the current model on both drawings (one image labelled two ways:
     // right once, wrong once).
     h.get_by_label("Evaluate").click();
+    // The evaluation is the `feedback` study, on the probe lane.
+    step_until(&mut h, "the drawn digits' evaluation", |app| {
+        app.workbench
+            .studies
+            .latest::<mnist_workbench::study::feedback::Feedback>()
+            .is_some()
+    });
     h.run_steps(2);
     assert!(
         h.query_by_label_contains("model: 50.0 % of 2").is_some(),
@@ -212,7 +221,7 @@ fn ablation_runs_from_its_panel_and_drawn_digits_are_kept() {
     h.run_steps(2);
     h.get_by_label("Forget last").click();
     h.run_steps(2);
-    assert!(h.state().workbench.probes.drawn.digits.is_empty());
+    assert!(h.state().workbench.drawings.drawn.digits.is_empty());
     assert!(!runs.join("drawn-digits").join("train-labels-idx1-ubyte").exists());
 }
 

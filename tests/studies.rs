@@ -86,8 +86,9 @@ fn the_registry_has_unique_ids_and_results_files() {
 #[test]
 fn every_study_has_a_cli_subcommand_with_the_flags_its_needs_ask_for() {
     for study in STUDIES {
-        let (ok, stdout, stderr) = common::cli(&["experiment", study.id(), "--help"], &[], &[]);
-        assert!(ok, "experiment {} --help failed: {stderr}", study.id());
+        let group = study.lane().command();
+        let (ok, stdout, stderr) = common::cli(&[group, study.id(), "--help"], &[], &[]);
+        assert!(ok, "{group} {} --help failed: {stderr}", study.id());
         assert!(stdout.contains(study.about()), "{}: {stdout}", study.id());
         assert!(stdout.contains("--out"), "{}", study.id());
         let needs = study.needs();
@@ -101,7 +102,7 @@ fn every_study_has_a_cli_subcommand_with_the_flags_its_needs_ask_for() {
 fn every_study_has_a_panel() {
     let panels: Vec<&str> = mnist_workbench::ui::panels::registry()
         .iter()
-        .filter_map(|p| p.study())
+        .flat_map(|p| p.studies())
         .collect();
     for study in STUDIES {
         assert!(panels.contains(&study.id()), "no panel shows {}", study.id());
@@ -115,7 +116,7 @@ fn every_study_runs_saves_reloads_and_draws_the_same_figures() {
         let out = root.join(study.id());
         let results = run_quick(*study, &out);
         assert!(out.join(study.results_file()).is_file(), "{}", study.id());
-        let record = StudyRecord::load(&out).unwrap().expect("study.json written");
+        let record = StudyRecord::load(*study, &out).unwrap().expect("study record written");
         assert_eq!(record.study, study.id());
         assert_eq!(record.data.is_some(), study.needs().data, "{}", study.id());
         let figures = study.figures(&results);
@@ -208,7 +209,7 @@ fn results_folders_written_before_the_registry_still_open() {
             .collect();
         assert_eq!(owner, [id]);
         // No `study.json` then: opening must not need one.
-        assert!(StudyRecord::load(&dir).unwrap().is_none());
+        assert!(StudyRecord::load(study, &dir).unwrap().is_none());
     }
 }
 

@@ -145,7 +145,7 @@ fn unreadable_drawings_are_kept_and_saved_sets_never_overwritten() {
     }
     let mut h = harness(&data, &runs);
     h.run_steps(4);
-    assert!(h.state().workbench.probes.drawn_unreadable.is_some());
+    assert!(h.state().workbench.drawings.drawn_unreadable.is_some());
     // Label the pad's drawing: kept in memory, the folder on disk untouched.
     let predicted = {
         let l = h.state().workbench.pad_logits().expect("a model answers");

@@ -1,9 +1,11 @@
-//! `experiment <study>`: every registered study ([`mnist_workbench::study::STUDIES`]) without
-//! a window, writing the same results files the app's panels write and read. The
+//! `experiment <study>` and `probe <study>`: every registered study
+//! ([`mnist_workbench::study::STUDIES`]) without a window, in the group of its
+//! [`Lane`], writing the same results files the app's panels write and read. The
 //! subcommands and their flags come from the registry: each study's own flags plus the
 //! shared ones its needs ask for (`--run`, `--out`, `--overwrite`, `--device`, the data
 //! flags).
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,16 +14,47 @@ use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use mnist_workbench::data::load_dataset;
 use mnist_workbench::device::{DeviceChoice, select_device};
 use mnist_workbench::run::RunDir;
-use mnist_workbench::study::{AnyStudy, Home, Progress, Reporter, STUDIES, StudyError, StudyInputs, find, run_study};
+use mnist_workbench::study::{
+    AnyStudy, Home, Lane, Progress, Reporter, STUDIES, StudyError, StudyInputs, find, run_study,
+};
 
 use super::DataArgs;
 use super::progress::ProgressBar;
 
-/// The chosen study and its parsed flags (clap's `Subcommand`, built from the registry).
+/// A CLI group of studies: the studies of one [`Lane`].
+pub trait LaneGroup: std::fmt::Debug {
+    /// The lane whose studies the group lists.
+    const LANE: Lane;
+}
+
+/// `experiment <study>`.
 #[derive(Debug)]
-pub struct ExperimentAction {
+pub struct Experiments;
+
+impl LaneGroup for Experiments {
+    const LANE: Lane = Lane::Experiment;
+}
+
+/// `probe <study>`.
+#[derive(Debug)]
+pub struct Probes;
+
+impl LaneGroup for Probes {
+    const LANE: Lane = Lane::Probe;
+}
+
+/// The chosen study of group `L` and its parsed flags (clap's `Subcommand`, built from the
+/// registry).
+#[derive(Debug)]
+pub struct StudyAction<L: LaneGroup> {
     study: &'static str,
     matches: ArgMatches,
+    group: PhantomData<L>,
+}
+
+/// The study `name` of group `L`.
+fn find_in<L: LaneGroup>(name: &str) -> Option<&'static dyn AnyStudy> {
+    find(name).filter(|s| s.lane() == L::LANE)
 }
 
 /// `--run` of a study that reads a trained run.
@@ -36,6 +69,15 @@ struct RunFlag {
 #[derive(Debug, Args)]
 struct NewFolderOut {
     /// Results folder (created if missing; a size curve resumes from the one there).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// `--out` of a study that writes into a folder it shares with others.
+#[derive(Debug, Args)]
+struct SharedOut {
+    /// Folder for the figures and their numbers (created if missing; files of the same name
+    /// are replaced).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -58,8 +100,9 @@ fn subcommand(study: &dyn AnyStudy) -> Command {
     cmd = match study.home() {
         Home::NewFolder => NewFolderOut::augment_args(cmd),
         Home::RunFolder => RunFolderOut::augment_args(cmd),
+        Home::SharedFolder => SharedOut::augment_args(cmd),
     };
-    if !study.resumes() {
+    if keeps_earlier(study) {
         cmd = cmd.arg(
             Arg::new("overwrite")
                 .long("overwrite")
@@ -83,15 +126,23 @@ fn subcommand(study: &dyn AnyStudy) -> Command {
     cmd.about(study.about()).long_about(None)
 }
 
-impl FromArgMatches for ExperimentAction {
+/// Whether earlier results of the study are refused without `--overwrite` (not for one that
+/// resumes them, nor in a shared folder, where files are redrawn like figures).
+fn keeps_earlier(study: &dyn AnyStudy) -> bool {
+    !study.resumes() && study.home() != Home::SharedFolder
+}
+
+impl<L: LaneGroup> FromArgMatches for StudyAction<L> {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let Some((name, sub)) = matches.subcommand() else {
             return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
         };
-        let study = find(name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))?;
+        let study =
+            find_in::<L>(name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))?;
         Ok(Self {
             study: study.id(),
             matches: sub.clone(),
+            group: PhantomData,
         })
     }
 
@@ -101,10 +152,11 @@ impl FromArgMatches for ExperimentAction {
     }
 }
 
-impl clap::Subcommand for ExperimentAction {
+impl<L: LaneGroup> clap::Subcommand for StudyAction<L> {
     fn augment_subcommands(cmd: Command) -> Command {
         STUDIES
             .iter()
+            .filter(|s| s.lane() == L::LANE)
             .fold(cmd.subcommand_required(true), |cmd, study| cmd.subcommand(subcommand(*study)))
     }
 
@@ -113,7 +165,7 @@ impl clap::Subcommand for ExperimentAction {
     }
 
     fn has_subcommand(name: &str) -> bool {
-        find(name).is_some()
+        find_in::<L>(name).is_some()
     }
 }
 
@@ -145,8 +197,8 @@ fn keep_earlier(out: &Path, file: &str, overwrite: bool) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `experiment <study>`.
-pub fn run(action: ExperimentAction) -> anyhow::Result<()> {
+/// Runs `experiment <study>` or `probe <study>`.
+pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
     let study = find(action.study).context("unknown study")?;
     let m = &action.matches;
     let needs = study.needs();
@@ -167,9 +219,10 @@ pub fn run(action: ExperimentAction) -> anyhow::Result<()> {
             (None, Some((path, _, _))) => path.clone(),
             (None, None) => anyhow::bail!("--out is needed: {} reads no run folder", study.id()),
         },
+        Home::SharedFolder => SharedOut::from_arg_matches(m)?.out,
     };
     check_out(&out)?;
-    if !study.resumes() {
+    if keeps_earlier(study) {
         keep_earlier(&out, study.results_file(), m.get_flag("overwrite"))?;
     }
     let device = match needs.device {

@@ -6,7 +6,6 @@ mod data_cmd;
 mod eval_cmd;
 mod experiment_cmd;
 mod interop_cmd;
-mod probe_cmd;
 mod progress;
 mod report_cmd;
 mod serve_cmd;
@@ -51,12 +50,12 @@ enum Cmd {
     /// and a run's `class-curves`: every registered study, written to a results folder.
     Experiment {
         #[command(subcommand)]
-        action: experiment_cmd::ExperimentAction,
+        action: experiment_cmd::StudyAction<experiment_cmd::Experiments>,
     },
     /// Probe a trained run: row sweeps, ablation, saliency, embeddings, cross-dataset.
     Probe {
         #[command(subcommand)]
-        action: probe_cmd::ProbeAction,
+        action: experiment_cmd::StudyAction<experiment_cmd::Probes>,
     },
     /// Run the benchmark tasks (one JSON line each).
     Bench(bench_cmd::BenchArgs),
@@ -212,7 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Bench(a)) => bench_cmd::run(a),
         Some(Cmd::Report(a)) => report_cmd::run(a),
         Some(Cmd::Experiment { action }) => experiment_cmd::run(action),
-        Some(Cmd::Probe { action }) => probe_cmd::run(action),
+        Some(Cmd::Probe { action }) => experiment_cmd::run(action),
         Some(Cmd::Import(a)) => interop_cmd::import(a),
         Some(Cmd::Export(a)) => interop_cmd::export_run(a),
         Some(Cmd::Serve(a)) => serve_cmd::run(a),

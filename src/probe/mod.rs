@@ -1,7 +1,7 @@
 //! Probing a trained model (seeds [S1, S2, S3](crate#seed-studies)), each a configuration, a
-//! pure or batched computation and a serialisable result; the `probe` subcommand and the probe
-//! panels both call these functions, and [`worker`] runs the long ones on the `mnist-probe`
-//! thread.
+//! pure or batched computation and a serialisable result. Each is wrapped as a registered
+//! study in [`crate::study`] (its settings, `probe <id>` subcommand, results file and figure),
+//! which runs it on the `mnist-probe` thread.
 //!
 //! - [`row_sweep`]: erase every contiguous row range of an image (or paint a bar at each row)
 //!   and record a class margin; batch mode over many test images (seed
@@ -25,7 +25,6 @@ pub mod feedback;
 pub mod row_sweep;
 pub mod saliency;
 pub mod tsne;
-pub mod worker;
 
 use burn::module::Module;
 use burn::tensor::Device;

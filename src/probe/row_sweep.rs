@@ -41,12 +41,30 @@ pub struct EraseSweep {
     /// Prediction for the untouched image.
     pub original_prediction: u8,
     /// Row-major 28 × 28: entry `a * 28 + b` is the margin with rows `a..=b` erased (NaN
-    /// where `b < a`).
+    /// where `b < a`; `null` in JSON, which has no NaN).
+    #[serde(with = "nan_as_null")]
     pub margins: Vec<f32>,
     /// Prediction of each edit, same layout (255 where `b < a`).
     pub predictions: Vec<u8>,
     /// Whether the logits were averaged over dropout passes.
     pub mc: Option<McDropout>,
+}
+
+/// Serde for numbers with NaN holes: JSON has no NaN (serde_json writes `null`, then refuses
+/// to read it back as a number), so a number that is not finite is written as `null` and
+/// `null` is read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        let holes: Vec<Option<f32>> = values.iter().map(|v| v.is_finite().then_some(*v)).collect();
+        holes.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        let holes = Vec::<Option<f32>>::deserialize(d)?;
+        Ok(holes.into_iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+    }
 }
 
 /// A row range `[first, last]`, inclusive.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
+use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
 use crate::jobs::{Job, Progress, Reporter, Wake, spawn_reporting};
 use crate::report::Figure;
 use crate::run::RunConfig;
@@ -20,7 +20,9 @@ pub type AnyConfig = Arc<dyn Any + Send + Sync>;
 /// A study's results, type-erased (an `Arc` of the study's `Results`), cheap to clone.
 pub type AnyResults = Arc<dyn Any + Send + Sync>;
 
-/// File written beside every saved result: which study, with which settings, from what.
+/// File written beside the results of a study with a folder of its own: which study, with
+/// which settings, from what. In a folder several studies share (the run's, a probe's
+/// `--out`) it is `<id>.study.json` ([`AnyStudy::record_file`]).
 pub const RECORD_FILE: &str = "study.json";
 
 /// What saved results came from (`study.json` in the results folder).
@@ -58,9 +60,9 @@ impl Default for StudyRecord {
 }
 
 impl StudyRecord {
-    /// Reads `study.json` from `dir` (None when the folder predates it).
-    pub fn load(dir: &Path) -> Result<Option<Self>, StudyError> {
-        let path = dir.join(RECORD_FILE);
+    /// Reads the record of `study` from `dir` (None when the folder predates it).
+    pub fn load(study: &dyn AnyStudy, dir: &Path) -> Result<Option<Self>, StudyError> {
+        let path = dir.join(study.record_file());
         if !path.exists() {
             return Ok(None);
         }
@@ -86,6 +88,16 @@ pub trait AnyStudy: Sync {
     fn tie(&self) -> Tie;
     /// [`Study::RESUMES`].
     fn resumes(&self) -> bool;
+    /// [`Study::LANE`].
+    fn lane(&self) -> Lane;
+    /// The name of its [`StudyRecord`] file: `study.json` in a folder of its own,
+    /// `<id>.study.json` in one it shares with other studies.
+    fn record_file(&self) -> String {
+        match self.home() {
+            Home::NewFolder => RECORD_FILE.to_string(),
+            Home::RunFolder | Home::SharedFolder => format!("{}.{RECORD_FILE}", self.id()),
+        }
+    }
     /// [`Study::DEFAULT_DEVICE`].
     fn default_device(&self) -> &'static str;
     /// The subcommand with the study's own flags (the runner adds the shared ones).
@@ -156,6 +168,9 @@ impl<S: Study> AnyStudy for Registered<S> {
     }
     fn resumes(&self) -> bool {
         S::RESUMES
+    }
+    fn lane(&self) -> Lane {
+        S::LANE
     }
     fn default_device(&self) -> &'static str {
         S::DEFAULT_DEVICE
@@ -228,19 +243,24 @@ pub fn run_study(
             finished: crate::run::utc_timestamp(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
-        write_json(&dir.join(RECORD_FILE), &record)?;
+        write_json(&dir.join(study.record_file()), &record)?;
     }
     Ok(results)
 }
 
-/// Starts [`run_study`] on a thread named `mnist-study`; `wake` is called after each event.
+/// Starts [`run_study`] on a thread named `mnist-study` (`mnist-probe` for a probe); `wake`
+/// is called after each event.
 pub fn spawn_study(
     study: &'static dyn AnyStudy,
     config: AnyConfig,
     inputs: StudyInputs,
     wake: Wake,
 ) -> std::io::Result<Job<Progress, AnyResults>> {
-    spawn_reporting("mnist-study", wake, move |reporter| {
+    let thread = match study.lane() {
+        Lane::Experiment => "mnist-study",
+        Lane::Probe => "mnist-probe",
+    };
+    spawn_reporting(thread, wake, move |reporter| {
         run_study(study, &config, &inputs, reporter)
     })
 }

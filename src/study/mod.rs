@@ -16,6 +16,7 @@
 //! ARCHITECTURE.md walks through adding one.
 
 mod erased;
+pub mod image;
 #[macro_use]
 mod registry;
 
@@ -25,6 +26,13 @@ register_studies![
     subset_curve::SubsetCurve,
     stability::Stability,
     class_curves::ClassCurves,
+    saliency::Saliency,
+    row_sweep::RowSweep,
+    batch_sweep::BatchSweepStudy,
+    cross_dataset::CrossDataset,
+    feedback::Feedback,
+    ablation::Ablation,
+    embed::Embed,
 ];
 
 use std::fmt::Debug;
@@ -35,6 +43,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use erased::{AnyConfig, AnyResults, AnyStudy, StudyRecord, run_study, spawn_study};
+pub use image::{ImageArgs, ImageChoice, PickedImage};
 
 use crate::data::Dataset;
 pub use crate::jobs::{Cancelled, Progress, Reporter};
@@ -135,6 +144,33 @@ pub enum Home {
     NewFolder,
     /// The trained run's own folder (CLI: `--out`, default the `--run` folder).
     RunFolder,
+    /// A folder several studies share (CLI: `--out`, required; files of the same name are
+    /// replaced, as a figure is redrawn). The app keeps these results in memory only: a probe
+    /// that follows the pad would otherwise leave a folder per stroke (Export… writes them).
+    SharedFolder,
+}
+
+/// Which job slot a study runs in, and which CLI group lists it: a probe (seconds, one
+/// model) can run while an experiment (minutes, many models) trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// `experiment <id>`; the app's experiment slot.
+    Experiment,
+    /// `probe <id>`; the app's probe slot.
+    Probe,
+}
+
+impl Lane {
+    /// Both lanes, in the order the app shows them.
+    pub const ALL: [Lane; 2] = [Lane::Experiment, Lane::Probe];
+
+    /// The CLI group (`experiment` or `probe`).
+    pub fn command(self) -> &'static str {
+        match self {
+            Lane::Experiment => "experiment",
+            Lane::Probe => "probe",
+        }
+    }
 }
 
 /// What results belong to, so the app drops them when that changes.
@@ -195,6 +231,20 @@ impl StudyInputs {
             .ok_or_else(|| StudyError::Config("this study needs data: load MNIST or the synthetic digits".into()))
     }
 
+    /// The model and the device its weights live on, without autodiff: where a probe
+    /// computes (in the app the open model's device, which may not be the chosen one).
+    pub fn model_on_device(&self) -> Result<(&Model, burn::tensor::Device), StudyError> {
+        use burn::module::Module as _;
+        let model = self.model()?;
+        let device = model
+            .devices()
+            .into_iter()
+            .next()
+            .or_else(|| self.device.as_ref().map(|d| d.device.clone()))
+            .ok_or_else(|| StudyError::Config("the model has no device".into()))?;
+        Ok((model, device.without_autodiff()))
+    }
+
     /// The device, or an error saying one is needed.
     pub fn device(&self) -> Result<&SelectedDevice, StudyError> {
         self.device
@@ -220,6 +270,8 @@ pub trait Study: Sized + 'static {
     const HOME: Home;
     /// What its results belong to.
     const TIE: Tie;
+    /// The job slot and CLI group.
+    const LANE: Lane = Lane::Experiment;
     /// Whether a run in a folder that already holds results continues them (a size curve)
     /// instead of being refused without `--overwrite`.
     const RESUMES: bool = false;

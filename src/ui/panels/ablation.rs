@@ -1,24 +1,62 @@
 //! Neuron ablation (seed S1): pick a layer and two classes; the units whose class-mean
 //! activations differ by more than a threshold are zeroed, and the accuracy that leaves is
 //! set against K random ablations of as many units (a histogram with the targeted result
-//! marked), with a threshold sweep and the sorted differences.
+//! marked), with a threshold sweep and the sorted differences. Runs the `ablation` study
+//! ([`crate::study::ablation`]).
 
 use egui::Color32;
 use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, PlotPoints, VLine};
 
-use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
-use crate::probe::ablation::{AblationConfig, AblationResults};
-use crate::probe::worker::{ProbeKind, ProbeRequest};
+use super::{Panel, digit_ui, probe_blocked, stale_ui, study_controls_ui};
+use crate::probe::ablation::AblationResults;
+use crate::study::Study as _;
+use crate::study::ablation::{Ablation, AblationSettings};
 use crate::ui::layout::PanelKind;
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
 use crate::ui::palette::SERIES_BLUE as BLUE;
 const RED: Color32 = crate::ui::palette::BAD;
 
-/// The Ablation panel: its settings (layer, classes, threshold, trials); the results live in
-/// `wb.probes`.
+/// What the Ablation panel keeps across restarts: the settings but the layer, which is
+/// chosen per model. Named fields with defaults, so the older saved form (the probe's whole
+/// `AblationConfig`, layer index included) still loads, its layer ignored.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct SavedSettings {
+    classes: [u8; 2],
+    threshold: f32,
+    random_trials: usize,
+    sweep: Vec<f32>,
+    sweep_trials: usize,
+    max_images: usize,
+    seed: u64,
+}
+
+impl Default for SavedSettings {
+    fn default() -> Self {
+        Self::from(&AblationSettings::default())
+    }
+}
+
+impl From<&AblationSettings> for SavedSettings {
+    fn from(s: &AblationSettings) -> Self {
+        Self {
+            classes: s.classes,
+            threshold: s.threshold,
+            random_trials: s.random_trials,
+            sweep: s.sweep.clone(),
+            sweep_trials: s.sweep_trials,
+            max_images: s.max_images,
+            seed: s.seed,
+        }
+    }
+}
+
+/// The Ablation panel: its settings (layer by name, classes, threshold, trials); the results
+/// are the study's latest in `wb.studies`.
 pub struct AblationPanel {
-    config: AblationConfig,
+    settings: AblationSettings,
     /// Model version the default layer was chosen for.
     layer_for: u64,
 }
@@ -26,7 +64,7 @@ pub struct AblationPanel {
 impl Default for AblationPanel {
     fn default() -> Self {
         Self {
-            config: AblationConfig::default(),
+            settings: AblationSettings::default(),
             layer_for: u64::MAX,
         }
     }
@@ -43,47 +81,50 @@ impl AblationPanel {
         if self.layer_for != version {
             // The last hidden layer: seed S1's MLP layer, a CNN's dense layer.
             self.layer_for = version;
-            self.config.layer = layers.len().saturating_sub(1);
+            self.settings.layer = layers.last().map(|l| l.name.clone());
         }
+        let s = &mut self.settings;
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::Ablation, "Run ablation") {
-                if self.config.classes[0] == self.config.classes[1] {
+            if study_controls_ui(ui, wb, Ablation::ID, "Run ablation", probe_blocked(wb)) {
+                if s.classes[0] == s.classes[1] {
                     wb.notify("choose two different digits", true);
                 } else {
-                    wb.act(Action::StartProbe(ProbeRequest::Ablation(self.config.clone()), false));
+                    wb.act(Action::StartStudy(StudyRequest::new::<Ablation>(s.clone())));
                 }
             }
-            let name = layers.get(self.config.layer).map_or("—".to_string(), |l| {
+            let chosen = layers.iter().find(|l| s.layer.as_ref() == Some(&l.name));
+            let name = chosen.map_or("—".to_string(), |l| {
                 format!("{} ({} {})", l.name, l.units, if l.is_conv { "channels" } else { "units" })
             });
-            let before = self.config.layer;
+            let before = s.layer.clone();
             egui::ComboBox::from_label("layer")
                 .selected_text(name)
                 .show_ui(ui, |ui| {
-                    for (i, l) in layers.iter().enumerate() {
-                        ui.selectable_value(&mut self.config.layer, i, format!("{} ({})", l.name, l.units));
+                    for l in &layers {
+                        ui.selectable_value(&mut s.layer, Some(l.name.clone()), format!("{} ({})", l.name, l.units));
                     }
                 })
                 .response
                 .on_hover_text("Dense layers ablate neurons; conv layers ablate whole channels (slower: the later convolutions run once per ablation)");
-            if self.config.layer != before && layers.get(self.config.layer).is_some_and(|l| l.is_conv) {
+            let now_conv = layers.iter().any(|l| l.is_conv && s.layer.as_ref() == Some(&l.name));
+            if s.layer != before && now_conv {
                 // Every ablation re-runs the later convolutions: keep the first try short.
-                self.config.max_images = self.config.max_images.min(1000);
+                s.max_images = s.max_images.min(1000);
             }
-            let [a, b] = &mut self.config.classes;
+            let [a, b] = &mut s.classes;
             digit_ui(ui, "classes", a, "First class (seed S1: 1)");
             digit_ui(ui, "and", b, "Second class (seed S1: 7)");
-            ui.add(egui::Slider::new(&mut self.config.threshold, 0.0..=2.0).text("threshold"))
+            ui.add(egui::Slider::new(&mut s.threshold, 0.0..=2.0).text("threshold"))
                 .on_hover_text("Units with |mean activation on the first class − on the second| above this are zeroed");
             ui.label("random ablations");
-            ui.add(egui::DragValue::new(&mut self.config.random_trials).range(1..=2000));
+            ui.add(egui::DragValue::new(&mut s.random_trials).range(1..=2000));
             ui.label("test images");
-            ui.add(egui::DragValue::new(&mut self.config.max_images).range(100..=10_000).speed(50));
+            ui.add(egui::DragValue::new(&mut s.max_images).range(100..=10_000).speed(50));
             ui.label("seed");
-            ui.add(egui::DragValue::new(&mut self.config.seed));
-            let results = wb.probes.ablation.clone();
+            ui.add(egui::DragValue::new(&mut s.seed));
+            let results = wb.studies.latest::<Ablation>();
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
-                results.map(|r| crate::report::probes::ablation(&r.value))
+                results.map(|r| crate::report::probes::ablation(&r.results))
             });
         });
     }
@@ -94,30 +135,47 @@ impl Panel for AblationPanel {
         PanelKind::Ablation
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(Ablation::ID)
+    }
+
     fn save_settings(&self) -> Option<String> {
-        serde_json::to_string(&self.config).ok()
+        serde_json::to_string(&SavedSettings::from(&self.settings)).ok()
     }
 
     fn load_settings(&mut self, json: &str) {
-        if let Ok(config) = serde_json::from_str::<AblationConfig>(json) {
-            let layer = self.config.layer;
-            self.config = config;
-            self.config.layer = layer; // the layer is chosen per model
+        if let Ok(saved) = serde_json::from_str::<SavedSettings>(json) {
+            let s = &mut self.settings;
+            let valid = |c: u8| c.min(9);
+            s.classes = saved.classes.map(valid);
+            s.threshold = if saved.threshold.is_finite() {
+                saved.threshold.clamp(0.0, 2.0)
+            } else {
+                s.threshold
+            };
+            s.random_trials = saved.random_trials.clamp(1, 2000);
+            if saved.sweep.iter().all(|t| (0.0..=1000.0).contains(t)) {
+                s.sweep = saved.sweep;
+            }
+            s.sweep_trials = saved.sweep_trials.min(10_000);
+            s.max_images = saved.max_images.clamp(100, 10_000);
+            s.seed = saved.seed;
+            // The layer is chosen per model.
         }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
-        let Some(probed) = wb.probes.ablation.clone() else {
+        let Some(probed) = wb.studies.latest::<Ablation>() else {
             ui.label(
                 "Finds the units whose mean activation differs most between two classes (seed S1: 1 and 7), \
                  zeroes them at inference and compares the accuracy with random ablations of as many units.",
             );
             return;
         };
-        stale_ui(ui, wb, probed.model_version());
-        let r = &probed.value;
+        stale_ui(ui, wb, probed.from.model_version);
+        let r = &probed.results;
         summary_ui(ui, r);
         accuracy_table_ui(ui, r);
         let width = ((ui.available_width() - 30.0) / 3.0).max(220.0);

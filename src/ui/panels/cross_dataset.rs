@@ -8,15 +8,17 @@ use std::path::PathBuf;
 use egui::{Color32, ColorImage, Sense, vec2};
 use egui_plot::{Bar, BarChart, Corner, Legend, Line, PlotPoint, PlotPoints, Points, Text};
 
-use super::{Panel, probe_controls_ui, stale_ui};
+use super::{Panel, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::pixels::intensities_to_grey;
 use crate::probe::corrupt::Corruption;
 use crate::probe::cross_dataset::CrossDatasetConfig;
-use crate::probe::worker::{ProbeKind, ProbeRequest};
 use crate::rng::Rng;
+use crate::study::Study as _;
+use crate::study::cross_dataset::{CrossDataset, CrossDatasetSettings as StudySettings};
 use crate::ui::layout::PanelKind;
 use crate::ui::palette::class_color;
 use crate::ui::widgets::CachedTexture;
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
 /// What the Cross-dataset panel keeps across restarts (named fields, each with its default).
@@ -39,12 +41,14 @@ pub struct CrossDatasetPanel {
 impl CrossDatasetPanel {
     fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::CrossDataset, "Run cross-dataset test") {
-                let request = ProbeRequest::CrossDataset {
+            let blocked = probe_blocked(wb);
+            if study_controls_ui(ui, wb, CrossDataset::ID, "Run cross-dataset test", blocked) {
+                let settings = StudySettings {
                     emnist: self.emnist.clone(),
-                    config: self.config.clone(),
+                    images: self.config.images,
+                    seed: self.config.seed,
                 };
-                wb.act(Action::StartProbe(request, false));
+                wb.act(Action::StartStudy(StudyRequest::new::<CrossDataset>(settings)));
             }
             ui.label("corrupted test images");
             ui.add(
@@ -73,21 +77,11 @@ impl CrossDatasetPanel {
             if self.emnist.is_some() && ui.button("Clear").clicked() {
                 self.emnist = None;
             }
-            let result = wb.probes.cross.clone();
-            let first = wb
-                .dataset()
-                .filter(|d| !d.test.is_empty())
-                .map(|d| d.test.image(0).to_vec());
+            let result = wb.studies.latest::<CrossDataset>();
             crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
-                let examples: Vec<(String, Vec<u8>)> = first
-                    .map(|img| {
-                        crate::probe::cross_dataset::corruption_examples(&img, 1)
-                            .into_iter()
-                            .map(|(c, p)| (c.name().to_string(), p))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                result.map(|r| crate::report::probes::cross_dataset(&r.value, &examples))
+                result.map(|r| {
+                    crate::report::probes::cross_dataset(&r.results.results, &r.results.named_examples())
+                })
             });
         });
     }
@@ -138,6 +132,10 @@ impl Panel for CrossDatasetPanel {
         PanelKind::CrossDataset
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(CrossDataset::ID)
+    }
+
     fn save_settings(&self) -> Option<String> {
         serde_json::to_string(&CrossDatasetSettings {
             config: self.config.clone(),
@@ -156,9 +154,9 @@ impl Panel for CrossDatasetPanel {
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
-        if let Some(probed) = wb.probes.cross.clone() {
-            stale_ui(ui, wb, probed.model_version());
-            let r = &probed.value;
+        if let Some(probed) = wb.studies.latest::<CrossDataset>() {
+            stale_ui(ui, wb, probed.from.model_version);
+            let r = &probed.results.results;
             ui.horizontal_wrapped(|ui| {
                 ui.strong(format!("MNIST test: {:.2} %", 100.0 * r.mnist.accuracy));
                 ui.label("· bars: corruptions averaged over their severities");

@@ -2,20 +2,23 @@
 //! coloured by digit with mistakes ringed, drawn into a texture so 5000 points stay fluid.
 //! Hover a point to see its image, click it to load it into the pad; the pad's own image is
 //! placed in the same space (a yellow disc) with its 8 nearest test images by embedding distance.
+//! Runs the `embed` study ([`crate::study::embed`]).
 
 use std::sync::Arc;
 
 use egui::{Color32, ColorImage, Sense, Stroke, pos2, vec2};
 
-use super::{Panel, probe_controls_ui, stale_ui};
+use super::{Panel, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::colormap::DIGIT_COLORS;
 use crate::analysis::scatter::{Frame, nearest, raster};
 use crate::probe::embed::{EmbedConfig, Embedding, embed_intensities};
-use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::study::Study as _;
+use crate::study::embed::Embed;
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::ui::palette;
 use crate::ui::widgets::{CachedTexture, grey_image};
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
 /// Raster side of the scatter texture.
@@ -57,11 +60,10 @@ impl Default for EmbeddingPanel {
 impl EmbeddingPanel {
     fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::Embed, "Embed test images") {
-                wb.act(Action::StartProbe(
-                    ProbeRequest::Embed(self.config.clone()),
-                    false,
-                ));
+            if study_controls_ui(ui, wb, Embed::ID, "Embed test images", probe_blocked(wb)) {
+                wb.act(Action::StartStudy(StudyRequest::new::<Embed>(
+                    self.config.clone(),
+                )));
             }
             ui.label("images");
             ui.add(
@@ -84,9 +86,9 @@ impl EmbeddingPanel {
                 ui.label("seed");
                 ui.add(egui::DragValue::new(&mut self.config.tsne_config.seed));
             });
-            let result = wb.probes.embedding.clone();
+            let result = wb.studies.latest::<Embed>();
             crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
-                result.map(|r| crate::report::probes::embedding(&r.value))
+                result.map(|r| crate::report::probes::embedding(&r.results))
             });
         });
     }
@@ -183,7 +185,8 @@ impl EmbeddingPanel {
                 Stroke::new(2.0, palette::MARK_ON_WHITE),
             );
             let index = e.indices[k];
-            if let Some(data) = wb.dataset().cloned() {
+            // Results reloaded from a folder may index a larger test set than the one loaded.
+            if let Some(data) = wb.dataset().cloned().filter(|d| index < d.test.len()) {
                 let tex = self.hover_tex.get(ui.ctx(), "embedding_hover", index as u64, || {
                     grey_image(28, 28, data.test.image(index))
                 });
@@ -208,6 +211,10 @@ impl Panel for EmbeddingPanel {
         PanelKind::Embedding
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(Embed::ID)
+    }
+
     fn save_settings(&self) -> Option<String> {
         serde_json::to_string(&self.config).ok()
     }
@@ -221,15 +228,15 @@ impl Panel for EmbeddingPanel {
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
-        let Some(probed) = wb.probes.embedding.clone() else {
+        let Some(probed) = wb.studies.latest::<Embed>() else {
             ui.label(
                 "Embeds test images with the model's penultimate layer and maps them to 2-D with PCA and t-SNE \
                  (seed S2: perplexity 30). 5000 images take about ten seconds on two CPU cores.",
             );
             return;
         };
-        stale_ui(ui, wb, probed.model_version());
-        let e = probed.value.clone();
+        stale_ui(ui, wb, probed.from.model_version);
+        let e = probed.results.clone();
         let mistakes = e.mistakes();
         ui.horizontal_wrapped(|ui| {
             ui.add_enabled_ui(e.tsne_points.is_some(), |ui| {
@@ -251,14 +258,19 @@ impl Panel for EmbeddingPanel {
             }
         });
         let before = self.pad.as_ref().map(|p| p.point);
-        self.place_pad(wb, &e, probed.model_version());
+        self.place_pad(wb, &e, probed.from.model_version);
         if self.pad.as_ref().map(|p| p.point) != before {
             ui.ctx().request_repaint();
         }
         self.scatter_ui(ui, wb, &e);
         if let (Some(place), Some(data)) = (self.pad.clone(), wb.dataset().cloned()) {
             ui.label("The pad image's nearest test images (embedding distance):");
-            let indices: Vec<usize> = place.neighbours.iter().map(|&(k, _)| e.indices[k]).collect();
+            let indices: Vec<usize> = place
+                .neighbours
+                .iter()
+                .map(|&(k, _)| e.indices[k])
+                .filter(|&i| i < data.test.len())
+                .collect();
             let distance = |index: usize| {
                 place
                     .neighbours

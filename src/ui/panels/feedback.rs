@@ -1,14 +1,18 @@
 //! Feedback on drawn digits (seed S3's web demo), shown under the pad: after a prediction
 //! the user marks it right or gives the true digit; the workbench keeps a live accuracy on
 //! drawn digits and keeps them as an MNIST-style IDX folder (`<runs>/drawn-digits`) that can
-//! be evaluated, loaded as the data to fine-tune on, or saved elsewhere.
+//! be evaluated (the [`Feedback`] study, on the probe lane), loaded as the data to fine-tune
+//! on, or saved elsewhere.
 
 use super::Workbench;
 use crate::data::sources::DataRequest;
-use crate::ui::job_slot::Stamped;
+use crate::study::feedback::{Feedback, FeedbackConfig};
+use crate::study::{Lane, Study as _};
 use crate::ui::workbench::Action;
+use crate::ui::workbench::studies::StudyRequest;
 
-/// The feedback strip (its state is the workbench's: the drawn digits and their evaluation).
+/// The feedback strip (its state is the workbench's: the drawn digits, and the latest
+/// [`Feedback`] results).
 #[derive(Default)]
 pub struct FeedbackView;
 
@@ -62,16 +66,16 @@ impl FeedbackView {
                 }
             });
         }
-        let n = wb.probes.drawn.digits.len();
-        let accuracy = wb.probes.drawn.accuracy();
+        let n = wb.drawings.drawn.digits.len();
+        let accuracy = wb.drawings.drawn.accuracy();
         let right = wb
-            .probes
+            .drawings
             .drawn
             .digits
             .iter()
             .filter(|d| d.label == d.predicted)
             .count();
-        let per_class = per_class_text(&wb.probes.drawn);
+        let per_class = per_class_text(&wb.drawings.drawn);
         ui.horizontal_wrapped(|ui| {
             match accuracy {
                 Some(a) => {
@@ -85,22 +89,46 @@ impl FeedbackView {
             if ui.add_enabled(n > 0, egui::Button::new("Forget last")).on_hover_text("Forget the last labelled drawing (undo)").clicked() {
                 wb.act(Action::UndoDrawing);
             }
-            let can_eval = n > 0 && wb.model.is_some();
+            let running = wb.studies.is_running(Feedback::ID);
+            let busy = wb.studies.running_by_hand(Lane::Probe).is_some_and(|id| id != Feedback::ID);
+            let can_eval = n > 0 && wb.model.is_some() && !running && !busy;
+            let why = if n == 0 {
+                "Label a drawing first"
+            } else if wb.model.is_none() {
+                "Open or train a model first"
+            } else {
+                "Another probe is running"
+            };
             if ui
                 .add_enabled(can_eval, egui::Button::new("Evaluate"))
                 .on_hover_text("Accuracy of the current model on every drawn digit")
+                .on_disabled_hover_text(why)
                 .clicked()
             {
-                wb.act(Action::EvaluateDrawings);
+                let config = FeedbackConfig {
+                    digits: wb.drawings.drawn.clone(),
+                };
+                wb.act(Action::StartStudy(StudyRequest::new::<Feedback>(config)));
             }
-            if let Some(Stamped { value: (k, a), from }) = &wb.probes.drawn_evaluation {
-                let (k, a) = (*k, *a);
-                let current = wb.model.as_ref().is_some_and(|m| m.version == from.model_version);
+            if running {
+                ui.spinner();
+            } else if let Some(view) = wb.studies.latest::<Feedback>() {
+                let r = &view.results;
+                let current = wb.model.as_ref().is_some_and(|m| m.version == view.from.model_version);
+                let hardest = r
+                    .hardest()
+                    .map_or("every digit read right".to_string(), |(d, right, total)| {
+                        format!("hardest: {d} ({right} of {total} right)")
+                    });
                 ui.label(format!(
-                    "{}model: {:.1} % of {k}",
+                    "{}model: {:.1} % of {}",
                     if current { "" } else { "earlier " },
-                    100.0 * a
-                ));
+                    100.0 * r.accuracy,
+                    r.digits
+                ))
+                .on_hover_text(hardest);
+            } else if let Some(e) = wb.studies.error_of(Feedback::ID) {
+                ui.colored_label(ui.visuals().error_fg_color, e.to_string());
             }
             if ui
                 .add_enabled(n > 0, egui::Button::new("Use as data"))

@@ -127,6 +127,12 @@ pub trait Panel {
         None
     }
 
+    /// Every study this panel runs and shows (more than [`Panel::study`] when it hosts two,
+    /// as the row sweep does its batch mode).
+    fn studies(&self) -> Vec<&'static str> {
+        self.study().into_iter().collect()
+    }
+
     /// Settings worth keeping across restarts, as JSON.
     fn save_settings(&self) -> Option<String> {
         None
@@ -335,47 +341,33 @@ pub(crate) fn study_controls_ui(
     run_label: &str,
     blocked: Option<&str>,
 ) -> bool {
-    let other_running = wb.studies.running_id().is_some_and(|k| k != id);
-    let why = blocked.or(other_running.then_some("another study is running"));
+    let lane = crate::study::find(id).map_or(crate::study::Lane::Experiment, |s| s.lane());
+    let other = wb.studies.running_by_hand(lane).filter(|&k| k != id);
+    let other_title = other.map(|k| crate::study::find(k).map_or(k, |s| s.title()));
+    let other_why = other_title.map(|t| format!("{t} is running"));
+    let why = blocked.or(other_why.as_deref());
     let progress = wb.studies.progress_of(id);
     let error = wb.studies.error_of(id).map(str::to_string);
     match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
         RunControl::Run => true,
         RunControl::Cancel => {
-            wb.act(crate::ui::workbench::Action::CancelStudy);
+            wb.act(crate::ui::workbench::Action::CancelStudy(
+                crate::study::find(id).map_or("", |s| s.id()),
+            ));
             false
         }
         RunControl::None => false,
     }
 }
 
-/// [`run_controls_ui`] for one probe; also refuses to run without a model or data. Returns
-/// whether Run was clicked.
-pub(crate) fn probe_controls_ui(
-    ui: &mut egui::Ui,
-    wb: &mut Workbench,
-    kind: crate::probe::worker::ProbeKind,
-    run_label: &str,
-) -> bool {
-    let other_running = wb.probes.running_by_hand().is_some_and(|k| k != kind);
-    let why = if wb.model.is_none() {
+/// Why a probe cannot start here (no model or no data), for [`study_controls_ui`].
+pub(crate) fn probe_blocked(wb: &Workbench) -> Option<&'static str> {
+    if wb.model.is_none() {
         Some("open or train a model first")
     } else if wb.dataset().is_none() {
         Some("no data loaded yet")
-    } else if other_running {
-        Some("another probe is running")
     } else {
         None
-    };
-    let progress = wb.probes.progress_of(kind);
-    let error = wb.probes.error_of(kind).map(str::to_string);
-    match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
-        RunControl::Run => true,
-        RunControl::Cancel => {
-            wb.act(crate::ui::workbench::Action::CancelProbe);
-            false
-        }
-        RunControl::None => false,
     }
 }
 

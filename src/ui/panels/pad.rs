@@ -474,6 +474,10 @@ impl Panel for PadPanel {
         PanelKind::Pad
     }
 
+    fn study(&self) -> Option<&'static str> {
+        Some(<crate::study::feedback::Feedback as crate::study::Study>::ID)
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         // Current already when the app's logic ran this frame; a pad drawn on its own
         // (snapshot tests) gets its first image and forward pass here.

@@ -6,13 +6,16 @@
 
 use egui_plot::{Bar as PlotBar, BarChart, HLine, Legend, Line, PlotPoints, Points};
 
-use super::{Panel, digit_ui, probe_controls_ui, stale_ui};
+use super::{Panel, digit_ui, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::colormap::{diverging, symmetric_limit};
-use crate::probe::McDropout;
-use crate::probe::row_sweep::{BatchSweep, BatchSweepConfig, MarginClasses, ROWS, erase_rows, paint_bar};
-use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::probe::row_sweep::{BatchSweep, MarginClasses, ROWS, erase_rows, paint_bar};
+use crate::study::batch_sweep::{BatchSweepSettings, BatchSweepStudy};
+use crate::study::image::ImageChoice;
+use crate::study::row_sweep::{RowSweep, RowSweepResults, RowSweepSettings as StudySettings};
+use crate::study::{Lane, Study as _};
 use crate::ui::layout::PanelKind;
 use crate::ui::palette::rgb;
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
 /// What the Row sweep panel keeps across restarts (named fields, each with its default).
@@ -91,28 +94,31 @@ impl Default for RowSweepPanel {
 }
 
 impl RowSweepPanel {
-    fn mc(&self) -> Option<McDropout> {
-        self.use_mc.then_some(McDropout {
-            passes: self.mc_passes,
-            seed: 1,
-        })
+    /// Dropout passes averaged, or None with dropout off.
+    fn mc_passes(&self) -> Option<usize> {
+        self.use_mc.then_some(self.mc_passes)
     }
 
-    fn request(&self, pixels: &[f32]) -> ProbeRequest {
-        ProbeRequest::RowSweep {
-            image: pixels.to_vec(),
-            bar_image: pixels.to_vec(),
-            classes: self.classes,
-            bar_thickness: self.bar_thickness,
-            mc: self.mc(),
-        }
+    /// A sweep of the pad image: its rows erased, and the bar painted on it.
+    fn request(&self, pixels: &[f32]) -> StudyRequest {
+        let pad = ImageChoice::pixels(pixels, "the pad image");
+        StudyRequest::new::<RowSweep>(StudySettings {
+            image: pad.clone(),
+            bar_image: pad,
+            target: self.classes.target,
+            rival: self.classes.rival,
+            bar: self.bar_thickness,
+            mc_passes: self.mc_passes(),
+            batch: None,
+        })
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::RowSweep, "Sweep the pad image") {
-                wb.act(Action::StartProbe(self.request(&pixels), false));
+            let blocked = probe_blocked(wb);
+            if study_controls_ui(ui, wb, RowSweep::ID, "Sweep the pad image", blocked) {
+                wb.act(Action::StartStudy(self.request(&pixels)));
             }
             digit_ui(
                 ui,
@@ -141,11 +147,11 @@ impl RowSweepPanel {
                         .suffix(" passes"),
                 );
             }
-            let sweep = wb.probes.row_sweep.clone();
+            let sweep = wb.studies.latest::<RowSweep>();
             crate::ui::export::export_ui(ui, wb, sweep.is_some(), move || {
                 sweep.map(|s| {
-                    let v = &s.value;
-                    crate::report::probes::row_sweep(&v.image, &v.bar_image, &v.erase, &v.bar)
+                    let v = &s.results;
+                    crate::report::probes::row_sweep(&v.image.pixels, &v.bar_image.pixels, &v.erase, &v.bar)
                 })
             });
         });
@@ -153,14 +159,14 @@ impl RowSweepPanel {
         let version = wb.model.as_ref().map(|m| m.version);
         if self.follow_pad
             && let Some(v) = version
-            && !wb.probes.running.is_running()
+            && !wb.studies.lane_busy(Lane::Probe)
         {
             let key = SweepKey {
                 pad_revision: revision,
                 model_version: v,
                 classes: self.classes,
                 bar_thickness: self.bar_thickness,
-                mc_passes: self.mc().map(|mc| mc.passes),
+                mc_passes: self.mc_passes(),
             };
             if let Some(before) = self.loaded_from_here
                 && before != revision
@@ -170,21 +176,21 @@ impl RowSweepPanel {
             }
             if self.swept != Some(key) && self.loaded_from_here.is_none() && wb.dataset().is_some() {
                 self.swept = Some(key);
-                wb.act(Action::StartProbe(self.request(&pixels), true));
+                wb.act(Action::StartStudy(self.request(&pixels).following_pad()));
             }
         }
     }
 
     fn sweep_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        let Some(sweep) = wb.probes.row_sweep.clone() else {
+        let Some(sweep) = wb.studies.latest::<RowSweep>() else {
             ui.label(
                 "Draw or load a digit in the pad (a 7, say): every range of rows a..b is erased in turn and \
                  the margin between two classes recorded. Seed S1 did this by hand with a binary search.",
             );
             return;
         };
-        stale_ui(ui, wb, sweep.model_version());
-        let v = &sweep.value;
+        stale_ui(ui, wb, sweep.from.model_version);
+        let v = &*sweep.results;
         let e = &v.erase;
         let (t, r) = (e.classes.target, e.classes.rival);
         ui.horizontal_wrapped(|ui| {
@@ -201,7 +207,7 @@ impl RowSweepPanel {
                     ));
                     if ui.small_button("Load").on_hover_text("Load this edit into the pad").clicked() {
                         self.loaded_from_here = Some(wb.pad.revision());
-                        load_edit(wb, &v.image, (a, b), "the smallest flipping range");
+                        load_edit(wb, &v.image.pixels, (a, b), "the smallest flipping range");
                         self.selected = Some((a, b));
                     }
                 }
@@ -241,19 +247,14 @@ impl RowSweepPanel {
                 {
                     self.selected = Some((a, b));
                     self.loaded_from_here = Some(wb.pad.revision());
-                    load_edit(wb, &v.image, (a, b), "the row sweep");
+                    load_edit(wb, &v.image.pixels, (a, b), "the row sweep");
                 }
             });
-            ui.vertical(|ui| self.bar_ui(ui, wb, &sweep.value));
+            ui.vertical(|ui| self.bar_ui(ui, wb, v));
         });
     }
 
-    fn bar_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        wb: &mut Workbench,
-        v: &crate::ui::workbench::probes::RowSweepView,
-    ) {
+    fn bar_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, v: &RowSweepResults) {
         let b = &v.bar;
         ui.label(format!(
             "Reverse sweep: a {}-row bar painted on the pad image (columns {}–{}); load a {} to try seed S1's experiment",
@@ -299,7 +300,7 @@ impl RowSweepPanel {
             let p = b.predictions.get(self.bar_row).copied().unwrap_or(0);
             ui.label(format!("margin {m:.2}, predicted {p}"));
             if ui.button("Load into pad").clicked() {
-                let edited = paint_bar(&v.bar_image, self.bar_row, b.bar);
+                let edited = paint_bar(&v.bar_image.pixels, self.bar_row, b.bar);
                 let caption = format!(
                     "bar of {} rows painted at row {}, from the row sweep",
                     b.bar.thickness, self.bar_row
@@ -315,51 +316,53 @@ impl RowSweepPanel {
 
     fn batch_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         ui.heading("Batch mode");
+        // The batch study's latest results, or else those of a row sweep run with `--batch`
+        // (reloaded from its folder), with the model version they came from.
+        let batch_study = wb.studies.latest::<BatchSweepStudy>();
+        let sweep = wb.studies.latest::<RowSweep>();
+        let found: Option<(&BatchSweep, u64)> = batch_study
+            .as_ref()
+            .map(|b| (&*b.results, b.from.model_version))
+            .or_else(|| {
+                let s = sweep.as_ref()?;
+                Some((s.results.batch.as_ref()?, s.from.model_version))
+            });
         ui.horizontal(|ui| {
             ui.label("test images per class");
             ui.add(egui::DragValue::new(&mut self.batch_per_class).range(1..=2000))
-                .on_hover_text("Correctly predicted test images of each class, in test-set order");
-            if ui
-                .add_enabled(
-                    wb.probes.running_by_hand().is_none() && wb.model.is_some(),
-                    egui::Button::new("Run batch"),
-                )
                 .on_hover_text(format!(
-                    "For each {t}: the fewest erased rows that change its prediction; for each {r}: the thinnest bar that does",
+                    "Correctly predicted test images of each class, in test-set order. For each {t}: the fewest \
+                     erased rows that change its prediction; for each {r}: the thinnest bar that does",
                     t = self.classes.target,
                     r = self.classes.rival
-                ))
-                .clicked()
-            {
-                let config = BatchSweepConfig {
+                ));
+            let blocked = probe_blocked(wb);
+            if study_controls_ui(ui, wb, BatchSweepStudy::ID, "Run batch", blocked) {
+                let config = BatchSweepSettings {
                     per_class: self.batch_per_class,
-                    classes: self.classes,
-                    mc: self.mc(),
-                    ..Default::default()
+                    target: self.classes.target,
+                    rival: self.classes.rival,
+                    mc_passes: self.mc_passes(),
+                    ..BatchSweepSettings::default()
                 };
-                wb.act(Action::StartProbe(ProbeRequest::BatchSweep(config), false));
+                wb.act(Action::StartStudy(StudyRequest::new::<BatchSweepStudy>(config)));
             }
-            let batch = wb.probes.batch_sweep.clone();
-            if let Some(p) = wb.probes.progress_of(ProbeKind::RowSweep).flatten() {
-                ui.add(egui::ProgressBar::new(p.fraction as f32).text(p.stage.clone()).desired_width(260.0));
-            }
-            ui.add_enabled_ui(batch.is_some(), |ui| {
+            ui.add_enabled_ui(found.is_some(), |ui| {
                 if ui.button("Export batch…").on_hover_text("Write the batch histograms as PNG plus CSV").clicked()
-                    && let Some(b) = &batch
+                    && let Some((b, _)) = found
                     && let Some(folder) = rfd::FileDialog::new().pick_folder()
                 {
-                    let batch = b.value.clone();
+                    let batch = b.clone();
                     crate::ui::export::export_figure(wb, folder, move || {
                         Some(crate::report::probes::batch_sweep(&batch))
                     });
                 }
             });
         });
-        let Some(batch) = wb.probes.batch_sweep.clone() else {
+        let Some((b, model_version)) = found else {
             return;
         };
-        stale_ui(ui, wb, batch.model_version());
-        let b = &batch.value;
+        stale_ui(ui, wb, model_version);
         let (t, r) = (b.config.classes.target, b.config.classes.rival);
         ui.horizontal_top(|ui| {
             for (k, (flips, what, class, max)) in [
@@ -406,6 +409,14 @@ fn load_edit(wb: &mut Workbench, image: &[f32], range: (usize, usize), why: &str
 impl Panel for RowSweepPanel {
     fn kind(&self) -> PanelKind {
         PanelKind::RowSweep
+    }
+
+    fn study(&self) -> Option<&'static str> {
+        Some(RowSweep::ID)
+    }
+
+    fn studies(&self) -> Vec<&'static str> {
+        vec![RowSweep::ID, BatchSweepStudy::ID]
     }
 
     fn save_settings(&self) -> Option<String> {

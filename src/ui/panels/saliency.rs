@@ -5,12 +5,14 @@
 use egui::{Color32, ColorImage, Sense, vec2};
 use egui_plot::{Bar, BarChart};
 
-use super::{Panel, probe_controls_ui, stale_ui};
+use super::{Panel, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::colormap::{overlay, symmetric_limit};
 use crate::data::IMAGE_SIDE;
 use crate::probe::argmax;
-use crate::probe::saliency::SaliencyConfig;
-use crate::probe::worker::{ProbeKind, ProbeRequest};
+use crate::study::image::ImageChoice;
+use crate::study::saliency::{Saliency, SaliencySettings as StudySettings};
+use crate::study::{Lane, Study as _};
+use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::layout::PanelKind;
 use crate::ui::widgets::CachedTexture;
 use crate::ui::workbench::{Action, Workbench};
@@ -81,24 +83,23 @@ impl Default for SaliencyPanel {
 }
 
 impl SaliencyPanel {
-    fn request(&self, pixels: &[f32], predicted: u8) -> ProbeRequest {
-        ProbeRequest::Saliency {
-            image: pixels.to_vec(),
-            config: SaliencyConfig {
-                class: self.class.unwrap_or(predicted),
-                ig_steps: self.ig_steps,
-                patch: self.patch,
-                ..Default::default()
-            },
-        }
+    fn request(&self, pixels: &[f32], predicted: u8) -> StudyRequest {
+        StudyRequest::new::<Saliency>(StudySettings {
+            image: ImageChoice::pixels(pixels, "the pad image"),
+            class: Some(self.class.unwrap_or(predicted)),
+            ig_steps: self.ig_steps,
+            patch: self.patch,
+            ..StudySettings::default()
+        })
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         let predicted = wb.pad_logits().map_or(0, |l| argmax(&l));
         ui.horizontal_wrapped(|ui| {
-            if probe_controls_ui(ui, wb, ProbeKind::Saliency, "Explain the pad image") {
-                wb.act(Action::StartProbe(self.request(&pixels, predicted), false));
+            let blocked = probe_blocked(wb);
+            if study_controls_ui(ui, wb, Saliency::ID, "Explain the pad image", blocked) {
+                wb.act(Action::StartStudy(self.request(&pixels, predicted)));
             }
             let text = self.class.map_or("predicted".to_string(), |c| c.to_string());
             egui::ComboBox::from_label("class")
@@ -134,15 +135,15 @@ impl SaliencyPanel {
             {
                 crate::ui::gallery::send_to_pad(wb, self.test_index, "the Saliency panel");
             }
-            let result = wb.probes.saliency.clone();
+            let result = wb.studies.latest::<Saliency>();
             crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
-                result.map(|r| crate::report::probes::saliency(&r.value.0, &r.value.1))
+                result.map(|r| crate::report::probes::saliency(&r.results.image.pixels, &r.results.maps))
             });
         });
         let version = wb.model.as_ref().map(|m| m.version);
         if self.follow_pad
             && let Some(v) = version
-            && !wb.probes.running.is_running()
+            && !wb.studies.lane_busy(Lane::Probe)
             && wb.dataset().is_some()
         {
             let key = SaliencyKey {
@@ -154,7 +155,7 @@ impl SaliencyPanel {
             };
             if self.done != Some(key) {
                 self.done = Some(key);
-                wb.act(Action::StartProbe(self.request(&pixels, predicted), true));
+                wb.act(Action::StartStudy(self.request(&pixels, predicted).following_pad()));
             }
         }
     }
@@ -163,6 +164,10 @@ impl SaliencyPanel {
 impl Panel for SaliencyPanel {
     fn kind(&self) -> PanelKind {
         PanelKind::Saliency
+    }
+
+    fn study(&self) -> Option<&'static str> {
+        Some(Saliency::ID)
     }
 
     fn save_settings(&self) -> Option<String> {
@@ -187,12 +192,12 @@ impl Panel for SaliencyPanel {
     fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
-        let Some(probed) = wb.probes.saliency.clone() else {
+        let Some(probed) = wb.studies.latest::<Saliency>() else {
             ui.label("Draw a digit or load one into the pad: the maps show which pixels raise (red) or lower (blue) a class's logit.");
             return;
         };
-        stale_ui(ui, wb, probed.model_version());
-        let (image, maps) = &probed.value;
+        stale_ui(ui, wb, probed.from.model_version);
+        let (image, maps) = (&probed.results.image.pixels, &probed.results.maps);
         let c = maps.config.class as usize;
         ui.label(format!(
             "Class {c}: logit {:.2} · integrated gradients add up to {:.2} (logit − blank logit {:.2}) · red raises the logit, blue lowers it",
@@ -200,7 +205,7 @@ impl Panel for SaliencyPanel {
             maps.integrated.iter().sum::<f32>(),
             maps.blank_gap
         ));
-        let key = std::sync::Arc::as_ptr(maps) as u64;
+        let key = std::sync::Arc::as_ptr(&probed.results) as u64;
         let side = ((ui.available_width() - 60.0) / 5.0).clamp(90.0, 200.0);
         let mut views: Vec<(&str, Option<&[f32]>)> = vec![("Image", None)];
         views.extend(maps.named().into_iter().map(|(n, v)| (n, Some(v))));

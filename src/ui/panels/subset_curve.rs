@@ -104,7 +104,7 @@ impl Panel for SubsetCurvePanel {
             }
             if let Some(l) = &loaded
                 && !l.results.is_complete()
-                && !wb.studies.running.is_running()
+                && !wb.studies.lane_busy(crate::study::Lane::Experiment)
                 && let Some(dir) = &l.dir
                 && ui
                     .button("Resume")

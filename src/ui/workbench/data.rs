@@ -90,7 +90,6 @@ impl Workbench {
         self.data.generation += 1;
         let generation = self.data.generation;
         self.inspect.forget_other_data(generation);
-        self.probes.forget_other_data(generation);
         self.studies.forget_other_data(generation);
     }
 }

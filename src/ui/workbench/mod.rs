@@ -12,10 +12,10 @@
 //!   its logits after each edit;
 //! - [`inspection`]: the test-set evaluation and channel peaks (`mnist-analysis`), the pad's
 //!   activations;
-//! - [`studies`]: the registered studies (`mnist-study`) and their latest results;
+//! - [`studies`]: the registered studies, experiments (`mnist-study`) and probes
+//!   (`mnist-probe`) side by side, and their latest results;
 //! - [`pad_votes`]: the pad image's dropout votes (`mnist-pad-votes`);
-//! - [`probes`]: row sweeps, ablation, saliency, embeddings, cross-dataset (`mnist-probe`),
-//!   labelled drawings.
+//! - [`drawings`]: the digits drawn and labelled under the pad.
 //!
 //! Every background job is held in a [`super::job_slot::JobSlot`]; every result computed on
 //! the data is [`super::job_slot::Stamped`] with what it came from.
@@ -24,7 +24,7 @@ mod data;
 pub mod inspection;
 pub mod pad;
 pub mod pad_votes;
-pub mod probes;
+pub mod drawings;
 mod runs;
 pub mod studies;
 pub mod writes;
@@ -75,17 +75,12 @@ pub enum Action {
     ExportCurves(PathBuf),
     /// Find each test image's peak activation per channel of this layer.
     ComputePeaks(usize),
-    /// Start a study (an experiment) on the study worker.
+    /// Start a study (an experiment or a probe) in its lane.
     StartStudy(studies::StudyRequest),
-    /// Cancel the running study.
-    CancelStudy,
+    /// Cancel study `id` if it runs.
+    CancelStudy(&'static str),
     /// Open a study's results folder.
     LoadStudyFolder(PathBuf),
-    /// Start a probe of the current model on the probe worker; `true` marks one started by
-    /// the pad changing (skipped quietly while another probe runs).
-    StartProbe(crate::probe::worker::ProbeRequest, bool),
-    /// Cancel the running probe.
-    CancelProbe,
     /// Record a drawing the user labelled (and save the set).
     LabelDrawing {
         /// The pad's 784 intensities.
@@ -107,8 +102,6 @@ pub enum Action {
     },
     /// Forget the last labelled drawing.
     UndoDrawing,
-    /// Measure the current model on the drawn digits.
-    EvaluateDrawings,
     /// Write the drawn digits as an MNIST-style folder here.
     SaveDrawingsInto(PathBuf),
 }
@@ -165,7 +158,7 @@ pub struct Workbench {
     /// The pad image's dropout votes.
     pub pad_votes: pad_votes::PadVotesState,
     /// Probes: the running one, the latest results and the labelled drawings.
-    pub probes: probes::ProbeState,
+    pub drawings: drawings::Drawings,
     /// A figure being drawn and written (Export…), with its folder.
     pub exports: JobSlot<(), Vec<PathBuf>, writes::Writing>,
     /// A PyTorch checkpoint being imported.
@@ -195,7 +188,7 @@ impl Workbench {
             inspect: Default::default(),
             studies: Default::default(),
             pad_votes: Default::default(),
-            probes: Default::default(),
+            drawings: Default::default(),
             exports: JobSlot::default(),
             imports: JobSlot::default(),
             import_outcome: None,
@@ -269,7 +262,7 @@ impl Workbench {
         self.inspect_logic();
         self.pad_logic();
         self.studies_logic();
-        self.probes_logic();
+        self.drawings_logic();
         self.exports_logic();
         self.imports_logic();
     }
@@ -297,10 +290,8 @@ impl Workbench {
             Action::ExportCurves(path) => self.export_curves(&path),
             Action::ComputePeaks(layer) => self.compute_peaks(layer),
             Action::StartStudy(request) => self.start_study(request),
-            Action::CancelStudy => self.cancel_study(),
+            Action::CancelStudy(id) => self.cancel_study(id),
             Action::LoadStudyFolder(dir) => self.load_study_folder(&dir),
-            Action::StartProbe(request, automatic) => self.start_probe(request, automatic),
-            Action::CancelProbe => self.cancel_probe(),
             Action::LabelDrawing {
                 pixels,
                 label,
@@ -309,7 +300,6 @@ impl Workbench {
             Action::Pad(edit) => self.pad.edit(edit),
             Action::ShowInPad { pixels, caption } => self.pad.edit(PadEdit::Load { pixels, caption }),
             Action::UndoDrawing => self.undo_drawing(),
-            Action::EvaluateDrawings => self.evaluate_drawings(),
             Action::SaveDrawingsInto(dir) => self.save_drawings_into(&dir),
         }
     }
@@ -321,8 +311,7 @@ impl Workbench {
         self.stop_training_and_wait(timeout);
         self.data.task.clear();
         self.inspect.cancel_jobs();
-        self.studies.running.clear();
-        self.probes.running.clear();
+        self.studies.clear_running();
         self.exports.clear();
         self.imports.clear();
     }

@@ -1,5 +1,6 @@
 //! The study side of [`Workbench`], generic over the registry ([`crate::study::STUDIES`]):
-//! one study at a time on the `mnist-study` worker (progress, ETA, cancel), the latest
+//! one study at a time per [`Lane`] (an experiment on `mnist-study` beside a probe on
+//! `mnist-probe`; progress, ETA, cancel), the latest
 //! results of each study (run here or reloaded from its folder) stamped with what they came
 //! from, and dropped as the study's [`Tie`] says when the model or the data change. Panels
 //! read [`StudiesState::latest`] and ask for work with [`StudyRequest`]; nothing here names
@@ -11,7 +12,9 @@ use std::sync::Arc;
 
 use super::Workbench;
 use crate::jobs::{Outcome, Progress};
-use crate::study::{AnyConfig, AnyResults, AnyStudy, Home, STUDIES, Study, StudyInputs, Tie, find, spawn_study};
+use crate::study::{
+    AnyConfig, AnyResults, AnyStudy, Home, Lane, STUDIES, Study, StudyInputs, Tie, find, spawn_study,
+};
 use crate::ui::job_slot::{JobSlot, Stamp};
 
 /// What a panel asks to run: study `id` with `config` (built by the panel from its typed
@@ -24,6 +27,9 @@ pub struct StudyRequest {
     pub config: AnyConfig,
     /// A results folder to continue (studies that resume), instead of a new one.
     pub resume: Option<PathBuf>,
+    /// Started by the pad changing, not by a click: it fails quietly, waits while its lane
+    /// is busy, and gives way to a study the user starts.
+    pub automatic: bool,
 }
 
 impl std::fmt::Debug for StudyRequest {
@@ -31,6 +37,7 @@ impl std::fmt::Debug for StudyRequest {
         f.debug_struct("StudyRequest")
             .field("id", &self.id)
             .field("resume", &self.resume)
+            .field("automatic", &self.automatic)
             .finish_non_exhaustive()
     }
 }
@@ -42,7 +49,14 @@ impl StudyRequest {
             id: S::ID,
             config: Arc::new(config),
             resume: None,
+            automatic: false,
         }
+    }
+
+    /// The same request, marked as following the pad ([`StudyRequest::automatic`]).
+    pub fn following_pad(mut self) -> Self {
+        self.automatic = true;
+        self
     }
 
     /// The same request continuing the results in `dir`.
@@ -91,20 +105,63 @@ pub struct StudyRun {
     pub out: Option<PathBuf>,
     /// What it computes from.
     pub from: Stamp,
+    /// Started by the pad ([`StudyRequest::automatic`]).
+    pub automatic: bool,
 }
+
+/// The job slot of one lane.
+pub type StudySlot = JobSlot<Progress, AnyResults, StudyRun>;
 
 /// Study state shared by the panels.
 #[derive(Default)]
 pub struct StudiesState {
-    /// The running study, if any.
-    pub running: JobSlot<Progress, AnyResults, StudyRun>,
+    /// The running study of each lane (indexed by [`lane_index`]).
+    slots: [StudySlot; 2],
     latest: HashMap<&'static str, Held>,
-    error: Option<(&'static str, String)>,
+    errors: HashMap<&'static str, String>,
     /// Model version whose run folder was last searched for saved results.
     looked_in_run_folder: u64,
 }
 
+fn lane_index(lane: Lane) -> usize {
+    match lane {
+        Lane::Experiment => 0,
+        Lane::Probe => 1,
+    }
+}
+
+/// The lane of study `id` (an unknown id is an experiment's).
+fn lane_of(id: &str) -> Lane {
+    find(id).map_or(Lane::Experiment, |s| s.lane())
+}
+
 impl StudiesState {
+    /// The job slot of `lane`.
+    pub fn slot(&self, lane: Lane) -> &StudySlot {
+        &self.slots[lane_index(lane)]
+    }
+
+    fn slot_mut(&mut self, lane: Lane) -> &mut StudySlot {
+        &mut self.slots[lane_index(lane)]
+    }
+
+    /// Whether anything runs in `lane`.
+    pub fn lane_busy(&self, lane: Lane) -> bool {
+        self.slot(lane).is_running()
+    }
+
+    /// Whether any study runs.
+    pub fn any_running(&self) -> bool {
+        Lane::ALL.iter().any(|&l| self.lane_busy(l))
+    }
+
+    /// Stops and forgets every running study.
+    pub fn clear_running(&mut self) {
+        for slot in &mut self.slots {
+            slot.clear();
+        }
+    }
+
     /// The latest results of `S`.
     pub fn latest<S: Study>(&self) -> Option<StudyView<S::Results>> {
         let held = self.latest.get(S::ID)?;
@@ -121,6 +178,11 @@ impl StudiesState {
         self.latest.contains_key(id)
     }
 
+    /// Records why study `id` failed (shown by its panel until it runs again).
+    pub fn set_error(&mut self, id: &'static str, message: String) {
+        self.errors.insert(id, message);
+    }
+
     /// Holds `results` of study `id` as its latest.
     pub fn set(&mut self, id: &'static str, results: AnyResults, dir: Option<PathBuf>, from: Stamp) {
         self.latest.insert(id, Held { results, dir, from });
@@ -128,25 +190,31 @@ impl StudiesState {
 
     /// Whether study `id` runs.
     pub fn is_running(&self, id: &str) -> bool {
-        self.running_id() == Some(id)
+        self.running_id(lane_of(id)) == Some(id)
     }
 
-    /// The id of the running study.
-    pub fn running_id(&self) -> Option<&'static str> {
-        self.running.key().map(|r| r.id)
+    /// The id of the study running in `lane`.
+    pub fn running_id(&self, lane: Lane) -> Option<&'static str> {
+        self.slot(lane).key().map(|r| r.id)
     }
 
-    /// The running study's progress, when it is `id` (`Some(None)` before the first report).
+    /// The id of the study the user started in `lane` (not one following the pad).
+    pub fn running_by_hand(&self, lane: Lane) -> Option<&'static str> {
+        self.slot(lane).key().filter(|r| !r.automatic).map(|r| r.id)
+    }
+
+    /// The progress of study `id` when the user started it (`Some(None)` before the first
+    /// report); one following the pad shows none.
     pub fn progress_of(&self, id: &str) -> Option<Option<&Progress>> {
-        self.running.progress().filter(|_| self.is_running(id))
+        let lane = lane_of(id);
+        self.slot(lane)
+            .progress()
+            .filter(|_| self.running_by_hand(lane) == Some(id))
     }
 
     /// The error of study `id`, if its last attempt failed.
     pub fn error_of(&self, id: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(k, _)| *k == id)
-            .map(|(_, e)| e.as_str())
+        self.errors.get(id).map(String::as_str)
     }
 
     /// Drops results tied to data other than `generation` and cancels a study running on it.
@@ -161,41 +229,56 @@ impl StudiesState {
 
     fn forget(&mut self, tie: Tie, stale: impl Fn(&Stamp) -> bool) {
         let tied = |id: &str| find(id).is_some_and(|s| s.tie() == tie);
-        if self.running.key().is_some_and(|r| tied(r.id) && stale(&r.from)) {
-            self.running.clear();
+        for slot in &mut self.slots {
+            if slot.key().is_some_and(|r| tied(r.id) && stale(&r.from)) {
+                slot.clear();
+            }
         }
         self.latest.retain(|id, held| !(tied(id) && stale(&held.from)));
     }
 }
 
 impl Workbench {
-    /// Starts a study; refused (with a notice naming what is missing) while another runs
-    /// or without the model, run folder or data it needs.
+    /// Starts a study; refused (with a notice naming what is missing) while another runs in
+    /// its lane or without the model, run folder or data it needs. A study following the pad
+    /// is refused quietly, and gives way to one the user starts.
     pub fn start_study(&mut self, request: StudyRequest) {
         let Some(study) = find(request.id) else {
             self.notify(format!("no study called {}", request.id), true);
             return;
         };
-        if self.studies.running.is_running() {
-            self.notify("another study is running; cancel it first", true);
-            return;
+        let lane = study.lane();
+        let quiet = request.automatic;
+        match self.studies.slot(lane).key() {
+            Some(r) if r.automatic && !quiet => self.studies.slot_mut(lane).clear(),
+            Some(_) if quiet => return,
+            Some(r) => {
+                let other = find(r.id).map_or(r.id, |s| s.title());
+                return self.notify(format!("{other} is running; cancel it first"), true);
+            }
+            None => {}
         }
         let inputs = match self.study_inputs(study, &request.config, request.resume) {
             Ok(inputs) => inputs,
+            Err(why) if quiet => return self.studies.set_error(study.id(), why),
             Err(why) => return self.notify(why, true),
         };
         if let Err(e) = study.validate(&request.config) {
+            if quiet {
+                return self.studies.set_error(study.id(), e.to_string());
+            }
             return self.notify(format!("{}: {e}", study.title()), true);
         }
         let run = StudyRun {
             id: study.id(),
             out: inputs.out.clone(),
             from: self.stamp(),
+            automatic: quiet,
         };
         match spawn_study(study, request.config, inputs, self.wake.clone()) {
             Ok(task) => {
-                self.studies.error = None;
-                self.studies.running.start(task, run);
+                self.studies.errors.remove(study.id());
+                self.studies.slot_mut(lane).start(task, run);
             }
             Err(e) => self.notify(format!("cannot start the study worker: {e}"), true),
         }
@@ -231,13 +314,16 @@ impl Workbench {
                 Some(crate::run::new_results_dir(&self.options.runs_root, &label))
             }
             (Home::RunFolder, None) => inputs.run_dir.clone(),
+            (Home::SharedFolder, None) => None,
         };
         Ok(inputs)
     }
 
-    /// Asks the running study to stop.
-    pub fn cancel_study(&mut self) {
-        self.studies.running.cancel();
+    /// Asks the running study `id` to stop.
+    pub fn cancel_study(&mut self, id: &str) {
+        if self.studies.is_running(id) {
+            self.studies.slot(lane_of(id)).cancel();
+        }
     }
 
     /// Opens a results folder of any study (the first whose results file is there).
@@ -245,15 +331,23 @@ impl Workbench {
         let Some(study) = STUDIES.iter().find(|s| dir.join(s.results_file()).is_file()) else {
             let files: Vec<&str> = STUDIES.iter().map(|s| s.results_file()).collect();
             return self.notify(
-                format!("cannot open {}: none of {} in that folder", dir.display(), files.join(", ")),
+                format!(
+                    "cannot open {}: none of {} in that folder",
+                    dir.display(),
+                    files.join(", ")
+                ),
                 true,
             );
         };
         match study.load(dir) {
             Ok(results) => {
                 let from = self.stamp();
-                self.studies.set(study.id(), results, Some(dir.to_path_buf()), from);
-                let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                self.studies
+                    .set(study.id(), results, Some(dir.to_path_buf()), from);
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 self.notify(format!("opened {name}"), false);
             }
             Err(e) => self.notify(format!("cannot open {}: {e}", dir.display()), true),
@@ -266,7 +360,9 @@ impl Workbench {
         let root = self.options.runs_root.clone();
         let from = self.stamp();
         for study in STUDIES.iter().filter(|s| s.home() == Home::NewFolder) {
-            if let Some(dir) = crate::run::list_results(&root, study.results_file()).into_iter().next()
+            if let Some(dir) = crate::run::list_results(&root, study.results_file())
+                .into_iter()
+                .next()
                 && let Ok(results) = study.load(&dir)
             {
                 self.studies.set(study.id(), results, Some(dir), from);
@@ -274,20 +370,45 @@ impl Workbench {
         }
     }
 
-    /// Drains the study worker's events; called once per frame.
+    /// Drains the study workers' events; called once per frame.
     pub(super) fn studies_logic(&mut self) {
-        if let Some((run, outcome)) = self.studies.running.poll() {
-            let Some(study) = find(run.id) else { return };
+        for lane in Lane::ALL {
+            if let Some((run, outcome)) = self.studies.slot_mut(lane).poll() {
+                self.take_study_outcome(run, outcome);
+            }
+        }
+        self.find_saved_in_run_folder();
+    }
+
+    fn take_study_outcome(&mut self, run: StudyRun, outcome: Outcome<AnyResults>) {
+        let Some(study) = find(run.id) else { return };
+        if run.automatic {
+            match outcome {
+                Outcome::Finished(results) => self.studies.set(run.id, results, run.out, run.from),
+                Outcome::Failed(message) => self.studies.set_error(run.id, message),
+                Outcome::Cancelled => {}
+            }
+            return;
+        }
+        {
             match outcome {
                 Outcome::Finished(results) => {
-                    let saved = run.out.as_ref().map(|d| format!(", saved in {}", d.display())).unwrap_or_default();
+                    let saved = run
+                        .out
+                        .as_ref()
+                        .map(|d| format!(", saved in {}", d.display()))
+                        .unwrap_or_default();
                     let summary = study.summary(&results);
                     let first_line = summary.lines().next().unwrap_or("").to_string();
                     self.notify(format!("{} done: {first_line}{saved}", study.title()), false);
                     self.studies.set(run.id, results, run.out, run.from);
                 }
                 Outcome::Cancelled => {
-                    let kept = if study.resumes() { " (finished parts are kept; Resume continues)" } else { "" };
+                    let kept = if study.resumes() {
+                        " (finished parts are kept; Resume continues)"
+                    } else {
+                        ""
+                    };
                     self.notify(format!("{} cancelled{kept}", study.title()), false);
                     if study.resumes()
                         && let Some(dir) = run.out
@@ -298,11 +419,10 @@ impl Workbench {
                 }
                 Outcome::Failed(message) => {
                     self.notify(format!("{} failed: {message}", study.title()), true);
-                    self.studies.error = Some((run.id, message));
+                    self.studies.set_error(run.id, message);
                 }
             }
         }
-        self.find_saved_in_run_folder();
     }
 
     /// When another model is opened, drops results tied to the old one and shows the
