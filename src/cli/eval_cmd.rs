@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 use mnist_workbench::data::{load_dataset, normalize_intensity};
 use mnist_workbench::device::{DeviceChoice, select_device};
@@ -15,8 +16,8 @@ use super::DataArgs;
 /// Flags of `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The run folder.
-    #[arg(long, value_name = "DIR")]
+    /// The run folder (`bundled`: the model built into the program).
+    #[arg(long, value_name = "DIR", value_parser = super::run_folder)]
     run: PathBuf,
     /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
     #[arg(long, default_value = "auto")]
@@ -71,9 +72,9 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
 /// Flags of `predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The run folder.
-    #[arg(long, value_name = "DIR")]
-    run: PathBuf,
+    /// The run folder (default `bundled`: the small-cnn trained on MNIST built into the program).
+    #[arg(long, value_name = "DIR", value_parser = super::run_folder)]
+    run: Option<PathBuf>,
     /// A picture of one digit (PNG, any size, dark on light or light on dark).
     image: PathBuf,
     /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
@@ -83,7 +84,12 @@ pub struct PredictArgs {
 
 /// Runs `predict`.
 pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
-    let (dir, run_config) = RunDir::open(&a.run)?;
+    let run = match a.run {
+        Some(run) => run,
+        None => mnist_workbench::run::bundled::bundled_run_dir()
+            .context("cannot write out the bundled model")?,
+    };
+    let (dir, run_config) = RunDir::open(&run)?;
     let device = select_device(a.device)?;
     let model = dir.load_model(&run_config.train.model, &device.device)?;
     let (grey, w, h) = load_grey(&a.image)?;

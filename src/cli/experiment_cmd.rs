@@ -60,8 +60,8 @@ fn find_in<L: LaneGroup>(name: &str) -> Option<&'static dyn AnyStudy> {
 /// `--run` of a study that reads a trained run.
 #[derive(Debug, Args)]
 struct RunFlag {
-    /// The trained run folder.
-    #[arg(long, value_name = "DIR")]
+    /// The trained run folder (`bundled`: the model built into the program).
+    #[arg(long, value_name = "DIR", value_parser = super::run_folder)]
     run: PathBuf,
 }
 

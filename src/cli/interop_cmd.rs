@@ -73,8 +73,8 @@ pub fn import(a: ImportArgs) -> anyhow::Result<()> {
 /// Flags of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The run folder whose model to export.
-    #[arg(long, value_name = "DIR")]
+    /// The run folder whose model to export (`bundled`: the model built into the program).
+    #[arg(long, value_name = "DIR", value_parser = super::run_folder)]
     run: PathBuf,
     /// The .safetensors file to write; model.py is written beside it.
     #[arg(long, value_name = "FILE")]

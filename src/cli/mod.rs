@@ -113,6 +113,7 @@ fn open_app(a: AppArgs) -> anyhow::Result<()> {
         runs_root: a.runs,
         restore: !a.reset_layout,
         import: a.import,
+        bundled_model: true,
         ..Default::default()
     };
     options.data.folder = a.data;
@@ -139,8 +140,8 @@ pub struct DataArgs {
 /// A trained run and a folder for what is written from it (`report`, `probe`).
 #[derive(Debug, Args)]
 pub struct RunOutArgs {
-    /// The trained run folder.
-    #[arg(long, value_name = "DIR")]
+    /// The trained run folder (`bundled`: the model built into the program).
+    #[arg(long, value_name = "DIR", value_parser = run_folder)]
     run: PathBuf,
     /// Folder for the figures and their numbers (created if missing; files of the same name are
     /// replaced).
@@ -151,6 +152,13 @@ pub struct RunOutArgs {
     device: mnist_workbench::device::DeviceChoice,
     #[command(flatten)]
     data: DataArgs,
+}
+
+/// A `--run` value: a run folder, or `bundled` for the model built into the program (written
+/// out as a run folder under the cache folder; `./bundled` names a folder called that).
+fn run_folder(value: &str) -> Result<PathBuf, String> {
+    mnist_workbench::run::bundled::resolve_run(std::path::Path::new(value))
+        .map_err(|e| format!("cannot write out the bundled model: {e}"))
 }
 
 impl RunOutArgs {

@@ -15,6 +15,7 @@
 //! The module stores the training config and events (`train::config`, `train::events`) but
 //! uses nothing else of `train/`; `tests/no_import_cycles.rs` checks it.
 
+pub mod bundled;
 pub mod checkpoint;
 pub mod config;
 pub mod dir;

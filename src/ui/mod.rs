@@ -56,6 +56,10 @@ pub struct AppOptions {
     pub restore: bool,
     /// Open the newest run with a checkpoint at start, so the pad has a model.
     pub open_latest_run: bool,
+    /// When no run opens at start, open the bundled model (small-cnn trained on MNIST,
+    /// compiled in), so the pad answers at first launch, offline. The `app` subcommand sets
+    /// it; tests that need "no model yet" leave it off.
+    pub bundled_model: bool,
     /// Where Download MNIST fetches from and to; `None`: the standard mirrors into the cache.
     pub download: Option<crate::data::download::DownloadPlan>,
     /// A PyTorch checkpoint to offer for import at start (`app --import FILE`).
@@ -76,6 +80,7 @@ impl Default for AppOptions {
             device: None,
             restore: true,
             open_latest_run: true,
+            bundled_model: false,
             import: None,
             download: None,
         }

@@ -75,6 +75,25 @@ impl Workbench {
         if let Some(reason) = newest_failure {
             self.notify(format!("No run could be opened: the newest failed with: {reason}"), true);
         }
+        if self.options.bundled_model {
+            self.open_bundled_model();
+        }
+    }
+
+    /// Opens the bundled model ([`crate::run::bundled`]): what the pad answers with when no
+    /// run of the user's opens.
+    pub fn open_bundled_model(&mut self) {
+        let opened = crate::run::bundled::bundled_run_dir()
+            .map_err(|e| e.to_string())
+            .and_then(|dir| self.try_open_run(&dir, true).map_err(|e| e.to_string()));
+        match opened {
+            Ok(()) => {
+                if let Some(m) = &mut self.model {
+                    m.source = crate::run::bundled::label();
+                }
+            }
+            Err(e) => self.notify(format!("The bundled model did not open: {e}"), true),
+        }
     }
 
     /// Opens the run at `path`: its model answers the pad and its curves show.
