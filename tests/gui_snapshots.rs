@@ -120,7 +120,11 @@ fn pad_and_dashboard_snapshots() {
         .with_options(snapshot_options())
         .wgpu()
         .build_ui_state(
-            |ui, (panel, wb): &mut (PadPanel, Workbench)| panel.ui(ui, wb),
+            |ui, (panel, wb): &mut (PadPanel, Workbench)| {
+                // A pad drawn without the app's loop: its first image and forward pass.
+                wb.pad_logic();
+                panel.ui(ui, wb)
+            },
             (PadPanel::default(), wb),
         );
     pad.run_steps(4);

@@ -375,12 +375,15 @@ fn an_export_is_written_on_its_job_and_a_folder_that_cannot_be_written_is_named(
     h.run_steps(2);
     let folder = common::temp_dir("trust-export-out");
     let loaded = h.state().workbench.data.loaded.clone().unwrap();
-    mnist_workbench::ui::export::export_figure(&mut h.state_mut().workbench, folder.clone(), move || {
+    mnist_workbench::ui::export::export_figure(&h.state().workbench, folder.clone(), move || {
         Some(mnist_workbench::report::figures::dataset(
             &loaded.stats,
             &loaded.dataset,
         ))
     });
+    // The panel's request is an action: applied after the frame, then written on the job.
+    h.run_steps(1);
+    assert!(h.state().workbench.exports.is_running() || h.state().workbench.notices.last().is_some());
     step_until(&mut h, "the export", |app| !app.workbench.exports.is_running());
     let notice = h.state().workbench.notices.last().unwrap().clone();
     assert!(!notice.is_error, "{}", notice.text);
@@ -394,12 +397,13 @@ fn an_export_is_written_on_its_job_and_a_folder_that_cannot_be_written_is_named(
     let blocked = folder.join("not-a-folder");
     std::fs::write(&blocked, b"mine").unwrap();
     let loaded = h.state().workbench.data.loaded.clone().unwrap();
-    mnist_workbench::ui::export::export_figure(&mut h.state_mut().workbench, blocked.clone(), move || {
+    mnist_workbench::ui::export::export_figure(&h.state().workbench, blocked.clone(), move || {
         Some(mnist_workbench::report::figures::dataset(
             &loaded.stats,
             &loaded.dataset,
         ))
     });
+    h.run_steps(1);
     step_until(&mut h, "the refused export", |app| {
         !app.workbench.exports.is_running()
     });

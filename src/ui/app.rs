@@ -87,7 +87,7 @@ impl WorkbenchApp {
     /// Drains worker events (once per frame, before [`Self::draw`]).
     pub fn logic_step(&mut self) {
         self.workbench.logic();
-        self.panels.logic(&mut self.workbench);
+        self.panels.logic(&self.workbench);
     }
 
     /// Draws the whole window into `ui`.

@@ -13,7 +13,7 @@ use crate::report::Figure;
 /// `make` runs on the export job, so it should own what it draws (clone the `Arc`s in).
 pub fn export_ui(
     ui: &mut egui::Ui,
-    wb: &mut Workbench,
+    wb: &Workbench,
     enabled: bool,
     make: impl FnOnce() -> Option<Figure> + Send + 'static,
 ) {
@@ -35,16 +35,17 @@ pub fn export_ui(
 /// Draws `make`'s figure and writes it into `folder` on the `mnist-export` job; the status bar
 /// says what was written, or why not ([`Workbench::logic`] reports the outcome).
 pub fn export_figure(
-    wb: &mut Workbench,
+    wb: &Workbench,
     folder: PathBuf,
     make: impl FnOnce() -> Option<Figure> + Send + 'static,
 ) {
     let target = folder.clone();
-    wb.start_write(folder, WriteKind::Figure, move || {
+    let work = crate::ui::workbench::writes::WriteWork::new(move || {
         let figure = make().ok_or_else(|| "Nothing to export yet.".to_string())?;
         let written = figure
             .save(&target)
             .map_err(|e| format!("Cannot write into {}: {e}", target.display()))?;
         Ok(written.to_vec())
     });
+    wb.act(crate::ui::workbench::Action::Write(folder, WriteKind::Figure, work));
 }

@@ -136,12 +136,12 @@ impl Gallery {
 }
 
 /// Sends test image `index` to the pad with a caption.
-pub fn send_to_pad(wb: &mut super::workbench::Workbench, index: usize, why: &str) {
+pub fn send_to_pad(wb: &super::workbench::Workbench, index: usize, why: &str) {
     send_split_image_to_pad(wb, false, index, why);
 }
 
 /// Sends image `index` of the training (`train`) or test split to the pad with a caption.
-pub fn send_split_image_to_pad(wb: &mut super::workbench::Workbench, train: bool, index: usize, why: &str) {
+pub fn send_split_image_to_pad(wb: &super::workbench::Workbench, train: bool, index: usize, why: &str) {
     let Some(data) = wb.dataset() else { return };
     let split = if train { &data.train } else { &data.test };
     if index >= split.len() {
@@ -150,7 +150,7 @@ pub fn send_split_image_to_pad(wb: &mut super::workbench::Workbench, train: bool
     let pixels = split.intensities(index);
     let name = if train { "training" } else { "test" };
     let caption = format!("{name} #{index} (label {}), from {why}", split.labels[index]);
-    wb.notify(format!("Loaded {caption} into the pad"), false);
+    wb.act(super::workbench::Action::Notify(format!("Loaded {caption} into the pad"), false));
     wb.act(super::workbench::Action::ShowInPad { pixels, caption });
 }
 

@@ -71,7 +71,7 @@ impl Default for AblationPanel {
 }
 
 impl AblationPanel {
-    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let layers = wb
             .model
             .as_ref()
@@ -87,7 +87,7 @@ impl AblationPanel {
         ui.horizontal_wrapped(|ui| {
             if study_controls_ui(ui, wb, Ablation::ID, "Run ablation", probe_blocked(wb)) {
                 if s.classes[0] == s.classes[1] {
-                    wb.notify("choose two different digits", true);
+                    wb.act(Action::Notify("choose two different digits".into(), true));
                 } else {
                     wb.act(Action::StartStudy(StudyRequest::new::<Ablation>(s.clone())));
                 }
@@ -164,7 +164,7 @@ impl Panel for AblationPanel {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
         let Some(probed) = wb.studies.latest::<Ablation>() else {

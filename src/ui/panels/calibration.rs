@@ -40,7 +40,7 @@ impl Panel for CalibrationPanel {
         PanelKind::Calibration
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let Some(eval) = evaluation_status_ui(ui, wb) else {
             return;
         };

@@ -28,7 +28,7 @@ impl Panel for ClassCurvesPanel {
         Some(ClassCurves::ID)
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let latest = wb.studies.latest::<ClassCurves>();
         ui.horizontal(|ui| {
             let blocked = match &wb.model {

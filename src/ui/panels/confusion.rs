@@ -127,7 +127,7 @@ impl ConfusionPanel {
         ui.weak("Rows: true digit · columns: predicted digit");
     }
 
-    fn gallery_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, eval: &TestEvaluation) {
+    fn gallery_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, eval: &TestEvaluation) {
         let Some((t, p)) = self.selected else {
             ui.weak("Click a cell to see its images.");
             return;
@@ -158,7 +158,7 @@ impl Panel for ConfusionPanel {
         PanelKind::Confusion
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let Some(eval) = evaluation_status_ui(ui, wb) else {
             return;
         };

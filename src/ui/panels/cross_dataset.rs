@@ -39,7 +39,7 @@ pub struct CrossDatasetPanel {
 }
 
 impl CrossDatasetPanel {
-    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.horizontal_wrapped(|ui| {
             let blocked = probe_blocked(wb);
             if study_controls_ui(ui, wb, CrossDataset::ID, "Run cross-dataset test", blocked) {
@@ -87,7 +87,7 @@ impl CrossDatasetPanel {
     }
 
     /// The pad image under each corruption's middle severity; click one to load it.
-    fn previews_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn previews_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         ui.label("The pad image under each corruption (middle severity); click one to load it:");
         self.previews
@@ -151,7 +151,7 @@ impl Panel for CrossDatasetPanel {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
         if let Some(probed) = wb.studies.latest::<CrossDataset>() {

@@ -294,7 +294,7 @@ impl Panel for DashboardPanel {
         PanelKind::Dashboard
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         if wb.training.is_none() && wb.overlays.is_empty() {
             first_run_ui(ui, wb);
             return;

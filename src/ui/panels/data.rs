@@ -27,7 +27,7 @@ pub struct DataPanel {
 }
 
 impl DataPanel {
-    fn source_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn source_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         match wb.dataset().map(|d| d.source.clone()) {
             Some(DataSource::Synthetic { reason, .. }) => {
                 ui.label(egui::RichText::new("Built-in synthetic digits").strong());
@@ -131,7 +131,7 @@ impl Panel for DataPanel {
         PanelKind::Data
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.source_ui(ui, wb);
         let Some(data) = wb.dataset().cloned() else {
             return;

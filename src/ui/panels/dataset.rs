@@ -42,7 +42,7 @@ impl Panel for DatasetPanel {
         PanelKind::Dataset
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let Some(loaded) = wb.data.loaded.clone() else {
             ui.weak("No data loaded yet.");
             return;

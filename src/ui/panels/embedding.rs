@@ -58,7 +58,7 @@ impl Default for EmbeddingPanel {
 }
 
 impl EmbeddingPanel {
-    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.horizontal_wrapped(|ui| {
             if study_controls_ui(ui, wb, Embed::ID, "Embed test images", probe_blocked(wb)) {
                 wb.act(Action::StartStudy(StudyRequest::new::<Embed>(
@@ -122,7 +122,7 @@ impl EmbeddingPanel {
         });
     }
 
-    fn scatter_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, e: &Arc<Embedding>) {
+    fn scatter_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, e: &Arc<Embedding>) {
         let use_tsne = self.show_tsne && e.tsne_points.is_some();
         let points: &[[f32; 2]] = match (&e.tsne_points, use_tsne) {
             (Some(t), true) => t,
@@ -225,7 +225,7 @@ impl Panel for EmbeddingPanel {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
         let Some(probed) = wb.studies.latest::<Embed>() else {

@@ -79,7 +79,7 @@ impl Panel for EnsemblePanel {
         Some(Ensemble::ID)
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.horizontal(|ui| {
             let blocked = wb.dataset().is_none().then_some("no data loaded yet");
             if study_controls_ui(ui, wb, Ensemble::ID, "Run ensemble", blocked) {

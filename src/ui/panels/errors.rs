@@ -36,7 +36,7 @@ impl Panel for ErrorsPanel {
         PanelKind::Errors
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let Some(eval) = evaluation_status_ui(ui, wb) else {
             return;
         };

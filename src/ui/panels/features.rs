@@ -42,13 +42,17 @@ pub struct FeaturesPanel {
 
 impl FeaturesPanel {
     /// The image to show and its inspection, with a texture key that changes with both.
-    fn current(&mut self, wb: &mut Workbench) -> Option<Shown> {
+    fn current(&mut self, wb: &Workbench) -> Option<Shown> {
         let version = wb.model.as_ref().map_or(0, |m| m.version);
         if self.use_test_image {
             let data = wb.dataset()?.clone();
             self.test_index = self.test_index.min(data.test.len().saturating_sub(1));
             let pixels = data.test.intensities(self.test_index);
-            let inspection = Some(wb.inspect_test_image(self.test_index)?);
+            let Some(inspection) = wb.test_image_inspection(self.test_index) else {
+                wb.act(crate::ui::workbench::Action::InspectTestImage(self.test_index));
+                return None;
+            };
+            let inspection = Some(inspection);
             let label = format!(
                 "test image #{} (label {})",
                 self.test_index, data.test.labels[self.test_index]
@@ -146,7 +150,7 @@ impl FeaturesPanel {
         }
     }
 
-    fn top_images_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, names: &[String]) {
+    fn top_images_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, names: &[String]) {
         let Some((layer, channel)) = self.selected else {
             return;
         };
@@ -225,7 +229,7 @@ impl Panel for FeaturesPanel {
         PanelKind::Features
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.use_test_image, false, "Pad image")
                 .on_hover_text("Follow the drawing pad: maps change with every edit");

@@ -18,7 +18,7 @@ pub struct FeedbackView;
 
 impl FeedbackView {
     /// Draws the strip for the pad image `pixels` and the model's `predicted` digit.
-    pub fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, pixels: &[f32], predicted: Option<u8>) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, pixels: &[f32], predicted: Option<u8>) {
         let blank = pixels.iter().all(|&v| v < 0.05);
         // Without a model there is no prediction to judge: only the tally shows.
         if predicted.is_some() {

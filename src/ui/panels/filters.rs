@@ -101,7 +101,7 @@ impl Panel for FiltersPanel {
         PanelKind::Filters
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.refresh(wb);
         let Some((version, banks)) = self.banks.clone() else {
             ui.weak("No model yet: train one or open a run.");
@@ -132,7 +132,7 @@ impl Panel for FiltersPanel {
 
 impl FiltersPanel {
     /// The layer (and, for a layer with several inputs, the output channel) and Export.
-    fn layer_picker_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, banks: &[FilterBank]) {
+    fn layer_picker_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, banks: &[FilterBank]) {
         let bank = &banks[self.layer];
         ui.horizontal(|ui| {
             egui::ComboBox::from_label("Layer")

@@ -108,19 +108,21 @@ pub enum Place {
     Right,
 }
 
-/// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] and queues
-/// actions on it. Nothing reaches a panel by type: what others need from one (the training
-/// form's configuration) it publishes in the workbench from [`Panel::logic`].
+/// A panel: its own view state plus a `ui` that reads the shared [`Workbench`] (a shared
+/// reference: the state is read-only here) and sends commands with [`Workbench::act`]
+/// (queued, applied after the frame). Nothing reaches a panel by type: what others need
+/// from one (the training form's configuration) it publishes with an action from
+/// [`Panel::logic`].
 pub trait Panel {
     /// Which panel this is.
     fn kind(&self) -> PanelKind;
 
     /// Takes what changed in the workbench since the last frame (every frame, drawn or not,
     /// before any panel draws).
-    fn logic(&mut self, _wb: &mut Workbench) {}
+    fn logic(&mut self, _wb: &Workbench) {}
 
     /// Draws the panel.
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench);
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench);
 
     /// The study ([`crate::study::STUDIES`]) this panel runs and shows, if it is a study's.
     fn study(&self) -> Option<&'static str> {
@@ -178,7 +180,7 @@ impl Panels {
     }
 
     /// Every panel's [`Panel::logic`], once a frame.
-    pub fn logic(&mut self, wb: &mut Workbench) {
+    pub fn logic(&mut self, wb: &Workbench) {
         for panel in &mut self.panels {
             panel.logic(wb);
         }
@@ -336,7 +338,7 @@ pub(crate) fn run_controls_ui(
 /// Run was clicked.
 pub(crate) fn study_controls_ui(
     ui: &mut egui::Ui,
-    wb: &mut Workbench,
+    wb: &Workbench,
     id: &str,
     run_label: &str,
     blocked: Option<&str>,
@@ -390,7 +392,7 @@ pub(crate) fn digit_ui(ui: &mut egui::Ui, label: &str, value: &mut u8, hover: &s
 
 /// A combo box listing saved results folders (newest first) under the runs folder that hold
 /// `file`; choosing one opens it.
-pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &mut Workbench, file: &str) {
+pub(crate) fn saved_results_ui(ui: &mut egui::Ui, wb: &Workbench, file: &str) {
     let root = wb.options.runs_root.clone();
     ui.menu_button("Open saved…", |ui| {
         let found = crate::run::list_results(&root, file);

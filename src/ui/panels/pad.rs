@@ -72,7 +72,7 @@ impl PadPanel {
     }
 
     /// Queues an edit of the pad image (applied after this frame; the next frame shows it).
-    fn edit(ui: &egui::Ui, wb: &mut Workbench, edit: PadEdit) {
+    fn edit(ui: &egui::Ui, wb: &Workbench, edit: PadEdit) {
         wb.act(Action::Pad(edit));
         ui.ctx().request_repaint();
     }
@@ -85,7 +85,7 @@ impl PadPanel {
         }
     }
 
-    fn toolbar_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut self.erasing, false, "Brush")
                 .on_hover_text("Paint with a soft pen (B)");
@@ -183,7 +183,7 @@ impl PadPanel {
     }
 
     /// Right / wrong buttons for the prediction and the drawn-digits tally.
-    fn feedback_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn feedback_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let predicted = wb.pad_logits().map(|l| crate::probe::argmax(&l));
         let pixels = wb.pad.pixels().to_vec();
         self.feedback.ui(ui, wb, &pixels, predicted);
@@ -191,7 +191,7 @@ impl PadPanel {
     }
 
     /// The margin strip and the canvas; strokes and row fills go to the workbench.
-    fn canvas_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, side: f32) {
+    fn canvas_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, side: f32) {
         let margin_w = 22.0;
         let (rect, _) = ui.allocate_exact_size(Vec2::new(side + margin_w + 4.0, side), Sense::hover());
         let margin = Rect::from_min_size(rect.min, Vec2::new(margin_w, side));
@@ -317,7 +317,7 @@ impl PadPanel {
         }
     }
 
-    fn drop_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn drop_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
         if hovering {
             ui.colored_label(ui.visuals().hyperlink_color, "Drop a PNG to load it into the pad");
@@ -455,7 +455,7 @@ impl PadPanel {
 }
 
 /// Sends test image `index` to the pad (nothing for an index past the end).
-fn load_test(ui: &egui::Ui, wb: &mut Workbench, test: &crate::data::Digits, index: usize) {
+fn load_test(ui: &egui::Ui, wb: &Workbench, test: &crate::data::Digits, index: usize) {
     if index < test.len() {
         let pixels = test.intensities(index);
         let caption = format!("test #{index} (label {})", test.labels[index]);
@@ -478,10 +478,7 @@ impl Panel for PadPanel {
         Some(<crate::study::feedback::Feedback as crate::study::Study>::ID)
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
-        // Current already when the app's logic ran this frame; a pad drawn on its own
-        // (snapshot tests) gets its first image and forward pass here.
-        wb.pad_logic();
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         if !ui.ctx().egui_wants_keyboard_input() {
             if ui.input(|i| i.key_pressed(egui::Key::B) && i.modifiers.is_none()) {
                 self.erasing = false;
@@ -507,7 +504,7 @@ impl Panel for PadPanel {
                 .min(ui.available_height() - PREDICTIONS_HEIGHT)
                 .clamp(150.0, 392.0)
         };
-        let draw = |this: &mut Self, ui: &mut egui::Ui, wb: &mut Workbench| {
+        let draw = |this: &mut Self, ui: &mut egui::Ui, wb: &Workbench| {
             ui.vertical(|ui| {
                 this.canvas_ui(ui, wb, side);
                 if !wb.pad.caption().is_empty() {

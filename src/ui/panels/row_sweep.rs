@@ -113,7 +113,7 @@ impl RowSweepPanel {
         })
     }
 
-    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         ui.horizontal_wrapped(|ui| {
             let blocked = probe_blocked(wb);
@@ -181,7 +181,7 @@ impl RowSweepPanel {
         }
     }
 
-    fn sweep_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn sweep_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let Some(sweep) = wb.studies.latest::<RowSweep>() else {
             ui.label(
                 "Draw or load a digit in the pad (a 7, say): every range of rows a..b is erased in turn and \
@@ -254,7 +254,7 @@ impl RowSweepPanel {
         });
     }
 
-    fn bar_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, v: &RowSweepResults) {
+    fn bar_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, v: &RowSweepResults) {
         let b = &v.bar;
         ui.label(format!(
             "Reverse sweep: a {}-row bar painted on the pad image (columns {}–{}); load a {} to try seed S1's experiment",
@@ -314,7 +314,7 @@ impl RowSweepPanel {
         });
     }
 
-    fn batch_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn batch_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.heading("Batch mode");
         // The batch study's latest results, or else those of a row sweep run with `--batch`
         // (reloaded from its folder), with the model version they came from.
@@ -400,7 +400,7 @@ impl RowSweepPanel {
     }
 }
 
-fn load_edit(wb: &mut Workbench, image: &[f32], range: (usize, usize), why: &str) {
+fn load_edit(wb: &Workbench, image: &[f32], range: (usize, usize), why: &str) {
     let caption = format!("rows {}–{} erased, from {why}", range.0, range.1);
     let pixels = erase_rows(image, range);
     wb.act(Action::ShowInPad { pixels, caption });
@@ -444,7 +444,7 @@ impl Panel for RowSweepPanel {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
         self.sweep_ui(ui, wb);

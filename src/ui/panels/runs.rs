@@ -26,7 +26,7 @@ impl Panel for RunsPanel {
         PanelKind::Runs
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         toolbar_ui(ui, wb);
         if let Some(m) = &wb.model {
             ui.label(format!("Pad model: {} · {}", m.source, m.spec.describe()));
@@ -106,7 +106,7 @@ impl RunsPanel {
     }
 
     /// Asks before deleting the run the user picked.
-    fn confirm_delete_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn confirm_delete_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         if let Some(path) = self.confirm_delete.clone() {
             let modal = egui::Modal::new(egui::Id::unique("confirm-delete-run")).show(ui.ctx(), |ui| {
                 ui.heading("Delete run?");
@@ -132,7 +132,7 @@ impl RunsPanel {
 }
 
 /// The runs folder, Refresh, and Save model as….
-fn toolbar_ui(ui: &mut egui::Ui, wb: &mut Workbench) {
+fn toolbar_ui(ui: &mut egui::Ui, wb: &Workbench) {
     ui.horizontal(|ui| {
         ui.label(format!("Folder: {}", wb.options.runs_root.display()));
         if ui

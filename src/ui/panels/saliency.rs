@@ -93,7 +93,7 @@ impl SaliencyPanel {
         })
     }
 
-    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let (pixels, revision) = (wb.pad.pixels().to_vec(), wb.pad.revision());
         let predicted = wb.pad_logits().map_or(0, |l| argmax(&l));
         ui.horizontal_wrapped(|ui| {
@@ -189,7 +189,7 @@ impl Panel for SaliencyPanel {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         self.controls_ui(ui, wb);
         ui.separator();
         let Some(probed) = wb.studies.latest::<Saliency>() else {

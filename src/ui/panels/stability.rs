@@ -45,7 +45,7 @@ impl Panel for StabilityPanel {
         Some(Stability::ID)
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let version = wb.model.as_ref().map_or(0, |m| m.version);
         if version != self.defaults_for {
             // Seed S3 runs one pass per training epoch.
@@ -79,7 +79,7 @@ impl Panel for StabilityPanel {
 
 impl StabilityPanel {
     /// Run, cancel and progress, the passes and seed, Export.
-    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         ui.horizontal(|ui| {
             let blocked = if wb.model.is_none() {
                 Some("open or train a model first")
@@ -105,7 +105,7 @@ impl StabilityPanel {
 
     /// The most unstable test images (when the results belong to the data loaded now); a
     /// click sends one to the pad.
-    fn unstable_images_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench, r: &StabilityResults) {
+    fn unstable_images_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench, r: &StabilityResults) {
         let Some(loaded_data) = &wb.data.loaded else {
             return;
         };
@@ -222,7 +222,8 @@ fn accuracy_charts_ui(ui: &mut egui::Ui, r: &StabilityResults) {
 
 impl StabilityPanel {
     /// The pad image's predicted digits over 100 dropout passes.
-    fn pad_ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn pad_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
+        wb.act(crate::ui::workbench::Action::WantPadVotes);
         let Some(votes) = wb.pad_votes() else {
             if wb.pad_votes_pending() {
                 ui.horizontal(|ui| {

@@ -88,7 +88,7 @@ impl Panel for SubsetCurvePanel {
         Some(SubsetCurve::ID)
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let loaded = wb.studies.latest::<SubsetCurve>();
         ui.horizontal(|ui| {
             let blocked = if wb.dataset().is_none() {

@@ -158,7 +158,7 @@ impl TrainingPanel {
     fn controls_ui(
         &mut self,
         ui: &mut egui::Ui,
-        wb: &mut Workbench,
+        wb: &Workbench,
         built: &Result<TrainConfig, FieldError>,
     ) {
         let training = wb.is_training();
@@ -218,11 +218,11 @@ impl Panel for TrainingPanel {
         PanelKind::Training
     }
 
-    fn logic(&mut self, wb: &mut Workbench) {
-        wb.form_config = self.config().map_err(|e| e.message);
+    fn logic(&mut self, wb: &Workbench) {
+        wb.act(crate::ui::workbench::Action::PublishForm(self.config().map_err(|e| e.message)));
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, wb: &mut Workbench) {
+    fn ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
         let built = self.form.build();
         let error = built.as_ref().err().cloned();
         ui.heading("Model");

@@ -192,13 +192,20 @@ impl Workbench {
         }
     }
 
-    /// Logits and activations of test image `index`, computed once per image, model and
-    /// dataset (one forward pass, like the pad's).
-    pub fn inspect_test_image(&mut self, index: usize) -> Option<Arc<Inspection>> {
+    /// Logits and activations of test image `index` when computed for the current model and
+    /// data; otherwise None (ask with [`super::Action::InspectTestImage`]).
+    pub fn test_image_inspection(&self, index: usize) -> Option<Arc<Inspection>> {
         let from = self.stamp();
         let cached = self.inspect.test_image.as_ref();
-        if let Some(c) = cached.filter(|c| c.from == from && c.value.0 == index) {
-            return Some(c.value.1.clone());
+        cached.filter(|c| c.from == from && c.value.0 == index).map(|c| c.value.1.clone())
+    }
+
+    /// Computes the logits and activations of test image `index`, once per image, model and
+    /// dataset (one forward pass, like the pad's).
+    pub(super) fn inspect_test_image(&mut self, index: usize) -> Option<Arc<Inspection>> {
+        let from = self.stamp();
+        if let Some(done) = self.test_image_inspection(index) {
+            return Some(done);
         }
         let (m, data) = (self.model.as_ref()?, self.dataset()?);
         if index >= data.test.len() {

@@ -90,6 +90,17 @@ pub enum Action {
         /// What the model predicted.
         predicted: u8,
     },
+    /// Show a message in the status bar (`true`: an error).
+    Notify(String, bool),
+    /// The training form's settings as of this frame (what Ctrl+Enter starts), or why they
+    /// cannot train.
+    PublishForm(Result<crate::train::TrainConfig, String>),
+    /// A panel shows the pad's dropout votes: keep them current.
+    WantPadVotes,
+    /// Compute the logits and activations of this test image.
+    InspectTestImage(usize),
+    /// Write files on the write job (Export… of a panel): target, kind, the work.
+    Write(PathBuf, writes::WriteKind, writes::WriteWork),
     /// Change the pad image (a tool of the Drawing pad, or the app's undo / redo).
     Pad(PadEdit),
     /// Show this image (784 intensities) in the pad, an undoable edit, with where it came
@@ -165,7 +176,7 @@ pub struct Workbench {
     imports: JobSlot<(), runs::ImportedRun, ()>,
     /// How the last import ended, until the import window takes it.
     import_outcome: Option<Result<(), String>>,
-    actions: Vec<Action>,
+    actions: std::cell::RefCell<Vec<Action>>,
     pub(super) wake: Wake,
     next_run_id: u64,
     pub(super) model_versions: u64,
@@ -192,7 +203,7 @@ impl Workbench {
             exports: JobSlot::default(),
             imports: JobSlot::default(),
             import_outcome: None,
-            actions: Vec::new(),
+            actions: Default::default(),
             wake,
             next_run_id: 1,
             model_versions: 0,
@@ -214,8 +225,8 @@ impl Workbench {
     }
 
     /// Queues an action for after this frame.
-    pub fn act(&mut self, action: Action) {
-        self.actions.push(action);
+    pub fn act(&self, action: Action) {
+        self.actions.borrow_mut().push(action);
     }
 
     /// Posts a status message.
@@ -261,6 +272,7 @@ impl Workbench {
         self.apply_actions();
         self.inspect_logic();
         self.pad_logic();
+        self.pad_votes_logic();
         self.studies_logic();
         self.drawings_logic();
         self.exports_logic();
@@ -270,7 +282,7 @@ impl Workbench {
 
     /// Applies queued actions.
     pub fn apply_actions(&mut self) {
-        for action in std::mem::take(&mut self.actions) {
+        for action in self.actions.take() {
             self.apply(action);
         }
     }
@@ -297,6 +309,13 @@ impl Workbench {
                 label,
                 predicted,
             } => self.label_drawing(&pixels, label, predicted),
+            Action::Notify(text, is_error) => self.notify(text, is_error),
+            Action::PublishForm(config) => self.form_config = config,
+            Action::WantPadVotes => self.pad_votes.wanted = true,
+            Action::InspectTestImage(index) => {
+                self.inspect_test_image(index);
+            }
+            Action::Write(target, kind, work) => self.start_queued_write(target, kind, work),
             Action::Pad(edit) => self.pad.edit(edit),
             Action::ShowInPad { pixels, caption } => self.pad.edit(PadEdit::Load { pixels, caption }),
             Action::UndoDrawing => self.undo_drawing(),

@@ -28,6 +28,8 @@ pub struct PadVotesState {
     /// The latest votes.
     pub latest: Option<PadVotes>,
     job: JobSlot<(), PadVotes, ()>,
+    /// A panel showed the votes this frame ([`super::Action::WantPadVotes`]): keep them current.
+    pub(super) wanted: bool,
 }
 
 impl Workbench {
@@ -35,7 +37,9 @@ impl Workbench {
     /// passes, computed on a thread of their own (the window never waits for 100 forward
     /// passes) and cached per pad revision and model. While new votes are computed the
     /// latest ones are returned; the caller repaints while [`Self::pad_votes_pending`] says so.
-    pub fn pad_votes(&mut self) -> Option<PadVotes> {
+    /// Panels read [`Self::pad_votes`] and send [`super::Action::WantPadVotes`]; the
+    /// workbench's logic calls this while they do.
+    pub(super) fn refresh_pad_votes(&mut self) -> Option<PadVotes> {
         let m = self.model.as_ref()?;
         match self.pad_votes.job.poll() {
             Some((_, Outcome::Finished(votes))) => self.pad_votes.latest = Some(votes),
@@ -69,6 +73,19 @@ impl Workbench {
             self.pad_votes.job.start(job, ());
         }
         self.pad_votes.latest.clone()
+    }
+
+    /// The latest dropout votes of the pad image (perhaps of an earlier revision while new
+    /// ones are computed; None before the first).
+    pub fn pad_votes(&self) -> Option<PadVotes> {
+        self.pad_votes.latest.clone()
+    }
+
+    /// Keeps the votes current while a panel shows them; called once per frame.
+    pub(super) fn pad_votes_logic(&mut self) {
+        if std::mem::take(&mut self.pad_votes.wanted) {
+            self.refresh_pad_votes();
+        }
     }
 
     /// Whether dropout votes for the pad are being computed.

@@ -39,6 +39,14 @@ pub struct Writing {
 impl Workbench {
     /// Runs `work` (which writes files and returns those written, or says why it could not)
     /// on the `mnist-export` job; refused with a notice while another write runs.
+    /// Starts `work` queued by a panel ([`super::Action::Write`]).
+    pub(super) fn start_queued_write(&mut self, target: PathBuf, kind: WriteKind, work: WriteWork) {
+        match work.take() {
+            Some(work) => self.start_write(target, kind, work),
+            None => self.notify("that write was already started", true),
+        }
+    }
+
     pub fn start_write(
         &mut self,
         target: PathBuf,
@@ -111,5 +119,29 @@ impl Workbench {
         if writing.kind == WriteKind::Model {
             self.refresh_runs();
         }
+    }
+}
+
+/// Work a panel hands to the write job through [`super::Action::Write`]: taken once.
+#[derive(Clone)]
+pub struct WriteWork(std::sync::Arc<std::sync::Mutex<Option<BoxedWrite>>>);
+
+type BoxedWrite = Box<dyn FnOnce() -> Result<Vec<PathBuf>, String> + Send>;
+
+impl WriteWork {
+    /// Wraps `work` (it returns the files written, or why not).
+    pub fn new(work: impl FnOnce() -> Result<Vec<PathBuf>, String> + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(work)))))
+    }
+
+    /// The work, the first time only.
+    fn take(&self) -> Option<BoxedWrite> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for WriteWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteWork")
     }
 }

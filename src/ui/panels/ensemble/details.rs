@@ -17,7 +17,7 @@ impl EnsemblePanel {
     pub(super) fn details_ui(
         &mut self,
         ui: &mut egui::Ui,
-        wb: &mut Workbench,
+        wb: &Workbench,
         r: &Arc<EnsembleResults>,
         data: &Arc<Dataset>,
     ) {
@@ -33,7 +33,7 @@ impl EnsemblePanel {
     fn selected_model_ui(
         &mut self,
         ui: &mut egui::Ui,
-        wb: &mut Workbench,
+        wb: &Workbench,
         r: &EnsembleResults,
         data: &Dataset,
     ) {
@@ -152,7 +152,7 @@ impl EnsemblePanel {
     fn difficulty_images_ui(
         &mut self,
         ui: &mut egui::Ui,
-        wb: &mut Workbench,
+        wb: &Workbench,
         r: &Arc<EnsembleResults>,
         data: &Arc<Dataset>,
     ) {
@@ -219,7 +219,7 @@ impl EnsemblePanel {
     fn image_ui(
         &mut self,
         ui: &mut egui::Ui,
-        wb: &mut Workbench,
+        wb: &Workbench,
         r: &EnsembleResults,
         data: &Dataset,
         i: usize,
