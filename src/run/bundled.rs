@@ -69,11 +69,22 @@ pub fn resolve_run(run: &Path) -> std::io::Result<PathBuf> {
     if is_bundled(run) { bundled_run_dir() } else { Ok(run.to_path_buf()) }
 }
 
+/// The bundled run folder's name (`bundled-<digest>`).
+fn folder_name() -> String {
+    let tag = provenance().model_sha256;
+    format!("bundled-{}", &tag[..tag.len().min(12)])
+}
+
+/// How a run folder is named on screen: its folder name, or "the bundled model".
+pub fn display_name(dir: &Path) -> String {
+    let name = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if name.ends_with(&folder_name()) { "the bundled model".into() } else { name }
+}
+
 /// The bundled model as a run folder, written under the user's cache folder (or the
 /// temporary folder when there is none) the first time and checked byte for byte after.
 pub fn bundled_run_dir() -> std::io::Result<PathBuf> {
-    let tag = &provenance().model_sha256;
-    let name = format!("bundled-{}", &tag[..tag.len().min(12)]);
+    let name = folder_name();
     let root = dirs::cache_dir()
         .map(|d| d.join("mnist-workbench"))
         .unwrap_or_else(|| std::env::temp_dir().join("mnist-workbench"));

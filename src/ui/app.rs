@@ -371,10 +371,7 @@ impl WorkbenchApp {
                 None => "Training: idle".to_string(),
                 Some(s) if s.recorded => format!(
                     "Training: idle · showing {}",
-                    s.run_dir
-                        .as_ref()
-                        .and_then(|d| d.file_name())
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                    s.run_dir.as_deref().map_or_else(String::new, crate::run::bundled::display_name)
                 ),
                 Some(s) => match &s.history.phase {
                     RunPhase::Starting => "Training: starting".into(),

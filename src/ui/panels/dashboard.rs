@@ -237,11 +237,9 @@ impl DashboardPanel {
         };
         ui.horizontal_wrapped(|ui| {
             match (&s.run_dir, s.recorded) {
-                (Some(dir), true) => ui.strong(format!(
-                    "Recorded run {}",
-                    dir.file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-                )),
+                (Some(dir), true) => {
+                    ui.strong(format!("Recorded run {}", crate::run::bundled::display_name(dir)))
+                }
                 _ => ui.strong(format!("Run {}", h.run_id)),
             };
             ui.label(format!("· {state}"));
