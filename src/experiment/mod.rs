@@ -14,3 +14,5 @@ pub mod ensemble;
 pub mod stability;
 pub mod stacked;
 pub mod subset_curve;
+pub mod sweep;
+mod sweep_params;

@@ -26,6 +26,7 @@ register_studies![
     subset_curve::SubsetCurve,
     stability::Stability,
     class_curves::ClassCurves,
+    sweep::Sweep,
     saliency::Saliency,
     row_sweep::RowSweep,
     batch_sweep::BatchSweepStudy,
