@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod data_cmd;
+mod desktop_cmd;
 mod eval_cmd;
 mod experiment_cmd;
 mod interop_cmd;
@@ -67,6 +68,9 @@ enum Cmd {
     Serve(serve_cmd::ServeArgs),
     /// Open the desktop workbench (the default without a subcommand).
     App(AppArgs),
+    /// Add the workbench to the desktop's application menu (a desktop entry and its icon under
+    /// ~/.local/share); --uninstall removes them.
+    InstallDesktop(desktop_cmd::InstallDesktopArgs),
 }
 
 /// Flags of `app`.
@@ -223,5 +227,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Import(a)) => interop_cmd::import(a),
         Some(Cmd::Export(a)) => interop_cmd::export_run(a),
         Some(Cmd::Serve(a)) => serve_cmd::run(a),
+        Some(Cmd::InstallDesktop(a)) => desktop_cmd::run(a),
     }
 }

@@ -87,6 +87,10 @@ impl Default for AppOptions {
     }
 }
 
+/// The window's app id: `StartupWMClass` in assets/mnist-workbench.desktop, and the name of
+/// eframe's folder for the saved layout.
+const APP_ID: &str = "mnist-workbench";
+
 /// Opens the workbench window and runs until it closes. Where burn runs on a hardware GPU
 /// through wgpu, the window renders on the same wgpu device.
 pub fn run_native(mut options: AppOptions) -> anyhow::Result<()> {
@@ -107,9 +111,17 @@ pub fn run_native(mut options: AppOptions) -> anyhow::Result<()> {
             queue: shared.queue,
         });
     }
+    // The app id is the Wayland app id and X11 WM_CLASS (assets/mnist-workbench.desktop's
+    // StartupWMClass) and names eframe's settings folder (its default, the app name, kept).
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_app_id(APP_ID)
+        .with_title("MNIST Workbench");
+    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/mnist-workbench.png")) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(e) => eprintln!("the window icon does not decode ({e}); the window has none"),
+    }
     let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("MNIST Workbench")
+        viewport: viewport
             .with_inner_size([1500.0, 900.0])
             .with_min_inner_size([900.0, 600.0])
             .with_drag_and_drop(true),
@@ -120,7 +132,7 @@ pub fn run_native(mut options: AppOptions) -> anyhow::Result<()> {
     };
     let options = Arc::new(options);
     eframe::run_native(
-        "mnist-workbench",
+        APP_ID,
         native,
         Box::new(move |cc| Ok(Box::new(WorkbenchApp::new(cc, (*options).clone())))),
     )
