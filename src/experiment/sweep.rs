@@ -368,7 +368,8 @@ pub fn run_sweep(config: &SweepConfig, place: &SweepPlace, reporter: &mut Report
                     let label = format!("trial {} of {} (rung {rung}, {epochs} epochs)", setting + 1, settings.len());
                     let at = done_epochs as f64 / total as f64;
                     reporter.progress(format!("{label}: training"), at);
-                    let t = train_trial(config, &settings[setting], setting, seed, (rung, epochs), (&train, &val), place, reporter)?;
+                    let share = (label, at, epochs as f64 / total as f64);
+                    let t = train_trial(config, &settings[setting], setting, seed, (rung, epochs), (&train, &val), place, (reporter, share))?;
                     results.trials.push(t.clone());
                     results.save(place.dir)?;
                     t
@@ -405,7 +406,7 @@ fn train_trial(
     (rung, epochs): (usize, usize),
     (train, val): (&Arc<Dataset>, &crate::data::Digits),
     place: &SweepPlace,
-    reporter: &mut Reporter,
+    (reporter, (label, at, width)): (&mut Reporter, (String, f64, f64)),
 ) -> Result<Trial, StudyError> {
     reporter.check()?;
     let started = std::time::Instant::now();
@@ -425,10 +426,15 @@ fn train_trial(
         device: Some(place.device.clone()),
         model_slot: None,
     };
+    let total_steps = (epochs * train.train.len().div_ceil(job.config.batch_size.max(1))).max(1);
     let model = run_training(job, &control, &mut |event| match event {
-        Event::Step { .. } => {
+        Event::Step { epoch, step, .. } => {
             if reporter.check().is_err() {
                 control.apply(Command::Stop);
+            }
+            if step % 20 == 0 {
+                let done = (step as f64 / total_steps as f64).min(1.0);
+                reporter.progress(format!("{label}: epoch {epoch}, step {step} of {total_steps}"), at + width * done);
             }
         }
         Event::Epoch { metrics, .. } => val_accuracy = metrics.test_accuracy,
