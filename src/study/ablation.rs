@@ -141,12 +141,7 @@ impl Study for Ablation {
     const ABOUT: &'static str =
         "Seed S1: zero the units that tell two classes apart, against random ablations.";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::SharedFolder;
     const TIE: Tie = Tie::Data;
     const LANE: Lane = Lane::Probe;

@@ -221,12 +221,7 @@ impl Study for BatchSweepStudy {
     const TITLE: &'static str = "Batch row sweep";
     const ABOUT: &'static str = "Seed S1 over many test images: the fewest erased rows (or the thinnest bar) that change each prediction.";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::SharedFolder;
     const TIE: Tie = Tie::Data;
     const LANE: Lane = Lane::Probe;

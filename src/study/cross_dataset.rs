@@ -109,12 +109,7 @@ impl Study for CrossDataset {
     const TITLE: &'static str = "Cross-dataset";
     const ABOUT: &'static str = "Seed S3: EMNIST digits (optional) and the corruption suite.";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::SharedFolder;
     const TIE: Tie = Tie::Data;
     const LANE: Lane = Lane::Probe;

@@ -49,12 +49,7 @@ impl Study for Embed {
     const TITLE: &'static str = "Embedding";
     const ABOUT: &'static str = "Seed S2: penultimate-layer embeddings of test images, PCA and t-SNE.";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::SharedFolder;
     const TIE: Tie = Tie::Data;
     const LANE: Lane = Lane::Probe;

@@ -132,6 +132,15 @@ pub struct Needs {
 }
 
 impl Needs {
+    /// A trained model, the data it is measured on or its images come from, and the device it
+    /// computes on: what every probe and the stability test need.
+    pub const MODEL_AND_DATA: Needs = Needs {
+        model: true,
+        run_folder: false,
+        data: true,
+        device: true,
+    };
+
     /// Whether a trained run is needed at all.
     pub fn run(&self) -> bool {
         self.model || self.run_folder

@@ -120,12 +120,7 @@ impl Study for RowSweep {
     const TITLE: &'static str = "Row sweep";
     const ABOUT: &'static str = "Seed S1: erase every row range of an image (and paint a bar at each row); --batch runs it over many test images.";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::SharedFolder;
     const TIE: Tie = Tie::Model;
     const LANE: Lane = Lane::Probe;

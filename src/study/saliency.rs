@@ -80,12 +80,7 @@ impl Study for Saliency {
     const TITLE: &'static str = "Saliency";
     const ABOUT: &'static str = "Gradient, gradient × input, integrated gradients and occlusion for one image.";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::SharedFolder;
     const TIE: Tie = Tie::Model;
     const LANE: Lane = Lane::Probe;

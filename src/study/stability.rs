@@ -36,12 +36,7 @@ impl Study for Stability {
     const TITLE: &'static str = "Stability";
     const ABOUT: &'static str = "Seed S3: test-set passes of a trained run with dropout left on";
     const RESULTS_FILE: &'static str = RESULTS_FILE;
-    const NEEDS: Needs = Needs {
-        model: true,
-        run_folder: false,
-        data: true,
-        device: true,
-    };
+    const NEEDS: Needs = Needs::MODEL_AND_DATA;
     const HOME: Home = Home::RunFolder;
     const TIE: Tie = Tie::Model;
     const DEFAULT_DEVICE: &'static str = "flex";

@@ -207,6 +207,12 @@ pub fn figure(r: &SweepResults) -> Figure {
     let panel_w = 320.0;
     let mut c = Canvas::new((60.0 + panel_w * n as f32) as usize + 20, 440, PAPER);
     crate::report::title(&mut c, "Sweep: validation accuracy against each setting");
+    let legend = if r.config.halving {
+        "blue: trials of the last rung · grey: earlier rungs · ringed green: best by validation"
+    } else {
+        "one dot per trial · ringed green: best by validation"
+    };
+    c.text(70.0, 44.0, 12.0, MUTED, Anchor::Left, legend);
     let top_rung = r.trials.iter().map(|t| t.rung).max().unwrap_or(0);
     let accs: Vec<f64> = r.trials.iter().map(|t| t.val_accuracy).collect();
     let lo = accs.iter().copied().fold(1.0f64, f64::min);
