@@ -23,7 +23,7 @@ use crate::run::{RunConfig, RunDir};
 use crate::study::{StudyError, check_figure, read_json, write_json};
 use crate::train::{Command, Control, Event, TrainConfig, TrainJob, evaluate, run_training};
 
-pub use super::sweep_params::{PARAMS, ParamSpec, ParamValues, apply_param};
+pub use super::sweep_params::{PARAMS, ParamInfo, ParamSpec, ParamValues, Scale, apply_param};
 
 /// Results file in the sweep's folder.
 pub const RESULTS_FILE: &str = "sweep.json";

@@ -223,7 +223,7 @@ pub fn figure(r: &SweepResults) -> Figure {
         let (pos, log, names) = positions(r, p);
         let xs: Vec<f64> = pos.iter().flatten().copied().collect();
         let (mut x0, mut x1) = (xs.iter().copied().fold(f64::MAX, f64::min), xs.iter().copied().fold(f64::MIN, f64::max));
-        if !(x0 < x1) {
+        if x0.partial_cmp(&x1) != Some(std::cmp::Ordering::Less) {
             (x0, x1) = (x0.min(0.0) - 0.5, x0.max(0.0) + 0.5);
         }
         let pad = 0.08 * (x1 - x0);

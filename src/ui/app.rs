@@ -11,6 +11,7 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 use super::AppOptions;
 use super::layout::{PanelKind, TileBehavior, contains, default_tree, reopen};
 use super::panels::Panels;
+use super::tours::{TOURS, TourState};
 use super::workbench::{Action, PadEdit, Workbench};
 use crate::train::Command;
 use crate::train::history::RunPhase;
@@ -47,6 +48,8 @@ pub struct WorkbenchApp {
     show_shortcuts: bool,
     /// The "Import PyTorch model" window, while open.
     pub import: Option<super::import_dialog::ImportDialog>,
+    /// The guided tour shown in the right side panel, while open.
+    pub tour: Option<TourState>,
 }
 
 impl WorkbenchApp {
@@ -81,6 +84,7 @@ impl WorkbenchApp {
             tree: default_tree(),
             show_shortcuts: false,
             import,
+            tour: None,
         }
     }
 
@@ -93,8 +97,10 @@ impl WorkbenchApp {
     /// Draws the whole window into `ui`.
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         self.shortcuts(ui.ctx());
+        self.app_requests();
         egui::Panel::top("menu").show(ui, |ui| self.menu_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        self.tour_ui(ui);
         egui::CentralPanel::default().show(ui, |ui| {
             let active_tabs = super::layout::active_tabs(&self.tree);
             let mut behavior = TileBehavior {
@@ -132,6 +138,39 @@ impl WorkbenchApp {
         self.import_ui(ui.ctx());
         // Apply what this frame asked for right away, so the next frame shows it.
         self.workbench.apply_actions();
+    }
+
+    /// Carries out what panels asked of the app ([`Action::ShowPanel`], [`Action::StartTour`]).
+    fn app_requests(&mut self) {
+        for request in std::mem::take(&mut self.workbench.app_requests) {
+            match request {
+                Action::ShowPanel(title) => match PanelKind::ALL.iter().find(|k| k.title() == title) {
+                    Some(&kind) => super::layout::show(&mut self.tree, kind),
+                    None => self.workbench.notify(format!("no panel called {title}"), true),
+                },
+                Action::StartTour(id) => match super::tours::find(id) {
+                    Some(tour) => self.tour = Some(TourState::new(tour)),
+                    None => self.workbench.notify(format!("no tour called {id}"), true),
+                },
+                _ => {}
+            }
+        }
+    }
+
+    /// The open tour, in a side panel on the right.
+    fn tour_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(state) = &mut self.tour else { return };
+        state.update(&self.workbench);
+        let workbench = &mut self.workbench;
+        let open = egui::Panel::right("tour")
+            .resizable(true)
+            .default_size(360.0)
+            .min_size(260.0)
+            .show(ui, |ui| super::tours::tour_ui(ui, state, workbench))
+            .inner;
+        if !open {
+            self.tour = None;
+        }
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -339,6 +378,17 @@ impl WorkbenchApp {
                     .clicked()
                 {
                     self.show_shortcuts = true;
+                }
+                ui.separator();
+                ui.weak("Tours");
+                for &tour in TOURS {
+                    if ui
+                        .button(super::tours::menu_label(tour))
+                        .on_hover_text(tour.intro)
+                        .clicked()
+                    {
+                        self.tour = Some(TourState::new(tour));
+                    }
                 }
             });
         });

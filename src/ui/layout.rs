@@ -99,6 +99,13 @@ pub fn reopen(tree: &mut egui_tiles::Tree<PanelKind>, kind: PanelKind) {
     }
 }
 
+/// Makes `kind` visible: reopens it when closed, then makes its tab, and the tabs of every
+/// group around it, the active ones.
+pub fn show(tree: &mut egui_tiles::Tree<PanelKind>, kind: PanelKind) {
+    reopen(tree, kind);
+    tree.make_active(|_, tile| matches!(tile, egui_tiles::Tile::Pane(k) if *k == kind));
+}
+
 /// Draws tiles with the registered panels.
 pub struct TileBehavior<'a> {
     pub panels: &'a mut Panels,

@@ -16,6 +16,8 @@
 //!   shared by panels.
 //! - [`palette`]: every colour the UI draws with, by name, and the one `rgb` conversion from
 //!   the engine's colour triples.
+//! - [`tours`]: the guided tours of the seed studies (Help menu, the dashboard's "Start
+//!   here" card), one file per tour.
 
 pub mod app;
 pub mod digit_bars;
@@ -29,6 +31,7 @@ pub mod layout;
 pub mod palette;
 pub mod panels;
 pub mod remote_device;
+pub mod tours;
 pub mod widgets;
 pub mod workbench;
 

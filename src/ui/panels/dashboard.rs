@@ -297,6 +297,10 @@ impl Panel for DashboardPanel {
             first_run_ui(ui, wb);
             return;
         }
+        if crate::ui::tours::offers_start_here(wb) {
+            crate::ui::tours::start_here_ui(ui, wb);
+            ui.add_space(4.0);
+        }
         self.status_ui(ui, wb);
         let settings = &mut self.settings;
         ui.horizontal(|ui| {
@@ -392,7 +396,7 @@ impl Panel for DashboardPanel {
 }
 
 /// What the dashboard shows before any run: what it will show and how to get there, instead
-/// of three empty charts.
+/// of three empty charts, and the guided tours.
 fn first_run_ui(ui: &mut egui::Ui, wb: &Workbench) {
     ui.add_space(24.0);
     ui.vertical_centered(|ui| {
@@ -415,5 +419,7 @@ fn first_run_ui(ui: &mut egui::Ui, wb: &Workbench) {
                 "The data are synthetic digits, not MNIST: open or download MNIST in Data first.",
             );
         }
+        ui.add_space(16.0);
+        crate::ui::tours::start_here_ui(ui, wb);
     });
 }

@@ -77,6 +77,8 @@ register_panels! {
     SubsetCurve => subset_curve::SubsetCurvePanel, "Size curve", Experiments;
     /// Seed S3's stability test (dropout passes).
     Stability => stability::StabilityPanel, "Stability", Experiments;
+    /// Hyperparameter sweep: trials table, accuracy against each setting, parallel coordinates.
+    Sweep => sweep::SweepPanel, "Sweep", Experiments;
     /// Per-class test accuracy over a run's epochs.
     ClassCurves => class_curves::ClassCurvesPanel, "Class curves", Experiments;
     /// Drawing pad with logits.

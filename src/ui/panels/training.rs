@@ -17,6 +17,8 @@ pub struct TrainingPanel {
     form: TrainingForm,
     /// Address, token and Test connection of a remote device.
     remote: RemoteDeviceUi,
+    /// The revision of [`Workbench::form_fill`] last adopted.
+    filled: u64,
 }
 
 /// A labelled one-line text field; marked red with its message when `error` names it.
@@ -219,6 +221,16 @@ impl Panel for TrainingPanel {
     }
 
     fn logic(&mut self, wb: &Workbench) {
+        // A configuration asked in from elsewhere (a sweep's trial) replaces the form, except
+        // the device chosen here.
+        if let Some((revision, config)) = &wb.form_fill
+            && *revision > self.filled
+        {
+            self.filled = *revision;
+            let device = self.form.device.clone();
+            self.form = TrainingForm::from_config(config);
+            self.form.device = device;
+        }
         wb.act(crate::ui::workbench::Action::PublishForm(self.config().map_err(|e| e.message)));
     }
 

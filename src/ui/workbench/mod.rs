@@ -95,6 +95,9 @@ pub enum Action {
     /// The training form's settings as of this frame (what Ctrl+Enter starts), or why they
     /// cannot train.
     PublishForm(Result<crate::train::TrainConfig, String>),
+    /// Show this configuration in the Model & training form (a sweep's "Train with these");
+    /// kept in [`Workbench::form_fill`] until the form adopts it.
+    FillTrainingForm(TrainConfig),
     /// A panel shows the pad's dropout votes: keep them current.
     WantPadVotes,
     /// Compute the logits and activations of this test image.
@@ -115,6 +118,13 @@ pub enum Action {
     UndoDrawing,
     /// Write the drawn digits as an MNIST-style folder here.
     SaveDrawingsInto(PathBuf),
+    /// Make a panel's tab visible and active, named by its tab title (`PanelKind::title`: a
+    /// title, because the panel kinds sit above the workbench). The tiles are the app's: it
+    /// takes the request from [`Workbench::app_requests`].
+    ShowPanel(&'static str),
+    /// Open the guided tour with this id (`crate::ui::tours::TOURS`) in its side panel (taken
+    /// by the app from [`Workbench::app_requests`]).
+    StartTour(&'static str),
 }
 
 /// A message in the status bar.
@@ -146,6 +156,9 @@ pub struct Workbench {
     /// message of its first invalid field; the form publishes it every frame, so the Ctrl+Enter
     /// shortcut (and a test) reads it without reaching into the panel.
     pub form_config: Result<TrainConfig, String>,
+    /// The last configuration asked into the training form ([`Action::FillTrainingForm`]),
+    /// with its revision (counting from 1): the form adopts a revision newer than its last.
+    pub form_fill: Option<(u64, TrainConfig)>,
     /// The device `auto` means here.
     pub device: SelectedDevice,
     /// Data.
@@ -170,6 +183,9 @@ pub struct Workbench {
     pub pad_votes: pad_votes::PadVotesState,
     /// Probes: the running one, the latest results and the labelled drawings.
     pub drawings: drawings::Drawings,
+    /// [`Action::ShowPanel`] and [`Action::StartTour`] as asked, oldest first: the app takes
+    /// them every frame (the tiles and the tour panel are the app's).
+    pub app_requests: Vec<Action>,
     /// A figure being drawn and written (Export…), with its folder.
     pub exports: JobSlot<(), Vec<PathBuf>, writes::Writing>,
     /// A PyTorch checkpoint being imported.
@@ -191,6 +207,7 @@ impl Workbench {
             data: DataState::default(),
             training: None,
             form_config: Err("the training form has not been read yet".into()),
+            form_fill: None,
             model: None,
             runs: Vec::new(),
             overlays: Vec::new(),
@@ -200,6 +217,7 @@ impl Workbench {
             studies: Default::default(),
             pad_votes: Default::default(),
             drawings: Default::default(),
+            app_requests: Vec::new(),
             exports: JobSlot::default(),
             imports: JobSlot::default(),
             import_outcome: None,
@@ -311,6 +329,10 @@ impl Workbench {
             } => self.label_drawing(&pixels, label, predicted),
             Action::Notify(text, is_error) => self.notify(text, is_error),
             Action::PublishForm(config) => self.form_config = config,
+            Action::FillTrainingForm(config) => {
+                let revision = self.form_fill.as_ref().map_or(0, |f| f.0) + 1;
+                self.form_fill = Some((revision, config));
+            }
             Action::WantPadVotes => self.pad_votes.wanted = true,
             Action::InspectTestImage(index) => {
                 self.inspect_test_image(index);
@@ -320,6 +342,7 @@ impl Workbench {
             Action::ShowInPad { pixels, caption } => self.pad.edit(PadEdit::Load { pixels, caption }),
             Action::UndoDrawing => self.undo_drawing(),
             Action::SaveDrawingsInto(dir) => self.save_drawings_into(&dir),
+            request @ (Action::ShowPanel(_) | Action::StartTour(_)) => self.app_requests.push(request),
         }
     }
 
