@@ -309,8 +309,11 @@ pub(crate) fn run_controls_ui(
                 }
                 None => (0.0, "starting…".to_string()),
             };
+            // Half the row at most, so the buttons after it (Open saved…, Export…) stay in view.
+            let width = (ui.available_width() * 0.5).clamp(160.0, 420.0);
             ui.add(
                 egui::ProgressBar::new(fraction)
+                    .desired_width(width)
                     .show_percentage()
                     .text(text)
                     .animate(true),
