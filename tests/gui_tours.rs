@@ -13,25 +13,12 @@ use common::gui::step_until;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use mnist_workbench::data::Dataset;
-use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::ui::tours::{NOT_YET, TOURS, card_label, find, menu_label};
-use mnist_workbench::ui::{AppOptions, WorkbenchApp};
+use mnist_workbench::ui::WorkbenchApp;
 
 /// The app on `data` with an empty runs folder: it opens the bundled model.
 fn harness(data: &Arc<Dataset>, runs_root: &Path) -> Harness<'static, WorkbenchApp> {
-    let options = AppOptions {
-        preloaded: Some(LoadedData::shared(data.clone())),
-        runs_root: runs_root.to_path_buf(),
-        device: Some(mnist_workbench::device::flex()),
-        restore: false,
-        open_latest_run: true,
-        bundled_model: true,
-        ..AppOptions::default()
-    };
-    Harness::builder()
-        .with_size([1500.0, 950.0])
-        .with_max_steps(20)
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options))
+    common::gui::harness_with(data, runs_root, true)
 }
 
 #[test]

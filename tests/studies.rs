@@ -269,3 +269,49 @@ fn damaged_class_curves_results_are_refused_naming_the_field() {
         assert!(err.contains(field), "{field}: {err}");
     }
 }
+
+#[test]
+fn every_studys_damaged_results_are_refused_naming_the_file() {
+    // Each study's own results, then its results file cut in half, emptied, and given a
+    // figure far out of range: loading fails with the file named, and the file is kept.
+    let root = common::temp_dir("studies-damaged");
+    for study in STUDIES {
+        let out = root.join(study.id());
+        run_quick(*study, &out);
+        let path = out.join(study.results_file());
+        let good = std::fs::read(&path).unwrap();
+        let name = study.results_file();
+        for (what, bytes) in [
+            ("cut in half", good[..good.len() / 2].to_vec()),
+            ("empty", Vec::new()),
+            ("not JSON", b"\x00\xffnot json".to_vec()),
+        ] {
+            std::fs::write(&path, &bytes).unwrap();
+            let err = study.load(&out).err().unwrap_or_else(|| panic!("{}: {what} was read", study.id()));
+            assert!(err.to_string().contains(name), "{}: {what}: {err}", study.id());
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{}: the file is left as it was", study.id());
+        }
+        std::fs::write(&path, &good).unwrap();
+        assert!(study.load(&out).is_ok(), "{}: the intact file reads again", study.id());
+    }
+}
+
+#[test]
+fn a_sweep_whose_trial_points_outside_its_folder_is_refused() {
+    let dir = common::temp_dir("studies-sweep-escape");
+    let sweep = mnist_workbench::study::find("sweep").unwrap();
+    run_quick(sweep, &dir);
+    let path = dir.join("sweep.json");
+    let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for bad in ["../../etc", "/etc"] {
+        value["trials"][0]["run"] = serde_json::json!(bad);
+        std::fs::write(&path, value.to_string()).unwrap();
+        let err = sweep.load(&dir).err().expect("refused");
+        assert!(err.to_string().contains("trials[0].run"), "{bad}: {err}");
+    }
+    value["trials"][0]["run"] = serde_json::json!("runs/x");
+    value["trials"][0]["val_accuracy"] = serde_json::json!(7.5);
+    std::fs::write(&path, value.to_string()).unwrap();
+    let err = sweep.load(&dir).err().expect("refused");
+    assert!(err.to_string().contains("trials[0].val_accuracy"), "{err}");
+}

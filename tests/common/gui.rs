@@ -16,12 +16,19 @@ use mnist_workbench::ui::{AppOptions, WorkbenchApp};
 
 /// The app on `data` with runs in `runs_root`, 1500 × 950.
 pub fn harness(data: &Arc<Dataset>, runs_root: &Path) -> Harness<'static, WorkbenchApp> {
+    harness_with(data, runs_root, false)
+}
+
+/// [`harness`], opening the bundled model when no run opens if `bundled_model`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn harness_with(data: &Arc<Dataset>, runs_root: &Path, bundled_model: bool) -> Harness<'static, WorkbenchApp> {
     let options = AppOptions {
         preloaded: Some(LoadedData::shared(data.clone())),
         runs_root: runs_root.to_path_buf(),
         device: Some(mnist_workbench::device::flex()),
         restore: false,
         open_latest_run: true,
+        bundled_model,
         ..AppOptions::default()
     };
     Harness::builder()
