@@ -306,12 +306,12 @@ fn a_sweep_whose_trial_points_outside_its_folder_is_refused() {
     for bad in ["../../etc", "/etc"] {
         value["trials"][0]["run"] = serde_json::json!(bad);
         std::fs::write(&path, value.to_string()).unwrap();
-        let err = sweep.load(&dir).err().expect("refused");
+        let err = sweep.load(&dir).expect_err("refused");
         assert!(err.to_string().contains("trials[0].run"), "{bad}: {err}");
     }
     value["trials"][0]["run"] = serde_json::json!("runs/x");
     value["trials"][0]["val_accuracy"] = serde_json::json!(7.5);
     std::fs::write(&path, value.to_string()).unwrap();
-    let err = sweep.load(&dir).err().expect("refused");
+    let err = sweep.load(&dir).expect_err("refused");
     assert!(err.to_string().contains("trials[0].val_accuracy"), "{err}");
 }
