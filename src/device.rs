@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use burn::tensor::Device;
 use burn::tensor::wgpu::wgpu;
 
+mod list;
 mod selected;
+pub use list::{DeviceList, MAX_DEVICES, select_devices};
 pub use selected::{Backend, SelectedDevice};
 
 /// The user's device choice.

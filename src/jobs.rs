@@ -120,6 +120,25 @@ impl<'a> Reporter<'a> {
         if (self.cancelled)() { Err(Cancelled) } else { Ok(()) }
     }
 
+    /// Runs `f` with a reporter for one part of this work: its progress from 0 to 1 fills
+    /// `[start, start + width]` of this one, its stages prefixed with `prefix`; cancel is shared.
+    pub fn part<T>(&mut self, prefix: &str, start: f64, width: f64, f: impl FnOnce(&mut Reporter) -> T) -> T {
+        let on_progress = &mut *self.on_progress;
+        let mut mapped = |p: Progress| {
+            on_progress(Progress {
+                stage: format!("{prefix}{}", p.stage),
+                fraction: (start + width * p.fraction).clamp(0.0, 1.0),
+                elapsed_secs: p.elapsed_secs,
+            })
+        };
+        let mut part = Reporter {
+            started: self.started,
+            on_progress: &mut mapped,
+            cancelled: self.cancelled,
+        };
+        f(&mut part)
+    }
+
     /// Seconds since the work started.
     pub fn elapsed_secs(&self) -> f64 {
         self.started.elapsed().as_secs_f64()

@@ -180,7 +180,7 @@ fn subset_curve_resumes_after_a_cancel() {
     let mut sink = |_: Progress| {};
     let saved = || dir.join("subset_curve.json").exists();
     let mut reporter = Reporter::new(&mut sink, &saved);
-    let first = run_subset_curve(&config, &data, &device, Some(&dir), &mut reporter);
+    let first = run_subset_curve(&config, &data, std::slice::from_ref(&device), Some(&dir), &mut reporter);
     assert!(matches!(first, Err(StudyError::Cancelled)));
     let partial = SubsetCurveResults::load(&dir).unwrap();
     assert_eq!(partial.points.len(), 1);
@@ -197,7 +197,7 @@ fn subset_curve_resumes_after_a_cancel() {
     let full = run_subset_curve(
         &config,
         &data,
-        &device,
+        std::slice::from_ref(&device),
         Some(&dir),
         &mut Reporter::new(&mut watch, &never),
     )

@@ -57,6 +57,7 @@ fn inputs_for(study: &dyn AnyStudy, out: &Path) -> StudyInputs {
         run_config: needs.run().then_some(config),
         data: needs.data.then(|| data.clone()),
         device: needs.device.then_some(device),
+        more_devices: Vec::new(),
         out: Some(out.to_path_buf()),
     }
 }

@@ -34,7 +34,7 @@ fn config(params: &[&str]) -> SweepConfig {
 
 fn sweep(config: &SweepConfig, data: &Arc<Dataset>, dir: &Path) -> SweepResults {
     let device = mnist_workbench::device::flex();
-    let place = SweepPlace { data, device: &device, dir };
+    let place = SweepPlace { data, devices: std::slice::from_ref(&device), dir };
     let mut sink = |_: Progress| {};
     let never = || false;
     run_sweep(config, &place, &mut Reporter::new(&mut sink, &never)).unwrap()
@@ -160,7 +160,7 @@ fn a_sweep_run_again_trains_only_the_missing_trials() {
     // Other settings into the same folder are refused, the trials kept.
     let other = config(&["lr=0.1"]);
     let device = mnist_workbench::device::flex();
-    let place = SweepPlace { data: &data, device: &device, dir: &dir };
+    let place = SweepPlace { data: &data, devices: std::slice::from_ref(&device), dir: &dir };
     let mut sink = |_: Progress| {};
     let never = || false;
     let err = run_sweep(&other, &place, &mut Reporter::new(&mut sink, &never)).unwrap_err();

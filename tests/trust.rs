@@ -255,7 +255,7 @@ fn a_size_curve_survives_the_same_data_from_another_folder() {
     let first = run_subset_curve(
         &config,
         &elsewhere("/data/a"),
-        &device,
+        std::slice::from_ref(&device),
         Some(&dir),
         &mut Reporter::new(&mut sink, &never),
     )
@@ -266,7 +266,7 @@ fn a_size_curve_survives_the_same_data_from_another_folder() {
     let again = run_subset_curve(
         &config,
         &elsewhere("/data/b"),
-        &device,
+        std::slice::from_ref(&device),
         Some(&dir),
         &mut Reporter::new(&mut watch, &never),
     )
@@ -279,7 +279,7 @@ fn a_size_curve_survives_the_same_data_from_another_folder() {
     let refused = run_subset_curve(
         &config,
         &other,
-        &device,
+        std::slice::from_ref(&device),
         Some(&dir),
         &mut Reporter::new(&mut sink, &never),
     )

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 use mnist_workbench::data::load_dataset;
-use mnist_workbench::device::{DeviceChoice, select_device};
+use mnist_workbench::device::{DeviceChoice, DeviceList, select_devices};
 use mnist_workbench::run::RunDir;
 use mnist_workbench::study::{
     AnyStudy, Home, Lane, Progress, Reporter, STUDIES, StudyError, StudyInputs, find, run_study,
@@ -115,8 +115,13 @@ fn subcommand(study: &dyn AnyStudy) -> Command {
             Arg::new("device")
                 .long("device")
                 .default_value(study.default_device())
-                .value_parser(clap::value_parser!(DeviceChoice))
-                .help("Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere)"),
+                .value_parser(clap::value_parser!(DeviceList))
+                .help(if study.spreads() {
+                    "Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere); \
+                     a comma-separated list spreads the work over several, e.g. flex,remote://gpu1:3950"
+                } else {
+                    "Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere)"
+                }),
         );
     }
     if needs.data {
@@ -225,13 +230,25 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
     if keeps_earlier(study) {
         keep_earlier(&out, study.results_file(), m.get_flag("overwrite"))?;
     }
-    let device = match needs.device {
+    let mut devices = match needs.device {
         true => {
-            let choice = m.get_one::<DeviceChoice>("device").cloned().unwrap_or(DeviceChoice::Flex);
-            Some(select_device(choice)?)
+            let list = m
+                .get_one::<DeviceList>("device")
+                .cloned()
+                .unwrap_or(DeviceList(vec![DeviceChoice::Flex]));
+            if list.0.len() > 1 && !study.spreads() {
+                anyhow::bail!(
+                    "--device {list}: {} runs on one device (a list spreads the work of the ensemble, \
+                     the size curve and the sweep)",
+                    study.id()
+                );
+            }
+            select_devices(&list, &mut |note| eprintln!("device {note}"))?
         }
-        false => None,
+        false => Vec::new(),
     };
+    let more_devices = devices.split_off(devices.len().min(1));
+    let device = devices.pop();
     let data = match needs.data {
         true => {
             let flags = DataArgs::from_arg_matches(m)?;
@@ -243,7 +260,7 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
         }
         false => None,
     };
-    if let Some(d) = &device {
+    for d in device.iter().chain(&more_devices) {
         eprintln!("device: {}", d.name);
     }
     if let Some(d) = &data {
@@ -262,6 +279,7 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
         run_config: run.map(|(_, _, config)| config),
         data,
         device,
+        more_devices,
         out: Some(out.clone()),
     };
     let mut bar = ProgressBar::new(study.title());

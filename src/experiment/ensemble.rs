@@ -15,6 +15,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use super::pool::{DeviceTally, ItemContext, ItemFailure, ItemWork, spread};
 use super::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
 use crate::study::{Reporter, StudyError, read_json, write_json};
 use crate::analysis::ensemble::{Correctness, EnsembleStats};
@@ -174,10 +175,16 @@ pub struct EnsembleResults {
     pub config: EnsembleConfig,
     /// The data it ran on.
     pub data: DataInfo,
-    /// Seconds spent training.
+    /// Seconds spent training (summed over devices).
     pub train_seconds: f64,
-    /// Seconds spent evaluating.
+    /// Seconds spent evaluating (summed over devices).
     pub eval_seconds: f64,
+    /// Wall-clock seconds of the whole experiment (0 in files of earlier versions).
+    pub seconds: f64,
+    /// Where each group of models ran.
+    pub placements: Vec<GroupPlacement>,
+    /// How the work went on each device.
+    pub devices: Vec<DeviceTally>,
     /// Each model's outcome.
     pub members: Vec<MemberResult>,
     /// The test labels the matrix's columns belong to.
@@ -197,6 +204,12 @@ struct EnsembleFile {
     data: DataInfo,
     train_seconds: f64,
     eval_seconds: f64,
+    #[serde(default)]
+    seconds: f64,
+    #[serde(default)]
+    placements: Vec<GroupPlacement>,
+    #[serde(default)]
+    devices: Vec<DeviceTally>,
     members: Vec<MemberResult>,
     test_labels: Vec<u8>,
     correctness_file: String,
@@ -254,6 +267,9 @@ impl EnsembleResults {
             data: self.data.clone(),
             train_seconds: self.train_seconds,
             eval_seconds: self.eval_seconds,
+            seconds: self.seconds,
+            placements: self.placements.clone(),
+            devices: self.devices.clone(),
             members: self.members.clone(),
             test_labels: self.test_labels.clone(),
             correctness_file: MATRIX_FILE.into(),
@@ -296,7 +312,11 @@ impl EnsembleResults {
             crate::study::check_figure(&json_path, &format!("members[{i}].train_accuracy"), m.train_accuracy, true)?;
             crate::study::check_figure(&json_path, &format!("members[{i}].test_accuracy"), m.test_accuracy, true)?;
         }
-        for (name, value) in [("train_seconds", file.train_seconds), ("eval_seconds", file.eval_seconds)] {
+        for (name, value) in [
+            ("train_seconds", file.train_seconds),
+            ("eval_seconds", file.eval_seconds),
+            ("seconds", file.seconds),
+        ] {
             crate::study::check_figure(&json_path, name, value, false)?;
         }
         let stats = stats_of(&file.members, &correctness, &file.test_labels);
@@ -305,6 +325,9 @@ impl EnsembleResults {
             data: file.data,
             train_seconds: file.train_seconds,
             eval_seconds: file.eval_seconds,
+            seconds: file.seconds,
+            placements: file.placements,
+            devices: file.devices,
             members: file.members,
             test_labels: file.test_labels,
             correctness,
@@ -319,8 +342,6 @@ fn stats_of(members: &[MemberResult], matrix: &Correctness, labels: &[u8]) -> En
     EnsembleStats::compute(matrix, labels, &steps, &reached)
 }
 
-/// Models stacked together while training (bounded so memory stays modest for big N).
-pub const TRAIN_STACK: usize = 50;
 /// How the test set is pushed through the trained models: `(models stacked, images per
 /// batch)`. On the CPU (flex) each model runs alone as an ordinary network through the fused
 /// block kernels (`kernels`), which fold BatchNorm into the convolution and stream the images
@@ -476,52 +497,74 @@ pub fn predict_members(
     Ok(predictions)
 }
 
-/// Runs the whole experiment on `data`.
+/// Runs the whole experiment on `data` on one device.
 pub fn run_ensemble(
     config: &EnsembleConfig,
     data: &Dataset,
     selected: &SelectedDevice,
     reporter: &mut Reporter,
 ) -> Result<EnsembleResults, StudyError> {
+    run_ensemble_on(config, data, std::slice::from_ref(selected), reporter)
+}
+
+/// Models per work item: each group of this many members trains as one stack and is then
+/// evaluated, on whichever device takes it. The groups are fixed by the number of models alone,
+/// so every model's weights and predictions are the same on one device or many.
+pub const GROUP_MODELS: usize = 10;
+
+/// Runs the whole experiment on `data`, its groups of models spread over `devices`
+/// ([`super::pool`]).
+pub fn run_ensemble_on(
+    config: &EnsembleConfig,
+    data: &Dataset,
+    devices: &[SelectedDevice],
+    reporter: &mut Reporter,
+) -> Result<EnsembleResults, StudyError> {
     config.validate()?;
-    crate::memory::check_ensemble(&config.model, config.models, config.per_digit, TRAIN_STACK, data)
+    crate::memory::check_ensemble(&config.model, config.models, config.per_digit, GROUP_MODELS, data)
         .map_err(|e| StudyError::Config(e.to_string()))?;
-    let device = &selected.device;
     let started = Instant::now();
-    let trained = train_members(
-        config,
-        &data.train,
-        0..config.models,
-        TRAIN_STACK,
-        device,
-        reporter,
-    )?;
-    let train_seconds = started.elapsed().as_secs_f64();
-    let eval_started = Instant::now();
-    let weights: Vec<&PlainWeights> = trained.iter().map(|f| &f.weights).collect();
-    let predictions = predict_members(
-        &config.model,
-        &weights,
-        &data.test,
-        eval_plan(selected),
-        device,
-        reporter,
-    )?;
+    let groups: Vec<std::ops::Range<usize>> = (0..config.models)
+        .step_by(GROUP_MODELS)
+        .map(|s| s..(s + GROUP_MODELS).min(config.models))
+        .collect();
+    let work = GroupWork { config, data };
+    let mut trained: Vec<Option<GroupOutput>> = (0..groups.len()).map(|_| None).collect();
+    let mut placements = Vec::with_capacity(groups.len());
+    let report = spread(&work, &groups, devices, reporter, &mut |done| {
+        placements.push(GroupPlacement {
+            models: done.output.members.first().map_or(0, |f| f.member),
+            count: done.output.members.len(),
+            device: done.placement.device,
+            seconds: done.placement.seconds,
+        });
+        trained[done.index] = Some(done.output);
+        Ok(())
+    })?;
+    placements.sort_by_key(|p| p.models);
+    let outputs: Vec<GroupOutput> = trained.into_iter().flatten().collect();
+    let train_seconds = outputs.iter().map(|g| g.train_seconds).sum();
+    let eval_seconds = outputs.iter().map(|g| g.eval_seconds).sum();
     let labels = data.test.labels.clone();
-    let rows: Vec<Vec<bool>> = predictions
+    let (members, rows): (Vec<Finished>, Vec<Vec<u8>>) = outputs
+        .into_iter()
+        .flat_map(|g| g.members.into_iter().zip(g.predictions))
+        .unzip();
+    let rows: Vec<Vec<bool>> = rows
         .iter()
         .map(|p| p.iter().zip(&labels).map(|(a, b)| a == b).collect())
         .collect();
     let correctness = Correctness::from_rows(&rows);
-    let members: Vec<MemberResult> = trained
+    let members: Vec<MemberResult> = members
         .iter()
-        .map(|f| MemberResult {
+        .enumerate()
+        .map(|(row, f)| MemberResult {
             seed: config.member_seed(f.member),
             train_indices: config.member_sample(&data.train.labels, f.member),
             steps: f.steps,
             train_accuracy: f.train_accuracy,
             reached_target: f.train_accuracy >= config.target_train_accuracy,
-            test_accuracy: correctness.right_count(f.member) as f64 / labels.len().max(1) as f64,
+            test_accuracy: correctness.right_count(row) as f64 / labels.len().max(1) as f64,
         })
         .collect();
     let stats = stats_of(&members, &correctness, &labels);
@@ -530,12 +573,84 @@ pub fn run_ensemble(
         config: config.clone(),
         data: DataInfo::of(data),
         train_seconds,
-        eval_seconds: eval_started.elapsed().as_secs_f64(),
+        eval_seconds,
+        seconds: started.elapsed().as_secs_f64(),
+        placements,
+        devices: report.devices,
         members,
         test_labels: labels,
         correctness,
         stats,
     })
+}
+
+/// Where a group of models trained and was evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupPlacement {
+    /// The group's first model.
+    pub models: usize,
+    /// Models in the group.
+    pub count: usize,
+    /// The device.
+    pub device: String,
+    /// Seconds training and evaluating the group took there.
+    pub seconds: f64,
+}
+
+/// What one group gives: its models in order, each model's prediction for every test image,
+/// and the seconds spent.
+struct GroupOutput {
+    members: Vec<Finished>,
+    predictions: Vec<Vec<u8>>,
+    train_seconds: f64,
+    eval_seconds: f64,
+}
+
+/// Training and evaluating the ensemble's groups, as pool work.
+struct GroupWork<'a> {
+    config: &'a EnsembleConfig,
+    data: &'a Dataset,
+}
+
+impl ItemWork for GroupWork<'_> {
+    type Item = std::ops::Range<usize>;
+    type Output = GroupOutput;
+
+    fn label(&self, group: &std::ops::Range<usize>) -> String {
+        format!("models {}-{}", group.start + 1, group.end)
+    }
+
+    fn weight(&self, group: &std::ops::Range<usize>) -> f64 {
+        group.len() as f64
+    }
+
+    fn run(&self, group: &std::ops::Range<usize>, device: &SelectedDevice, ctx: &ItemContext) -> Result<GroupOutput, ItemFailure> {
+        let mut on_progress = |p: crate::jobs::Progress| ctx.progress(p.fraction);
+        let stopping = || ctx.stopping();
+        let mut reporter = Reporter::new(&mut on_progress, &stopping);
+        let started = Instant::now();
+        let members = train_members(self.config, &self.data.train, group.clone(), group.len(), &device.device, &mut reporter)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let steps: usize = members.iter().map(|f| f.steps).sum();
+        ctx.add_samples((steps * self.config.per_digit * NUM_CLASSES) as u64);
+        let eval_started = Instant::now();
+        let weights: Vec<&PlainWeights> = members.iter().map(|f| &f.weights).collect();
+        let predictions = predict_members(
+            &self.config.model,
+            &weights,
+            &self.data.test,
+            eval_plan(device),
+            &device.device,
+            &mut reporter,
+        )?;
+        ctx.add_samples((members.len() * self.data.test.len()) as u64);
+        Ok(GroupOutput {
+            members,
+            predictions,
+            train_seconds,
+            eval_seconds: eval_started.elapsed().as_secs_f64(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use crate::data::Dataset;
 use crate::device::SelectedDevice;
 use crate::model::ModelSpec;
 use crate::train::job::training_indices;
-use crate::train::{
-    Command, Control, Event, Schedule, Subset, TrainConfig, TrainJob, evaluate, run_training,
-};
+use super::pool::{ItemContext, ItemFailure, ItemWork, spread};
+use super::train_item::train_item;
+use crate::train::{Schedule, Subset, TrainConfig, TrainJob, evaluate};
 
 /// Settings of a size curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +97,9 @@ pub struct FractionResult {
     pub steps: usize,
     /// Seconds training and measuring took.
     pub seconds: f64,
+    /// The device that trained it (empty in files of earlier versions).
+    #[serde(default)]
+    pub device: String,
 }
 
 /// A size curve, complete or not.
@@ -165,10 +168,12 @@ impl SubsetCurveResults {
 
 /// Trains and measures every fraction not yet in `dir`'s results (all of them without a
 /// folder), saving after each. Earlier results with other settings or data are not reused.
+/// The fractions are spread over `devices` ([`super::pool`]); a point's figures do not depend
+/// on which device trained it.
 pub fn run_subset_curve(
     config: &SubsetCurveConfig,
     data: &Arc<Dataset>,
-    device: &SelectedDevice,
+    devices: &[SelectedDevice],
     dir: Option<&Path>,
     reporter: &mut Reporter,
 ) -> Result<SubsetCurveResults, StudyError> {
@@ -204,75 +209,75 @@ pub fn run_subset_curve(
         .copied()
         .filter(|f| !results.points.iter().any(|p| p.fraction == *f))
         .collect();
-    todo.sort_by(|a, b| a.total_cmp(b));
-    // Progress is measured in training images × epochs, which is what the time goes into.
-    let work = |f: f64| f * data.train.len() as f64;
-    let total: f64 = todo.iter().map(|&f| work(f)).sum::<f64>().max(1.0);
-    let mut finished_work = 0.0;
-    for fraction in todo {
-        reporter.check()?;
-        let started = std::time::Instant::now();
-        let train_config = config.config_for(fraction);
-        let indices = training_indices(&train_config, data);
-        let control = Control::default();
-        let mut failure = None;
-        let mut steps = 0;
-        let total_steps = (train_config.epochs * indices.len().div_ceil(train_config.batch_size)).max(1);
+    // One device draws the curve from the left; several start the long fractions first, so
+    // that no device is left with the largest one at the end.
+    if devices.len() > 1 {
+        todo.sort_by(|a, b| b.total_cmp(a));
+    } else {
+        todo.sort_by(|a, b| a.total_cmp(b));
+    }
+    let work = FractionWork { config, data };
+    spread(&work, &todo, devices, reporter, &mut |done| {
+        let mut point = done.output;
+        point.seconds = done.placement.seconds;
+        point.device = done.placement.device;
+        results.points.push(point);
+        results.points.sort_by(|a, b| a.fraction.total_cmp(&b.fraction));
+        match dir {
+            Some(dir) => results.save(dir),
+            None => Ok(()),
+        }
+    })?;
+    reporter.progress("done", 1.0);
+    Ok(results)
+}
+
+/// Training the fractions of a size curve, as pool work.
+struct FractionWork<'a> {
+    config: &'a SubsetCurveConfig,
+    data: &'a Arc<Dataset>,
+}
+
+impl ItemWork for FractionWork<'_> {
+    type Item = f64;
+    type Output = FractionResult;
+
+    fn label(&self, fraction: &f64) -> String {
+        format!("fraction {fraction:.4}")
+    }
+
+    /// Progress is measured in training images × epochs, which is what the time goes into.
+    fn weight(&self, fraction: &f64) -> f64 {
+        fraction * self.data.train.len() as f64
+    }
+
+    fn run(&self, &fraction: &f64, device: &SelectedDevice, ctx: &ItemContext) -> Result<FractionResult, ItemFailure> {
+        let train_config = self.config.config_for(fraction);
+        let indices = training_indices(&train_config, self.data);
         let job = TrainJob {
             run_id: 0,
             config: train_config,
-            data: data.clone(),
+            data: self.data.clone(),
             run_dir: None,
             resume: None,
             device: Some(device.clone()),
             model_slot: None,
         };
         let label = format!("fraction {fraction:.4} ({} images)", indices.len());
-        let model = run_training(job, &control, &mut |event| match event {
-            Event::Step { epoch, step, .. } => {
-                steps = step;
-                if reporter.check().is_err() {
-                    control.apply(Command::Stop);
-                }
-                if step % 10 == 0 {
-                    let here = work(fraction) * (step as f64 / total_steps as f64).min(1.0);
-                    reporter.progress(
-                        format!("{label}: epoch {epoch}, step {step} of {total_steps}"),
-                        (finished_work + here) / total,
-                    );
-                }
-            }
-            Event::Failed { reason, .. } => failure = Some(reason.to_string()),
-            _ => {}
-        });
-        reporter.check()?;
-        if let Some(reason) = failure {
-            return Err(StudyError::Training(format!("{label}: {reason}")));
-        }
-        let model = model.ok_or_else(|| StudyError::Training(format!("{label}: no model")))?;
-        reporter.progress(
-            format!("{label}: measuring"),
-            (finished_work + work(fraction)) / total,
-        );
-        let subset = data.train.select(&indices);
-        let on_train = evaluate(&model, &subset, &device.device);
-        let on_test = evaluate(&model, &data.test, &device.device);
-        results.points.push(FractionResult {
+        let trained = train_item(job, ctx, &label)?;
+        let subset = self.data.train.select(&indices);
+        let on_train = evaluate(&trained.model, &subset, &device.device);
+        let on_test = evaluate(&trained.model, &self.data.test, &device.device);
+        Ok(FractionResult {
             fraction,
             train_size: indices.len(),
             train_loss: on_train.loss,
             train_accuracy: on_train.accuracy,
             test_loss: on_test.loss,
             test_accuracy: on_test.accuracy,
-            steps,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        results.points.sort_by(|a, b| a.fraction.total_cmp(&b.fraction));
-        if let Some(dir) = dir {
-            results.save(dir)?;
-        }
-        finished_work += work(fraction);
+            steps: trained.steps,
+            seconds: 0.0, // the pool's measure, set when the point is handed back
+            device: device.name.clone(),
+        })
     }
-    reporter.progress("done", 1.0);
-    Ok(results)
 }

@@ -21,7 +21,9 @@ use crate::jobs::Reporter;
 use crate::rng::Rng;
 use crate::run::{RunConfig, RunDir};
 use crate::study::{StudyError, check_figure, read_json, write_json};
-use crate::train::{Command, Control, Event, TrainConfig, TrainJob, evaluate, run_training};
+use super::pool::{DeviceTally, ItemContext, ItemFailure, ItemWork, spread};
+use super::train_item::train_item;
+use crate::train::{TrainConfig, TrainJob, evaluate};
 
 pub use super::sweep_params::{PARAMS, ParamInfo, ParamSpec, ParamValues, Scale, apply_param};
 
@@ -211,8 +213,11 @@ pub struct SweepResults {
     pub config: SweepConfig,
     /// The data it ran on.
     pub data: DataInfo,
-    /// Every trained trial, every rung, in training order.
+    /// Every trained trial, by rung, setting and seed.
     pub trials: Vec<Trial>,
+    /// How the last run of the sweep went on each device (empty in files of earlier versions).
+    #[serde(default)]
+    pub devices: Vec<DeviceTally>,
 }
 
 impl SweepResults {
@@ -323,14 +328,15 @@ pub fn validation_split(data: &Dataset, val_fraction: f64, seed: u64) -> (Arc<Da
 pub struct SweepPlace<'a> {
     /// The dataset (its training set is split; its test set only measured).
     pub data: &'a Arc<Dataset>,
-    /// The device.
-    pub device: &'a SelectedDevice,
+    /// The devices; trials are spread over them ([`super::pool`]).
+    pub devices: &'a [SelectedDevice],
     /// The sweep's folder (results and the trials' run folders).
     pub dir: &'a Path,
 }
 
 /// Runs the sweep, continuing the results already in `place.dir` (trials of the same settings
-/// and data are not trained again), saving after each trial.
+/// and data are not trained again), saving after each trial. The trials of a rung are spread
+/// over the devices; a trial's figures do not depend on which device trained it.
 pub fn run_sweep(config: &SweepConfig, place: &SweepPlace, reporter: &mut Reporter) -> Result<SweepResults, StudyError> {
     config.validate()?;
     let info = DataInfo::of(place.data);
@@ -338,6 +344,7 @@ pub fn run_sweep(config: &SweepConfig, place: &SweepPlace, reporter: &mut Report
         config: config.clone(),
         data: info.clone(),
         trials: Vec::new(),
+        devices: Vec::new(),
     };
     if place.dir.join(RESULTS_FILE).exists() {
         let earlier = SweepResults::load(place.dir)?;
@@ -357,31 +364,52 @@ pub fn run_sweep(config: &SweepConfig, place: &SweepPlace, reporter: &mut Report
     let rungs = config.rungs();
     let total: usize = planned_epochs(alive.len(), &rungs).max(1);
     let mut done_epochs = 0usize;
+    let work = TrialWork {
+        config,
+        settings: &settings,
+        train: &train,
+        val: &val,
+        place,
+    };
     for (rung, &epochs) in rungs.iter().enumerate() {
-        let mut scored = Vec::new();
-        for &(setting, k) in &alive {
-            let seed = config.base.seed + k;
-            let existing = results.trials.iter().find(|t| t.setting == setting && t.seed == seed && t.rung == rung);
-            let trial = match existing {
-                Some(t) => t.clone(),
-                None => {
-                    let label = format!("trial {} of {} (rung {rung}, {epochs} epochs)", setting + 1, settings.len());
-                    let at = done_epochs as f64 / total as f64;
-                    reporter.progress(format!("{label}: training"), at);
-                    let share = (label, at, epochs as f64 / total as f64);
-                    let t = train_trial(config, &settings[setting], setting, seed, (rung, epochs), (&train, &val), place, (reporter, share))?;
-                    results.trials.push(t.clone());
-                    results.save(place.dir)?;
-                    t
-                }
-            };
-            done_epochs += epochs;
-            scored.push(((setting, k), trial.val_accuracy));
-        }
+        let todo: Vec<TrialItem> = alive
+            .iter()
+            .map(|&(setting, k)| TrialItem {
+                setting,
+                seed: config.base.seed + k,
+                rung,
+                epochs,
+            })
+            .filter(|i| !results.trials.iter().any(|t| t.setting == i.setting && t.seed == i.seed && t.rung == rung))
+            .collect();
+        let at = (done_epochs + (alive.len() - todo.len()) * epochs) as f64 / total as f64;
+        let width = (todo.len() * epochs) as f64 / total as f64;
+        let prefix = if rungs.len() > 1 { format!("rung {} of {}: ", rung + 1, rungs.len()) } else { String::new() };
+        let report = reporter.part(&prefix, at, width, |part| {
+            spread(&work, &todo, place.devices, part, &mut |done| {
+                let mut trial = done.output;
+                trial.seconds = done.placement.seconds;
+                trial.device = done.placement.device;
+                results.trials.push(trial);
+                results.save(place.dir)
+            })
+        })?;
+        results.devices = report.devices;
+        done_epochs += alive.len() * epochs;
+        let scored: Vec<((usize, u64), f64)> = alive
+            .iter()
+            .map(|&(setting, k)| {
+                let seed = config.base.seed + k;
+                let trial = results.trials.iter().find(|t| t.setting == setting && t.seed == seed && t.rung == rung);
+                ((setting, k), trial.map_or(0.0, |t| t.val_accuracy))
+            })
+            .collect();
         if rung + 1 < rungs.len() {
             alive = halving_survivors(&scored);
         }
     }
+    results.trials.sort_by_key(|t| (t.rung, t.setting, t.seed));
+    results.save(place.dir)?;
     reporter.progress("done", 1.0);
     Ok(results)
 }
@@ -397,76 +425,73 @@ pub fn planned_epochs(trials: usize, rungs: &[usize]) -> usize {
     sum
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_trial(
-    config: &SweepConfig,
-    params: &BTreeMap<String, String>,
+/// One trial to train: a setting and seed for a rung's epochs.
+struct TrialItem {
     setting: usize,
     seed: u64,
-    (rung, epochs): (usize, usize),
-    (train, val): (&Arc<Dataset>, &crate::data::Digits),
-    place: &SweepPlace,
-    (reporter, (label, at, width)): (&mut Reporter, (String, f64, f64)),
-) -> Result<Trial, StudyError> {
-    reporter.check()?;
-    let started = std::time::Instant::now();
-    let train_config = config.trial_config(params, epochs, seed)?;
-    let runs = place.dir.join(RUNS_FOLDER);
-    let run_dir = RunDir::create(&runs, &RunConfig::for_dataset(train_config.clone(), train))
-        .map_err(|e| StudyError::io(&runs, e))?;
-    let control = Control::default();
-    let mut failure = None;
-    let mut val_accuracy = None;
-    let job = TrainJob {
-        run_id: setting as u64 + 1,
-        config: train_config,
-        data: train.clone(),
-        run_dir: Some(run_dir.clone()),
-        resume: None,
-        device: Some(place.device.clone()),
-        model_slot: None,
-    };
-    let total_steps = (epochs * train.train.len().div_ceil(job.config.batch_size.max(1))).max(1);
-    let model = run_training(job, &control, &mut |event| match event {
-        Event::Step { epoch, step, .. } => {
-            if reporter.check().is_err() {
-                control.apply(Command::Stop);
-            }
-            if step % 20 == 0 {
-                let done = (step as f64 / total_steps as f64).min(1.0);
-                reporter.progress(format!("{label}: epoch {epoch}, step {step} of {total_steps}"), at + width * done);
-            }
-        }
-        Event::Epoch { metrics, .. } => val_accuracy = metrics.test_accuracy,
-        Event::Failed { reason, .. } => failure = Some(reason.to_string()),
-        _ => {}
-    });
-    reporter.check()?;
-    let describe: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    if let Some(reason) = failure {
-        return Err(StudyError::Training(format!("{}: {reason}", describe.join(" "))));
+    rung: usize,
+    epochs: usize,
+}
+
+/// Training the trials of a sweep, as pool work.
+struct TrialWork<'a> {
+    config: &'a SweepConfig,
+    settings: &'a [BTreeMap<String, String>],
+    train: &'a Arc<Dataset>,
+    val: &'a crate::data::Digits,
+    place: &'a SweepPlace<'a>,
+}
+
+impl ItemWork for TrialWork<'_> {
+    type Item = TrialItem;
+    type Output = Trial;
+
+    fn label(&self, item: &TrialItem) -> String {
+        format!("trial {} of {}", item.setting + 1, self.settings.len())
     }
-    let model = model.ok_or_else(|| StudyError::Training(format!("{}: no model", describe.join(" "))))?;
-    let val_accuracy = match val_accuracy {
-        Some(a) => a,
-        None => evaluate(&model, val, &place.device.device).accuracy,
-    };
-    let test_accuracy = evaluate(&model, &place.data.test, &place.device.device).accuracy;
-    let run = run_dir
-        .path
-        .strip_prefix(place.dir)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| PathBuf::from(RUNS_FOLDER).join(run_dir.path.file_name().unwrap_or_default()));
-    Ok(Trial {
-        setting,
-        params: params.clone(),
-        seed,
-        rung,
-        epochs,
-        val_accuracy,
-        test_accuracy,
-        seconds: started.elapsed().as_secs_f64(),
-        device: place.device.name.clone(),
-        run: run.to_string_lossy().replace('\\', "/"),
-    })
+
+    fn weight(&self, item: &TrialItem) -> f64 {
+        item.epochs as f64
+    }
+
+    fn run(&self, item: &TrialItem, device: &SelectedDevice, ctx: &ItemContext) -> Result<Trial, ItemFailure> {
+        let params = &self.settings[item.setting];
+        let train_config = self.config.trial_config(params, item.epochs, item.seed)?;
+        let runs = self.place.dir.join(RUNS_FOLDER);
+        let run_dir = RunDir::create(&runs, &RunConfig::for_dataset(train_config.clone(), self.train))
+            .map_err(|e| StudyError::io(&runs, e))?;
+        let job = TrainJob {
+            run_id: item.setting as u64 + 1,
+            config: train_config,
+            data: self.train.clone(),
+            run_dir: Some(run_dir.clone()),
+            resume: None,
+            device: Some(device.clone()),
+            model_slot: None,
+        };
+        let describe: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let trained = train_item(job, ctx, &describe.join(" "))?;
+        let val_accuracy = match trained.last_test_accuracy {
+            Some(a) => a,
+            None => evaluate(&trained.model, self.val, &device.device).accuracy,
+        };
+        let test_accuracy = evaluate(&trained.model, &self.place.data.test, &device.device).accuracy;
+        let run = run_dir
+            .path
+            .strip_prefix(self.place.dir)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| PathBuf::from(RUNS_FOLDER).join(run_dir.path.file_name().unwrap_or_default()));
+        Ok(Trial {
+            setting: item.setting,
+            params: params.clone(),
+            seed: item.seed,
+            rung: item.rung,
+            epochs: item.epochs,
+            val_accuracy,
+            test_accuracy,
+            seconds: 0.0, // the pool's measure, set when the trial is handed back
+            device: device.name.clone(),
+            run: run.to_string_lossy().replace('\\', "/"),
+        })
+    }
 }

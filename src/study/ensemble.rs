@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::builder::TypedValueParser as _;
 
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie};
-use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE, run_ensemble};
+use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE, run_ensemble_on};
 use crate::jobs::Reporter;
 use crate::model::ModelSpec;
 use crate::report::Figure;
@@ -58,6 +58,20 @@ pub(crate) fn preset(name: &str) -> Result<ModelSpec, StudyError> {
     })
 }
 
+/// With several devices, the wall-clock time and one line per device (items, images per
+/// second, and why a device left); nothing for one device.
+pub(crate) fn devices_summary(devices: &[crate::experiment::pool::DeviceTally], seconds: Option<f64>) -> String {
+    if devices.len() < 2 {
+        return String::new();
+    }
+    let report = crate::experiment::pool::PoolReport {
+        devices: devices.to_vec(),
+        losses: Vec::new(),
+    };
+    let took = seconds.map(|s| format!("{s:.1} s ")).unwrap_or_default();
+    format!("\n{took}on {} devices:\n  {}", devices.len(), report.lines().join("\n  "))
+}
+
 fn fmt_corr(v: Option<f64>) -> String {
     v.map_or("undefined".into(), |v| format!("{v:.3}"))
 }
@@ -76,6 +90,7 @@ impl Study for Ensemble {
     };
     const HOME: Home = Home::NewFolder;
     const TIE: Tie = Tie::Nothing;
+    const SPREADS: bool = true;
 
     type Config = EnsembleConfig;
     type Args = EnsembleArgs;
@@ -118,7 +133,7 @@ impl Study for Ensemble {
     }
 
     fn run(config: &EnsembleConfig, inputs: &StudyInputs, reporter: &mut Reporter) -> Result<EnsembleResults, StudyError> {
-        run_ensemble(config, inputs.data()?, inputs.device()?, reporter)
+        run_ensemble_on(config, inputs.data()?, &inputs.devices()?, reporter)
     }
 
     fn save(results: &EnsembleResults, dir: &Path) -> Result<(), StudyError> {
@@ -148,6 +163,6 @@ impl Study for Ensemble {
             fmt_corr(s.mean_digit_correlation),
             r.train_seconds,
             r.eval_seconds
-        )
+        ) + &devices_summary(&r.devices, Some(r.seconds))
     }
 }

@@ -37,7 +37,7 @@ pub struct StudyRecord {
     pub data: Option<String>,
     /// The run folder whose model or history it used.
     pub run: Option<String>,
-    /// The device it ran on.
+    /// The device it ran on (the devices, comma-separated, for work spread over several).
     pub device: Option<String>,
     /// When it finished (UTC, ISO 8601).
     pub finished: String,
@@ -100,6 +100,8 @@ pub trait AnyStudy: Sync {
     }
     /// [`Study::DEFAULT_DEVICE`].
     fn default_device(&self) -> &'static str;
+    /// [`Study::SPREADS`].
+    fn spreads(&self) -> bool;
     /// The subcommand with the study's own flags (the runner adds the shared ones).
     fn command(&self) -> clap::Command;
     /// Settings from parsed flags of [`AnyStudy::command`].
@@ -175,6 +177,9 @@ impl<S: Study> AnyStudy for Registered<S> {
     fn default_device(&self) -> &'static str {
         S::DEFAULT_DEVICE
     }
+    fn spreads(&self) -> bool {
+        S::SPREADS
+    }
     fn command(&self) -> clap::Command {
         <S::Args as clap::Args>::augment_args(clap::Command::new(S::ID).about(S::ABOUT))
     }
@@ -239,7 +244,9 @@ pub fn run_study(
             config: study.config_json(config),
             data: inputs.data.as_ref().map(|d| d.source.to_string()),
             run: inputs.run_dir.as_ref().map(|d| d.display().to_string()),
-            device: inputs.device.as_ref().map(|d| d.name.clone()),
+            device: inputs.devices().ok().map(|all| {
+                all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+            }),
             finished: crate::run::utc_timestamp(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };

@@ -206,8 +206,11 @@ pub struct StudyInputs {
     pub run_config: Option<RunConfig>,
     /// The dataset.
     pub data: Option<Arc<Dataset>>,
-    /// The device.
+    /// The device (the first of the list, for a study that spreads its work).
     pub device: Option<SelectedDevice>,
+    /// The other devices of the list (`--device flex,remote://…`), for a study whose
+    /// [`Study::SPREADS`] is set; empty otherwise.
+    pub more_devices: Vec<SelectedDevice>,
     /// The results folder; a study that resumes reads what is already there.
     pub out: Option<PathBuf>,
 }
@@ -261,6 +264,12 @@ impl StudyInputs {
             .as_ref()
             .ok_or_else(|| StudyError::Config("this study needs a device".into()))
     }
+
+    /// Every device to spread work over: the device, then the others of the list.
+    pub fn devices(&self) -> Result<Vec<SelectedDevice>, StudyError> {
+        let first = self.device()?.clone();
+        Ok(std::iter::once(first).chain(self.more_devices.iter().cloned()).collect())
+    }
 }
 
 /// One study: its settings, what it needs, how it runs, what it finds, how that is saved,
@@ -287,6 +296,9 @@ pub trait Study: Sized + 'static {
     const RESUMES: bool = false;
     /// The CLI's `--device` default.
     const DEFAULT_DEVICE: &'static str = "auto";
+    /// Whether its work items can be spread over a list of devices ([`StudyInputs::devices`]);
+    /// otherwise a list of more than one device is refused.
+    const SPREADS: bool = false;
 
     /// Settings; serialised into `study.json`.
     type Config: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;

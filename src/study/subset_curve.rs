@@ -59,6 +59,7 @@ impl Study for SubsetCurve {
     const HOME: Home = Home::NewFolder;
     const TIE: Tie = Tie::Nothing;
     const RESUMES: bool = true;
+    const SPREADS: bool = true;
 
     type Config = SubsetCurveConfig;
     type Args = CurveArgs;
@@ -104,7 +105,7 @@ impl Study for SubsetCurve {
         inputs: &StudyInputs,
         reporter: &mut Reporter,
     ) -> Result<SubsetCurveResults, StudyError> {
-        run_subset_curve(config, inputs.shared_data()?, inputs.device()?, inputs.out.as_deref(), reporter)
+        run_subset_curve(config, inputs.shared_data()?, &inputs.devices()?, inputs.out.as_deref(), reporter)
     }
 
     fn save(results: &SubsetCurveResults, dir: &Path) -> Result<(), StudyError> {
@@ -120,12 +121,19 @@ impl Study for SubsetCurve {
     }
 
     fn summary(r: &SubsetCurveResults) -> String {
+        let several_devices = r.points.iter().any(|p| p.device != r.points[0].device);
         let mut text = String::from("fraction  images  train_loss  train_acc  test_loss  test_acc  seconds");
+        if several_devices {
+            text.push_str("  device");
+        }
         for p in &r.points {
             text.push_str(&format!(
                 "\n{:8.4}  {:6}  {:10.4}  {:9.4}  {:9.4}  {:8.4}  {:7.1}",
                 p.fraction, p.train_size, p.train_loss, p.train_accuracy, p.test_loss, p.test_accuracy, p.seconds
             ));
+            if several_devices {
+                text.push_str(&format!("  {}", p.device));
+            }
         }
         text
     }

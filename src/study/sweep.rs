@@ -71,6 +71,7 @@ impl Study for Sweep {
     const HOME: Home = Home::NewFolder;
     const TIE: Tie = Tie::Nothing;
     const RESUMES: bool = true;
+    const SPREADS: bool = true;
 
     type Config = SweepConfig;
     type Args = SweepArgs;
@@ -136,9 +137,10 @@ impl Study for Sweep {
             .as_deref()
             .ok_or_else(|| StudyError::Config("a sweep needs a results folder for its trials' runs".into()))?;
         std::fs::create_dir_all(dir).map_err(|e| StudyError::io(dir, e))?;
+        let devices = inputs.devices()?;
         let place = SweepPlace {
             data: inputs.shared_data()?,
-            device: inputs.device()?,
+            devices: &devices,
             dir,
         };
         run_sweep(config, &place, reporter)
@@ -174,8 +176,9 @@ impl Study for Sweep {
             None => "no trial finished".into(),
         };
         format!(
-            "sweep: {} trials trained, {spent} epochs (every setting for the full epochs: {grid})\n{best}",
-            r.trials.len()
+            "sweep: {} trials trained, {spent} epochs (every setting for the full epochs: {grid})\n{best}{}",
+            r.trials.len(),
+            super::ensemble::devices_summary(&r.devices, None)
         )
     }
 }

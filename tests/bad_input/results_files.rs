@@ -34,7 +34,7 @@ fn results_folders() -> (PathBuf, PathBuf, PathBuf) {
     run_subset_curve(
         &curve_config,
         &data,
-        &device,
+        std::slice::from_ref(&device),
         Some(&curve),
         &mut Reporter::new(&mut sink, &never),
     )
