@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
 use crate::jobs::Reporter;
-use crate::experiment::ensemble::{EnsembleConfig, run_ensemble};
+use crate::experiment::ensemble::{EnsembleConfig, run_ensemble_on};
 use crate::model::ModelSpec;
 use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, run_training};
 
@@ -83,8 +83,9 @@ pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
 }
 
 /// The `ensemble` task with `models` models: the ensemble experiment itself (stacked
-/// training, stacked evaluation), timed from sampling to the last test prediction.
-pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> Value {
+/// training, stacked evaluation), timed from sampling to the last test prediction, its groups
+/// of models spread over `devices`.
+pub fn ensemble(data: &Arc<Dataset>, devices: &[SelectedDevice], models: usize) -> Value {
     let config = EnsembleConfig {
         models,
         ..EnsembleConfig::default()
@@ -92,23 +93,26 @@ pub fn ensemble(data: &Arc<Dataset>, device: &SelectedDevice, models: usize) -> 
     let start = Instant::now();
     let mut sink = |_: crate::jobs::Progress| {};
     let never = || false;
-    let outcome = run_ensemble(&config, data, device, &mut Reporter::new(&mut sink, &never));
+    let outcome = run_ensemble_on(&config, data, devices, &mut Reporter::new(&mut sink, &never));
     let seconds = start.elapsed().as_secs_f64();
+    let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
     match outcome {
         Ok(r) => json!({
-            "task": "ensemble", "model": "small-cnn", "device": device.name, "models": models,
-            "kernels": kernels_in_use(device), "threads": rayon::current_num_threads(),
+            "task": "ensemble", "model": "small-cnn", "device": names.join(", "), "models": models,
+            "kernels": devices.first().map_or("", kernels_in_use), "threads": rayon::current_num_threads(),
             "seconds": seconds, "train_seconds": r.train_seconds, "eval_seconds": r.eval_seconds,
             "mean_epochs": r.stats.summary.mean_steps,
             "mean_test_accuracy": r.stats.summary.mean_accuracy,
             "std_test_accuracy": r.stats.summary.std_accuracy,
             "vectorised": true,
+            "per_device": r.devices.iter().map(|d| json!({
+                "device": d.device, "groups": d.items, "seconds": d.seconds, "lost": d.lost,
+            })).collect::<Vec<_>>(),
         }),
         Err(e) => json!({"task": "ensemble", "error": e.to_string()}),
     }
 }
 
-/// The `latency` task.
 pub fn latency(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     let dev = device.device.clone();
     dev.seed(1);

@@ -179,3 +179,71 @@ fn a_stability_test_runs_on_the_open_model_and_the_pad_gets_its_distribution() {
         100.0 * loaded.results.mean_accuracy
     ));
 }
+
+#[test]
+fn an_ensemble_spreads_over_the_devices_typed_into_also_on() {
+    let (data, root, _) = fixture();
+    let server = common::ServeFlex::start();
+    // The app's token field, as a user fills it; the study's thread presents it to the server.
+    mnist_workbench::remote::set_token(Some(common::TOKEN.to_string()));
+    let mut h = harness(data, root);
+    h.run_steps(3);
+    // Twelve tiny-cnn models: two groups of ten and two, one for each device.
+    let settings = serde_json::json!({"config": tiny_ensemble(12), "preset": "tiny-cnn"}).to_string();
+    h.state_mut()
+        .panels
+        .load_settings(&[("Ensemble".to_string(), settings)]);
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
+    h.get_by_label("Ensemble").click();
+    h.run_steps(2);
+    // The settings are folded when saved results are open.
+    if h.query_by_label("Also on").is_none() {
+        h.get_by_label("Settings").click();
+        h.run_steps(2);
+    }
+    // A list that does not parse is shown with its error and not used.
+    common::gui::type_into(&mut h, egui::accesskit::Role::TextInput, "Also on", "remote://nowhere");
+    h.get_by_label_contains("expected remote://HOST:PORT");
+    assert!(h.state().workbench.more_devices.is_empty());
+    common::gui::type_into(&mut h, egui::accesskit::Role::TextInput, "Also on", &server.address());
+    assert_eq!(
+        h.state().workbench.more_devices,
+        vec![server.address().parse().unwrap()],
+        "the field sets the workbench's list"
+    );
+    h.get_by_label("Run ensemble").click();
+    h.run_steps(2);
+    step_until(&mut h, "the spread ensemble", |app| {
+        !app.workbench.studies.any_running()
+            && app
+                .workbench
+                .studies
+                .latest::<Ensemble>()
+                .is_some_and(|l| l.results.members.len() == 12)
+    });
+    let loaded = h.state().workbench.studies.latest::<Ensemble>().unwrap();
+    let devices: Vec<&str> = loaded.results.devices.iter().map(|d| d.device.as_str()).collect();
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    assert_eq!(devices[0], "CPU (flex)");
+    assert!(devices[1].contains(&server.port.to_string()), "{devices:?}");
+    let groups: usize = loaded.results.devices.iter().map(|d| d.items).sum();
+    assert_eq!(groups, 2, "two groups of models, each run once");
+    assert_eq!(loaded.results.placements.len(), 2);
+    // The models are those of a run on one device: same steps, same test accuracy.
+    let mut sink = |_: Progress| {};
+    let never = || false;
+    let alone = run_ensemble(&tiny_ensemble(12), data, &mnist_workbench::device::flex(), &mut Reporter::new(&mut sink, &never)).unwrap();
+    let remote = loaded.results.placements.iter().find(|p| p.device != "CPU (flex)").unwrap();
+    let on_server = remote.models..remote.models + remote.count;
+    for (i, (a, b)) in alone.members.iter().zip(&loaded.results.members).enumerate() {
+        assert_eq!(a.seed, b.seed);
+        if on_server.contains(&i) {
+            // Trained on the server (burn's standard ops there, the fused kernels here).
+            assert!((a.test_accuracy - b.test_accuracy).abs() <= 0.05, "model {i}: {a:?} {b:?}");
+        } else {
+            assert_eq!((a.steps, a.test_accuracy), (b.steps, b.test_accuracy), "model {i} trained here: the very same");
+        }
+    }
+    mnist_workbench::remote::set_token(None);
+}

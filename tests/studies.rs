@@ -58,6 +58,7 @@ fn inputs_for(study: &dyn AnyStudy, out: &Path) -> StudyInputs {
         data: needs.data.then(|| data.clone()),
         device: needs.device.then_some(device),
         more_devices: Vec::new(),
+        more_device_choices: Vec::new(),
         out: Some(out.to_path_buf()),
     }
 }

@@ -7,7 +7,7 @@ use clap::builder::TypedValueParser as _;
 use mnist_workbench::bench;
 use mnist_workbench::data::load_dataset;
 use mnist_workbench::data::worker::LoadedData;
-use mnist_workbench::device::{DeviceChoice, select_device};
+use mnist_workbench::device::{DeviceList, select_devices};
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::ui::frame_bench;
 
@@ -37,9 +37,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 60.0,
           value_parser = clap::value_parser!(u64).range(1..=3600).map(|n| n as f64))]
     seconds: f64,
-    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere).
+    /// Device: auto, wgpu, flex, or remote://HOST:PORT (a `mnist-workbench serve` elsewhere);
+    /// the ensemble task takes a comma-separated list and spreads its models over them.
     #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
+    device: DeviceList,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -55,7 +56,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     if let Some(bad) = tasks.iter().find(|t| !all.contains(&t.as_str())) {
         anyhow::bail!("unknown task '{bad}': use {}", all.join(", "));
     }
-    let device = select_device(a.device)?;
+    if a.device.0.len() > 1 && tasks.iter().any(|t| t != "ensemble") {
+        anyhow::bail!("--device {}: only the ensemble task runs on a list of devices; add --task ensemble", a.device);
+    }
+    let devices = select_devices(&a.device, &mut |note| eprintln!("device {note}"))?;
+    let device = devices[0].clone();
     let data = Arc::new(load_dataset(&a.data.request())?);
     eprintln!(
         "data: {}; device: {} ({})",
@@ -64,7 +69,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     for task in tasks {
         let line = match task.as_str() {
             "epoch" => bench::epoch(&data, &device),
-            "ensemble" => bench::ensemble(&data, &device, a.models),
+            "ensemble" => bench::ensemble(&data, &devices, a.models),
             "frame" => {
                 let runs = tempfile_dir()?;
                 let loaded = LoadedData::shared(data.clone());

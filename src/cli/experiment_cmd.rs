@@ -280,6 +280,7 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
         data,
         device,
         more_devices,
+        more_device_choices: Vec::new(),
         out: Some(out.clone()),
     };
     let mut bar = ProgressBar::new(study.title());
@@ -288,7 +289,9 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
             .eta_secs()
             .map(|s| format!(", about {} left", mnist_workbench::ui::widgets::format_duration(s)))
             .unwrap_or_default();
-        bar.update((p.fraction * 1000.0) as u64, 1000, &format!("{}{eta}", p.stage));
+        // Several devices report a line each: the bar shows them on its one line.
+        let stage = p.stage.replace('\n', " · ");
+        bar.update((p.fraction * 1000.0) as u64, 1000, &format!("{stage}{eta}"));
     };
     let never = || false;
     let outcome = run_study(study, &config, &inputs, &mut Reporter::new(&mut on_progress, &never));

@@ -24,6 +24,11 @@ impl ProgressBar {
     pub fn update(&mut self, done: u64, total: u64, note: &str) {
         let percent = (done * 100).checked_div(total).unwrap_or(0).min(100);
         if self.tty {
+            // One terminal line: a wrapped line could not be redrawn in place.
+            let note = match note.char_indices().nth(110) {
+                Some((cut, _)) => format!("{}…", &note[..cut]),
+                None => note.to_string(),
+            };
             let filled = (percent / 4) as usize;
             eprint!(
                 "\r{} [{}{}] {percent:3}% {note}   ",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::SelectedDevice;
+use crate::device::{Backend, SelectedDevice};
 use crate::jobs::Reporter;
 use crate::study::StudyError;
 
@@ -169,8 +169,9 @@ const TICK: Duration = Duration::from_millis(150);
 
 /// Runs every item of `items` on `devices`, each device pulling from one queue, and hands each
 /// finished item to `on_done` (on this thread, in the order they finish; an error from it stops
-/// the experiment). Progress goes to `reporter`, with each device's item, images per second
-/// and losses; a cancel stops every device after its current step.
+/// the experiment). Progress goes to `reporter`: with several devices its stage is a line of
+/// items done, then one line per device (its item, items done, images per second, or why it
+/// left). A cancel stops every device after its current step.
 pub fn spread<W: ItemWork>(
     work: &W,
     items: &[W::Item],
@@ -322,11 +323,18 @@ fn device_loop<W: ItemWork>(
                 continue;
             }
             Ok(Err(failure)) => failure,
-            Err(panic) => ItemFailure::Device(crate::jobs::panic_message(panic.as_ref()).to_string()),
+            Err(panic) => {
+                let detail = crate::jobs::panic_message(panic.as_ref());
+                ItemFailure::Device(match device.backend {
+                    Backend::Remote => format!("connection lost ({})", last_line(detail)),
+                    _ => format!("the backend failed ({})", last_line(detail)),
+                })
+            }
         };
         match failure {
             ItemFailure::Device(message) => {
                 shared.give_back(item);
+                let message = one_line(&message);
                 let _ = tx.send(Message::Lost { device: d, item, message });
             }
             ItemFailure::Study(error) => {
@@ -335,6 +343,20 @@ fn device_loop<W: ItemWork>(
             }
         }
         return;
+    }
+}
+
+/// The last non-empty line of a backend's message (burn's ends with the cause).
+fn last_line(text: &str) -> &str {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no message")
+}
+
+/// A message on one line of at most 300 characters, for progress rows and the summary.
+fn one_line(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match joined.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
     }
 }
 
@@ -398,14 +420,15 @@ impl Board {
         slots[device].samples.load(Ordering::Relaxed) as f64 / seconds
     }
 
-    /// The stage line (items done, then each device) and the share of the work done.
+    /// The stage (with several devices, a first line of items done, then a line per device)
+    /// and the share of the work done.
     fn progress(&self, slots: &[DeviceSlot], label: impl Fn(usize) -> String) -> (String, f64) {
         let total_weight: f64 = self.weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
         let mut weight = self.done_weight;
-        let mut parts = vec![format!("{} of {} done", self.done, self.total)];
+        let mut lines = vec![format!("{} of {} done", self.done, self.total)];
         for (d, name) in self.names.iter().enumerate() {
             let state = match (&self.lost[d], self.running[d]) {
-                (Some(why), _) => format!("left: {why}"),
+                (Some(why), _) => format!("left the pool: {why}"),
                 (None, Some(item)) => {
                     let f = f64::from_bits(slots[d].fraction.load(Ordering::Relaxed));
                     weight += self.weights[item] * f;
@@ -413,17 +436,17 @@ impl Board {
                 }
                 (None, None) => "idle".to_string(),
             };
-            if self.names.len() == 1 && self.lost[d].is_none() {
-                parts.push(state);
+            if self.names.len() == 1 {
+                lines[0] = format!("{} · {state}", lines[0]);
             } else {
-                parts.push(format!(
-                    "{name}: {state}, {} done, {:.0}/s",
+                lines.push(format!(
+                    "{name}: {state}; {} done, {:.0} images/s",
                     self.items_done[d],
                     self.rate(slots, d)
                 ));
             }
         }
-        (parts.join(" · "), weight / total_weight)
+        (lines.join("\n"), weight / total_weight)
     }
 
     fn report(&self, slots: &[DeviceSlot]) -> PoolReport {

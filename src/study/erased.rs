@@ -244,9 +244,7 @@ pub fn run_study(
             config: study.config_json(config),
             data: inputs.data.as_ref().map(|d| d.source.to_string()),
             run: inputs.run_dir.as_ref().map(|d| d.display().to_string()),
-            device: inputs.devices().ok().map(|all| {
-                all.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
-            }),
+            device: inputs.device_names(),
             finished: crate::run::utc_timestamp(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };

@@ -211,6 +211,9 @@ pub struct StudyInputs {
     /// The other devices of the list (`--device flex,remote://…`), for a study whose
     /// [`Study::SPREADS`] is set; empty otherwise.
     pub more_devices: Vec<SelectedDevice>,
+    /// Further devices not opened yet (the app's list): [`StudyInputs::devices`] opens them on
+    /// the study's thread, where waiting for a server does not hold the window.
+    pub more_device_choices: Vec<crate::device::DeviceChoice>,
     /// The results folder; a study that resumes reads what is already there.
     pub out: Option<PathBuf>,
 }
@@ -265,10 +268,27 @@ impl StudyInputs {
             .ok_or_else(|| StudyError::Config("this study needs a device".into()))
     }
 
-    /// Every device to spread work over: the device, then the others of the list.
+    /// Every device to spread work over: the device, then the others of the list, opening
+    /// those not opened yet (one that cannot be opened is refused, named).
     pub fn devices(&self) -> Result<Vec<SelectedDevice>, StudyError> {
         let first = self.device()?.clone();
-        Ok(std::iter::once(first).chain(self.more_devices.iter().cloned()).collect())
+        let mut all: Vec<SelectedDevice> = std::iter::once(first).chain(self.more_devices.iter().cloned()).collect();
+        for choice in &self.more_device_choices {
+            let device = crate::device::select_device(choice.clone())
+                .map_err(|e| StudyError::Config(format!("device {choice}: {e}")))?;
+            all.push(device);
+        }
+        Ok(all)
+    }
+
+    /// The devices' names (those not opened yet as given), comma-separated, for the record.
+    pub fn device_names(&self) -> Option<String> {
+        let first = self.device.as_ref()?;
+        let names: Vec<String> = std::iter::once(first.name.clone())
+            .chain(self.more_devices.iter().map(|d| d.name.clone()))
+            .chain(self.more_device_choices.iter().map(ToString::to_string))
+            .collect();
+        Some(names.join(", "))
     }
 }
 

@@ -95,7 +95,10 @@ impl Panel for EnsemblePanel {
         let has_results = wb.studies.latest::<Ensemble>().is_some();
         egui::CollapsingHeader::new("Settings")
             .default_open(!has_results)
-            .show(ui, |ui| self.settings_ui(ui));
+            .show(ui, |ui| {
+                self.settings_ui(ui);
+                super::more_devices_ui(ui, wb);
+            });
         let Some(loaded) = wb.studies.latest::<Ensemble>() else {
             ui.add_space(8.0);
             ui.label(

@@ -305,7 +305,8 @@ pub(crate) fn run_controls_ui(
                         .eta_secs()
                         .map(|s| format!(" · about {} left", crate::ui::widgets::format_duration(s)))
                         .unwrap_or_default();
-                    (p.fraction as f32, format!("{}{eta}", p.stage))
+                    let first = p.stage.lines().next().unwrap_or_default();
+                    (p.fraction as f32, format!("{first}{eta}"))
                 }
                 None => (0.0, "starting…".to_string()),
             };
@@ -333,6 +334,12 @@ pub(crate) fn run_controls_ui(
             }
         }
     });
+    // Work spread over several devices reports a line per device after the first.
+    if let Some(Some(p)) = progress {
+        for line in p.stage.lines().skip(1) {
+            ui.weak(line);
+        }
+    }
     if let Some(e) = error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
@@ -365,6 +372,58 @@ pub(crate) fn study_controls_ui(
         }
         RunControl::None => false,
     }
+}
+
+/// The devices an ensemble, size curve or sweep spreads its work over besides the app's own:
+/// a comma-separated list (`remote://gpu1:3950, remote://gpu2:3950`), kept by the workbench
+/// ([`Action::SetMoreDevices`](crate::ui::workbench::Action::SetMoreDevices)); a list that
+/// does not parse is shown with its error and not used.
+pub(crate) fn more_devices_ui(ui: &mut egui::Ui, wb: &Workbench) {
+    // One buffer for the three panels that show the field: they edit the same list.
+    let id = egui::Id::unique("more-devices-text");
+    let current = || {
+        wb.more_devices
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text: String = ui.data_mut(|d| d.get_temp(id)).unwrap_or_else(current);
+    let mut error = None;
+    ui.horizontal(|ui| {
+        let label = ui.label("Also on").on_hover_text(
+            "Spread the models, fractions or trials over these devices too, each pulling the next \
+             item when it finishes one: remote://HOST:PORT of machines running `mnist-workbench \
+             serve`, comma-separated. A device that fails mid-item leaves; its item runs elsewhere.",
+        );
+        ui.add(
+            egui::TextEdit::singleline(&mut text)
+                .hint_text("remote://gpu1:3950, remote://gpu2:3950")
+                .desired_width(320.0),
+        )
+        .labelled_by(label.id);
+        let parsed = if text.trim().is_empty() {
+            Ok(Vec::new())
+        } else {
+            text.parse::<crate::device::DeviceList>().map(|l| l.0)
+        };
+        match parsed {
+            Ok(list) if list.contains(&crate::device::DeviceChoice::Auto) => {
+                error = Some("auto is the app's own device already".to_string());
+            }
+            Ok(list) => {
+                if list != wb.more_devices {
+                    wb.act(crate::ui::workbench::Action::SetMoreDevices(list));
+                }
+            }
+            Err(e) => error = Some(e),
+        }
+        ui.weak(format!("with {}", wb.device.name));
+    });
+    if let Some(e) = error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    ui.data_mut(|d| d.insert_temp(id, text));
 }
 
 /// Why a probe cannot start here (no model or no data), for [`study_controls_ui`].

@@ -122,7 +122,10 @@ impl Panel for SubsetCurvePanel {
         });
         egui::CollapsingHeader::new("Settings")
             .default_open(loaded.is_none())
-            .show(ui, |ui| self.settings_ui(ui));
+            .show(ui, |ui| {
+                self.settings_ui(ui);
+                super::more_devices_ui(ui, wb);
+            });
         let Some(loaded) = loaded else {
             ui.add_space(8.0);
             ui.label(

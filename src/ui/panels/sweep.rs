@@ -128,7 +128,10 @@ impl Panel for SweepPanel {
         });
         egui::CollapsingHeader::new("Settings")
             .default_open(results.is_none())
-            .show(ui, |ui| self.settings.ui(ui, &built));
+            .show(ui, |ui| {
+                self.settings.ui(ui, &built);
+                super::more_devices_ui(ui, wb);
+            });
         let Some(r) = results else {
             ui.add_space(8.0);
             if live_dir.is_some() {

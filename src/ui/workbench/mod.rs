@@ -98,6 +98,9 @@ pub enum Action {
     /// Show this configuration in the Model & training form (a sweep's "Train with these");
     /// kept in [`Workbench::form_fill`] until the form adopts it.
     FillTrainingForm(TrainConfig),
+    /// Spread the work of the next ensemble, size curve or sweep over these devices too
+    /// (beside [`Workbench::device`]).
+    SetMoreDevices(Vec<crate::device::DeviceChoice>),
     /// A panel shows the pad's dropout votes: keep them current.
     WantPadVotes,
     /// Compute the logits and activations of this test image.
@@ -161,6 +164,9 @@ pub struct Workbench {
     pub form_fill: Option<(u64, TrainConfig)>,
     /// The device `auto` means here.
     pub device: SelectedDevice,
+    /// Devices the ensemble, size curve and sweep spread their work over besides
+    /// [`Workbench::device`] (opened when such a study starts).
+    pub more_devices: Vec<crate::device::DeviceChoice>,
     /// Data.
     pub data: DataState,
     /// The current or last training run.
@@ -208,6 +214,7 @@ impl Workbench {
             training: None,
             form_config: Err("the training form has not been read yet".into()),
             form_fill: None,
+            more_devices: Vec::new(),
             model: None,
             runs: Vec::new(),
             overlays: Vec::new(),
@@ -333,6 +340,7 @@ impl Workbench {
                 let revision = self.form_fill.as_ref().map_or(0, |f| f.0) + 1;
                 self.form_fill = Some((revision, config));
             }
+            Action::SetMoreDevices(list) => self.more_devices = list,
             Action::WantPadVotes => self.pad_votes.wanted = true,
             Action::InspectTestImage(index) => {
                 self.inspect_test_image(index);

@@ -296,6 +296,9 @@ impl Workbench {
             device: needs.device.then(|| self.device.clone()),
             ..StudyInputs::default()
         };
+        if needs.device && study.spreads() {
+            inputs.more_device_choices = self.more_devices.clone();
+        }
         if needs.data {
             inputs.data = Some(self.dataset().cloned().ok_or("no data loaded yet")?);
         }
