@@ -93,7 +93,7 @@ pub fn ensemble(data: &Arc<Dataset>, devices: &[SelectedDevice], models: usize) 
     let start = Instant::now();
     let mut sink = |_: crate::jobs::Progress| {};
     let never = || false;
-    let outcome = run_ensemble_on(&config, data, devices, &mut Reporter::new(&mut sink, &never));
+    let outcome = run_ensemble_on(&config, data, devices, None, &mut Reporter::new(&mut sink, &never));
     let seconds = start.elapsed().as_secs_f64();
     let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
     match outcome {

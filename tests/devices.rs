@@ -253,3 +253,77 @@ fn a_sweep_over_two_servers_survives_losing_one_with_the_same_figures() {
     assert!(by.iter().any(|d| d.contains(&one.port.to_string())), "{by:?}");
     assert!(out.contains("left the pool"), "the summary names the lost server: {out}");
 }
+
+fn ensemble_args<'a>(devices: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "experiment", "ensemble", "--model", "tiny-cnn", "--models", "25", "--max-steps", "30", "--synthetic",
+        "--synthetic-size", "2000", "--device", devices, "--out", out,
+    ]
+}
+
+/// Each model's seed, steps and test accuracy, exactly.
+fn models(dir: &Path) -> Vec<(u64, u64, String)> {
+    let text = std::fs::read_to_string(dir.join("ensemble.json")).expect("ensemble.json");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["seed"].as_u64().unwrap(), m["steps"].as_u64().unwrap(), m["test_accuracy"].to_string()))
+        .collect()
+}
+
+#[test]
+fn an_ensemble_that_lost_every_device_continues_from_its_finished_groups() {
+    let token = [("MNIST_WORKBENCH_TOKEN", Path::new(TOKEN))];
+    let mut first = ServeFlex::start();
+    let second = ServeFlex::start();
+    let reference = common::temp_dir("ensemble-one-server");
+    let (ok, out, err) = common::cli(&ensemble_args(&second.address(), reference.to_str().unwrap()), &token, &[]);
+    assert!(ok, "{out}\n{err}");
+
+    // The only server is killed once the first group of ten is kept.
+    let dir = common::temp_dir("ensemble-lost");
+    let mut client = Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
+        .args(ensemble_args(&first.address(), dir.to_str().unwrap()))
+        .env("MNIST_WORKBENCH_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let kept = dir.join("ensemble-groups").join("models-0.json");
+    let started = Instant::now();
+    while !kept.exists() {
+        assert!(started.elapsed() < Duration::from_secs(240), "no group finished");
+        assert!(client.try_wait().unwrap().is_none(), "the ensemble ended before its server was lost");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let output = client.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(err.contains("no device left"), "{err}");
+    assert!(err.contains("run the same command again"), "{err}");
+    assert!(kept.is_file(), "the finished group is kept");
+    assert!(!dir.join("ensemble.json").exists());
+
+    // The same command on another server trains only the groups that were missing.
+    let (ok, out, err) = common::cli(&ensemble_args(&second.address(), dir.to_str().unwrap()), &token, &[]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(models(&dir), models(&reference), "every model as on one server");
+    let text = std::fs::read_to_string(dir.join("ensemble.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let placed: Vec<(u64, String)> = v["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["models"].as_u64().unwrap(), p["device"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    assert!(placed[0].1.contains(&first.port.to_string()), "group 0 ran on the lost server: {placed:?}");
+    for (_, device) in &placed[1..] {
+        assert!(device.contains(&second.port.to_string()), "{placed:?}");
+    }
+    assert!(!dir.join("ensemble-groups").exists(), "the kept groups are folded into the results");
+}

@@ -8,14 +8,15 @@
 //! steps and accuracies, test labels, and the statistics of `analysis::ensemble`) and
 //! `correctness.bin`, the models × test-images correctness matrix, one bit per entry:
 //! magic `MWCM`, format 1, models and images as little-endian u32, then the packed rows.
+//! While it runs, each finished group of models is kept in `ensemble-groups/`
+//! ([`super::ensemble_run`]), so a run stopped by losing its devices continues.
 
 use std::path::Path;
-use std::time::Instant;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::pool::{DeviceTally, ItemContext, ItemFailure, ItemWork, spread};
+use super::pool::DeviceTally;
 use super::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
 use crate::study::{Reporter, StudyError, read_json, write_json};
 use crate::analysis::ensemble::{Correctness, EnsembleStats};
@@ -275,7 +276,13 @@ impl EnsembleResults {
             correctness_file: MATRIX_FILE.into(),
             stats: self.stats.clone(),
         };
-        write_json(&dir.join(RESULTS_FILE), &file)
+        write_json(&dir.join(RESULTS_FILE), &file)?;
+        // The groups kept while it ran are in the results now.
+        let groups = dir.join(GROUPS_FOLDER);
+        if groups.is_dir() {
+            std::fs::remove_dir_all(&groups).map_err(|e| StudyError::io(&groups, e))?;
+        }
+        Ok(())
     }
 
     /// Reads a results folder written by [`save`](Self::save); statistics are recomputed from
@@ -336,7 +343,7 @@ impl EnsembleResults {
     }
 }
 
-fn stats_of(members: &[MemberResult], matrix: &Correctness, labels: &[u8]) -> EnsembleStats {
+pub(crate) fn stats_of(members: &[MemberResult], matrix: &Correctness, labels: &[u8]) -> EnsembleStats {
     let steps: Vec<usize> = members.iter().map(|m| m.steps).collect();
     let reached: Vec<bool> = members.iter().map(|m| m.reached_target).collect();
     EnsembleStats::compute(matrix, labels, &steps, &reached)
@@ -497,161 +504,7 @@ pub fn predict_members(
     Ok(predictions)
 }
 
-/// Runs the whole experiment on `data` on one device.
-pub fn run_ensemble(
-    config: &EnsembleConfig,
-    data: &Dataset,
-    selected: &SelectedDevice,
-    reporter: &mut Reporter,
-) -> Result<EnsembleResults, StudyError> {
-    run_ensemble_on(config, data, std::slice::from_ref(selected), reporter)
-}
-
-/// Models per work item: each group of this many members trains as one stack and is then
-/// evaluated, on whichever device takes it. The groups are fixed by the number of models alone,
-/// so every model's weights and predictions are the same on one device or many.
-pub const GROUP_MODELS: usize = 10;
-
-/// Runs the whole experiment on `data`, its groups of models spread over `devices`
-/// ([`super::pool`]).
-pub fn run_ensemble_on(
-    config: &EnsembleConfig,
-    data: &Dataset,
-    devices: &[SelectedDevice],
-    reporter: &mut Reporter,
-) -> Result<EnsembleResults, StudyError> {
-    config.validate()?;
-    crate::memory::check_ensemble(&config.model, config.models, config.per_digit, GROUP_MODELS, data)
-        .map_err(|e| StudyError::Config(e.to_string()))?;
-    let started = Instant::now();
-    let groups: Vec<std::ops::Range<usize>> = (0..config.models)
-        .step_by(GROUP_MODELS)
-        .map(|s| s..(s + GROUP_MODELS).min(config.models))
-        .collect();
-    let work = GroupWork { config, data };
-    let mut trained: Vec<Option<GroupOutput>> = (0..groups.len()).map(|_| None).collect();
-    let mut placements = Vec::with_capacity(groups.len());
-    let report = spread(&work, &groups, devices, reporter, &mut |done| {
-        placements.push(GroupPlacement {
-            models: done.output.members.first().map_or(0, |f| f.member),
-            count: done.output.members.len(),
-            device: done.placement.device,
-            seconds: done.placement.seconds,
-        });
-        trained[done.index] = Some(done.output);
-        Ok(())
-    })?;
-    placements.sort_by_key(|p| p.models);
-    let outputs: Vec<GroupOutput> = trained.into_iter().flatten().collect();
-    let train_seconds = outputs.iter().map(|g| g.train_seconds).sum();
-    let eval_seconds = outputs.iter().map(|g| g.eval_seconds).sum();
-    let labels = data.test.labels.clone();
-    let (members, rows): (Vec<Finished>, Vec<Vec<u8>>) = outputs
-        .into_iter()
-        .flat_map(|g| g.members.into_iter().zip(g.predictions))
-        .unzip();
-    let rows: Vec<Vec<bool>> = rows
-        .iter()
-        .map(|p| p.iter().zip(&labels).map(|(a, b)| a == b).collect())
-        .collect();
-    let correctness = Correctness::from_rows(&rows);
-    let members: Vec<MemberResult> = members
-        .iter()
-        .enumerate()
-        .map(|(row, f)| MemberResult {
-            seed: config.member_seed(f.member),
-            train_indices: config.member_sample(&data.train.labels, f.member),
-            steps: f.steps,
-            train_accuracy: f.train_accuracy,
-            reached_target: f.train_accuracy >= config.target_train_accuracy,
-            test_accuracy: correctness.right_count(row) as f64 / labels.len().max(1) as f64,
-        })
-        .collect();
-    let stats = stats_of(&members, &correctness, &labels);
-    reporter.progress("done", 1.0);
-    Ok(EnsembleResults {
-        config: config.clone(),
-        data: DataInfo::of(data),
-        train_seconds,
-        eval_seconds,
-        seconds: started.elapsed().as_secs_f64(),
-        placements,
-        devices: report.devices,
-        members,
-        test_labels: labels,
-        correctness,
-        stats,
-    })
-}
-
-/// Where a group of models trained and was evaluated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupPlacement {
-    /// The group's first model.
-    pub models: usize,
-    /// Models in the group.
-    pub count: usize,
-    /// The device.
-    pub device: String,
-    /// Seconds training and evaluating the group took there.
-    pub seconds: f64,
-}
-
-/// What one group gives: its models in order, each model's prediction for every test image,
-/// and the seconds spent.
-struct GroupOutput {
-    members: Vec<Finished>,
-    predictions: Vec<Vec<u8>>,
-    train_seconds: f64,
-    eval_seconds: f64,
-}
-
-/// Training and evaluating the ensemble's groups, as pool work.
-struct GroupWork<'a> {
-    config: &'a EnsembleConfig,
-    data: &'a Dataset,
-}
-
-impl ItemWork for GroupWork<'_> {
-    type Item = std::ops::Range<usize>;
-    type Output = GroupOutput;
-
-    fn label(&self, group: &std::ops::Range<usize>) -> String {
-        format!("models {}-{}", group.start + 1, group.end)
-    }
-
-    fn weight(&self, group: &std::ops::Range<usize>) -> f64 {
-        group.len() as f64
-    }
-
-    fn run(&self, group: &std::ops::Range<usize>, device: &SelectedDevice, ctx: &ItemContext) -> Result<GroupOutput, ItemFailure> {
-        let mut on_progress = |p: crate::jobs::Progress| ctx.progress(p.fraction);
-        let stopping = || ctx.stopping();
-        let mut reporter = Reporter::new(&mut on_progress, &stopping);
-        let started = Instant::now();
-        let members = train_members(self.config, &self.data.train, group.clone(), group.len(), &device.device, &mut reporter)?;
-        let train_seconds = started.elapsed().as_secs_f64();
-        let steps: usize = members.iter().map(|f| f.steps).sum();
-        ctx.add_samples((steps * self.config.per_digit * NUM_CLASSES) as u64);
-        let eval_started = Instant::now();
-        let weights: Vec<&PlainWeights> = members.iter().map(|f| &f.weights).collect();
-        let predictions = predict_members(
-            &self.config.model,
-            &weights,
-            &self.data.test,
-            eval_plan(device),
-            &device.device,
-            &mut reporter,
-        )?;
-        ctx.add_samples((members.len() * self.data.test.len()) as u64);
-        Ok(GroupOutput {
-            members,
-            predictions,
-            train_seconds,
-            eval_seconds: eval_started.elapsed().as_secs_f64(),
-        })
-    }
-}
+pub use super::ensemble_run::{GROUP_MODELS, GROUPS_FOLDER, GroupPlacement, run_ensemble, run_ensemble_on};
 
 #[cfg(test)]
 mod tests {

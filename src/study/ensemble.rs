@@ -133,7 +133,7 @@ impl Study for Ensemble {
     }
 
     fn run(config: &EnsembleConfig, inputs: &StudyInputs, reporter: &mut Reporter) -> Result<EnsembleResults, StudyError> {
-        run_ensemble_on(config, inputs.data()?, &inputs.devices()?, reporter)
+        run_ensemble_on(config, inputs.data()?, &inputs.devices()?, inputs.out.as_deref(), reporter)
     }
 
     fn save(results: &EnsembleResults, dir: &Path) -> Result<(), StudyError> {
