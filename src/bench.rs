@@ -113,6 +113,7 @@ pub fn ensemble(data: &Arc<Dataset>, devices: &[SelectedDevice], models: usize) 
     }
 }
 
+/// The `latency` task: one image through small-cnn, as the pad does, timed many times.
 pub fn latency(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     let dev = device.device.clone();
     dev.seed(1);

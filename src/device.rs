@@ -11,7 +11,7 @@ use burn::tensor::wgpu::wgpu;
 
 mod list;
 mod selected;
-pub use list::{DeviceList, MAX_DEVICES, select_devices};
+pub use list::{DeviceList, MAX_DEVICES, distinct, select_devices};
 pub use selected::{Backend, SelectedDevice};
 
 /// The user's device choice.
@@ -64,6 +64,9 @@ pub enum DeviceError {
     /// The remote device cannot be used.
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
+    /// A list names one device of this machine twice.
+    #[error("{0}")]
+    Duplicate(String),
 }
 
 /// What wgpu reports about an adapter.

@@ -151,6 +151,44 @@ fn an_item_that_fails_by_itself_stops_the_experiment_without_blaming_a_device() 
     assert!(finished < 20);
 }
 
+/// Item 7 takes down whichever device runs it (as an item that always runs out of memory).
+struct PoisonedItem;
+
+impl ItemWork for PoisonedItem {
+    type Item = u64;
+    type Output = u64;
+    fn label(&self, item: &u64) -> String {
+        format!("item {item}")
+    }
+    fn run(&self, item: &u64, _: &SelectedDevice, _: &ItemContext) -> Result<u64, ItemFailure> {
+        std::thread::sleep(Duration::from_millis(10));
+        if *item == 7 {
+            return Err(ItemFailure::Device("out of memory (stand-in)".into()));
+        }
+        Ok(*item)
+    }
+}
+
+#[test]
+fn an_item_that_takes_down_two_devices_is_blamed_not_a_third() {
+    let items: Vec<u64> = (0..12).collect();
+    let mut sink = |_: Progress| {};
+    let never = || false;
+    let mut reporter = Reporter::new(&mut sink, &never);
+    let devices = [named("A"), named("B"), named("C")];
+    let err = spread(&PoisonedItem, &items, &devices, &mut reporter, &mut |_| Ok(())).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("item 7 failed on two devices"), "{text}");
+    assert!(text.contains("out of memory (stand-in)"), "{text}");
+}
+
+#[test]
+fn one_device_of_this_machine_is_listed_once() {
+    let e = mnist_workbench::device::distinct(&[flex(), named("CPU (flex) again")]).unwrap_err();
+    assert!(e.contains("same device of this machine"), "{e}");
+    assert!(mnist_workbench::device::distinct(&[flex()]).is_ok());
+}
+
 #[test]
 fn a_list_of_devices_is_refused_by_a_study_that_runs_on_one() {
     let out = common::temp_dir("one-device-probe");

@@ -285,13 +285,17 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
     };
     let mut bar = ProgressBar::new(study.title());
     let mut on_progress = |p: Progress| {
-        let eta = p
-            .eta_secs()
-            .map(|s| format!(", about {} left", mnist_workbench::ui::widgets::format_duration(s)))
-            .unwrap_or_default();
-        // Several devices report a line each: the bar shows them on its one line.
+        // Several devices report a line each: the bar shows them on its one line, after the
+        // time left (which a narrow terminal must not cut).
         let stage = p.stage.replace('\n', " · ");
-        bar.update((p.fraction * 1000.0) as u64, 1000, &format!("{stage}{eta}"));
+        let note = match p.eta_secs() {
+            Some(s) if stage.contains(" · ") => {
+                format!("about {} left · {stage}", mnist_workbench::ui::widgets::format_duration(s))
+            }
+            Some(s) => format!("{stage}, about {} left", mnist_workbench::ui::widgets::format_duration(s)),
+            None => stage,
+        };
+        bar.update((p.fraction * 1000.0) as u64, 1000, &note);
     };
     let never = || false;
     let outcome = run_study(study, &config, &inputs, &mut Reporter::new(&mut on_progress, &never));

@@ -90,9 +90,11 @@ pub struct AppArgs {
     #[arg(long)]
     reset_layout: bool,
     /// What "auto" means in the app: auto (wgpu on a hardware GPU, else the CPU), wgpu (any
-    /// adapter, software ones too; the window then renders on burn's wgpu device), flex.
+    /// adapter, software ones too; the window then renders on burn's wgpu device), flex. More
+    /// devices after a comma (remote://HOST:PORT) fill the experiments' "Also on" list: the
+    /// ensemble, size curve and sweep spread their work over them too.
     #[arg(long, default_value = "auto")]
-    device: mnist_workbench::device::DeviceChoice,
+    device: mnist_workbench::device::DeviceList,
     /// A PyTorch checkpoint (.pt, .pth, .safetensors) to import: the app opens with the
     /// import window for it.
     #[arg(long, value_name = "FILE")]
@@ -106,7 +108,7 @@ impl Default for AppArgs {
             synthetic: false,
             runs: PathBuf::from("runs"),
             reset_layout: false,
-            device: mnist_workbench::device::DeviceChoice::Auto,
+            device: mnist_workbench::device::DeviceList(vec![mnist_workbench::device::DeviceChoice::Auto]),
             import: None,
         }
     }
@@ -122,7 +124,11 @@ fn open_app(a: AppArgs) -> anyhow::Result<()> {
     };
     options.data.folder = a.data;
     options.data.force_synthetic = a.synthetic;
-    options.device = Some(mnist_workbench::device::select_device(a.device)?);
+    let mut list = a.device.0.into_iter();
+    let first = list.next().unwrap_or(mnist_workbench::device::DeviceChoice::Auto);
+    options.device = Some(mnist_workbench::device::select_device(first)?);
+    // Opened when an experiment that spreads its work starts, on its own thread.
+    options.more_devices = list.collect();
     mnist_workbench::ui::run_native(options)
 }
 

@@ -1,7 +1,7 @@
 //! A list of devices for work spread over several (`--device flex,remote://gpu1:3950,…`):
 //! parsing, and opening each with a note for the ones that cannot be opened.
 
-use super::{DeviceChoice, DeviceError, SelectedDevice, select_device};
+use super::{Backend, DeviceChoice, DeviceError, SelectedDevice, select_device};
 
 /// Most devices one list may name.
 pub const MAX_DEVICES: usize = 64;
@@ -60,8 +60,29 @@ pub fn select_devices(list: &DeviceList, note: &mut dyn FnMut(String)) -> Result
     }
     match (opened.is_empty(), last_error) {
         (true, Some(e)) => Err(e),
-        _ => Ok(opened),
+        _ => {
+            distinct(&opened).map_err(DeviceError::Duplicate)?;
+            Ok(opened)
+        }
     }
+}
+
+/// Refuses two entries that are the same device of this machine (`auto` and `flex` on a
+/// machine without a GPU): they would share one backend, whose random numbers several runs at
+/// once would draw from in turn, so a run's result would depend on the other's.
+pub fn distinct(devices: &[SelectedDevice]) -> Result<(), String> {
+    for (i, a) in devices.iter().enumerate() {
+        if a.backend == Backend::Remote {
+            continue;
+        }
+        if let Some(b) = devices[i + 1..].iter().find(|b| b.backend == a.backend) {
+            return Err(format!(
+                "{} and {} are the same device of this machine; list it once",
+                a.name, b.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -112,6 +112,20 @@ pub struct PoolReport {
     pub losses: Vec<DeviceLoss>,
 }
 
+impl DeviceTally {
+    /// Adds `other` (the same device's share of a later part of the work) to this one.
+    pub fn absorb(&mut self, other: &DeviceTally) {
+        let seconds = self.seconds + other.seconds;
+        if seconds > 0.0 {
+            self.samples_per_second =
+                (self.samples_per_second * self.seconds + other.samples_per_second * other.seconds) / seconds;
+        }
+        self.items += other.items;
+        self.seconds = seconds;
+        self.lost = other.lost.clone().or(self.lost.take());
+    }
+}
+
 impl PoolReport {
     /// One line per device: items, seconds, images per second, and why it left.
     pub fn lines(&self) -> Vec<String> {
@@ -183,6 +197,7 @@ pub fn spread<W: ItemWork>(
         return Err(StudyError::Config("no device to run on".into()));
     }
     let queue = Mutex::new((0..items.len()).collect::<VecDeque<usize>>());
+    let lost = Mutex::new(vec![false; items.len()]);
     let pending = AtomicUsize::new(items.len());
     let cancel = AtomicBool::new(false);
     let slots: Vec<DeviceSlot> = devices.iter().map(|_| DeviceSlot::default()).collect();
@@ -195,6 +210,7 @@ pub fn spread<W: ItemWork>(
             let tx = tx.clone();
             let shared = Shared {
                 queue: &queue,
+                lost: &lost,
                 pending: &pending,
                 cancel: &cancel,
             };
@@ -263,6 +279,8 @@ pub fn spread<W: ItemWork>(
 #[derive(Clone, Copy)]
 struct Shared<'a> {
     queue: &'a Mutex<VecDeque<usize>>,
+    /// Per item: whether it was running on a device that failed.
+    lost: &'a Mutex<Vec<bool>>,
     pending: &'a AtomicUsize,
     cancel: &'a AtomicBool,
 }
@@ -279,6 +297,12 @@ impl Shared<'_> {
             // Items are running elsewhere; one may come back if its device fails.
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Whether `item` has already cost a device; marks that it has.
+    fn lost_before(&self, item: usize) -> bool {
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut lost[item], true)
     }
 
     fn give_back(&self, item: usize) {
@@ -333,12 +357,22 @@ fn device_loop<W: ItemWork>(
         };
         match failure {
             ItemFailure::Device(message) => {
-                shared.give_back(item);
                 let message = one_line(&message);
-                let _ = tx.send(Message::Lost { device: d, item, message });
+                if shared.lost_before(item) {
+                    // The same item took down a second device: it is the item, not the devices.
+                    shared.cancel.store(true, Ordering::Relaxed);
+                    let error = StudyError::Training(format!(
+                        "{} failed on two devices; the last said: {message}",
+                        work.label(&items[item])
+                    ));
+                    let _ = tx.send(Message::Failed { error });
+                } else {
+                    shared.give_back(item);
+                    let _ = tx.send(Message::Lost { device: d, item, message });
+                }
             }
             ItemFailure::Study(error) => {
-                shared.give_back(item);
+                shared.cancel.store(true, Ordering::Relaxed);
                 let _ = tx.send(Message::Failed { error });
             }
         }

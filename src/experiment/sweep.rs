@@ -394,7 +394,13 @@ pub fn run_sweep(config: &SweepConfig, place: &SweepPlace, reporter: &mut Report
                 results.save(place.dir)
             })
         })?;
-        results.devices = report.devices;
+        // Every rung's share, device by device.
+        for tally in report.devices {
+            match results.devices.iter_mut().find(|d| d.device == tally.device) {
+                Some(d) => d.absorb(&tally),
+                None => results.devices.push(tally),
+            }
+        }
         done_epochs += alive.len() * epochs;
         let scored: Vec<((usize, u64), f64)> = alive
             .iter()

@@ -7,7 +7,7 @@ use super::pool::{ItemContext, ItemFailure};
 use crate::model::Model;
 use crate::study::StudyError;
 use crate::train::job::training_indices;
-use crate::train::{Command, Control, Event, FailReason, TrainJob, run_training};
+use crate::train::{Command, Control, Event, FailReason, StopReason, TrainJob, run_training};
 
 /// A finished training run.
 pub struct Trained {
@@ -28,6 +28,7 @@ pub fn train_item(job: TrainJob, ctx: &ItemContext, label: &str) -> Result<Train
     let mut failure = None;
     let mut steps = 0;
     let mut last_test_accuracy = None;
+    let mut stopped_early = false;
     let model = run_training(job, &control, &mut |event| match event {
         Event::Step { step, .. } => {
             steps = step;
@@ -38,14 +39,22 @@ pub fn train_item(job: TrainJob, ctx: &ItemContext, label: &str) -> Result<Train
             }
         }
         Event::Epoch { metrics, .. } => last_test_accuracy = metrics.test_accuracy,
+        Event::Finished { reason, .. } => stopped_early = reason == StopReason::Cancelled,
         Event::Failed { reason, .. } => failure = Some(reason),
         _ => {}
     });
-    if ctx.stopping() {
+    if stopped_early || (ctx.stopping() && failure.is_some()) {
         return Err(ItemFailure::Study(StudyError::Cancelled));
     }
     match failure {
-        Some(FailReason::Error { message }) => Err(ItemFailure::Device(message)),
+        // A panic in the backend (run_training's wording): the device's fault. Other errors
+        // (memory refused, a checkpoint that cannot be written) are the item's.
+        Some(FailReason::Error { message })
+            if message.starts_with("connection lost") || message.starts_with("internal error") =>
+        {
+            Err(ItemFailure::Device(message))
+        }
+        Some(FailReason::Error { message }) => Err(ItemFailure::Study(StudyError::Training(format!("{label}: {message}")))),
         Some(other) => Err(ItemFailure::Study(StudyError::Training(format!("{label}: {other}")))),
         None => {
             let model = model.ok_or_else(|| ItemFailure::Device(format!("{label}: the run gave no model")))?;

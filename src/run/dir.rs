@@ -47,8 +47,17 @@ impl RunDir {
             });
         let name = stamped_name(&config.created, &format!("{model}-seed{}", config.train.seed));
         std::fs::create_dir_all(root).map_err(io(root))?;
-        let path = free_path(root, &name);
-        std::fs::create_dir(&path).map_err(io(&path))?;
+        // Another thread (a sweep's trials on several devices) may take the same name between
+        // the check and the creation: take the next free one then.
+        let mut attempts = 0;
+        let path = loop {
+            let path = free_path(root, &name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => break path,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => attempts += 1,
+                Err(e) => return Err(io(&path)(e)),
+            }
+        };
         let dir = Self { path };
         write_json(&dir.config_path(), config)?;
         Ok(dir)

@@ -278,6 +278,7 @@ impl StudyInputs {
                 .map_err(|e| StudyError::Config(format!("device {choice}: {e}")))?;
             all.push(device);
         }
+        crate::device::distinct(&all).map_err(StudyError::Config)?;
         Ok(all)
     }
 

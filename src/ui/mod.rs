@@ -67,6 +67,8 @@ pub struct AppOptions {
     pub download: Option<crate::data::download::DownloadPlan>,
     /// A PyTorch checkpoint to offer for import at start (`app --import FILE`).
     pub import: Option<PathBuf>,
+    /// The experiments' "Also on" devices at start (`app --device flex,remote://…`).
+    pub more_devices: Vec<crate::device::DeviceChoice>,
 }
 
 impl Default for AppOptions {
@@ -86,6 +88,7 @@ impl Default for AppOptions {
             bundled_model: false,
             import: None,
             download: None,
+            more_devices: Vec::new(),
         }
     }
 }

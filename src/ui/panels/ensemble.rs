@@ -92,6 +92,7 @@ impl Panel for EnsemblePanel {
                 results.map(|r| crate::report::experiments::ensemble_overview(&r))
             });
         });
+        super::study_devices_ui(ui, wb, Ensemble::ID);
         let has_results = wb.studies.latest::<Ensemble>().is_some();
         egui::CollapsingHeader::new("Settings")
             .default_open(!has_results)

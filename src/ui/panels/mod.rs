@@ -334,12 +334,6 @@ pub(crate) fn run_controls_ui(
             }
         }
     });
-    // Work spread over several devices reports a line per device after the first.
-    if let Some(Some(p)) = progress {
-        for line in p.stage.lines().skip(1) {
-            ui.weak(line);
-        }
-    }
     if let Some(e) = error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
@@ -371,6 +365,22 @@ pub(crate) fn study_controls_ui(
             false
         }
         RunControl::None => false,
+    }
+}
+
+/// Under a study's controls while it runs over several devices: one line per device (its
+/// item, items done, images per second, or why it left), the lines after the first of the
+/// progress stage ([`crate::experiment::pool`]).
+pub(crate) fn study_devices_ui(ui: &mut egui::Ui, wb: &Workbench, id: &str) {
+    let Some(Some(p)) = wb.studies.progress_of(id) else {
+        return;
+    };
+    for line in p.stage.lines().skip(1) {
+        if line.contains("left the pool") {
+            ui.colored_label(ui.visuals().warn_fg_color, line);
+        } else {
+            ui.weak(line);
+        }
     }
 }
 
@@ -417,6 +427,10 @@ pub(crate) fn more_devices_ui(ui: &mut egui::Ui, wb: &Workbench) {
                 }
             }
             Err(e) => error = Some(e),
+        }
+        if error.is_some() && !wb.more_devices.is_empty() {
+            // What is shown is what runs: a list being fixed spreads over nothing else.
+            wb.act(crate::ui::workbench::Action::SetMoreDevices(Vec::new()));
         }
         ui.weak(format!("with {}", wb.device.name));
     });

@@ -120,6 +120,7 @@ impl Panel for SubsetCurvePanel {
                 results.map(|r| crate::report::experiments::subset_curve(&r))
             });
         });
+        super::study_devices_ui(ui, wb, SubsetCurve::ID);
         egui::CollapsingHeader::new("Settings")
             .default_open(loaded.is_none())
             .show(ui, |ui| {

@@ -126,6 +126,7 @@ impl Panel for SweepPanel {
                 shown.map(|r| crate::study::sweep::figure(&r))
             });
         });
+        super::study_devices_ui(ui, wb, Sweep::ID);
         egui::CollapsingHeader::new("Settings")
             .default_open(results.is_none())
             .show(ui, |ui| {

@@ -214,7 +214,7 @@ impl Workbench {
             training: None,
             form_config: Err("the training form has not been read yet".into()),
             form_fill: None,
-            more_devices: Vec::new(),
+            more_devices: options.more_devices.clone(),
             model: None,
             runs: Vec::new(),
             overlays: Vec::new(),
