@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
 use crate::jobs::Reporter;
-use crate::experiment::ensemble::{EnsembleConfig, run_ensemble_on};
+use crate::experiment::ensemble::EnsembleConfig;
+use crate::experiment::ensemble_run::run_ensemble_on;
 use crate::model::ModelSpec;
 use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, run_training};
 

@@ -9,7 +9,8 @@ use mnist_workbench::data::{
     DataSource, Dataset, NUM_CLASSES, batch::normalized_inputs, load_split_from_folder,
 };
 use mnist_workbench::device::flex;
-use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, run_ensemble, train_members};
+use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, train_members};
+use mnist_workbench::experiment::ensemble_run::run_ensemble;
 use mnist_workbench::experiment::stability::{StabilityConfig, class_distribution, run_stability};
 use mnist_workbench::experiment::stacked::evaluate_stacked;
 use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};

@@ -504,7 +504,22 @@ pub fn predict_members(
     Ok(predictions)
 }
 
-pub use super::ensemble_run::{GROUP_MODELS, GROUPS_FOLDER, GroupPlacement, run_ensemble, run_ensemble_on};
+/// The folder, inside the results folder, holding the groups finished so far
+/// ([`super::ensemble_run`]).
+pub const GROUPS_FOLDER: &str = "ensemble-groups";
+
+/// Where a group of models trained and was evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupPlacement {
+    /// The group's first model.
+    pub models: usize,
+    /// Models in the group.
+    pub count: usize,
+    /// The device.
+    pub device: String,
+    /// Seconds training and evaluating the group took there.
+    pub seconds: f64,
+}
 
 #[cfg(test)]
 mod tests {

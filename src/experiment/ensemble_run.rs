@@ -12,7 +12,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::ensemble::{
-    DataInfo, EnsembleConfig, EnsembleResults, MemberResult, eval_plan, predict_members, stats_of, train_members,
+    DataInfo, EnsembleConfig, EnsembleResults, GROUPS_FOLDER, GroupPlacement, MemberResult, eval_plan, predict_members,
+    stats_of, train_members,
 };
 use super::pool::{ItemContext, ItemFailure, ItemWork, spread};
 use crate::analysis::ensemble::Correctness;
@@ -24,22 +25,6 @@ use crate::study::{Reporter, StudyError, read_json, write_json};
 /// Models per work item. The groups are fixed by the number of models alone, so every model's
 /// weights and predictions are the same on one device or many.
 pub const GROUP_MODELS: usize = 10;
-
-/// The folder, inside the results folder, holding the groups finished so far.
-pub const GROUPS_FOLDER: &str = "ensemble-groups";
-
-/// Where a group of models trained and was evaluated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupPlacement {
-    /// The group's first model.
-    pub models: usize,
-    /// Models in the group.
-    pub count: usize,
-    /// The device.
-    pub device: String,
-    /// Seconds training and evaluating the group took there.
-    pub seconds: f64,
-}
 
 /// One model of a finished group: what the results need of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@
 //! slot, saving and reloading come from there).
 
 pub mod ensemble;
-mod ensemble_run;
+pub mod ensemble_run;
 pub mod pool;
 pub mod stability;
 pub mod stacked;

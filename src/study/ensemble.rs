@@ -7,7 +7,8 @@ use std::path::Path;
 use clap::builder::TypedValueParser as _;
 
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie};
-use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE, run_ensemble_on};
+use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
+use crate::experiment::ensemble_run::run_ensemble_on;
 use crate::jobs::Reporter;
 use crate::model::ModelSpec;
 use crate::report::Figure;

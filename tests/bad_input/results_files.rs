@@ -5,7 +5,8 @@ use super::*;
 /// A results folder of each kind, written by the experiments themselves on synthetic digits.
 fn results_folders() -> (PathBuf, PathBuf, PathBuf) {
     use mnist_workbench::jobs::Reporter;
-    use mnist_workbench::experiment::ensemble::{EnsembleConfig, run_ensemble};
+    use mnist_workbench::experiment::ensemble::EnsembleConfig;
+    use mnist_workbench::experiment::ensemble_run::run_ensemble;
     use mnist_workbench::experiment::stability::{StabilityConfig, run_stability};
     use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, run_subset_curve};
     use mnist_workbench::model::ModelSpec;
