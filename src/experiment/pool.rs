@@ -401,6 +401,7 @@ struct Board {
     items_done: Vec<usize>,
     busy_seconds: Vec<f64>,
     lost: Vec<Option<String>>,
+    left_at: Vec<Option<Instant>>,
     losses: Vec<DeviceLoss>,
     weights: Vec<f64>,
     done_weight: f64,
@@ -418,6 +419,7 @@ impl Board {
             items_done: vec![0; n],
             busy_seconds: vec![0.0; n],
             lost: vec![None; n],
+            left_at: vec![None; n],
             losses: Vec::new(),
             weights,
             done_weight: 0.0,
@@ -441,6 +443,7 @@ impl Board {
 
     fn lose(&mut self, device: usize, item: &str, message: &str) {
         self.running[device] = None;
+        self.left_at[device] = Some(Instant::now());
         self.lost[device] = Some(message.to_string());
         self.losses.push(DeviceLoss {
             device: self.names[device].clone(),
@@ -449,8 +452,10 @@ impl Board {
         });
     }
 
+    /// Images per second over the device's time in the pool (until it left).
     fn rate(&self, slots: &[DeviceSlot], device: usize) -> f64 {
-        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let until = self.left_at[device].unwrap_or_else(Instant::now);
+        let seconds = until.duration_since(self.started).as_secs_f64().max(1e-3);
         slots[device].samples.load(Ordering::Relaxed) as f64 / seconds
     }
 

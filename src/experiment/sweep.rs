@@ -453,7 +453,8 @@ impl ItemWork for TrialWork<'_> {
     type Output = Trial;
 
     fn label(&self, item: &TrialItem) -> String {
-        format!("trial {} of {}", item.setting + 1, self.settings.len())
+        let seed = if self.config.seeds > 1 { format!(" (seed {})", item.seed) } else { String::new() };
+        format!("trial {} of {}{seed}", item.setting + 1, self.settings.len())
     }
 
     fn weight(&self, item: &TrialItem) -> f64 {
