@@ -326,6 +326,10 @@ impl EnsembleResults {
         ] {
             crate::study::check_figure(&json_path, name, value, false)?;
         }
+        for (i, p) in file.placements.iter().enumerate() {
+            crate::study::check_figure(&json_path, &format!("placements[{i}].seconds"), p.seconds, false)?;
+        }
+        super::pool::check_tallies(&json_path, &file.devices)?;
         let stats = stats_of(&file.members, &correctness, &file.test_labels);
         Ok(Self {
             config: file.config,

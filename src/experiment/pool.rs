@@ -52,7 +52,9 @@ impl ItemContext<'_> {
 
     /// How much of the item is done, from 0 to 1.
     pub fn progress(&self, fraction: f64) {
-        self.slot.fraction.store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        self.slot
+            .fraction
+            .store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
     }
 
     /// Counts `n` more training (or evaluated) images, for the device's images per second.
@@ -126,20 +128,37 @@ impl DeviceTally {
     }
 }
 
-impl PoolReport {
-    /// One line per device: items, seconds, images per second, and why it left.
-    pub fn lines(&self) -> Vec<String> {
-        self.devices
-            .iter()
-            .map(|d| {
-                let lost = d.lost.as_ref().map(|m| format!("; left the pool: {m}")).unwrap_or_default();
-                format!(
-                    "{}: {} items in {:.1} s, {:.0} images/s{lost}",
-                    d.device, d.items, d.seconds, d.samples_per_second
-                )
-            })
-            .collect()
+/// Checks the per-device figures read from a results file (seconds and images per second
+/// finite and not negative), naming the field.
+pub(crate) fn check_tallies(path: &std::path::Path, devices: &[DeviceTally]) -> Result<(), StudyError> {
+    for (i, d) in devices.iter().enumerate() {
+        crate::study::check_figure(path, &format!("devices[{i}].seconds"), d.seconds, false)?;
+        crate::study::check_figure(
+            path,
+            &format!("devices[{i}].samples_per_second"),
+            d.samples_per_second,
+            false,
+        )?;
     }
+    Ok(())
+}
+
+/// One line per device: items, seconds, images per second, and why it left.
+pub fn tally_lines(devices: &[DeviceTally]) -> Vec<String> {
+    devices
+        .iter()
+        .map(|d| {
+            let lost = d
+                .lost
+                .as_ref()
+                .map(|m| format!("; left the pool: {m}"))
+                .unwrap_or_default();
+            format!(
+                "{}: {} items in {:.1} s, {:.0} images/s{lost}",
+                d.device, d.items, d.seconds, d.samples_per_second
+            )
+        })
+        .collect()
 }
 
 /// Work made of independent items, each run whole on one device.
@@ -158,7 +177,12 @@ pub trait ItemWork: Sync {
     }
 
     /// Runs `item` on `device`.
-    fn run(&self, item: &Self::Item, device: &SelectedDevice, ctx: &ItemContext) -> Result<Self::Output, ItemFailure>;
+    fn run(
+        &self,
+        item: &Self::Item,
+        device: &SelectedDevice,
+        ctx: &ItemContext,
+    ) -> Result<Self::Output, ItemFailure>;
 }
 
 /// A finished item, handed to the caller on the calling thread.
@@ -172,10 +196,22 @@ pub struct Done<R> {
 }
 
 enum Message<R> {
-    Started { device: usize, item: usize },
-    Done { device: usize, done: Done<R> },
-    Lost { device: usize, item: usize, message: String },
-    Failed { error: StudyError },
+    Started {
+        device: usize,
+        item: usize,
+    },
+    Done {
+        device: usize,
+        done: Done<R>,
+    },
+    Lost {
+        device: usize,
+        item: usize,
+        message: String,
+    },
+    Failed {
+        error: StudyError,
+    },
 }
 
 /// How often the calling thread looks at the cancel flag and redraws the progress.
@@ -217,7 +253,9 @@ pub fn spread<W: ItemWork>(
             let slot = &slots[d];
             let spawned = std::thread::Builder::new()
                 .name(format!("mnist-device-{d}"))
-                .spawn_scoped(scope, move || device_loop(work, items, d, device, slot, shared, &tx));
+                .spawn_scoped(scope, move || {
+                    device_loop(work, items, d, device, slot, shared, &tx)
+                });
             if let Err(e) = spawned {
                 board.lose(d, "-", &format!("cannot start its thread: {e}"));
             }
@@ -235,7 +273,11 @@ pub fn spread<W: ItemWork>(
                         cancel.store(true, Ordering::Relaxed);
                     }
                 }
-                Ok(Message::Lost { device, item, message }) => {
+                Ok(Message::Lost {
+                    device,
+                    item,
+                    message,
+                }) => {
                     board.lose(device, &work.label(&items[item]), &message);
                 }
                 Ok(Message::Failed { error }) => {
@@ -306,7 +348,10 @@ impl Shared<'_> {
     }
 
     fn give_back(&self, item: usize) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_front(item);
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_front(item);
     }
 }
 
@@ -368,7 +413,11 @@ fn device_loop<W: ItemWork>(
                     let _ = tx.send(Message::Failed { error });
                 } else {
                     shared.give_back(item);
-                    let _ = tx.send(Message::Lost { device: d, item, message });
+                    let _ = tx.send(Message::Lost {
+                        device: d,
+                        item,
+                        message,
+                    });
                 }
             }
             ItemFailure::Study(error) => {
@@ -382,7 +431,10 @@ fn device_loop<W: ItemWork>(
 
 /// The last non-empty line of a backend's message (burn's ends with the cause).
 fn last_line(text: &str) -> &str {
-    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no message")
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("no message")
 }
 
 /// A message on one line of at most 300 characters, for progress rows and the summary.

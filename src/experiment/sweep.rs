@@ -286,10 +286,14 @@ impl SweepResults {
             if t.params.keys().any(|k| !r.config.params.iter().any(|p| &p.name == k)) {
                 return Err(StudyError::format(&path, format!("field `trials[{i}].params` names a parameter the sweep does not")));
             }
+            if t.device.chars().any(char::is_control) {
+                return Err(StudyError::format(&path, format!("field `trials[{i}].device` holds a control character")));
+            }
             if Path::new(&t.run).is_absolute() || t.run.split(['/', '\\']).any(|c| c == "..") {
                 return Err(StudyError::format(&path, format!("field `trials[{i}].run` leaves the sweep's folder")));
             }
         }
+        super::pool::check_tallies(&path, &r.devices)?;
         Ok(r)
     }
 }

@@ -65,12 +65,9 @@ pub(crate) fn devices_summary(devices: &[crate::experiment::pool::DeviceTally], 
     if devices.len() < 2 {
         return String::new();
     }
-    let report = crate::experiment::pool::PoolReport {
-        devices: devices.to_vec(),
-        losses: Vec::new(),
-    };
     let took = seconds.map(|s| format!("{s:.1} s ")).unwrap_or_default();
-    format!("\n{took}on {} devices:\n  {}", devices.len(), report.lines().join("\n  "))
+    let lines = crate::experiment::pool::tally_lines(devices);
+    format!("\n{took}on {} devices:\n  {}", devices.len(), lines.join("\n  "))
 }
 
 fn fmt_corr(v: Option<f64>) -> String {

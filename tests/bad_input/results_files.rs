@@ -110,6 +110,14 @@ fn damaged_results_files_are_refused_naming_the_file() {
             "correctness.bin",
         ),
         (
+            "ensemble.json a group that ran for negative seconds",
+            &ensemble,
+            "ensemble.json",
+            replace("\"device\": \"CPU (flex)\",\n      \"seconds\": ", "\"device\": \"CPU (flex)\",\n      \"seconds\": -"),
+            load_ensemble,
+            "placements[0].seconds",
+        ),
+        (
             "correctness.bin truncated",
             &ensemble,
             "correctness.bin",
