@@ -4,7 +4,7 @@
 //!   accuracy: samples/s, seconds, accuracy.
 //! - `ensemble`: N small-cnn models (default 50), each full-batch on its own 2-per-digit sample
 //!   with AdamW 1e-3 / 1e-4 until training accuracy ≥ 0.99 or 200 steps, then each on the test
-//!   set: total seconds, mean steps, mean ± std accuracy. Runs `experiment::ensemble` (the
+//!   set: total seconds, mean steps, mean ± std accuracy. Runs `study::ensemble` (the
 //!   models train stacked and are evaluated stacked).
 //! - `latency`: one 28×28 image through small-cnn in eval mode: median ms over 200 calls.
 
@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
 use crate::jobs::Reporter;
-use crate::experiment::ensemble::EnsembleConfig;
-use crate::experiment::ensemble_run::run_ensemble_on;
+use crate::study::ensemble::EnsembleConfig;
+use crate::study::ensemble::run_ensemble_on;
 use crate::model::ModelSpec;
 use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, run_training};
 

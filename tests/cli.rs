@@ -216,9 +216,9 @@ fn help_describes_every_subcommand_once() {
     let (ok, stdout, err) = common::cli(&["--help"], &[], &[]);
     assert!(ok, "{err}");
     for (name, about) in [
-        ("probe", "Probe a trained run"),
+        ("probe", "Probe a trained model"),
         ("bench", "Run the benchmark tasks"),
-        ("experiment", "Many-model experiments"),
+        ("experiment", "Experiments over many models"),
     ] {
         let line = stdout
             .lines()

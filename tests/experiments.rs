@@ -9,11 +9,11 @@ use mnist_workbench::data::{
     DataSource, Dataset, NUM_CLASSES, batch::normalized_inputs, load_split_from_folder,
 };
 use mnist_workbench::device::flex;
-use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults, train_members};
-use mnist_workbench::experiment::ensemble_run::run_ensemble;
-use mnist_workbench::experiment::stability::{StabilityConfig, class_distribution, run_stability};
+use mnist_workbench::study::ensemble::{EnsembleConfig, EnsembleResults, train_members};
+use mnist_workbench::study::ensemble::{GROUPS_FOLDER, run_ensemble, run_ensemble_on};
+use mnist_workbench::study::stability::{StabilityConfig, class_distribution, run_stability};
 use mnist_workbench::experiment::stacked::evaluate_stacked;
-use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
+use mnist_workbench::study::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
 use mnist_workbench::study::{Progress, Reporter, StudyError};
 use mnist_workbench::model::plain::Architecture;
 use mnist_workbench::model::{Model, ModelSpec};
@@ -151,6 +151,41 @@ fn ensemble_results_save_reload_and_refuse_damage() {
     // So is a results file of another kind of experiment.
     std::fs::write(dir.join("ensemble.json"), "{\"kind\": \"stability\"}").unwrap();
     assert!(EnsembleResults::load(&dir).is_err());
+}
+
+/// Groups kept in `ensemble-groups/` are reused when they fit and trained again, with the
+/// file named in the results and summary, when damaged or from other settings.
+#[test]
+fn kept_ensemble_groups_are_reused_or_trained_again_and_named() {
+    let data = common::synthetic_dataset(300, 60, 9);
+    let config = small_config(12); // groups of 10: models 0-9 and 10-11
+    let dir = common::temp_dir("ensemble-kept");
+    let first = quiet(|r| run_ensemble_on(&config, &data, &[flex()], Some(&dir), r)).unwrap();
+    let groups = dir.join(GROUPS_FOLDER);
+    assert!(groups.join("models-0.json").is_file() && groups.join("models-10.json").is_file());
+    assert!(first.retrained.is_empty());
+    // Both groups fit: nothing is trained, the figures are the same.
+    let again = quiet(|r| run_ensemble_on(&config, &data, &[flex()], Some(&dir), r)).unwrap();
+    assert_eq!((again.members.clone(), again.correctness.clone()), (first.members.clone(), first.correctness.clone()));
+    let items = |r: &EnsembleResults| r.devices.iter().map(|d| d.items).sum::<usize>();
+    assert_eq!(items(&first), 2);
+    assert!(again.retrained.is_empty());
+    assert_eq!(items(&again), 0, "no group trained again: {:?}", again.devices);
+    assert_eq!(again.placements, first.placements, "the kept groups' placements are kept");
+    // A truncated group file is trained again, named, and the models come out the same.
+    let damaged = groups.join("models-10.json");
+    let bytes = std::fs::read(&damaged).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+    let redone = quiet(|r| run_ensemble_on(&config, &data, &[flex()], Some(&dir), r)).unwrap();
+    assert_eq!(redone.retrained.len(), 1, "{:?}", redone.retrained);
+    assert!(redone.retrained[0].contains("ensemble-groups/models-10.json"), "{:?}", redone.retrained);
+    assert_eq!(items(&redone), 1, "only the damaged group ran: {:?}", redone.devices);
+    assert_eq!((redone.members.clone(), redone.correctness.clone()), (first.members.clone(), first.correctness.clone()));
+    let summary = <mnist_workbench::study::ensemble::Ensemble as mnist_workbench::study::Study>::summary(&redone);
+    assert!(summary.contains("1 kept group(s) trained again") && summary.contains("models-10.json"), "{summary}");
+    // The record of what was trained again survives saving and reloading.
+    redone.save(&dir).unwrap();
+    assert_eq!(EnsembleResults::load(&dir).unwrap().retrained, redone.retrained);
 }
 
 #[test]

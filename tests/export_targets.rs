@@ -174,7 +174,7 @@ fn export_to_a_dangling_link_is_refused_on_the_command_line() {
 #[test]
 fn experiment_results_behind_a_dangling_link_are_not_replaced_unasked() {
     let out = common::temp_dir("cli-experiment-link");
-    let results = out.join(mnist_workbench::experiment::ensemble::RESULTS_FILE);
+    let results = out.join(mnist_workbench::study::ensemble::RESULTS_FILE);
     let target = out.join("gone.json");
     link(&target, &results);
     let (ok, _, err) = common::cli(

@@ -175,7 +175,7 @@ fn damaged_run_and_results_files_never_panic_their_readers() {
         RunDir::open(&run).is_ok_and(|(d, c)| d.load_model(&c.train.model, &flex).is_ok())
     });
     restore("model.bpk", &model);
-    let matrix = mnist_workbench::experiment::ensemble::matrix_bytes(
+    let matrix = mnist_workbench::study::ensemble::matrix_bytes(
         &mnist_workbench::analysis::ensemble::Correctness::from_bits(3, 20, vec![0xa5; 3 * 3]).unwrap(),
     );
     let dir = common::temp_dir("fuzz-matrix");
@@ -185,6 +185,6 @@ fn damaged_run_and_results_files_never_panic_their_readers() {
         &dir.join("correctness.bin"),
         1000,
         11,
-        |p| mnist_workbench::experiment::ensemble::parse_matrix(&std::fs::read(p).unwrap()).is_ok(),
+        |p| mnist_workbench::study::ensemble::parse_matrix(&std::fs::read(p).unwrap()).is_ok(),
     );
 }

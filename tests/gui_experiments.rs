@@ -12,8 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use egui_kittest::kittest::Queryable;
 use mnist_workbench::data::Dataset;
-use mnist_workbench::experiment::ensemble::{EnsembleConfig, EnsembleResults};
-use mnist_workbench::experiment::ensemble_run::run_ensemble;
+use mnist_workbench::study::ensemble::{EnsembleConfig, EnsembleResults};
+use mnist_workbench::study::ensemble::run_ensemble;
 use mnist_workbench::jobs::{Progress, Reporter};
 use mnist_workbench::model::ModelSpec;
 use mnist_workbench::run::new_results_dir;

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use common::gui::{harness, step_until, test_image};
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::Dataset;
-use mnist_workbench::probe::row_sweep::{MarginClasses, erase_rows, erase_sweep};
+use mnist_workbench::analysis::rows::{MarginClasses, erase_rows, erase_sweep};
 use mnist_workbench::study::ablation::Ablation;
 use mnist_workbench::study::embed::Embed;
 use mnist_workbench::study::row_sweep::RowSweep;

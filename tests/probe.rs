@@ -12,17 +12,19 @@ use burn::tensor::Device;
 use mnist_workbench::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE};
 use mnist_workbench::model::plain::PlainWeights;
 use mnist_workbench::model::{Model, ModelSpec};
-use mnist_workbench::probe::ablation::{AblationConfig, run_ablation};
-use mnist_workbench::probe::corrupt::{Corruption, dilate, erode, gaussian_blur};
-use mnist_workbench::probe::cross_dataset::{CrossDatasetConfig, load_emnist, run_cross_dataset, transpose};
-use mnist_workbench::probe::embed::{EmbedConfig, Pca, run_embedding};
-use mnist_workbench::probe::feedback::DrawnDigits;
-use mnist_workbench::probe::row_sweep::{
-    Bar, BatchSweepConfig, MarginClasses, bar_sweep, batch_sweep, erase_sweep,
-};
-use mnist_workbench::probe::saliency::{SaliencyConfig, saliency};
-use mnist_workbench::probe::tsne::{TsneConfig, gradient, joint_probabilities, kl_divergence, tsne};
-use mnist_workbench::probe::{Reporter, linear_model};
+use mnist_workbench::study::ablation::{AblationConfig, run_ablation};
+use mnist_workbench::data::corrupt::{Corruption, dilate, erode, gaussian_blur};
+use mnist_workbench::data::emnist::{load_emnist, transpose};
+use mnist_workbench::study::cross_dataset::{CrossDatasetConfig, run_cross_dataset};
+use mnist_workbench::analysis::pca::Pca;
+use mnist_workbench::study::embed::{EmbedConfig, run_embedding};
+use mnist_workbench::data::drawings::DrawnDigits;
+use mnist_workbench::analysis::rows::{Bar, MarginClasses, bar_sweep, erase_sweep};
+use mnist_workbench::study::batch_sweep::{BatchSweepConfig, batch_sweep};
+use mnist_workbench::study::saliency::{SaliencyConfig, saliency};
+use mnist_workbench::analysis::tsne::{TsneConfig, gradient, joint_probabilities, kl_divergence, tsne};
+use mnist_workbench::jobs::Reporter;
+use mnist_workbench::model::mlp::linear_model;
 use mnist_workbench::rng::Rng;
 
 fn quiet<T>(f: impl FnOnce(&mut Reporter) -> T) -> T {
@@ -336,7 +338,7 @@ fn synthetic_probes_run_end_to_end() {
         &mut Reporter::new(&mut sink, &always),
     );
     assert!(
-        matches!(err, Err(mnist_workbench::probe::StudyError::Cancelled)),
+        matches!(err, Err(mnist_workbench::study::StudyError::Cancelled)),
         "{:?}",
         err.map(|_| "finished")
     );
@@ -345,7 +347,7 @@ fn synthetic_probes_run_end_to_end() {
 #[test]
 #[ignore = "needs real MNIST: mnist-workbench data download, then MNIST_DIR=<folder> cargo test --release -- --include-ignored"]
 fn on_real_mnist_erasing_the_top_of_a_7_moves_it_toward_1() {
-    use mnist_workbench::probe::row_sweep::EraseSweep;
+    use mnist_workbench::analysis::rows::EraseSweep;
     use mnist_workbench::train::TrainConfig;
     let dir = common::mnist_dir();
     let (train, test) = mnist_workbench::data::load_split_from_folder(&dir).unwrap();
@@ -407,7 +409,7 @@ fn on_real_mnist_erasing_the_top_of_a_7_moves_it_toward_1() {
 
 #[test]
 fn dropout_passes_are_seeded_and_change_nothing_without_dropout() {
-    use mnist_workbench::probe::McDropout;
+    use mnist_workbench::model::mc::McDropout;
     let device = Device::flex();
     let image = image_with_rows(4..10, 0.8);
     let mc = Some(McDropout { passes: 8, seed: 3 });
@@ -436,7 +438,7 @@ fn dropout_passes_are_seeded_and_change_nothing_without_dropout() {
         Some(McDropout { passes: 8, seed: 4 }),
         &device,
     );
-    let defined = |s: &mnist_workbench::probe::row_sweep::EraseSweep| -> Vec<f32> {
+    let defined = |s: &mnist_workbench::analysis::rows::EraseSweep| -> Vec<f32> {
         s.margins.iter().copied().filter(|m| m.is_finite()).collect()
     };
     assert_eq!(defined(&once).len(), 406);

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mnist_workbench::data::Dataset;
-use mnist_workbench::experiment::sweep::{
+use mnist_workbench::study::sweep::{
     ParamSpec, SweepConfig, SweepPlace, SweepResults, halving_survivors, planned_epochs, run_sweep, validation_split,
 };
 use mnist_workbench::jobs::{Progress, Reporter};

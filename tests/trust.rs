@@ -13,10 +13,10 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use mnist_workbench::data::sources::{DataRequest, MNIST_FILES};
 use mnist_workbench::data::{DataSource, Dataset};
-use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
+use mnist_workbench::study::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
 use mnist_workbench::study::{Progress, Reporter, StudyError};
 use mnist_workbench::model::ModelSpec;
-use mnist_workbench::probe::feedback::DrawnDigits;
+use mnist_workbench::data::drawings::DrawnDigits;
 use mnist_workbench::train::TrainConfig;
 use mnist_workbench::ui::workbench::Action;
 

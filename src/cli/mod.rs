@@ -47,13 +47,13 @@ enum Cmd {
     },
     /// Write seed S3's figures (PNG plus CSV/JSON) for a run, without a window.
     Report(report_cmd::ReportArgs),
-    /// Many-model experiments of seeds S0, S2, S3 (`ensemble`, `subset-curve`, `stability`)
-    /// and a run's `class-curves`: every registered study, written to a results folder.
+    /// Experiments over many models or a run's history: every registered experiment study
+    /// (`experiment --help` lists them), written to a results folder.
     Experiment {
         #[command(subcommand)]
         action: experiment_cmd::StudyAction<experiment_cmd::Experiments>,
     },
-    /// Probe a trained run: row sweeps, ablation, saliency, embeddings, cross-dataset.
+    /// Probe a trained model: every registered probe study (`probe --help` lists them).
     Probe {
         #[command(subcommand)]
         action: experiment_cmd::StudyAction<experiment_cmd::Probes>,

@@ -3,7 +3,10 @@
 
 pub mod augment;
 pub mod batch;
+pub mod corrupt;
 pub mod download;
+pub mod drawings;
+pub mod emnist;
 pub mod idx;
 pub mod sources;
 pub mod subset;

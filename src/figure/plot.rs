@@ -17,7 +17,7 @@ pub const PAPER: Rgb = [255, 255, 255];
 pub const SERIES: [Rgb; 4] = [DIGIT_COLORS[0], DIGIT_COLORS[1], DIGIT_COLORS[2], DIGIT_COLORS[3]];
 /// Right predictions, a passed check (Tableau 10's green).
 pub const GOOD: Rgb = DIGIT_COLORS[2];
-/// Wrong predictions, the targeted ablation (Tableau 10's red).
+/// Wrong predictions, what was switched off (Tableau 10's red).
 pub const BAD: Rgb = DIGIT_COLORS[3];
 
 /// "Nice" tick values covering `[min, max]` with about `target` ticks (steps of 1, 2 or 5
@@ -219,6 +219,23 @@ pub fn digit_grid(
     images.len().div_ceil(cols.max(1)) as f32 * cell_h
 }
 
+/// Log-spaced tick positions (log10 values) with their labels, covering `[lo, hi]` (logs).
+pub fn log_ticks(lo: f64, hi: f64, format: impl Fn(f64) -> String) -> Vec<(f64, String)> {
+    let mut ticks = Vec::new();
+    let mut decade = lo.floor() as i32;
+    while (decade as f64) <= hi + 1e-9 {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * 10f64.powi(decade);
+            let l = v.log10();
+            if l >= lo - 1e-9 && l <= hi + 1e-9 {
+                ticks.push((l, format(v)));
+            }
+        }
+        decade += 1;
+    }
+    ticks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +270,15 @@ mod tests {
         assert_eq!(a.map(0.0, 0.0), (10.0, 70.0));
         assert_eq!(a.map(10.0, 1.0), (110.0, 20.0));
         assert_eq!(a.map(5.0, 0.5), (60.0, 45.0));
+    }
+
+    #[test]
+    fn log_ticks_cover_the_range_in_1_2_5_steps() {
+        let t = log_ticks(3.0f64.log10(), 2500f64.log10(), |v| format!("{v}"));
+        let labels: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["5", "10", "20", "50", "100", "200", "500", "1000", "2000"]
+        );
     }
 }

@@ -326,7 +326,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
             .iter()
             .any(|t| t.is_tracked());
         if tracked {
-            // Gradients wanted (saliency on an eval-mode network): fold with tracked ops.
+            // Gradients wanted (input gradients of an eval-mode network): fold with tracked ops.
             let (weight, bias) = compose::fold_norm::<Self>(weight, norm, epsilon);
             return Self::conv_relu_pool(x, weight, bias);
         }

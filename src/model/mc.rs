@@ -3,10 +3,12 @@
 //! project's seeded generator, so a pass is reproducible. For a CNN the layers before its
 //! only dropout run once per batch and each pass only redraws the mask and the output layer.
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use super::Model;
-use crate::data::{IMAGE_PIXELS, batch::images_tensor};
+use crate::data::{IMAGE_PIXELS, NUM_CLASSES, batch::images_tensor, normalize_intensity};
 use crate::rng::Rng;
 
 /// Dropout probability of `model` (0 when it has none).
@@ -62,4 +64,56 @@ pub fn dropout_logits(
             })
             .collect(),
     }
+}
+
+/// Images per forward pass of [`logits_of_intensities`].
+pub const LOGITS_BATCH: usize = 512;
+
+/// Monte-Carlo dropout: average the logits of several passes with dropout on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct McDropout {
+    /// Dropout passes whose logits are averaged.
+    pub passes: usize,
+    /// Seed of the dropout masks.
+    pub seed: u64,
+}
+
+/// Logits of images given as intensities (784 per image), in eval mode or averaged over
+/// `mc` dropout passes; one row of 10 per image.
+pub fn logits_of_intensities(
+    model: &Model,
+    images: &[f32],
+    mc: Option<McDropout>,
+    device: &Device,
+) -> Vec<[f32; NUM_CLASSES]> {
+    let model = model.valid();
+    let device = device.clone().without_autodiff();
+    let mut rng = mc.map(|m| Rng::new(m.seed));
+    let mut out = Vec::with_capacity(images.len() / IMAGE_PIXELS);
+    for chunk in images.chunks(LOGITS_BATCH * IMAGE_PIXELS) {
+        let inputs: Vec<f32> = chunk.iter().map(|&v| normalize_intensity(v)).collect();
+        let flat: Vec<f32> = match (mc, rng.as_mut()) {
+            (Some(m), Some(rng)) if dropout_prob(&model) > 0.0 => {
+                let passes = dropout_logits(&model, &inputs, m.passes.max(1), rng, &device);
+                let mut mean = vec![0.0f32; passes[0].len()];
+                for pass in &passes {
+                    for (m, v) in mean.iter_mut().zip(pass) {
+                        *m += v / passes.len() as f32;
+                    }
+                }
+                mean
+            }
+            _ => model
+                .forward(images_tensor(inputs, &device)) // [chunk, 10]
+                .into_data()
+                .iter::<f32>()
+                .collect(),
+        };
+        out.extend(flat.chunks(NUM_CLASSES).map(|row| {
+            let mut r = [0.0; NUM_CLASSES];
+            r.copy_from_slice(row);
+            r
+        }));
+    }
+    out
 }

@@ -159,3 +159,35 @@ impl Mlp {
         self.output.forward(x) // [batch, 10]
     }
 }
+
+/// A model with known answers for tests: a linear model (a one-layer MLP) whose logits are
+/// `weights · intensity + bias` exactly, built from hand-set weights.
+pub fn linear_model(
+    weights: &[[f32; IMAGE_PIXELS]; NUM_CLASSES],
+    bias: &[f32; NUM_CLASSES],
+    device: &Device,
+) -> crate::model::Model {
+    use crate::model::ModelSpec;
+    use crate::model::plain::PlainWeights;
+    // The model sees normalised inputs x = (v - mean) / std, so w_x = w * std and the bias
+    // absorbs w · mean: w_x · x + b' = w · v - w · mean + b'.
+    let std = crate::data::MNIST_STD;
+    let mean = crate::data::MNIST_MEAN;
+    let mut w = vec![0.0f32; IMAGE_PIXELS * NUM_CLASSES]; // [784, 10], row-major
+    let mut b = bias.to_vec();
+    for (class, row) in weights.iter().enumerate() {
+        for (pixel, &value) in row.iter().enumerate() {
+            w[pixel * NUM_CLASSES + class] = value * std;
+            b[class] += value * mean;
+        }
+    }
+    let spec = ModelSpec::Mlp {
+        hidden: vec![],
+        dropout: 0.0,
+    };
+    let plain = PlainWeights {
+        params: vec![w, b],
+        running: vec![],
+    };
+    crate::model::Model::from_plain(&spec, &plain, device).expect("a 784→10 linear model fits its spec")
+}

@@ -54,7 +54,7 @@ pub enum Hidden {
 }
 
 impl Hidden {
-    /// Multiplies each unit (or channel) by `mask[unit]`: 0 ablates it.
+    /// Multiplies each unit (or channel) by `mask[unit]`: 0 silences it.
     pub fn masked(self, mask: &[f32]) -> Hidden {
         use burn::tensor::TensorData;
         match self {

@@ -3,10 +3,7 @@
 //! Export buttons); [`write_run_report`] writes seed [S3](crate#seed-studies)'s whole set for a
 //! run.
 
-pub mod experiments;
 pub mod figures;
-pub mod probes;
-mod probes_rows;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +26,13 @@ pub(crate) fn title(canvas: &mut Canvas, text: &str) {
         crate::figure::Anchor::Left,
         text,
     );
+}
+
+/// `value` as pretty JSON, the numbers file of a figure (an error object if it cannot be
+/// written, which a figure's plain data never hits).
+pub(crate) fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
 }
 
 /// A picture and the numbers behind it.

@@ -1,4 +1,4 @@
-//! Seed S1's row sweep in batch mode as a study ([`crate::probe::row_sweep::batch_sweep`]):
+//! Seed S1's row sweep in batch mode as a study ([`batch_sweep`]):
 //! for many correctly predicted test images of two classes, the fewest erased rows that
 //! change a target image's prediction and the thinnest bar that changes a rival image's.
 //! A probe: `probe batch-sweep`, the Row sweep panel's Run batch button (and `probe
@@ -9,13 +9,19 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use burn::tensor::Device;
+
 use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
-use crate::data::NUM_CLASSES;
+use crate::analysis::rows::{Bar, MarginClasses, ROWS, RowRange, erase_rows, paint_bar};
+use crate::data::{Digits, IMAGE_PIXELS, NUM_CLASSES};
+use crate::figure::Canvas;
+use crate::figure::plot::{Axes, PAPER, SERIES};
 use crate::jobs::Reporter;
-use crate::probe::McDropout;
-use crate::probe::row_sweep::{BatchSweep, BatchSweepConfig, ImageFlip, MarginClasses, ROWS, batch_sweep};
-use crate::report::Figure;
+use crate::model::Model;
+use crate::model::mc::{McDropout, logits_of_intensities};
+use crate::report::{Figure, title};
 use crate::run::RunConfig;
+use crate::train::metrics::argmax;
 
 /// The `probe batch-sweep` study.
 pub struct BatchSweepStudy;
@@ -290,10 +296,292 @@ impl Study for BatchSweepStudy {
     }
 
     fn figures(results: &BatchSweep) -> Vec<Figure> {
-        vec![crate::report::probes::batch_sweep(results)]
+        vec![figure(results)]
     }
 
     fn summary(results: &BatchSweep) -> String {
         flip_lines(results)
+    }
+}
+
+/// Settings of [`batch_sweep`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSweepConfig {
+    /// Test images of each of the two classes (correctly predicted ones, in test-set order).
+    pub per_class: usize,
+    /// The two classes: images of `target` get rows erased, images of `rival` get a bar.
+    pub classes: MarginClasses,
+    /// Thickest bar tried.
+    pub max_bar: usize,
+    /// Dropout passes to average, if any.
+    pub mc: Option<McDropout>,
+}
+
+impl Default for BatchSweepConfig {
+    fn default() -> Self {
+        Self {
+            per_class: 100,
+            classes: MarginClasses::default(),
+            max_bar: 8,
+            mc: None,
+        }
+    }
+}
+
+/// One image's answer in a batch sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageFlip {
+    /// Test-set index.
+    pub index: usize,
+    /// Rows erased (or bar thickness) at the first flip, with where: `None` if none flips.
+    pub rows: Option<usize>,
+    /// The range erased or the bar's top row.
+    pub at: Option<RowRange>,
+    /// What the image became.
+    pub became: Option<u8>,
+}
+
+/// How many rows it takes, over many images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSweep {
+    /// Settings.
+    pub config: BatchSweepConfig,
+    /// Images of the target class, rows erased.
+    pub erased: Vec<ImageFlip>,
+    /// Images of the rival class, bar painted.
+    pub painted: Vec<ImageFlip>,
+}
+
+impl BatchSweep {
+    /// Mean rows needed over the images that flip, and how many flipped.
+    pub fn mean_rows(flips: &[ImageFlip]) -> (Option<f64>, usize) {
+        let rows: Vec<usize> = flips.iter().filter_map(|f| f.rows).collect();
+        let mean = (!rows.is_empty()).then(|| rows.iter().sum::<usize>() as f64 / rows.len() as f64);
+        (mean, rows.len())
+    }
+
+    /// Count of images per rows-needed, index 0 = 1 row, up to `max`; images that never
+    /// flip are not counted.
+    pub fn histogram(flips: &[ImageFlip], max: usize) -> Vec<usize> {
+        let mut h = vec![0; max];
+        for r in flips.iter().filter_map(|f| f.rows) {
+            if (1..=max).contains(&r) {
+                h[r - 1] += 1;
+            }
+        }
+        h
+    }
+}
+
+/// The first (fewest rows) flipping erasure of one image, trying short ranges first.
+fn first_erase_flip(
+    model: &Model,
+    image: &[f32],
+    original: u8,
+    mc: Option<McDropout>,
+    device: &Device,
+) -> (Option<usize>, Option<RowRange>, Option<u8>) {
+    // Widths are tried in growing groups, so an image that flips early costs few passes.
+    for widths in [1..=3, 4..=8, 9..=16, 17..=ROWS] {
+        let mut tried = Vec::new();
+        let mut batch = Vec::new();
+        for w in widths {
+            for a in 0..=ROWS - w {
+                tried.push((a, a + w - 1));
+                batch.extend(erase_rows(image, (a, a + w - 1)));
+            }
+        }
+        let logits = logits_of_intensities(model, &batch, mc, device);
+        if let Some((range, l)) = tried
+            .iter()
+            .zip(&logits)
+            .find(|(_, l)| argmax(&l[..]) != original)
+        {
+            return (Some(range.1 - range.0 + 1), Some(*range), Some(argmax(l)));
+        }
+    }
+    (None, None, None)
+}
+
+fn first_bar_flip(
+    model: &Model,
+    image: &[f32],
+    original: u8,
+    max_bar: usize,
+    mc: Option<McDropout>,
+    device: &Device,
+) -> (Option<usize>, Option<RowRange>, Option<u8>) {
+    let mut tried = Vec::new();
+    let mut batch = Vec::new();
+    for thickness in 1..=max_bar.clamp(1, ROWS) {
+        let bar = Bar::for_image(image, thickness);
+        for row in 0..=ROWS - thickness {
+            tried.push((thickness, row));
+            batch.extend(paint_bar(image, row, bar));
+        }
+    }
+    let logits = logits_of_intensities(model, &batch, mc, device);
+    tried
+        .iter()
+        .zip(&logits)
+        .find(|(_, l)| argmax(&l[..]) != original)
+        .map_or((None, None, None), |(&(t, row), l)| {
+            (Some(t), Some((row, row + t - 1)), Some(argmax(l)))
+        })
+}
+
+/// For up to `per_class` correctly predicted test images of each class: the fewest erased
+/// rows that change a target image's prediction, and the thinnest bar that changes a rival
+/// image's.
+pub fn batch_sweep(
+    model: &Model,
+    test: &Digits,
+    config: &BatchSweepConfig,
+    device: &Device,
+    reporter: &mut Reporter,
+) -> Result<BatchSweep, StudyError> {
+    if config.per_class == 0 || config.classes.target == config.classes.rival {
+        return Err(StudyError::Config(
+            "choose two different classes and at least one image".into(),
+        ));
+    }
+    let pick = |class: u8| -> Vec<usize> {
+        (0..test.len())
+            .filter(|&i| test.labels[i] == class)
+            .take(config.per_class * 2)
+            .collect()
+    };
+    let mut out = BatchSweep {
+        config: config.clone(),
+        erased: Vec::new(),
+        painted: Vec::new(),
+    };
+    let groups = [(config.classes.target, true), (config.classes.rival, false)];
+    for (g, (class, erase)) in groups.into_iter().enumerate() {
+        let candidates = pick(class);
+        let mut images = Vec::with_capacity(candidates.len() * IMAGE_PIXELS);
+        for &i in &candidates {
+            images.extend(test.intensities(i));
+        }
+        let first = logits_of_intensities(model, &images, config.mc, device);
+        let correct: Vec<usize> = (0..candidates.len())
+            .filter(|&k| argmax(&first[k]) == class)
+            .take(config.per_class)
+            .collect();
+        for (done, &k) in correct.iter().enumerate() {
+            reporter.check()?;
+            reporter.progress(
+                format!(
+                    "{} {class}s: image {}/{}",
+                    if erase {
+                        "erasing rows of"
+                    } else {
+                        "painting a bar on"
+                    },
+                    done + 1,
+                    correct.len()
+                ),
+                (g as f64 + done as f64 / correct.len() as f64) / 2.0,
+            );
+            let image = &images[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
+            let (rows, at, became) = if erase {
+                first_erase_flip(model, image, class, config.mc, device)
+            } else {
+                first_bar_flip(model, image, class, config.max_bar, config.mc, device)
+            };
+            let flip = ImageFlip {
+                index: candidates[k],
+                rows,
+                at,
+                became,
+            };
+            if erase {
+                out.erased.push(flip);
+            } else {
+                out.painted.push(flip);
+            }
+        }
+    }
+    reporter.progress("done", 1.0);
+    Ok(out)
+}
+
+fn histogram_panel(c: &mut Canvas, axes: Axes, counts: &[usize], title: &str, x_label: &str, color: [u8; 3]) {
+    axes.draw(c, title, x_label, "images");
+    for (k, &n) in counts.iter().enumerate() {
+        axes.bar(c, k as f64 + 0.6, k as f64 + 1.4, n as f64, color);
+    }
+}
+
+/// Batch mode: how many rows must be erased (target class) or painted (rival class)
+/// before the prediction changes.
+pub fn figure(b: &BatchSweep) -> Figure {
+    let mut c = Canvas::new(1000, 460, PAPER);
+    let (t, r) = (b.config.classes.target, b.config.classes.rival);
+    let (mean_e, n_e) = BatchSweep::mean_rows(&b.erased);
+    let (mean_p, n_p) = BatchSweep::mean_rows(&b.painted);
+    let fmt = |m: Option<f64>| m.map_or("—".into(), |m| format!("{m:.2}"));
+    title(
+        &mut c,
+        &format!(
+            "Rows to flip: {t}s need {} erased rows on average ({n_e}/{} flip); {r}s need a {}-row bar ({n_p}/{} flip)",
+            fmt(mean_e),
+            b.erased.len(),
+            fmt(mean_p),
+            b.painted.len()
+        ),
+    );
+    let he = BatchSweep::histogram(&b.erased, ROWS);
+    let hp = BatchSweep::histogram(&b.painted, b.config.max_bar.max(1));
+    let top = |h: &[usize]| h.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+    let left = Axes {
+        x: 80.0,
+        y: 80.0,
+        w: 380.0,
+        h: 280.0,
+        x_range: (0.0, ROWS as f64 + 1.0),
+        y_range: (0.0, top(&he)),
+    };
+    histogram_panel(
+        &mut c,
+        left,
+        &he,
+        &format!("{t}s: fewest erased rows that flip"),
+        "rows erased",
+        SERIES[0],
+    );
+    let right = Axes {
+        x: 580.0,
+        x_range: (0.0, b.config.max_bar as f64 + 1.0),
+        y_range: (0.0, top(&hp)),
+        ..left
+    };
+    histogram_panel(
+        &mut c,
+        right,
+        &hp,
+        &format!("{r}s: thinnest bar that flips"),
+        "bar rows",
+        SERIES[1],
+    );
+    let mut csv = String::from("group,test_index,rows,first_row,last_row,became\n");
+    for (group, flips) in [("erased", &b.erased), ("painted", &b.painted)] {
+        for f in flips {
+            let opt = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
+            csv.push_str(&format!(
+                "{group},{},{},{},{},{}\n",
+                f.index,
+                opt(f.rows),
+                opt(f.at.map(|a| a.0)),
+                opt(f.at.map(|a| a.1)),
+                opt(f.became.map(usize::from))
+            ));
+        }
+    }
+    Figure {
+        name: "row_sweep_batch".into(),
+        canvas: c,
+        data: csv,
+        data_ext: "csv",
     }
 }

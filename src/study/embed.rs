@@ -1,7 +1,10 @@
-//! Seed [S2](crate#seed-studies)'s embeddings as a study ([`crate::probe::embed`]): the
-//! penultimate layer of the first test images, projected by PCA and (optionally) t-SNE. A
-//! probe: `probe embed`, the probe lane in the app (the Embedding panel), results in a shared
-//! `--out`.
+//! Penultimate-layer embeddings of test images (seed [S2](crate#seed-studies)): a PCA
+//! projection, a t-SNE map, and where any other image (the pad's) falls among them with its
+//! nearest test images. A probe: `probe embed`, the probe lane in the app (the Embedding
+//! panel), results in a shared `--out`.
+//!
+//! t-SNE has no projection for new points, so a new image is placed at the mean of its
+//! nearest neighbours' t-SNE positions, weighted by inverse embedding distance.
 //!
 //! The saved results hold the maps, not the embeddings themselves
 //! ([`Embedding::vectors`] is not written): reloaded results draw the same figure, and the
@@ -10,16 +13,47 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
 use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, check_figure, read_json, write_json};
-use crate::data::NUM_CLASSES;
+use crate::analysis::colormap::DIGIT_COLORS;
+use crate::analysis::pca::Pca;
+use crate::analysis::tsne::{TsneConfig, tsne};
+use crate::data::{Digits, NUM_CLASSES, batch, batch::images_tensor, normalize_intensity};
+use crate::figure::Canvas;
+use crate::figure::plot::{Axes, INK, PAPER, legend};
 use crate::jobs::Reporter;
-use crate::probe::embed::{EmbedConfig, Embedding, run_embedding};
-use crate::probe::tsne::TsneConfig;
-use crate::report::Figure;
+use crate::model::Model;
+use crate::model::mc::LOGITS_BATCH;
+use crate::report::{Figure, title};
 use crate::run::RunConfig;
+use crate::train::metrics::argmax;
 
 /// The `probe embed` study.
 pub struct Embed;
+
+/// Settings of [`run_embedding`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedConfig {
+    /// Test images embedded (the first ones).
+    pub points: usize,
+    /// Compute t-SNE as well as PCA.
+    pub tsne: bool,
+    /// t-SNE settings.
+    pub tsne_config: TsneConfig,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        Self {
+            points: 5000,
+            tsne: true,
+            tsne_config: TsneConfig::default(),
+        }
+    }
+}
 
 /// Flags of `probe embed`.
 #[derive(Debug, clap::Args)]
@@ -142,7 +176,7 @@ impl Study for Embed {
     }
 
     fn figures(results: &Embedding) -> Vec<Figure> {
-        vec![crate::report::probes::embedding(results)]
+        vec![figure(results)]
     }
 
     fn summary(e: &Embedding) -> String {
@@ -213,4 +247,222 @@ fn check_embedding(path: &Path, e: &Embedding) -> Result<(), StudyError> {
         check_figure(path, &format!("pca.variances[{i}]"), v as f64, false)?;
     }
     Ok(())
+}
+
+/// Embeddings of test images and their 2-D maps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding {
+    /// Settings.
+    pub config: EmbedConfig,
+    /// Name of the embedded layer.
+    pub layer: String,
+    /// Width of the embedding.
+    pub dim: usize,
+    /// Test-set index of each point.
+    pub indices: Vec<usize>,
+    /// True digit of each point.
+    pub labels: Vec<u8>,
+    /// Predicted digit of each point.
+    pub predictions: Vec<u8>,
+    /// The embeddings, `n × dim` (not saved: recomputed from the model when needed).
+    #[serde(skip)]
+    pub vectors: Vec<f32>,
+    /// The PCA.
+    pub pca: Pca,
+    /// PCA coordinates of each point.
+    pub pca_points: Vec<[f32; 2]>,
+    /// t-SNE coordinates of each point, when computed.
+    pub tsne_points: Option<Vec<[f32; 2]>>,
+}
+
+impl Embedding {
+    /// How many points the model gets wrong.
+    pub fn mistakes(&self) -> usize {
+        self.labels
+            .iter()
+            .zip(&self.predictions)
+            .filter(|(l, p)| l != p)
+            .count()
+    }
+
+    /// The `k` points nearest to `vector` in embedding space: (point, distance).
+    pub fn nearest(&self, vector: &[f32], k: usize) -> Vec<(usize, f32)> {
+        let mut d: Vec<(usize, f32)> = self
+            .vectors
+            .chunks(self.dim.max(1))
+            .enumerate()
+            .map(|(i, row)| {
+                let s: f32 = row.iter().zip(vector).map(|(a, b)| (a - b) * (a - b)).sum();
+                (i, s.sqrt())
+            })
+            .collect();
+        d.sort_by(|a, b| a.1.total_cmp(&b.1));
+        d.truncate(k);
+        d
+    }
+
+    /// Where `vector` falls on the t-SNE map, from its `neighbours` (see the module docs).
+    pub fn place_on_tsne(&self, neighbours: &[(usize, f32)]) -> Option<[f32; 2]> {
+        let map = self.tsne_points.as_ref()?;
+        let mut sum = [0.0f32; 2];
+        let mut weight = 0.0;
+        for &(i, d) in neighbours {
+            let w = 1.0 / (d + 1e-3);
+            sum[0] += w * map[i][0];
+            sum[1] += w * map[i][1];
+            weight += w;
+        }
+        (weight > 0.0).then(|| [sum[0] / weight, sum[1] / weight])
+    }
+}
+
+/// Embeddings (`n × dim`) and predictions of the given test images.
+pub fn embed_images(
+    model: &Model,
+    test: &Digits,
+    indices: &[usize],
+    device: &Device,
+    reporter: &mut Reporter,
+) -> Result<(Vec<f32>, usize, Vec<u8>), StudyError> {
+    let model = model.valid();
+    let device = device.clone().without_autodiff();
+    let mut vectors = Vec::new();
+    let mut predictions = Vec::new();
+    let mut dim = 0;
+    let chunks: Vec<&[usize]> = indices.chunks(LOGITS_BATCH).collect();
+    for (c, chunk) in chunks.iter().enumerate() {
+        reporter.check()?;
+        reporter.progress(format!("embedding: batch {}/{}", c + 1, chunks.len()), 0.0);
+        let (x, _) = batch::batch(test, chunk, None, &device);
+        let e = model.embedding(x); // [chunk, dim]
+        dim = e.dims()[1];
+        let logits: Vec<f32> = model
+            .output_of_embedding(e.clone())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        predictions.extend(logits.chunks(10).map(argmax));
+        vectors.extend(e.into_data().iter::<f32>());
+    }
+    Ok((vectors, dim, predictions))
+}
+
+/// The embedding of one image (784 intensities).
+pub fn embed_intensities(model: &Model, image: &[f32], device: &Device) -> Vec<f32> {
+    let device = device.clone().without_autodiff();
+    let inputs: Vec<f32> = image.iter().map(|&v| normalize_intensity(v)).collect();
+    model
+        .valid()
+        .embedding(images_tensor(inputs, &device))
+        .into_data()
+        .iter::<f32>()
+        .collect()
+}
+
+/// Embeds the first `config.points` test images, projects them with PCA and (optionally)
+/// t-SNE.
+pub fn run_embedding(
+    model: &Model,
+    test: &Digits,
+    config: &EmbedConfig,
+    device: &Device,
+    reporter: &mut Reporter,
+) -> Result<Embedding, StudyError> {
+    let n = config.points.min(test.len());
+    if n < 10 {
+        return Err(StudyError::Config("embed at least 10 test images".into()));
+    }
+    let indices: Vec<usize> = (0..n).collect();
+    let (vectors, dim, predictions) = embed_images(model, test, &indices, device, reporter)?;
+    reporter.progress("PCA", 0.02);
+    let pca = Pca::fit(&vectors, dim, 2);
+    let pca_points: Vec<[f32; 2]> = vectors.chunks(dim).map(|v| pca.project(v)).collect();
+    let tsne_points = if config.tsne {
+        Some(tsne(&vectors, dim, &pca_points, &config.tsne_config, reporter)?)
+    } else {
+        None
+    };
+    reporter.progress("done", 1.0);
+    let layer = model
+        .probe_layers()
+        .last()
+        .map_or("input".into(), |l| l.name.clone());
+    Ok(Embedding {
+        config: config.clone(),
+        layer,
+        dim,
+        labels: indices.iter().map(|&i| test.labels[i]).collect(),
+        indices,
+        predictions,
+        vectors,
+        pca,
+        pca_points,
+        tsne_points,
+    })
+}
+
+/// Seed S2's scatter: t-SNE (or PCA) of the embeddings coloured by digit, mistakes ringed.
+pub fn figure(e: &Embedding) -> Figure {
+    let (points, method) = match &e.tsne_points {
+        Some(p) => (
+            p.as_slice(),
+            format!("t-SNE (perplexity {})", e.config.tsne_config.perplexity),
+        ),
+        None => (e.pca_points.as_slice(), "PCA".to_string()),
+    };
+    let mistakes = e.mistakes();
+    let mut c = Canvas::new(900, 720, PAPER);
+    title(
+        &mut c,
+        &format!(
+            "{method} of the {} layer ({} dims) for {} test images; {mistakes} mistakes ringed",
+            e.layer,
+            e.dim,
+            points.len()
+        ),
+    );
+    // The bounds the panel's scatter uses.
+    let frame = crate::analysis::scatter::Frame::around(points, 1);
+    let axes = Axes {
+        x: 70.0,
+        y: 60.0,
+        w: 680.0,
+        h: 600.0,
+        x_range: (frame.x.0 as f64, frame.x.1 as f64),
+        y_range: (frame.y.0 as f64, frame.y.1 as f64),
+    };
+    axes.draw(&mut c, "", "", "");
+    for (p, &l) in points.iter().zip(&e.labels) {
+        let (x, y) = axes.map(p[0] as f64, p[1] as f64);
+        c.dot(x, y, 1.8, DIGIT_COLORS[l as usize]);
+    }
+    for ((p, &l), &pr) in points.iter().zip(&e.labels).zip(&e.predictions) {
+        if l != pr {
+            let (x, y) = axes.map(p[0] as f64, p[1] as f64);
+            c.stroke_rect(x - 3.0, y - 3.0, 6.0, 6.0, INK);
+        }
+    }
+    let entries: Vec<(String, [u8; 3])> = (0..10).map(|d| (d.to_string(), DIGIT_COLORS[d])).collect();
+    let refs: Vec<(&str, [u8; 3])> = entries.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+    legend(&mut c, 780.0, 70.0, &refs);
+    let mut csv = String::from("test_index,label,prediction,pca_x,pca_y,tsne_x,tsne_y\n");
+    for k in 0..e.indices.len() {
+        let t = e.tsne_points.as_ref().map(|t| t[k]);
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            e.indices[k],
+            e.labels[k],
+            e.predictions[k],
+            e.pca_points[k][0],
+            e.pca_points[k][1],
+            t.map_or(String::new(), |t| t[0].to_string()),
+            t.map_or(String::new(), |t| t[1].to_string())
+        ));
+    }
+    Figure {
+        name: "embedding".into(),
+        canvas: c,
+        data: csv,
+        data_ext: "csv",
+    }
 }

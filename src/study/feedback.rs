@@ -1,5 +1,5 @@
 //! The model on the digits the user drew on the pad and labelled (seed S3's web demo
-//! feedback, [`crate::probe::feedback`]) as a study: accuracy, per digit, the confusion of
+//! feedback, [`crate::data::drawings`]) as a study: accuracy, per digit, the confusion of
 //! true against predicted digit, and which drawings it reads wrong. The settings carry the
 //! drawings themselves, so a results folder says exactly what was evaluated. A probe:
 //! `probe feedback --drawn DIR` (the `<runs>/drawn-digits` folder the app keeps), the probe
@@ -16,7 +16,7 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 use crate::figure::plot::{Axes, BAD, GOOD, INK, MUTED, PAPER, digit_grid};
 use crate::figure::{Anchor, Canvas};
 use crate::jobs::Reporter;
-use crate::probe::feedback::DrawnDigits;
+use crate::data::drawings::DrawnDigits;
 use crate::report::Figure;
 use crate::run::RunConfig;
 

@@ -1,4 +1,4 @@
-//! Seed S1's row sweep of one image as a study ([`crate::probe::row_sweep`]): every
+//! Seed S1's row sweep of one image as a study ([`crate::analysis::rows`]): every
 //! contiguous row range of one image erased, and a bar painted at every row of a second
 //! image; with `batch`, also the batch mode over many test images ([`super::batch_sweep`]).
 //! A probe: `probe row-sweep`, the probe lane in the app (the Row sweep panel follows the
@@ -8,18 +8,22 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::batch_sweep::{BatchSweep, BatchSweepConfig, batch_sweep};
 use super::batch_sweep::{
     check_batch, check_batch_settings, check_digit, check_mc_passes, flip_lines, mc_dropout,
 };
 use super::image::{ImageArgs, ImageChoice, PickedImage};
 use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
-use crate::data::{IMAGE_PIXELS, NUM_CLASSES};
-use crate::jobs::Reporter;
-use crate::probe::row_sweep::{
-    Bar, BarSweep, BatchSweep, BatchSweepConfig, EraseSweep, MarginClasses, ROWS, bar_sweep, batch_sweep,
-    erase_sweep,
+use crate::analysis::colormap::{diverging, symmetric_limit};
+use crate::analysis::pixels::intensities_to_grey;
+use crate::analysis::rows::{
+    Bar, BarSweep, EraseSweep, MarginClasses, ROWS, bar_sweep, check_bar, check_erase, erase_sweep,
 };
-use crate::report::Figure;
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::figure::plot::{Axes, BAD, INK, MUTED, PAPER, SERIES, colorbar, legend};
+use crate::figure::{Anchor, Canvas};
+use crate::jobs::Reporter;
+use crate::report::{Figure, title};
 use crate::run::RunConfig;
 
 /// The `probe row-sweep` study.
@@ -240,8 +244,8 @@ impl Study for RowSweep {
         let r: RowSweepResults = read_json(&path)?;
         check_image(&path, "image", &r.image)?;
         check_image(&path, "bar_image", &r.bar_image)?;
-        check_erase(&path, &r.erase)?;
-        check_bar(&path, &r.bar)?;
+        check_erase(&r.erase).map_err(|m| StudyError::format(&path, m))?;
+        check_bar(&r.bar).map_err(|m| StudyError::format(&path, m))?;
         if let Some(b) = &r.batch {
             check_batch(&path, "batch.", b)?;
         }
@@ -250,13 +254,8 @@ impl Study for RowSweep {
 
     fn figures(results: &RowSweepResults) -> Vec<Figure> {
         let r = results;
-        let mut figures = vec![crate::report::probes::row_sweep(
-            &r.image.pixels,
-            &r.bar_image.pixels,
-            &r.erase,
-            &r.bar,
-        )];
-        figures.extend(r.batch.as_ref().map(crate::report::probes::batch_sweep));
+        let mut figures = vec![figure(&r.image.pixels, &r.bar_image.pixels, &r.erase, &r.bar)];
+        figures.extend(r.batch.as_ref().map(super::batch_sweep::figure));
         figures
     }
 
@@ -316,95 +315,190 @@ fn check_image(path: &Path, field: &str, image: &PickedImage) -> Result<(), Stud
     Ok(())
 }
 
-/// Refuses a margin that is not finite or a prediction that is not a digit, naming `field`.
-fn check_margin(path: &Path, field: &str, margin: f32, prediction: u8) -> Result<(), StudyError> {
-    if !margin.is_finite() {
-        return Err(StudyError::format(
-            path,
-            format!("field `{field}` margin is {margin}"),
-        ));
+/// The row sweep of one image: the image, the triangular heatmap of margins (flipping
+/// ranges outlined), and the bar sweep's margin per row.
+pub fn figure(image: &[f32], bar_image: &[f32], erase: &EraseSweep, bar: &BarSweep) -> Figure {
+    let mut c = Canvas::new(1180, 560, PAPER);
+    let (t, r) = (erase.classes.target, erase.classes.rival);
+    title(
+        &mut c,
+        &format!(
+            "Row sweep: margin logit({t}) − logit({r}) with rows a..b erased (original {:.2})",
+            erase.original_margin
+        ),
+    );
+    erased_image_panel(&mut c, image, erase);
+    erase_heatmap(&mut c, erase);
+    bar_sweep_chart(&mut c, bar_image, bar);
+    let csv = row_sweep_csv(erase, bar);
+    Figure {
+        name: "row_sweep".into(),
+        canvas: c,
+        data: csv,
+        data_ext: "csv",
     }
-    if prediction as usize >= NUM_CLASSES {
-        return Err(StudyError::format(
-            path,
-            format!("field `{field}` prediction is {prediction}, not a digit"),
-        ));
-    }
-    Ok(())
 }
 
-fn check_classes(path: &Path, field: &str, c: MarginClasses) -> Result<(), StudyError> {
-    for (name, digit) in [("target", c.target), ("rival", c.rival)] {
-        if digit as usize >= NUM_CLASSES {
-            return Err(StudyError::format(
-                path,
-                format!("field `{field}.classes.{name}` is {digit}, not a digit"),
-            ));
-        }
+/// The image and what the erase sweep found, down the left of the row-sweep figure.
+fn erased_image_panel(c: &mut Canvas, image: &[f32], erase: &EraseSweep) {
+    c.text(40.0, 60.0, 13.0, INK, Anchor::Left, "Image");
+    c.grey(
+        40.0,
+        72.0,
+        IMAGE_SIDE,
+        IMAGE_SIDE,
+        6.0,
+        &intensities_to_grey(image),
+    );
+    let mut y = 260.0;
+    let mut line = |c: &mut Canvas, text: String| {
+        c.text(40.0, y, 12.0, INK, Anchor::Left, &text);
+        y += 18.0;
+    };
+    line(c, format!("predicted {}", erase.original_prediction));
+    match erase.smallest_flip() {
+        Some((a, b)) => line(
+            c,
+            format!(
+                "smallest flip: rows {a}-{b} → {}",
+                erase.prediction(a, b).unwrap_or(0)
+            ),
+        ),
+        None => line(c, "no erased range changes it".into()),
     }
-    Ok(())
+    let (row, m) = erase.most_crucial_row();
+    line(c, format!("most crucial row: {row} (margin {m:.2})"));
+    line(
+        c,
+        format!("6 top rows vs 6 bottom rows: {:+.2}", erase.top_minus_bottom(6)),
+    );
+    if erase.mc.is_some() {
+        line(c, "dropout on (averaged passes)".into());
+    }
 }
 
-/// Checks the erase sweep: 28 × 28 entries, a finite margin and a digit for every range.
-fn check_erase(path: &Path, e: &EraseSweep) -> Result<(), StudyError> {
-    check_classes(path, "erase", e.classes)?;
-    check_margin(path, "erase.original", e.original_margin, e.original_prediction)?;
-    for (name, n) in [("margins", e.margins.len()), ("predictions", e.predictions.len())] {
-        if n != ROWS * ROWS {
-            return Err(StudyError::format(
-                path,
-                format!("field `erase.{name}` has {n} values, not {}", ROWS * ROWS),
-            ));
-        }
-    }
+/// The triangular heatmap of margins with `a` rows down and `b` across (flipping ranges
+/// outlined), with its colour bar.
+fn erase_heatmap(c: &mut Canvas, erase: &EraseSweep) {
+    // Heatmap: a down, b across.
+    let (hx, hy, cell) = (270.0, 72.0, 15.0);
+    let lim = symmetric_limit(&erase.margins);
     for a in 0..ROWS {
         for b in a..ROWS {
-            let i = a * ROWS + b;
-            check_margin(
-                path,
-                &format!("erase[{i}] (rows {a}-{b})"),
-                e.margins[i],
-                e.predictions[i],
-            )?;
+            let m = erase.margins[a * ROWS + b];
+            let (x, y) = (hx + b as f32 * cell, hy + a as f32 * cell);
+            c.fill_rect(x, y, cell, cell, diverging(m / lim));
+            if erase.flips(a, b) {
+                c.stroke_rect(x + 1.0, y + 1.0, cell - 2.0, cell - 2.0, INK);
+            }
         }
     }
-    if e.mc.is_some_and(|m| m.passes == 0) {
-        return Err(StudyError::format(path, "field `erase.mc.passes` is 0"));
+    c.stroke_rect(hx, hy, cell * ROWS as f32, cell * ROWS as f32, MUTED);
+    for k in (0..ROWS).step_by(5) {
+        c.text(
+            hx + (k as f32 + 0.5) * cell,
+            hy - 8.0,
+            11.0,
+            MUTED,
+            Anchor::Center,
+            &k.to_string(),
+        );
+        c.text(
+            hx - 6.0,
+            hy + (k as f32 + 0.5) * cell,
+            11.0,
+            MUTED,
+            Anchor::Right,
+            &k.to_string(),
+        );
     }
-    Ok(())
+    c.text(
+        hx + 210.0,
+        hy + 440.0,
+        13.0,
+        INK,
+        Anchor::Center,
+        "last erased row b (outlined: prediction changes)",
+    );
+    c.text_vertical(hx - 30.0, hy + 210.0, 13.0, INK, "first erased row a");
+    colorbar(c, hx + 430.0, hy, 300.0, (-lim, lim), |v| diverging(v / lim));
 }
 
-/// Checks the bar sweep: a bar inside the image, one finite margin and digit per row it fits.
-fn check_bar(path: &Path, s: &BarSweep) -> Result<(), StudyError> {
-    check_classes(path, "bar", s.classes)?;
-    check_margin(path, "bar.original", s.original_margin, s.original_prediction)?;
-    let b = s.bar;
-    if !(1..=ROWS).contains(&b.thickness) {
-        return Err(StudyError::format(
-            path,
-            format!("field `bar.bar.thickness` is {}, not in 1..={ROWS}", b.thickness),
-        ));
+/// The bar sweep's margin per row (changed predictions dotted) and the image it was painted on.
+fn bar_sweep_chart(c: &mut Canvas, bar_image: &[f32], bar: &BarSweep) {
+    // Bar sweep.
+    let axes = Axes {
+        x: 820.0,
+        y: 90.0,
+        w: 320.0,
+        h: 300.0,
+        x_range: (0.0, (ROWS - 1) as f64),
+        y_range: {
+            let lo = bar.margins.iter().copied().fold(bar.original_margin, f32::min) as f64;
+            let hi = bar.margins.iter().copied().fold(bar.original_margin, f32::max) as f64;
+            let pad = ((hi - lo) * 0.1).max(0.5);
+            (lo - pad, hi + pad)
+        },
+    };
+    axes.draw(
+        c,
+        &format!(
+            "Bar of {} rows painted (cols {}-{})",
+            bar.bar.thickness, bar.bar.left, bar.bar.right
+        ),
+        "top row of the bar",
+        &format!("logit({}) − logit({})", bar.classes.target, bar.classes.rival),
+    );
+    let points: Vec<(f64, f64)> = bar
+        .margins
+        .iter()
+        .enumerate()
+        .map(|(r, &m)| (r as f64, m as f64))
+        .collect();
+    axes.line(c, &[(0.0, 0.0), ((ROWS - 1) as f64, 0.0)], MUTED, 1.0);
+    axes.line(c, &points, SERIES[0], 2.0);
+    for (r, &p) in bar.predictions.iter().enumerate() {
+        if p != bar.original_prediction {
+            let (x, y) = axes.map(r as f64, bar.margins[r] as f64);
+            c.dot(x, y, 4.0, BAD);
+        }
     }
-    if b.left > b.right || b.right >= ROWS {
-        return Err(StudyError::format(
-            path,
-            format!(
-                "field `bar.bar` spans columns {}-{}, not inside the image",
-                b.left, b.right
-            ),
-        ));
-    }
-    let rows = ROWS + 1 - b.thickness;
-    for (name, n) in [("margins", s.margins.len()), ("predictions", s.predictions.len())] {
-        if n != rows {
-            return Err(StudyError::format(
-                path,
-                format!("field `bar.{name}` has {n} values, not {rows}"),
+    legend(
+        c,
+        830.0,
+        460.0,
+        &[("margin", SERIES[0]), ("prediction changed", BAD)],
+    );
+    c.grey(
+        1060.0,
+        440.0,
+        IMAGE_SIDE,
+        IMAGE_SIDE,
+        2.5,
+        &intensities_to_grey(bar_image),
+    );
+    c.text(1095.0, 520.0, 11.0, MUTED, Anchor::Center, "bar painted on");
+}
+
+/// Both sweeps as CSV rows: `sweep,first_row,last_row,margin,prediction,flips`.
+fn row_sweep_csv(erase: &EraseSweep, bar: &BarSweep) -> String {
+    let mut csv = String::from("sweep,first_row,last_row,margin,prediction,flips\n");
+    for a in 0..ROWS {
+        for b in a..ROWS {
+            csv.push_str(&format!(
+                "erase,{a},{b},{:.5},{},{}\n",
+                erase.margins[a * ROWS + b],
+                erase.predictions[a * ROWS + b],
+                erase.flips(a, b)
             ));
         }
     }
-    for (r, (&m, &p)) in s.margins.iter().zip(&s.predictions).enumerate() {
-        check_margin(path, &format!("bar[{r}]"), m, p)?;
+    for (r, (&m, &p)) in bar.margins.iter().zip(&bar.predictions).enumerate() {
+        csv.push_str(&format!(
+            "bar,{r},{},{m:.5},{p},{}\n",
+            r + bar.bar.thickness - 1,
+            p != bar.original_prediction
+        ));
     }
-    Ok(())
+    csv
 }

@@ -31,7 +31,7 @@ pub const SERIES_BLUE: Color32 = rgb(DIGIT_COLORS[0]);
 pub const SERIES_ORANGE: Color32 = rgb(DIGIT_COLORS[1]);
 /// Right answers, a passed check, perfect calibration.
 pub const GOOD: Color32 = rgb(DIGIT_COLORS[2]);
-/// Wrong answers, a changed prediction, the targeted ablation.
+/// Wrong answers, a changed prediction, what was switched off.
 pub const BAD: Color32 = rgb(DIGIT_COLORS[3]);
 
 // The dashboard's training curves and the Data panel's split counts.

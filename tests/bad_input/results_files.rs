@@ -5,10 +5,10 @@ use super::*;
 /// A results folder of each kind, written by the experiments themselves on synthetic digits.
 fn results_folders() -> (PathBuf, PathBuf, PathBuf) {
     use mnist_workbench::jobs::Reporter;
-    use mnist_workbench::experiment::ensemble::EnsembleConfig;
-    use mnist_workbench::experiment::ensemble_run::run_ensemble;
-    use mnist_workbench::experiment::stability::{StabilityConfig, run_stability};
-    use mnist_workbench::experiment::subset_curve::{SubsetCurveConfig, run_subset_curve};
+    use mnist_workbench::study::ensemble::EnsembleConfig;
+    use mnist_workbench::study::ensemble::run_ensemble;
+    use mnist_workbench::study::stability::{StabilityConfig, run_stability};
+    use mnist_workbench::study::subset_curve::{SubsetCurveConfig, run_subset_curve};
     use mnist_workbench::model::ModelSpec;
     let data = common::synthetic_dataset(200, 40, 31);
     let device = mnist_workbench::device::flex();
@@ -67,9 +67,9 @@ fn results_folders() -> (PathBuf, PathBuf, PathBuf) {
 
 #[test]
 fn damaged_results_files_are_refused_naming_the_file() {
-    use mnist_workbench::experiment::ensemble::EnsembleResults;
-    use mnist_workbench::experiment::stability::StabilityResults;
-    use mnist_workbench::experiment::subset_curve::SubsetCurveResults;
+    use mnist_workbench::study::ensemble::EnsembleResults;
+    use mnist_workbench::study::stability::StabilityResults;
+    use mnist_workbench::study::subset_curve::SubsetCurveResults;
     let (ensemble, curve, stability) = results_folders();
     EnsembleResults::load(&ensemble).expect("the intact folder loads");
     type Load = fn(&Path) -> Result<(), String>;

@@ -125,7 +125,7 @@ fn experiment_ensemble_writes_the_results_the_app_opens() {
     );
     assert!(ok, "{stdout}\n{err}");
     assert!(stdout.contains("ensemble: 3 models"), "{stdout}");
-    let results = mnist_workbench::experiment::ensemble::EnsembleResults::load(&out)
+    let results = mnist_workbench::study::ensemble::EnsembleResults::load(&out)
         .expect("the app's loader reads it");
     assert_eq!(results.members.len(), 3);
     assert_eq!(results.config.model.preset_name(), Some("tiny-cnn"));
@@ -206,7 +206,7 @@ fn experiment_stability_writes_into_the_run_folder() {
         stdout.contains("stability: 3 passes with dropout 0.30"),
         "{stdout}"
     );
-    let r = mnist_workbench::experiment::stability::StabilityResults::load(&run).unwrap();
+    let r = mnist_workbench::study::stability::StabilityResults::load(&run).unwrap();
     assert_eq!(r.accuracies.len(), 3);
     assert!(run.join("09_stability_test.png").is_file());
 }

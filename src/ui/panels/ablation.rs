@@ -8,9 +8,8 @@ use egui::Color32;
 use egui_plot::{Bar, BarChart, FilledArea, Legend, Line, PlotPoints, VLine};
 
 use super::{Panel, digit_ui, probe_blocked, stale_ui, study_controls_ui};
-use crate::probe::ablation::AblationResults;
 use crate::study::Study as _;
-use crate::study::ablation::{Ablation, AblationSettings};
+use crate::study::ablation::{Ablation, AblationResults, AblationSettings, Accuracies};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
@@ -124,7 +123,7 @@ impl AblationPanel {
             ui.add(egui::DragValue::new(&mut s.seed));
             let results = wb.studies.latest::<Ablation>();
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
-                results.map(|r| crate::report::probes::ablation(&r.results))
+                results.map(|r| crate::study::ablation::figure(&r.results))
             });
         });
     }
@@ -226,9 +225,8 @@ fn accuracy_table_ui(ui: &mut egui::Ui, r: &AblationResults) {
             }
             ui.end_row();
         }
-        let mean = |f: fn(&crate::probe::ablation::Accuracies) -> f64| {
-            r.random.iter().map(f).sum::<f64>() / r.random.len().max(1) as f64
-        };
+        let mean =
+            |f: fn(&Accuracies) -> f64| r.random.iter().map(f).sum::<f64>() / r.random.len().max(1) as f64;
         ui.label(format!("random (mean of {})", r.random.len()));
         for v in [
             mean(|x| x.class_a),

@@ -10,11 +10,10 @@ use egui_plot::{Bar, BarChart, Corner, Legend, Line, PlotPoint, PlotPoints, Poin
 
 use super::{Panel, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::pixels::intensities_to_grey;
-use crate::probe::corrupt::Corruption;
-use crate::probe::cross_dataset::CrossDatasetConfig;
+use crate::data::corrupt::Corruption;
 use crate::rng::Rng;
 use crate::study::Study as _;
-use crate::study::cross_dataset::{CrossDataset, CrossDatasetSettings as StudySettings};
+use crate::study::cross_dataset::{CrossDataset, CrossDatasetConfig, CrossDatasetSettings as StudySettings};
 use crate::ui::layout::PanelKind;
 use crate::ui::palette::class_color;
 use crate::ui::widgets::CachedTexture;
@@ -80,7 +79,7 @@ impl CrossDatasetPanel {
             let result = wb.studies.latest::<CrossDataset>();
             crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
                 result.map(|r| {
-                    crate::report::probes::cross_dataset(&r.results.results, &r.results.named_examples())
+                    crate::study::cross_dataset::figure(&r.results.results, &r.results.named_examples())
                 })
             });
         });

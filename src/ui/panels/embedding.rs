@@ -11,9 +11,8 @@ use egui::{Color32, ColorImage, Sense, Stroke, pos2, vec2};
 use super::{Panel, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::colormap::DIGIT_COLORS;
 use crate::analysis::scatter::{Frame, nearest, raster};
-use crate::probe::embed::{EmbedConfig, Embedding, embed_intensities};
 use crate::study::Study as _;
-use crate::study::embed::Embed;
+use crate::study::embed::{Embed, EmbedConfig, Embedding, embed_intensities};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::ui::palette;
@@ -88,7 +87,7 @@ impl EmbeddingPanel {
             });
             let result = wb.studies.latest::<Embed>();
             crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
-                result.map(|r| crate::report::probes::embedding(&r.results))
+                result.map(|r| crate::study::embed::figure(&r.results))
             });
         });
     }

@@ -12,7 +12,7 @@ use egui_plot::{Bar, BarChart};
 use super::{ModelAndConfig, Panel, saved_results_ui, study_controls_ui};
 use crate::analysis::ensemble::EnsembleStats;
 use crate::data::NUM_CLASSES;
-use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
+use crate::study::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
 use crate::model::{ModelSpec, PRESET_NAMES};
 use crate::ui::gallery::Gallery;
 use crate::ui::heatmap::{Heatmap, correlation_color};
@@ -89,7 +89,7 @@ impl Panel for EnsemblePanel {
             saved_results_ui(ui, wb, RESULTS_FILE);
             let results = wb.studies.latest::<Ensemble>().map(|l| l.results);
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
-                results.map(|r| crate::report::experiments::ensemble_overview(&r))
+                results.map(|r| crate::study::ensemble::figure(&r))
             });
         });
         super::study_devices_ui(ui, wb, Ensemble::ID);

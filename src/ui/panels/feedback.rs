@@ -157,7 +157,7 @@ impl FeedbackView {
     }
 }
 
-fn per_class_text(drawn: &crate::probe::feedback::DrawnDigits) -> String {
+fn per_class_text(drawn: &crate::data::drawings::DrawnDigits) -> String {
     drawn
         .per_class()
         .iter()

@@ -184,7 +184,7 @@ impl PadPanel {
 
     /// Right / wrong buttons for the prediction and the drawn-digits tally.
     fn feedback_ui(&mut self, ui: &mut egui::Ui, wb: &Workbench) {
-        let predicted = wb.pad_logits().map(|l| crate::probe::argmax(&l));
+        let predicted = wb.pad_logits().map(|l| crate::train::metrics::argmax(&l));
         let pixels = wb.pad.pixels().to_vec();
         self.feedback.ui(ui, wb, &pixels, predicted);
         ui.separator();

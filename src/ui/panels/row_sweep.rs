@@ -8,8 +8,8 @@ use egui_plot::{Bar as PlotBar, BarChart, HLine, Legend, Line, PlotPoints, Point
 
 use super::{Panel, digit_ui, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::colormap::{diverging, symmetric_limit};
-use crate::probe::row_sweep::{BatchSweep, MarginClasses, ROWS, erase_rows, paint_bar};
-use crate::study::batch_sweep::{BatchSweepSettings, BatchSweepStudy};
+use crate::analysis::rows::{MarginClasses, ROWS, erase_rows, paint_bar};
+use crate::study::batch_sweep::{BatchSweep, BatchSweepSettings, BatchSweepStudy};
 use crate::study::image::ImageChoice;
 use crate::study::row_sweep::{RowSweep, RowSweepResults, RowSweepSettings as StudySettings};
 use crate::study::{Lane, Study as _};
@@ -151,7 +151,7 @@ impl RowSweepPanel {
             crate::ui::export::export_ui(ui, wb, sweep.is_some(), move || {
                 sweep.map(|s| {
                     let v = &s.results;
-                    crate::report::probes::row_sweep(&v.image.pixels, &v.bar_image.pixels, &v.erase, &v.bar)
+                    crate::study::row_sweep::figure(&v.image.pixels, &v.bar_image.pixels, &v.erase, &v.bar)
                 })
             });
         });
@@ -354,7 +354,7 @@ impl RowSweepPanel {
                 {
                     let batch = b.clone();
                     crate::ui::export::export_figure(wb, folder, move || {
-                        Some(crate::report::probes::batch_sweep(&batch))
+                        Some(crate::study::batch_sweep::figure(&batch))
                     });
                 }
             });

@@ -8,10 +8,10 @@ use egui_plot::{Bar, BarChart};
 use super::{Panel, probe_blocked, stale_ui, study_controls_ui};
 use crate::analysis::colormap::{overlay, symmetric_limit};
 use crate::data::IMAGE_SIDE;
-use crate::probe::argmax;
 use crate::study::image::ImageChoice;
 use crate::study::saliency::{Saliency, SaliencySettings as StudySettings};
 use crate::study::{Lane, Study as _};
+use crate::train::metrics::argmax;
 use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::layout::PanelKind;
 use crate::ui::widgets::CachedTexture;
@@ -137,7 +137,7 @@ impl SaliencyPanel {
             }
             let result = wb.studies.latest::<Saliency>();
             crate::ui::export::export_ui(ui, wb, result.is_some(), move || {
-                result.map(|r| crate::report::probes::saliency(&r.results.image.pixels, &r.results.maps))
+                result.map(|r| crate::study::saliency::figure(&r.results.image.pixels, &r.results.maps))
             });
         });
         let version = wb.model.as_ref().map(|m| m.version);

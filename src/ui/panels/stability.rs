@@ -7,11 +7,10 @@ use egui_plot::{Bar, BarChart, BoxElem, BoxPlot, BoxSpread, Line, PlotPoints};
 
 use super::{Panel, study_controls_ui};
 use crate::data::NUM_CLASSES;
-use crate::experiment::stability::{StabilityConfig, StabilityResults, five_numbers};
 use crate::ui::gallery::{Caption, Gallery, key_of, send_to_pad};
 use crate::ui::layout::PanelKind;
 use crate::study::Study as _;
-use crate::study::stability::Stability;
+use crate::study::stability::{Stability, StabilityConfig, StabilityResults, five_numbers};
 use crate::ui::workbench::pad_votes::PAD_PASSES;
 use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
@@ -98,7 +97,7 @@ impl StabilityPanel {
             ui.add(egui::DragValue::new(&mut self.config.seed));
             let results = wb.studies.latest::<Stability>().map(|l| l.results);
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
-                results.map(|r| crate::report::experiments::stability(&r))
+                results.map(|r| crate::study::stability::figure(&r))
             });
         });
     }

@@ -6,11 +6,12 @@
 use egui_plot::{Legend, Line, PlotPoints};
 
 use super::{ModelAndConfig, Panel, study_controls_ui, saved_results_ui};
-use crate::experiment::subset_curve::{RESULTS_FILE, SubsetCurveConfig, SubsetCurveResults};
 use crate::model::{ModelSpec, PRESET_NAMES};
 use crate::ui::layout::PanelKind;
 use crate::study::Study as _;
-use crate::study::subset_curve::SubsetCurve;
+use crate::study::subset_curve::{
+    FractionResult, RESULTS_FILE, SubsetCurve, SubsetCurveConfig, SubsetCurveResults,
+};
 use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};
 
@@ -117,7 +118,7 @@ impl Panel for SubsetCurvePanel {
             saved_results_ui(ui, wb, RESULTS_FILE);
             let results = loaded.as_ref().map(|l| l.results.clone());
             crate::ui::export::export_ui(ui, wb, results.is_some(), move || {
-                results.map(|r| crate::report::experiments::subset_curve(&r))
+                results.map(|r| crate::study::subset_curve::figure(&r))
             });
         });
         super::study_devices_ui(ui, wb, SubsetCurve::ID);
@@ -228,9 +229,9 @@ fn log_formatter(mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f6
 }
 
 fn curve_plots(ui: &mut egui::Ui, r: &SubsetCurveResults) {
-    let x = |p: &crate::experiment::subset_curve::FractionResult| (p.train_size.max(1) as f64).log10();
+    let x = |p: &FractionResult| (p.train_size.max(1) as f64).log10();
     let log = |v: f64| v.max(1e-6).log10();
-    let series = |f: &dyn Fn(&crate::experiment::subset_curve::FractionResult) -> f64| -> Vec<[f64; 2]> {
+    let series = |f: &dyn Fn(&FractionResult) -> f64| -> Vec<[f64; 2]> {
         r.points.iter().map(|p| [x(p), log(f(p))]).collect()
     };
     let height = (ui.available_height() * 0.55).clamp(180.0, 360.0);

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Panel, saved_results_ui, study_controls_ui};
-use crate::experiment::sweep::{RESULTS_FILE, SweepResults, Trial};
 use crate::model::PRESET_NAMES;
-use crate::study::sweep::Sweep;
+use crate::study::sweep::{RESULTS_FILE, Sweep, SweepResults, Trial};
 use crate::study::{Lane, Study as _};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::studies::StudyRequest;

@@ -3,7 +3,7 @@
 //! correlations, and the test images the fewest models got right.
 
 use super::{Comparison, Step, Tour, pct, show, test_image_to_pad};
-use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults};
+use crate::study::ensemble::{EnsembleConfig, EnsembleResults};
 use crate::model::ModelSpec;
 use crate::study::ensemble::Ensemble;
 use crate::ui::layout::PanelKind;

@@ -4,8 +4,7 @@
 
 use super::{Comparison, Step, Tour, first_test_of, model_version, pct, show, test_image_to_pad};
 use crate::data::IMAGE_SIDE;
-use crate::probe::ablation::AblationResults;
-use crate::study::ablation::{Ablation, AblationSettings};
+use crate::study::ablation::{Ablation, AblationResults, AblationSettings};
 use crate::study::image::ImageChoice;
 use crate::study::row_sweep::{RowSweep, RowSweepResults, RowSweepSettings};
 use crate::ui::layout::PanelKind;

@@ -3,9 +3,8 @@
 //! test loss) checked on the user's curve.
 
 use super::{Comparison, Step, Tour, pct, show};
-use crate::experiment::subset_curve::{SubsetCurveConfig, SubsetCurveResults};
 use crate::model::ModelSpec;
-use crate::study::subset_curve::SubsetCurve;
+use crate::study::subset_curve::{SubsetCurve, SubsetCurveConfig, SubsetCurveResults};
 use crate::ui::layout::PanelKind;
 use crate::ui::workbench::studies::StudyRequest;
 use crate::ui::workbench::{Action, Workbench};

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::Workbench;
-use crate::probe::feedback::DrawnDigits;
+use crate::data::drawings::DrawnDigits;
 
 /// The digits the user drew and labelled, shared by the pad's feedback strip (their
 /// evaluation by a model is the `feedback` study).

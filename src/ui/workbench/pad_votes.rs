@@ -4,8 +4,8 @@
 //! model.
 
 use super::Workbench;
-use crate::experiment::stability::class_distribution;
 use crate::jobs::{self, Outcome};
+use crate::study::stability::class_distribution;
 use crate::ui::job_slot::JobSlot;
 
 /// The pad image's predicted classes over 100 dropout passes.

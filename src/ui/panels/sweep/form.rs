@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::sweep::{
-    HALVING_ETA, PARAMS, ParamSpec, ParamValues, SweepConfig, apply_param, planned_epochs,
-};
 use crate::model::{ModelSpec, PRESET_NAMES};
+use crate::study::sweep::{
+    HALVING_ETA, PARAMS, ParamSpec, ParamValues, Scale, SweepConfig, apply_param, planned_epochs,
+};
 
 /// The form (kept across restarts): what `experiment sweep` takes as flags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,12 +232,11 @@ fn params_help() -> String {
     let mut out =
         String::from("NAME=v1,v2,… (listed values) or NAME=a:b (a range, random search only). Names:");
     for p in PARAMS {
-        // `Scale` is not exported by `experiment::sweep`; its variant names are stable.
-        let range = match format!("{:?}", p.scale).as_str() {
-            "Log" => "range sampled log-uniformly",
-            "Integer" => "range of whole numbers",
-            "Listed" => "listed values only",
-            _ => "range sampled uniformly",
+        let range = match p.scale {
+            Scale::Log => "range sampled log-uniformly",
+            Scale::Integer => "range of whole numbers",
+            Scale::Listed => "listed values only",
+            Scale::Linear => "range sampled uniformly",
         };
         out.push_str(&format!("\n{}: {} ({range})", p.name, p.help));
     }

@@ -8,7 +8,7 @@ use egui::{Color32, Pos2, Sense, Stroke, pos2, vec2};
 use egui_plot::{MarkerShape, PlotPoint, PlotPoints, Points};
 
 use super::trial_text;
-use crate::experiment::sweep::{ParamSpec, ParamValues, SweepResults};
+use crate::study::sweep::{ParamSpec, ParamValues, SweepResults};
 use crate::ui::palette::{GOOD, SERIES_BLUE, reference_color, selection_color};
 
 /// Where one parameter's values sit on an axis.

@@ -8,7 +8,7 @@ use egui::{RichText, Sense};
 use egui_extras::{Column, TableBuilder};
 
 use super::params_text;
-use crate::experiment::sweep::{SweepResults, Trial};
+use crate::study::sweep::{SweepResults, Trial};
 use crate::ui::palette::GOOD;
 
 /// What a column sorts by.

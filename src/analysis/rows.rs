@@ -1,17 +1,18 @@
-//! Row sweeps: seed S1's binary search over erased rows, done exhaustively.
+//! Edits of an image's rows and the margins a model gives them (seed
+//! [S1](crate#seed-studies)'s binary search over erased rows, done exhaustively).
 //!
 //! [`erase_sweep`] erases every contiguous row range `[a, b]` (0 ≤ a ≤ b ≤ 27) of one image
 //! and records the margin `logit(target) − logit(rival)` and the prediction of each edit.
 //! [`bar_sweep`] paints a horizontal bar of a chosen thickness at each row (seed S1 drew the
-//! top stroke of a 7 onto a 1). [`batch_sweep`] asks, for many test images, how many rows
-//! must go (or how thick a bar must be) before the prediction changes.
+//! top stroke of a 7 onto a 1). [`erase_rows`] and [`paint_bar`] are the edits themselves.
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{McDropout, StudyError, Reporter, argmax, logits_of_intensities};
-use crate::data::{Digits, IMAGE_PIXELS, IMAGE_SIDE};
+use crate::data::{IMAGE_SIDE, NUM_CLASSES};
 use crate::model::Model;
+use crate::model::mc::{McDropout, logits_of_intensities};
+use crate::train::metrics::argmax;
 
 /// Rows of an image.
 pub const ROWS: usize = IMAGE_SIDE;
@@ -134,7 +135,8 @@ pub fn erase_rows(image: &[f32], (a, b): RowRange) -> Vec<f32> {
     out
 }
 
-fn margin(logits: &[f32; 10], c: MarginClasses) -> f32 {
+/// `logit(target) − logit(rival)`.
+pub fn margin(logits: &[f32; 10], c: MarginClasses) -> f32 {
     logits[c.target as usize] - logits[c.rival as usize]
 }
 
@@ -250,204 +252,80 @@ pub fn bar_sweep(
     }
 }
 
-/// Settings of [`batch_sweep`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchSweepConfig {
-    /// Test images of each of the two classes (correctly predicted ones, in test-set order).
-    pub per_class: usize,
-    /// The two classes: images of `target` get rows erased, images of `rival` get a bar.
-    pub classes: MarginClasses,
-    /// Thickest bar tried.
-    pub max_bar: usize,
-    /// Dropout passes to average, if any.
-    pub mc: Option<McDropout>,
+/// Refuses a margin that is not finite or a prediction that is not a digit, naming `field`.
+pub fn check_margin(field: &str, margin: f32, prediction: u8) -> Result<(), String> {
+    if !margin.is_finite() {
+        return Err(format!("field `{field}` margin is {margin}"));
+    }
+    if prediction as usize >= NUM_CLASSES {
+        return Err(format!("field `{field}` prediction is {prediction}, not a digit"));
+    }
+    Ok(())
 }
 
-impl Default for BatchSweepConfig {
-    fn default() -> Self {
-        Self {
-            per_class: 100,
-            classes: MarginClasses::default(),
-            max_bar: 8,
-            mc: None,
+/// Refuses margin classes that are not digits, naming `field`.
+pub fn check_classes(field: &str, c: MarginClasses) -> Result<(), String> {
+    for (name, digit) in [("target", c.target), ("rival", c.rival)] {
+        if digit as usize >= NUM_CLASSES {
+            return Err(format!("field `{field}.classes.{name}` is {digit}, not a digit"));
         }
     }
+    Ok(())
 }
 
-/// One image's answer in a batch sweep.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImageFlip {
-    /// Test-set index.
-    pub index: usize,
-    /// Rows erased (or bar thickness) at the first flip, with where: `None` if none flips.
-    pub rows: Option<usize>,
-    /// The range erased or the bar's top row.
-    pub at: Option<RowRange>,
-    /// What the image became.
-    pub became: Option<u8>,
-}
-
-/// How many rows it takes, over many images.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BatchSweep {
-    /// Settings.
-    pub config: BatchSweepConfig,
-    /// Images of the target class, rows erased.
-    pub erased: Vec<ImageFlip>,
-    /// Images of the rival class, bar painted.
-    pub painted: Vec<ImageFlip>,
-}
-
-impl BatchSweep {
-    /// Mean rows needed over the images that flip, and how many flipped.
-    pub fn mean_rows(flips: &[ImageFlip]) -> (Option<f64>, usize) {
-        let rows: Vec<usize> = flips.iter().filter_map(|f| f.rows).collect();
-        let mean = (!rows.is_empty()).then(|| rows.iter().sum::<usize>() as f64 / rows.len() as f64);
-        (mean, rows.len())
-    }
-
-    /// Count of images per rows-needed, index 0 = 1 row, up to `max`; images that never
-    /// flip are not counted.
-    pub fn histogram(flips: &[ImageFlip], max: usize) -> Vec<usize> {
-        let mut h = vec![0; max];
-        for r in flips.iter().filter_map(|f| f.rows) {
-            if (1..=max).contains(&r) {
-                h[r - 1] += 1;
-            }
-        }
-        h
-    }
-}
-
-/// The first (fewest rows) flipping erasure of one image, trying short ranges first.
-fn first_erase_flip(
-    model: &Model,
-    image: &[f32],
-    original: u8,
-    mc: Option<McDropout>,
-    device: &Device,
-) -> (Option<usize>, Option<RowRange>, Option<u8>) {
-    // Widths are tried in growing groups, so an image that flips early costs few passes.
-    for widths in [1..=3, 4..=8, 9..=16, 17..=ROWS] {
-        let mut tried = Vec::new();
-        let mut batch = Vec::new();
-        for w in widths {
-            for a in 0..=ROWS - w {
-                tried.push((a, a + w - 1));
-                batch.extend(erase_rows(image, (a, a + w - 1)));
-            }
-        }
-        let logits = logits_of_intensities(model, &batch, mc, device);
-        if let Some((range, l)) = tried
-            .iter()
-            .zip(&logits)
-            .find(|(_, l)| argmax(&l[..]) != original)
-        {
-            return (Some(range.1 - range.0 + 1), Some(*range), Some(argmax(l)));
+/// Checks an erase sweep read from a file (fields named under `erase`): 28 × 28 entries, a finite margin and a digit for every range.
+pub fn check_erase(e: &EraseSweep) -> Result<(), String> {
+    check_classes("erase", e.classes)?;
+    check_margin("erase.original", e.original_margin, e.original_prediction)?;
+    for (name, n) in [("margins", e.margins.len()), ("predictions", e.predictions.len())] {
+        if n != ROWS * ROWS {
+            return Err(format!(
+                "field `erase.{name}` has {n} values, not {}",
+                ROWS * ROWS
+            ));
         }
     }
-    (None, None, None)
-}
-
-fn first_bar_flip(
-    model: &Model,
-    image: &[f32],
-    original: u8,
-    max_bar: usize,
-    mc: Option<McDropout>,
-    device: &Device,
-) -> (Option<usize>, Option<RowRange>, Option<u8>) {
-    let mut tried = Vec::new();
-    let mut batch = Vec::new();
-    for thickness in 1..=max_bar.clamp(1, ROWS) {
-        let bar = Bar::for_image(image, thickness);
-        for row in 0..=ROWS - thickness {
-            tried.push((thickness, row));
-            batch.extend(paint_bar(image, row, bar));
+    for a in 0..ROWS {
+        for b in a..ROWS {
+            let i = a * ROWS + b;
+            check_margin(
+                &format!("erase[{i}] (rows {a}-{b})"),
+                e.margins[i],
+                e.predictions[i],
+            )?;
         }
     }
-    let logits = logits_of_intensities(model, &batch, mc, device);
-    tried
-        .iter()
-        .zip(&logits)
-        .find(|(_, l)| argmax(&l[..]) != original)
-        .map_or((None, None, None), |(&(t, row), l)| {
-            (Some(t), Some((row, row + t - 1)), Some(argmax(l)))
-        })
+    if e.mc.is_some_and(|m| m.passes == 0) {
+        return Err("field `erase.mc.passes` is 0".into());
+    }
+    Ok(())
 }
 
-/// For up to `per_class` correctly predicted test images of each class: the fewest erased
-/// rows that change a target image's prediction, and the thinnest bar that changes a rival
-/// image's.
-pub fn batch_sweep(
-    model: &Model,
-    test: &Digits,
-    config: &BatchSweepConfig,
-    device: &Device,
-    reporter: &mut Reporter,
-) -> Result<BatchSweep, StudyError> {
-    if config.per_class == 0 || config.classes.target == config.classes.rival {
-        return Err(StudyError::Config(
-            "choose two different classes and at least one image".into(),
+/// Checks a bar sweep read from a file (fields named under `bar`): a bar inside the image, one finite margin and digit per row it fits.
+pub fn check_bar(s: &BarSweep) -> Result<(), String> {
+    check_classes("bar", s.classes)?;
+    check_margin("bar.original", s.original_margin, s.original_prediction)?;
+    let b = s.bar;
+    if !(1..=ROWS).contains(&b.thickness) {
+        return Err(format!(
+            "field `bar.bar.thickness` is {}, not in 1..={ROWS}",
+            b.thickness
         ));
     }
-    let pick = |class: u8| -> Vec<usize> {
-        (0..test.len())
-            .filter(|&i| test.labels[i] == class)
-            .take(config.per_class * 2)
-            .collect()
-    };
-    let mut out = BatchSweep {
-        config: config.clone(),
-        erased: Vec::new(),
-        painted: Vec::new(),
-    };
-    let groups = [(config.classes.target, true), (config.classes.rival, false)];
-    for (g, (class, erase)) in groups.into_iter().enumerate() {
-        let candidates = pick(class);
-        let mut images = Vec::with_capacity(candidates.len() * IMAGE_PIXELS);
-        for &i in &candidates {
-            images.extend(test.intensities(i));
-        }
-        let first = logits_of_intensities(model, &images, config.mc, device);
-        let correct: Vec<usize> = (0..candidates.len())
-            .filter(|&k| argmax(&first[k]) == class)
-            .take(config.per_class)
-            .collect();
-        for (done, &k) in correct.iter().enumerate() {
-            reporter.check()?;
-            reporter.progress(
-                format!(
-                    "{} {class}s: image {}/{}",
-                    if erase {
-                        "erasing rows of"
-                    } else {
-                        "painting a bar on"
-                    },
-                    done + 1,
-                    correct.len()
-                ),
-                (g as f64 + done as f64 / correct.len() as f64) / 2.0,
-            );
-            let image = &images[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
-            let (rows, at, became) = if erase {
-                first_erase_flip(model, image, class, config.mc, device)
-            } else {
-                first_bar_flip(model, image, class, config.max_bar, config.mc, device)
-            };
-            let flip = ImageFlip {
-                index: candidates[k],
-                rows,
-                at,
-                became,
-            };
-            if erase {
-                out.erased.push(flip);
-            } else {
-                out.painted.push(flip);
-            }
+    if b.left > b.right || b.right >= ROWS {
+        return Err(format!(
+            "field `bar.bar` spans columns {}-{}, not inside the image",
+            b.left, b.right
+        ));
+    }
+    let rows = ROWS + 1 - b.thickness;
+    for (name, n) in [("margins", s.margins.len()), ("predictions", s.predictions.len())] {
+        if n != rows {
+            return Err(format!("field `bar.{name}` has {n} values, not {rows}"));
         }
     }
-    reporter.progress("done", 1.0);
-    Ok(out)
+    for (r, (&m, &p)) in s.margins.iter().zip(&s.predictions).enumerate() {
+        check_margin(&format!("bar[{r}]"), m, p)?;
+    }
+    Ok(())
 }

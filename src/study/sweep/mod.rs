@@ -1,17 +1,27 @@
-//! A hyperparameter sweep as a study ([`crate::experiment::sweep`]): grid or random search,
-//! optionally successive halving, every trial an ordinary run folder under the sweep's
-//! `runs/`; `sweep.json` and `sweep.csv` in a new results folder; `--resume` (running again
-//! into the same `--out`) trains only the trials that are missing.
+//! A hyperparameter sweep as a study: grid or random search, optionally successive halving,
+//! every trial an ordinary run folder under the sweep's `runs/`; `sweep.json` and `sweep.csv`
+//! in a new results folder; `--resume` (running again into the same `--out`) trains only the
+//! trials that are missing.
+//!
+//! Its parts: `params` (the settings a sweep can vary, `--param` parsing and sampling),
+//! `search` (the trials, rungs and halving, [`run_sweep`]), and here the `Study` impl and the
+//! figure ([`figure`]). What is used outside is re-exported here.
 
 use std::path::Path;
 
 use clap::builder::TypedValueParser as _;
 
+mod params;
+mod search;
+
+pub use params::{PARAMS, ParamInfo, ParamSpec, ParamValues, Scale, apply_param};
+pub use search::{
+    CSV_FILE, HALVING_ETA, MAX_TRIALS, RESULTS_FILE, RUNS_FOLDER, SweepConfig, SweepPlace, SweepResults,
+    Trial, halving_survivors, planned_epochs, run_sweep, validation_split,
+};
+
 use super::ensemble::preset;
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie};
-use crate::experiment::sweep::{
-    ParamSpec, ParamValues, RESULTS_FILE, SweepConfig, SweepPlace, SweepResults, run_sweep,
-};
 use crate::figure::plot::{Axes, GOOD, MUTED, PAPER, SERIES};
 use crate::figure::{Anchor, Canvas};
 use crate::jobs::Reporter;

@@ -1,5 +1,5 @@
-//! Digits drawn on the pad and labelled by the user (seed S3's web demo feedback): a live
-//! accuracy of the model on them, and an IDX set to evaluate or train on.
+//! Digits drawn on the pad and labelled by the user (seed S3's web demo): what a model
+//! makes of them is a study, and they save as an IDX set to evaluate or train on.
 //!
 //! [`DrawnDigits::save`] writes the set in MNIST's file names (the same images as both
 //! training and test split), so the Data panel and `--data` open the folder like MNIST.

@@ -1,14 +1,20 @@
 //! Seed [S0](crate#seed-studies)'s ensemble as a study: N small models, each trained on its
-//! own k-per-digit sample ([`crate::experiment::ensemble`]), the correctness matrix and its
+//! own k-per-digit sample ([`members`]), the correctness matrix and its
 //! correlations; results in a new folder (`ensemble.json`, `correctness.bin`).
 
 use std::path::Path;
 
 use clap::builder::TypedValueParser as _;
 
+mod figure;
+mod members;
+mod run;
+
+pub use figure::figure;
+pub use members::*;
+pub use run::{GROUP_MODELS, run_ensemble, run_ensemble_on};
+
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie};
-use crate::experiment::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
-use crate::experiment::ensemble_run::run_ensemble_on;
 use crate::jobs::Reporter;
 use crate::model::ModelSpec;
 use crate::report::Figure;
@@ -143,7 +149,7 @@ impl Study for Ensemble {
     }
 
     fn figures(results: &EnsembleResults) -> Vec<Figure> {
-        vec![crate::report::experiments::ensemble_overview(results)]
+        vec![figure(results)]
     }
 
     fn summary(r: &EnsembleResults) -> String {
@@ -162,5 +168,14 @@ impl Study for Ensemble {
             r.train_seconds,
             r.eval_seconds
         ) + &devices_summary(&r.devices, Some(r.seconds))
+            + &retrained_summary(&r.retrained)
     }
+}
+
+/// The kept groups trained again, as a summary's last sentence (empty when none).
+fn retrained_summary(retrained: &[String]) -> String {
+    if retrained.is_empty() {
+        return String::new();
+    }
+    format!("\n{} kept group(s) trained again: {}", retrained.len(), retrained.join("; "))
 }

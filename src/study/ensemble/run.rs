@@ -1,4 +1,4 @@
-//! Running the ensemble group by group over one device or several ([`super::pool`]): the models
+//! Running the ensemble group by group over one device or several ([`crate::experiment::pool`]): the models
 //! are cut into groups of [`GROUP_MODELS`] fixed by their number alone; each group trains as
 //! one stack and is evaluated on whichever device takes it. With a results folder, every
 //! finished group is kept in `ensemble-groups/models-<first>.json` (its models' steps and
@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::ensemble::{
+use super::members::{
     DataInfo, EnsembleConfig, EnsembleResults, GROUPS_FOLDER, GroupPlacement, MemberResult, eval_plan, predict_members,
     stats_of, train_members,
 };
-use super::pool::{ItemContext, ItemFailure, ItemWork, spread};
+use crate::experiment::pool::{ItemContext, ItemFailure, ItemWork, spread};
 use crate::analysis::ensemble::Correctness;
 use crate::data::{Dataset, NUM_CLASSES};
 use crate::device::SelectedDevice;
@@ -77,9 +77,20 @@ pub fn run_ensemble_on(
         .map(|s| s..(s + GROUP_MODELS).min(config.models))
         .collect();
     let folder = dir.map(|d| d.join(GROUPS_FOLDER));
+    let mut retrained = Vec::new();
     let mut finished: Vec<Option<GroupFile>> = groups
         .iter()
-        .map(|g| folder.as_deref().and_then(|f| earlier_group(f, g, config, &info, data.test.len())))
+        .map(|g| {
+            let kept = folder.as_deref().map(|f| earlier_group(f, g, config, &info, data.test.len()));
+            match kept {
+                Some(Ok(group)) => group,
+                Some(Err(why)) => {
+                    retrained.push(why);
+                    None
+                }
+                None => None,
+            }
+        })
         .collect();
     let todo: Vec<std::ops::Range<usize>> =
         groups.iter().zip(&finished).filter(|(_, f)| f.is_none()).map(|(g, _)| g.clone()).collect();
@@ -105,7 +116,9 @@ pub fn run_ensemble_on(
         Ok(())
     })?;
     let groups: Vec<GroupFile> = finished.into_iter().flatten().collect();
-    Ok(assemble(config, data, info, groups, report.devices, started.elapsed().as_secs_f64()))
+    let mut results = assemble(config, data, info, groups, report.devices, started.elapsed().as_secs_f64());
+    results.retrained = retrained;
+    Ok(results)
 }
 
 /// The results from every group, in model order.
@@ -114,7 +127,7 @@ fn assemble(
     data: &Dataset,
     info: DataInfo,
     groups: Vec<GroupFile>,
-    devices: Vec<super::pool::DeviceTally>,
+    devices: Vec<crate::experiment::pool::DeviceTally>,
     seconds: f64,
 ) -> EnsembleResults {
     let labels = data.test.labels.clone();
@@ -151,6 +164,7 @@ fn assemble(
         seconds,
         placements,
         devices,
+        retrained: Vec::new(),
         members,
         test_labels: labels,
         correctness,
@@ -162,20 +176,22 @@ fn group_path(folder: &Path, group: &std::ops::Range<usize>) -> PathBuf {
     folder.join(format!("models-{}.json", group.start))
 }
 
-/// The group kept in `folder`, when it is this group of these settings on these data and its
-/// figures make sense; anything else is left alone and trained again.
+/// The group kept in `folder`: `Ok(None)` when there is none, `Ok(Some)` when it is this
+/// group of these settings on these data and its figures make sense, else `Err` with why it
+/// is trained again (the file is left alone until the results replace it).
 fn earlier_group(
     folder: &Path,
     group: &std::ops::Range<usize>,
     config: &EnsembleConfig,
     info: &DataInfo,
     images: usize,
-) -> Option<GroupFile> {
+) -> Result<Option<GroupFile>, String> {
     let path = group_path(folder, group);
     if !path.is_file() {
-        return None;
+        return Ok(None);
     }
-    let file: GroupFile = read_json(&path).ok()?;
+    let name = format!("{GROUPS_FOLDER}/{}", path.file_name().unwrap_or_default().to_string_lossy());
+    let file: GroupFile = read_json(&path).map_err(|e| format!("{name}: {e}"))?;
     let members_match = file.members.len() == group.len()
         && file.members.iter().zip(group.clone()).all(|(m, i)| m.member == i)
         && file.members.iter().all(|m| (0.0..=1.0).contains(&m.train_accuracy));
@@ -185,8 +201,13 @@ fn earlier_group(
             .iter()
             .all(|p| p.len() == images && p.bytes().all(|b| b.is_ascii_digit()));
     let seconds_match = [file.train_seconds, file.eval_seconds].iter().all(|s| s.is_finite() && *s >= 0.0);
-    (file.config == *config && file.data == *info && members_match && predictions_match && seconds_match)
-        .then_some(file)
+    if file.config != *config || file.data != *info {
+        return Err(format!("{name}: from other settings or data"));
+    }
+    if !(members_match && predictions_match && seconds_match) {
+        return Err(format!("{name}: its models, predictions or seconds do not fit this group"));
+    }
+    Ok(Some(file))
 }
 
 /// Training and evaluating the ensemble's groups, as pool work.

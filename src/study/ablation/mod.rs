@@ -1,7 +1,12 @@
-//! Seed [S1](crate#seed-studies)'s neuron ablation as a study ([`crate::probe::ablation`]):
-//! the units of one layer whose class means differ most are zeroed and the accuracy that
-//! leaves is set against random ablations of as many units. A probe: `probe ablation`, the
-//! probe lane in the app (the Ablation panel), results in a shared `--out`.
+//! Seed [S1](crate#seed-studies)'s neuron ablation as a study: the units of one layer whose
+//! class means differ most are zeroed and the accuracy that leaves is set against random
+//! ablations of as many units. A probe: `probe ablation`, the probe lane in the app (the
+//! Ablation panel), results in a shared `--out`.
+//!
+//! This file holds the settings, flags and the [`Study`] impl; `compute.rs` the probe's own
+//! settings, results and [`run_ablation`] with its unit helpers ([`units_above`],
+//! [`ablation_mask`], [`random_units`], [`class_means`]); `figure.rs` the figure
+//! ([`figure()`]).
 //!
 //! The layer is kept by name in the settings (`fc1`, `conv2`, `fc`), so `study.json` says
 //! which layer was ablated whatever the model; [`Study::run`] resolves it against the model's
@@ -15,9 +20,17 @@ use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, check_figure
 use crate::data::NUM_CLASSES;
 use crate::jobs::Reporter;
 use crate::model::Model;
-use crate::probe::ablation::{AblationConfig, AblationResults, Accuracies, run_ablation};
 use crate::report::Figure;
 use crate::run::RunConfig;
+
+mod compute;
+mod figure;
+
+pub use compute::{
+    AblationConfig, AblationResults, Accuracies, SweepPoint, ablation_mask, class_means, random_units,
+    run_ablation, units_above,
+};
+pub use figure::figure;
 
 /// The `probe ablation` study.
 pub struct Ablation;
@@ -241,7 +254,7 @@ impl Study for Ablation {
     }
 
     fn figures(results: &AblationResults) -> Vec<Figure> {
-        vec![crate::report::probes::ablation(results)]
+        vec![figure(results)]
     }
 
     fn summary(r: &AblationResults) -> String {

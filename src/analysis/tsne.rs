@@ -7,7 +7,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{StudyError, Reporter};
+use crate::jobs::Reporter;
+use crate::study::StudyError;
 use crate::rng::Rng;
 
 /// Settings of [`tsne`].

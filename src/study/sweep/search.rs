@@ -14,18 +14,18 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::ensemble::DataInfo;
 use crate::data::{Dataset, subset};
 use crate::device::SelectedDevice;
+use crate::experiment::pool::{DeviceTally, ItemContext, ItemFailure, ItemWork, spread};
+use crate::experiment::train_item::train_item;
 use crate::jobs::Reporter;
 use crate::rng::Rng;
 use crate::run::{RunConfig, RunDir};
+use crate::study::ensemble::DataInfo;
 use crate::study::{StudyError, check_figure, read_json, write_json};
-use super::pool::{DeviceTally, ItemContext, ItemFailure, ItemWork, spread};
-use super::train_item::train_item;
 use crate::train::{TrainConfig, TrainJob, evaluate};
 
-pub use super::sweep_params::{PARAMS, ParamInfo, ParamSpec, ParamValues, Scale, apply_param};
+use super::params::{ParamSpec, ParamValues, apply_param};
 
 /// Results file in the sweep's folder.
 pub const RESULTS_FILE: &str = "sweep.json";
@@ -293,7 +293,7 @@ impl SweepResults {
                 return Err(StudyError::format(&path, format!("field `trials[{i}].run` leaves the sweep's folder")));
             }
         }
-        super::pool::check_tallies(&path, &r.devices)?;
+        crate::experiment::pool::check_tallies(&path, &r.devices)?;
         Ok(r)
     }
 }
@@ -332,7 +332,7 @@ pub fn validation_split(data: &Dataset, val_fraction: f64, seed: u64) -> (Arc<Da
 pub struct SweepPlace<'a> {
     /// The dataset (its training set is split; its test set only measured).
     pub data: &'a Arc<Dataset>,
-    /// The devices; trials are spread over them ([`super::pool`]).
+    /// The devices; trials are spread over them ([`crate::experiment::pool`]).
     pub devices: &'a [SelectedDevice],
     /// The sweep's folder (results and the trials' run folders).
     pub dir: &'a Path,

@@ -1,6 +1,6 @@
-//! Neuron ablation (seed S1): the units of one layer whose mean activation differs most
-//! between two classes are zeroed at inference, and the accuracy that leaves is compared
-//! with random ablations of as many units.
+//! The computation of the ablation study (seed S1): the units of one layer whose mean
+//! activation differs most between two classes are zeroed at inference, and the accuracy
+//! that leaves is compared with random ablations of as many units.
 //!
 //! Units are a dense layer's neurons or a conv block's channels (a channel's activation is
 //! its mean over positions). Every ablation is evaluated on the same test images: the layer's
@@ -11,11 +11,14 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::{PROBE_BATCH, StudyError, Reporter};
 use crate::analysis::ensemble::mean_std;
 use crate::data::{Digits, NUM_CLASSES, batch};
+use crate::jobs::Reporter;
 use crate::model::Model;
+use crate::model::mc::LOGITS_BATCH;
 use crate::rng::Rng;
+use crate::study::StudyError;
+use crate::train::metrics::argmax;
 
 /// Settings of an ablation study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +174,7 @@ pub fn class_means(
         .copied()
         .filter(|&i| classes.contains(&test.labels[i]))
         .collect();
-    for chunk in chosen.chunks(PROBE_BATCH) {
+    for chunk in chosen.chunks(LOGITS_BATCH) {
         let (x, _) = batch::batch(test, chunk, None, device);
         let means = model.forward_to(x, layer).unit_means();
         for (&i, row) in chunk.iter().zip(&means) {
@@ -302,7 +305,7 @@ fn evaluate_masks(
 ) -> Result<Vec<Tally>, StudyError> {
     let model = model.valid();
     let mut tallies = vec![Tally::default(); masks.len()];
-    let chunks: Vec<&[usize]> = indices.chunks(PROBE_BATCH).collect();
+    let chunks: Vec<&[usize]> = indices.chunks(LOGITS_BATCH).collect();
     for (c, chunk) in chunks.iter().enumerate() {
         let (x, _) = batch::batch(test, chunk, None, device);
         let hidden = model.forward_to(x, layer);
@@ -315,7 +318,7 @@ fn evaluate_masks(
                 .collect(); // [chunk, 10]
             for (&i, row) in chunk.iter().zip(logits.chunks(NUM_CLASSES)) {
                 let label = test.labels[i] as usize;
-                let predicted = super::argmax(row);
+                let predicted = argmax(row);
                 tallies[m].total[label] += 1;
                 tallies[m].correct[label] += usize::from(predicted as usize == label);
             }

@@ -1,7 +1,7 @@
 //! Seed S0's ensemble experiment: N models of one architecture, each trained full-batch with
 //! AdamW on its own stratified sample of k images per digit until its training accuracy
 //! reaches a target (or a step limit), then every model on the whole test set. The models
-//! train together as one stacked network ([`super::stacked`]) and are evaluated as
+//! train together as one stacked network ([`crate::experiment::stacked`]) and are evaluated as
 //! [`eval_plan`] says is fastest on the device.
 //!
 //! Results folder: `ensemble.json` (settings, each model's seed, training images by index,
@@ -9,15 +9,15 @@
 //! `correctness.bin`, the models × test-images correctness matrix, one bit per entry:
 //! magic `MWCM`, format 1, models and images as little-endian u32, then the packed rows.
 //! While it runs, each finished group of models is kept in `ensemble-groups/`
-//! ([`super::ensemble_run`]), so a run stopped by losing its devices continues.
+//! ([`super::run`]), so a run stopped by losing its devices continues.
 
 use std::path::Path;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use super::pool::DeviceTally;
-use super::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
+use crate::experiment::pool::DeviceTally;
+use crate::experiment::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
 use crate::study::{Reporter, StudyError, read_json, write_json};
 use crate::analysis::ensemble::{Correctness, EnsembleStats};
 use crate::data::subset::k_per_digit;
@@ -186,6 +186,9 @@ pub struct EnsembleResults {
     pub placements: Vec<GroupPlacement>,
     /// How the work went on each device.
     pub devices: Vec<DeviceTally>,
+    /// The kept groups (`ensemble-groups/`) that could not be used and were trained again,
+    /// each with why (damaged, other settings or data).
+    pub retrained: Vec<String>,
     /// Each model's outcome.
     pub members: Vec<MemberResult>,
     /// The test labels the matrix's columns belong to.
@@ -211,6 +214,8 @@ struct EnsembleFile {
     placements: Vec<GroupPlacement>,
     #[serde(default)]
     devices: Vec<DeviceTally>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retrained: Vec<String>,
     members: Vec<MemberResult>,
     test_labels: Vec<u8>,
     correctness_file: String,
@@ -271,6 +276,7 @@ impl EnsembleResults {
             seconds: self.seconds,
             placements: self.placements.clone(),
             devices: self.devices.clone(),
+            retrained: self.retrained.clone(),
             members: self.members.clone(),
             test_labels: self.test_labels.clone(),
             correctness_file: MATRIX_FILE.into(),
@@ -329,7 +335,7 @@ impl EnsembleResults {
         for (i, p) in file.placements.iter().enumerate() {
             crate::study::check_figure(&json_path, &format!("placements[{i}].seconds"), p.seconds, false)?;
         }
-        super::pool::check_tallies(&json_path, &file.devices)?;
+        crate::experiment::pool::check_tallies(&json_path, &file.devices)?;
         let stats = stats_of(&file.members, &correctness, &file.test_labels);
         Ok(Self {
             config: file.config,
@@ -339,6 +345,7 @@ impl EnsembleResults {
             seconds: file.seconds,
             placements: file.placements,
             devices: file.devices,
+            retrained: file.retrained,
             members: file.members,
             test_labels: file.test_labels,
             correctness,
@@ -509,7 +516,7 @@ pub fn predict_members(
 }
 
 /// The folder, inside the results folder, holding the groups finished so far
-/// ([`super::ensemble_run`]).
+/// ([`super::run`]).
 pub const GROUPS_FOLDER: &str = "ensemble-groups";
 
 /// Where a group of models trained and was evaluated.
