@@ -1,6 +1,5 @@
 //! Principal-component analysis: the top axes of a cloud of points (power iteration with
 //! deflation on the covariance matrix) and a point's coordinates on the first two of them.
-//! The Embedding study's PCA map ([`crate::study::embed`]) is drawn from it.
 
 use serde::{Deserialize, Serialize};
 

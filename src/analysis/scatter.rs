@@ -1,4 +1,4 @@
-//! A large scatter (thousands of points) drawn once into pixels, so the Embedding panel stays
+//! A large scatter (thousands of points) drawn once into pixels, so a panel showing one stays
 //! fluid on software rendering: [`raster`] draws the dots, [`Frame`] maps between data and
 //! raster coordinates (the exported figure uses the same bounds).
 

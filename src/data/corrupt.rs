@@ -1,5 +1,5 @@
-//! Corruptions of 28×28 intensity images for the robustness suite (seed S3's cross-dataset
-//! question asked without a second dataset): rotation, shift, scale, thicker and thinner
+//! Corruptions of 28×28 intensity images for the robustness suite (seed S3's question of
+//! other handwriting, asked without a second dataset): rotation, shift, scale, thicker and thinner
 //! strokes, noise, blur and inversion, each at growing severities. Pure functions.
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! EMNIST digits (seed S3's second dataset: other writers) read from a folder of IDX files,
-//! raw or gzip, for the cross-dataset study ([`crate::study::cross_dataset`]).
+//! raw or gzip, each image transposed into MNIST's orientation.
 //!
 //! EMNIST's IDX files store each image transposed relative to MNIST (column-major), so
 //! [`load_emnist`] transposes them back.

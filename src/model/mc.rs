@@ -1,5 +1,5 @@
-//! Monte-Carlo dropout: predictions with dropout left on at inference (seed S3's stability
-//! test, seed S1's dropout noise). BatchNorm stays in eval mode; the masks come from the
+//! Monte-Carlo dropout: predictions with dropout left on at inference (seed S3's repeated
+//! test passes, seed S1's dropout noise). BatchNorm stays in eval mode; the masks come from the
 //! project's seeded generator, so a pass is reproducible. For a CNN the layers before its
 //! only dropout run once per batch and each pass only redraws the mask and the output layer.
 

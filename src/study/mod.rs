@@ -19,6 +19,7 @@ mod erased;
 pub mod image;
 #[macro_use]
 mod registry;
+mod shared;
 
 // A new study: one file in this folder, and one line here (module::Type).
 register_studies![
@@ -45,6 +46,8 @@ use serde::de::DeserializeOwned;
 
 pub use erased::{AnyConfig, AnyResults, AnyStudy, StudyRecord, run_study, spawn_study};
 pub use image::{ImageArgs, ImageChoice, PickedImage};
+pub use shared::DataInfo;
+pub(crate) use shared::{devices_summary, preset};
 
 use crate::data::Dataset;
 pub use crate::jobs::{Cancelled, Progress, Reporter};

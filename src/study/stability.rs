@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use clap::builder::TypedValueParser as _;
 use serde::{Deserialize, Serialize};
 
-use super::ensemble::DataInfo;
+use super::DataInfo;
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
 use crate::analysis::ensemble::mean_std;
 use crate::data::batch::normalized_inputs;

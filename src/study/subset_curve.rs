@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::builder::TypedValueParser as _;
 use serde::{Deserialize, Serialize};
 
-use super::ensemble::{DataInfo, preset};
+use super::{DataInfo, preset};
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
 use crate::data::Dataset;
 use crate::device::SelectedDevice;

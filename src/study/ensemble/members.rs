@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::experiment::pool::DeviceTally;
 use crate::experiment::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
-use crate::study::{Reporter, StudyError, read_json, write_json};
+use crate::study::{DataInfo, Reporter, StudyError, read_json, write_json};
 use crate::analysis::ensemble::{Correctness, EnsembleStats};
 use crate::data::subset::k_per_digit;
-use crate::data::{Dataset, Digits, IMAGE_PIXELS, NUM_CLASSES, batch::normalized_inputs};
+use crate::data::{Digits, IMAGE_PIXELS, NUM_CLASSES, batch::normalized_inputs};
 use crate::device::{Backend, SelectedDevice};
 use crate::model::plain::{Architecture, PlainWeights};
 use crate::model::{Model, ModelSpec};
@@ -134,39 +134,6 @@ pub struct MemberResult {
     pub reached_target: bool,
     /// Accuracy on the test set.
     pub test_accuracy: f64,
-}
-
-/// What the data were, so a reloaded result can tell whether the loaded test set is the one
-/// it was computed on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataInfo {
-    /// Where the data came from.
-    pub source: String,
-    /// Digest of the test set (`Digits::digest`).
-    pub test_digest: String,
-    /// Digest of the training set (empty in results written before it was kept).
-    #[serde(default)]
-    pub train_digest: String,
-}
-
-impl DataInfo {
-    /// The description of `data`.
-    pub fn of(data: &Dataset) -> Self {
-        Self {
-            source: data.source.to_string(),
-            test_digest: data.test.digest(),
-            train_digest: data.train.digest(),
-        }
-    }
-
-    /// Whether both describe the same images, wherever they were loaded from (the same MNIST
-    /// in another folder is the same data).
-    pub fn same_data(&self, other: &DataInfo) -> bool {
-        self.test_digest == other.test_digest
-            && (self.train_digest.is_empty()
-                || other.train_digest.is_empty()
-                || self.train_digest == other.train_digest)
-    }
 }
 
 /// Everything an ensemble experiment produced.

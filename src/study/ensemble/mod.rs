@@ -14,7 +14,7 @@ pub use figure::figure;
 pub use members::*;
 pub use run::{GROUP_MODELS, run_ensemble, run_ensemble_on};
 
-use super::{Home, Needs, Study, StudyError, StudyInputs, Tie};
+use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, devices_summary, preset};
 use crate::jobs::Reporter;
 use crate::model::ModelSpec;
 use crate::report::Figure;
@@ -53,27 +53,6 @@ pub struct EnsembleArgs {
     /// Model i uses seed SEED + i.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-/// The architecture called `name`, or an error listing the presets.
-pub(crate) fn preset(name: &str) -> Result<ModelSpec, StudyError> {
-    ModelSpec::preset(name).ok_or_else(|| {
-        StudyError::Config(format!(
-            "unknown model '{name}': use one of {}",
-            crate::model::PRESET_NAMES.join(", ")
-        ))
-    })
-}
-
-/// With several devices, the wall-clock time and one line per device (items, images per
-/// second, and why a device left); nothing for one device.
-pub(crate) fn devices_summary(devices: &[crate::experiment::pool::DeviceTally], seconds: Option<f64>) -> String {
-    if devices.len() < 2 {
-        return String::new();
-    }
-    let took = seconds.map(|s| format!("{s:.1} s ")).unwrap_or_default();
-    let lines = crate::experiment::pool::tally_lines(devices);
-    format!("\n{took}on {} devices:\n  {}", devices.len(), lines.join("\n  "))
 }
 
 fn fmt_corr(v: Option<f64>) -> String {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::members::{
-    DataInfo, EnsembleConfig, EnsembleResults, GROUPS_FOLDER, GroupPlacement, MemberResult, eval_plan, predict_members,
+    EnsembleConfig, EnsembleResults, GROUPS_FOLDER, GroupPlacement, MemberResult, eval_plan, predict_members,
     stats_of, train_members,
 };
 use crate::experiment::pool::{ItemContext, ItemFailure, ItemWork, spread};
@@ -20,7 +20,7 @@ use crate::analysis::ensemble::Correctness;
 use crate::data::{Dataset, NUM_CLASSES};
 use crate::device::SelectedDevice;
 use crate::model::plain::PlainWeights;
-use crate::study::{Reporter, StudyError, read_json, write_json};
+use crate::study::{DataInfo, Reporter, StudyError, read_json, write_json};
 
 /// Models per work item. The groups are fixed by the number of models alone, so every model's
 /// weights and predictions are the same on one device or many.

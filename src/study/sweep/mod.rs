@@ -20,7 +20,7 @@ pub use search::{
     Trial, halving_survivors, planned_epochs, run_sweep, validation_split,
 };
 
-use super::ensemble::preset;
+use super::preset;
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie};
 use crate::figure::plot::{Axes, GOOD, MUTED, PAPER, SERIES};
 use crate::figure::{Anchor, Canvas};
@@ -188,7 +188,7 @@ impl Study for Sweep {
         format!(
             "sweep: {} trials trained, {spent} epochs (every setting for the full epochs: {grid})\n{best}{}",
             r.trials.len(),
-            super::ensemble::devices_summary(&r.devices, None)
+            super::devices_summary(&r.devices, None)
         )
     }
 }

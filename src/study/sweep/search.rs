@@ -21,7 +21,7 @@ use crate::experiment::train_item::train_item;
 use crate::jobs::Reporter;
 use crate::rng::Rng;
 use crate::run::{RunConfig, RunDir};
-use crate::study::ensemble::DataInfo;
+use crate::study::DataInfo;
 use crate::study::{StudyError, check_figure, read_json, write_json};
 use crate::train::{TrainConfig, TrainJob, evaluate};
 
