@@ -248,3 +248,49 @@ fn an_ensemble_spreads_over_the_devices_typed_into_also_on() {
     }
     mnist_workbench::remote::set_token(None);
 }
+
+/// A cancelled ensemble keeps its finished groups in its folder; the panel's Resume trains
+/// only the missing ones there, and the models equal an uninterrupted run's.
+#[test]
+fn a_cancelled_ensemble_resumes_from_the_panel_with_what_it_finished() {
+    let (data, root, _) = fixture();
+    let mut h = harness(data, root);
+    h.run_steps(3);
+    // Thirty tiny-cnn models: three groups of ten, trained one after the other on flex.
+    let settings = serde_json::json!({"config": tiny_ensemble(30), "preset": "tiny-cnn"}).to_string();
+    h.state_mut()
+        .panels
+        .load_settings(&[("Ensemble".to_string(), settings)]);
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
+    h.get_by_label("Ensemble").click();
+    h.run_steps(2);
+    h.get_by_label("Run ensemble").click();
+    h.run_steps(2);
+    let lane = mnist_workbench::study::Lane::Experiment;
+    let out = h.state().workbench.studies.slot(lane).key().and_then(|r| r.out.clone()).expect("a results folder");
+    let first_group = out.join("ensemble-groups").join("models-0.json");
+    step_until(&mut h, "the first group to be kept", |_| first_group.is_file());
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the cancel", |app| !app.workbench.studies.any_running());
+    assert!(h.state().workbench.studies.latest::<Ensemble>().is_none_or(|l| l.dir.as_ref() != Some(&out)));
+    let request = h.state().workbench.studies.resume_request("ensemble").expect("a Resume for the stopped run");
+    assert_eq!(request.resume.as_ref(), Some(&out));
+    h.get_by_label("Resume").click();
+    h.run_steps(2);
+    step_until(&mut h, "the resumed ensemble", |app| {
+        !app.workbench.studies.any_running()
+            && app.workbench.studies.latest::<Ensemble>().is_some_and(|l| l.results.members.len() == 30)
+    });
+    let resumed = h.state().workbench.studies.latest::<Ensemble>().unwrap();
+    assert_eq!(resumed.dir.as_ref(), Some(&out), "continued in the same folder");
+    let trained: usize = resumed.results.devices.iter().map(|d| d.items).sum();
+    assert!((1..3).contains(&trained), "only the missing groups trained again: {trained} of 3");
+    assert!(h.state().workbench.studies.resume_request("ensemble").is_none());
+    let mut sink = |_: Progress| {};
+    let never = || false;
+    let whole = run_ensemble(&tiny_ensemble(30), data, &mnist_workbench::device::flex(), &mut Reporter::new(&mut sink, &never))
+        .unwrap();
+    assert_eq!(resumed.results.members, whole.members);
+    assert_eq!(resumed.results.correctness, whole.correctness);
+}

@@ -356,6 +356,22 @@ pub(crate) fn study_controls_ui(
     let why = blocked.or(other_why.as_deref());
     let progress = wb.studies.progress_of(id);
     let error = wb.studies.error_of(id).map(str::to_string);
+    let resume = (progress.is_none() && why.is_none())
+        .then(|| wb.studies.resume_request(id))
+        .flatten();
+    if let Some(request) = resume {
+        let folder = request.resume.as_deref().map(|d| d.display().to_string()).unwrap_or_default();
+        if ui
+            .button("Resume")
+            .on_hover_text(format!(
+                "Continue the stopped run in {folder} with its own settings: what it finished is kept"
+            ))
+            .clicked()
+        {
+            wb.act(crate::ui::workbench::Action::StartStudy(request));
+            return false;
+        }
+    }
     match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
         RunControl::Run => true,
         RunControl::Cancel => {

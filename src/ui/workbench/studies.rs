@@ -101,6 +101,8 @@ struct Held {
 pub struct StudyRun {
     /// The study's id.
     pub id: &'static str,
+    /// Its settings, to continue it with if it stops.
+    pub config: AnyConfig,
     /// Where the results go.
     pub out: Option<PathBuf>,
     /// What it computes from.
@@ -119,6 +121,9 @@ pub struct StudiesState {
     slots: [StudySlot; 2],
     latest: HashMap<&'static str, Held>,
     errors: HashMap<&'static str, String>,
+    /// Studies stopped before they finished (cancelled, or no device left) whose folder keeps
+    /// what they finished: their settings and folder, for Resume.
+    interrupted: HashMap<&'static str, (AnyConfig, PathBuf)>,
     /// Model version whose run folder was last searched for saved results.
     looked_in_run_folder: u64,
 }
@@ -217,6 +222,18 @@ impl StudiesState {
         self.errors.get(id).map(String::as_str)
     }
 
+    /// The request that continues study `id` where it stopped, in its own folder with its
+    /// own settings, when it was stopped before finishing.
+    pub fn resume_request(&self, id: &str) -> Option<StudyRequest> {
+        let (&id, (config, dir)) = self.interrupted.get_key_value(id)?;
+        Some(StudyRequest {
+            id,
+            config: config.clone(),
+            resume: Some(dir.clone()),
+            automatic: false,
+        })
+    }
+
     /// Drops results tied to data other than `generation` and cancels a study running on it.
     pub fn forget_other_data(&mut self, generation: u64) {
         self.forget(Tie::Data, |from| from.data_generation != generation);
@@ -271,6 +288,7 @@ impl Workbench {
         }
         let run = StudyRun {
             id: study.id(),
+            config: request.config.clone(),
             out: inputs.out.clone(),
             from: self.stamp(),
             automatic: quiet,
@@ -278,6 +296,7 @@ impl Workbench {
         match spawn_study(study, request.config, inputs, self.wake.clone()) {
             Ok(task) => {
                 self.studies.errors.remove(study.id());
+                self.studies.interrupted.remove(study.id());
                 self.studies.slot_mut(lane).start(task, run);
             }
             Err(e) => self.notify(format!("cannot start the study worker: {e}"), true),
@@ -407,7 +426,8 @@ impl Workbench {
                     self.studies.set(run.id, results, run.out, run.from);
                 }
                 Outcome::Cancelled => {
-                    let kept = if study.resumes() {
+                    let resumable = self.keep_interrupted(study, &run);
+                    let kept = if study.resumes() || resumable {
                         " (finished parts are kept; Resume continues)"
                     } else {
                         ""
@@ -421,11 +441,31 @@ impl Workbench {
                     }
                 }
                 Outcome::Failed(message) => {
-                    self.notify(format!("{} failed: {message}", study.title()), true);
+                    let resumable = self.keep_interrupted(study, &run);
+                    let resume = if resumable {
+                        format!(" (what finished is kept in {}; Resume continues)", run.out.as_deref().unwrap_or(Path::new("")).display())
+                    } else {
+                        String::new()
+                    };
+                    self.notify(format!("{} failed: {message}{resume}", study.title()), true);
                     self.studies.set_error(run.id, message);
                 }
             }
         }
+    }
+
+    /// Remembers a stopped study whose own new folder keeps finished work (the ensemble's
+    /// kept groups) so Resume can continue it there; studies that resume from their saved
+    /// results (the size curve, the sweep) have their own Resume. Whether it was kept.
+    fn keep_interrupted(&mut self, study: &dyn AnyStudy, run: &StudyRun) -> bool {
+        let Some(dir) = run.out.as_ref().filter(|d| d.is_dir()) else {
+            return false;
+        };
+        if study.resumes() || study.home() != Home::NewFolder {
+            return false;
+        }
+        self.studies.interrupted.insert(run.id, (run.config.clone(), dir.clone()));
+        true
     }
 
     /// When another model is opened, drops results tied to the old one and shows the
