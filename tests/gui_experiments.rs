@@ -31,6 +31,20 @@ fn tiny_ensemble(models: usize) -> EnsembleConfig {
     }
 }
 
+/// Opens the Ensemble panel with its settings set to `models` tiny-cnn models, as the panel
+/// stores them.
+fn open_ensemble_panel(h: &mut egui_kittest::Harness<'_, mnist_workbench::ui::WorkbenchApp>, models: usize) {
+    h.run_steps(3);
+    let settings = serde_json::json!({"config": tiny_ensemble(models), "preset": "tiny-cnn"}).to_string();
+    h.state_mut()
+        .panels
+        .load_settings(&[("Ensemble".to_string(), settings)]);
+    h.get_by_label("Experiments").click();
+    h.run_steps(2);
+    h.get_by_label("Ensemble").click();
+    h.run_steps(2);
+}
+
 /// Synthetic data and a runs folder holding one saved ensemble and one small-cnn run.
 fn fixture() -> &'static (Arc<Dataset>, PathBuf, PathBuf) {
     static FIXTURE: OnceLock<(Arc<Dataset>, PathBuf, PathBuf)> = OnceLock::new();
@@ -121,16 +135,8 @@ fn clicking_a_model_shows_exactly_its_training_images() {
 fn an_ensemble_runs_from_the_run_button_and_saves_its_folder() {
     let (data, root, _) = fixture();
     let mut h = harness(data, root);
-    h.run_steps(3);
     // Settings as the panel stores them: four tiny-cnn models.
-    let settings = serde_json::json!({"config": tiny_ensemble(4), "preset": "tiny-cnn"}).to_string();
-    h.state_mut()
-        .panels
-        .load_settings(&[("Ensemble".to_string(), settings)]);
-    h.get_by_label("Experiments").click();
-    h.run_steps(2);
-    h.get_by_label("Ensemble").click();
-    h.run_steps(2);
+    open_ensemble_panel(&mut h, 4);
     h.get_by_label("Run ensemble").click();
     h.run_steps(2);
     assert!(
@@ -188,16 +194,8 @@ fn an_ensemble_spreads_over_the_devices_typed_into_also_on() {
     // The app's token field, as a user fills it; the study's thread presents it to the server.
     mnist_workbench::remote::set_token(Some(common::TOKEN.to_string()));
     let mut h = harness(data, root);
-    h.run_steps(3);
     // Twelve tiny-cnn models: two groups of ten and two, one for each device.
-    let settings = serde_json::json!({"config": tiny_ensemble(12), "preset": "tiny-cnn"}).to_string();
-    h.state_mut()
-        .panels
-        .load_settings(&[("Ensemble".to_string(), settings)]);
-    h.get_by_label("Experiments").click();
-    h.run_steps(2);
-    h.get_by_label("Ensemble").click();
-    h.run_steps(2);
+    open_ensemble_panel(&mut h, 12);
     // The settings are folded when saved results are open.
     if h.query_by_label("Also on").is_none() {
         h.get_by_label("Settings").click();
@@ -255,16 +253,8 @@ fn an_ensemble_spreads_over_the_devices_typed_into_also_on() {
 fn a_cancelled_ensemble_resumes_from_the_panel_with_what_it_finished() {
     let (data, root, _) = fixture();
     let mut h = harness(data, root);
-    h.run_steps(3);
     // Thirty tiny-cnn models: three groups of ten, trained one after the other on flex.
-    let settings = serde_json::json!({"config": tiny_ensemble(30), "preset": "tiny-cnn"}).to_string();
-    h.state_mut()
-        .panels
-        .load_settings(&[("Ensemble".to_string(), settings)]);
-    h.get_by_label("Experiments").click();
-    h.run_steps(2);
-    h.get_by_label("Ensemble").click();
-    h.run_steps(2);
+    open_ensemble_panel(&mut h, 30);
     h.get_by_label("Run ensemble").click();
     h.run_steps(2);
     let lane = mnist_workbench::study::Lane::Experiment;

@@ -359,7 +359,17 @@ pub(crate) fn study_controls_ui(
     let resume = (progress.is_none() && why.is_none())
         .then(|| wb.studies.resume_request(id))
         .flatten();
-    if let Some(request) = resume {
+    let run = match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
+        RunControl::Run => true,
+        RunControl::Cancel => {
+            wb.act(crate::ui::workbench::Action::CancelStudy(
+                crate::study::find(id).map_or("", |s| s.id()),
+            ));
+            false
+        }
+        RunControl::None => false,
+    };
+    if let Some(request) = resume.filter(|_| !run) {
         let folder = request.resume.as_deref().map(|d| d.display().to_string()).unwrap_or_default();
         if ui
             .button("Resume")
@@ -369,19 +379,9 @@ pub(crate) fn study_controls_ui(
             .clicked()
         {
             wb.act(crate::ui::workbench::Action::StartStudy(request));
-            return false;
         }
     }
-    match run_controls_ui(ui, progress, run_label, why, error.as_deref()) {
-        RunControl::Run => true,
-        RunControl::Cancel => {
-            wb.act(crate::ui::workbench::Action::CancelStudy(
-                crate::study::find(id).map_or("", |s| s.id()),
-            ));
-            false
-        }
-        RunControl::None => false,
-    }
+    run
 }
 
 /// Under a study's controls while it runs over several devices: one line per device (its

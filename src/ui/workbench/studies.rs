@@ -458,7 +458,7 @@ impl Workbench {
     /// kept groups) so Resume can continue it there; studies that resume from their saved
     /// results (the size curve, the sweep) have their own Resume. Whether it was kept.
     fn keep_interrupted(&mut self, study: &dyn AnyStudy, run: &StudyRun) -> bool {
-        let Some(dir) = run.out.as_ref().filter(|d| d.is_dir()) else {
+        let Some(dir) = run.out.as_ref().filter(|d| holds_files(d)) else {
             return false;
         };
         if study.resumes() || study.home() != Home::NewFolder {
@@ -489,4 +489,16 @@ impl Workbench {
             }
         }
     }
+}
+
+/// Whether `dir` or a folder directly in it holds a file: a stopped study's folder with
+/// finished work in it, not the empty folders it made on starting.
+fn holds_files(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        path.is_file() || (path.is_dir() && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()))
+    })
 }
