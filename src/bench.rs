@@ -47,17 +47,24 @@ fn train_quietly(
     (events, model)
 }
 
-/// Which of the workbench's own kernels flex runs (`MNIST_WORKBENCH_KERNELS`).
+/// Which of the workbench's own kernels flex runs (`MNIST_WORKBENCH_KERNELS`): locally, or on
+/// a remote device whose server runs them (`server:` before the list).
 fn kernels_in_use(device: &SelectedDevice) -> &'static str {
+    use crate::device::Backend;
     use crate::kernels::{fused_adam_enabled, fused_enabled};
-    if device.backend != crate::device::Backend::Flex {
-        return "burn"; // wgpu and remote devices run the default bodies: burn's own ops
-    }
-    match (fused_enabled(), fused_adam_enabled()) {
-        (true, true) => "conv,adam",
-        (true, false) => "conv",
-        (false, true) => "adam",
-        (false, false) => "burn",
+    let on_server = match device.backend {
+        Backend::Flex => false,
+        Backend::Remote if crate::kernels::remote::served(&device.device) => true,
+        _ => return "burn", // wgpu and older servers run the default bodies: burn's own ops
+    };
+    match (fused_enabled(), fused_adam_enabled(), on_server) {
+        (true, true, false) => "conv,adam",
+        (true, false, false) => "conv",
+        (false, true, false) => "adam",
+        (true, true, true) => "server:conv,adam",
+        (true, false, true) => "server:conv",
+        (false, true, true) => "server:adam",
+        (false, false, _) => "burn",
     }
 }
 

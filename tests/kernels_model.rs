@@ -195,6 +195,7 @@ fn whole_networks_train_alike_on_our_kernels_and_on_burns_ops() {
                 blocks,
                 block_backwards: blocks,
                 adam_steps: parameters * STEPS as u64,
+                ..KernelRuns::default()
             },
             "{name}: every block forward and backward and every Adam step ran fused"
         );

@@ -5,7 +5,7 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    Backend, Cube, Dispatch, ExtensionType, Flex, Remote, TensorMetadata, backend_extension,
+    Backend, Cube, Dispatch, ExtensionType, Flex, TensorMetadata, backend_extension,
 };
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
@@ -92,10 +92,9 @@ pub trait AdamOps: Backend {
 }
 
 impl AdamOps for Cube {}
-impl AdamOps for Remote {}
 
 /// The step as burn's optimisers write it, op by op.
-fn compose<B: Backend>(state: AdamTensors<B>, grad: FloatTensor<B>, step: AdamStep) -> AdamTensors<B> {
+pub(crate) fn compose<B: Backend>(state: AdamTensors<B>, grad: FloatTensor<B>, step: AdamStep) -> AdamTensors<B> {
     let scalar = |t, v: f32| B::float_mul_scalar(t, v.into());
     let AdamTensors {
         param,

@@ -20,11 +20,13 @@ pub mod adam;
 pub mod compose;
 pub mod cpu;
 mod flex;
+pub mod remote;
+pub mod served;
 
 use burn::backend::Dispatch;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Cube, ExtensionType, Remote, backend_extension};
+use burn::backend::{Autodiff, Backend, Cube, ExtensionType, backend_extension};
 use burn::tensor::Tensor;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -144,6 +146,12 @@ pub struct KernelRuns {
     pub block_backwards: u64,
     /// Parameter tensors the one-pass Adam / AdamW kernel stepped.
     pub adam_steps: u64,
+    /// Block forward passes sent to a remote server as one op each ([`remote`]).
+    pub remote_blocks: u64,
+    /// Block backward passes sent to a remote server as one op each.
+    pub remote_block_backwards: u64,
+    /// Adam steps sent to a remote server as one op each.
+    pub remote_adam_steps: u64,
 }
 
 /// The [`KernelRuns`] of the calling thread so far.
@@ -161,6 +169,9 @@ pub fn runs_during<T>(f: impl FnOnce() -> T) -> (T, KernelRuns) {
         blocks: after.blocks - before.blocks,
         block_backwards: after.block_backwards - before.block_backwards,
         adam_steps: after.adam_steps - before.adam_steps,
+        remote_blocks: after.remote_blocks - before.remote_blocks,
+        remote_block_backwards: after.remote_block_backwards - before.remote_block_backwards,
+        remote_adam_steps: after.remote_adam_steps - before.remote_adam_steps,
     };
     (out, runs)
 }
@@ -190,6 +201,9 @@ thread_local! {
             blocks: 0,
             block_backwards: 0,
             adam_steps: 0,
+            remote_blocks: 0,
+            remote_block_backwards: 0,
+            remote_adam_steps: 0,
         })
     };
 }
@@ -264,9 +278,7 @@ pub struct RunningNorm<B: Backend> {
 }
 
 impl ConvBlockOps for Cube {}
-impl ConvBlockOps for Remote {}
 impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Cube, C> {}
-impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Remote, C> {}
 
 /// [`ConvBlockOps::conv_relu_pool`] on tensors.
 pub fn conv_relu_pool(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {

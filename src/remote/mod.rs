@@ -36,6 +36,7 @@ use burn::tensor::server::{
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 
 use crate::device::{Backend, SelectedDevice};
+use crate::kernels::remote::SERVED_CAPABILITY;
 
 /// The environment variable a client's token is read from when no `--token-file` is given.
 pub const TOKEN_ENV: &str = "MNIST_WORKBENCH_TOKEN";
@@ -163,9 +164,13 @@ pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connectio
             },
         })?;
     let probe = device.clone();
-    let server_device = within(CONNECT_TIMEOUT, move || server_device_name(&probe))
+    let (server_device, capabilities) = within(CONNECT_TIMEOUT, move || describe_server(&probe))
         .ok_or_else(|| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-        .unwrap_or_else(|e| format!("unknown device ({e})"));
+        .unwrap_or_else(|e| (format!("unknown device ({e})"), String::new()));
+    let kernels_served = capabilities.split(' ').any(|c| c == SERVED_CAPABILITY);
+    if let DispatchDevice::Remote(remote) = device.as_dispatch() {
+        crate::kernels::remote::set_served(remote, kernels_served);
+    }
     let round_trip = (0..3)
         .filter_map(|_| {
             let start = Instant::now();
@@ -183,8 +188,13 @@ pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connectio
             backend: Backend::Remote,
             name: format!("{server_device} at {shown}"),
             reason: format!(
-                "remote device; round trip {:.1} ms",
-                round_trip.as_secs_f64() * 1000.0
+                "remote device; round trip {:.1} ms; {}",
+                round_trip.as_secs_f64() * 1000.0,
+                if kernels_served {
+                    "the server runs the fused kernels"
+                } else {
+                    "standard ops (a server of an older version, or not flex, runs no fused kernels)"
+                }
             ),
         },
         server_device,
@@ -203,8 +213,9 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
     }
 }
 
-/// The server's device name, through the custom op `serve` registers.
-fn server_device_name(device: &Device) -> Result<String, String> {
+/// The server's device name and what else it serves (space-separated capabilities, empty
+/// for a server of an older version), through the custom op `serve` registers.
+fn describe_server(device: &Device) -> Result<(String, String), String> {
     let DispatchDevice::Remote(remote) = device.as_dispatch() else {
         return Err("not a remote device".into());
     };
@@ -215,17 +226,25 @@ fn server_device_name(device: &Device) -> Result<String, String> {
     let data = burn::tensor::try_read_sync(<Remote as FloatTensorOps<Remote>>::float_into_data(tensor))
         .ok_or("cannot read the answer")?
         .map_err(|e| format!("{e:?}"))?;
-    let bytes: Vec<u8> = data
-        .iter::<f32>()
-        .map(|v| v as u8)
-        .take_while(|b| *b != 0)
-        .collect();
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let bytes: Vec<u8> = data.iter::<f32>().map(|v| v as u8).collect();
+    Ok(split_description(&bytes))
 }
 
-/// The name as the float tensor the describe op returns.
-fn name_values(name: &str) -> Vec<f32> {
-    let mut values: Vec<f32> = name.bytes().take(NAME_BYTES - 1).map(f32::from).collect();
+/// Name and capabilities from the describe op's bytes: the name up to the first zero (all an
+/// older client reads), then the capabilities up to the next.
+fn split_description(bytes: &[u8]) -> (String, String) {
+    let mut parts = bytes.split(|b| *b == 0);
+    let mut text = || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    (text(), text())
+}
+
+/// The name and capabilities as the float tensor the describe op returns (the name is cut to
+/// leave room for the capabilities).
+fn name_values(name: &str, capabilities: &str) -> Vec<f32> {
+    let room = NAME_BYTES.saturating_sub(capabilities.len() + 2);
+    let mut values: Vec<f32> = name.bytes().take(room).map(f32::from).collect();
+    values.push(0.0);
+    values.extend(capabilities.bytes().take(NAME_BYTES - 1 - values.len()).map(f32::from));
     values.resize(NAME_BYTES, 0.0);
     values
 }
@@ -275,17 +294,26 @@ pub fn serve(
         verdict
     };
     let name = device.name.clone();
-    let values = name_values(&name);
     let mut server = RemoteServer::new([device.device.clone()]).with_authorizer(authorizer);
     server = match device.backend {
-        Backend::Flex => server.with_custom_op::<Flex, _>(DESCRIBE_OP, move |handles, ir, device| {
-            let t = Flex::float_from_data(TensorData::new(values.clone(), [NAME_BYTES]), device);
-            handles.register_float_tensor::<Flex>(&ir.outputs[0].id, t);
-        }),
-        Backend::Wgpu => server.with_custom_op::<Cube, _>(DESCRIBE_OP, move |handles, ir, device| {
+        Backend::Flex => {
+            let values = name_values(&name, SERVED_CAPABILITY);
+            server = server.with_custom_op::<Flex, _>(DESCRIBE_OP, move |handles, ir, device| {
+                let t = Flex::float_from_data(TensorData::new(values.clone(), [NAME_BYTES]), device);
+                handles.register_float_tensor::<Flex>(&ir.outputs[0].id, t);
+            });
+            for (id, handler) in crate::kernels::served::HANDLERS {
+                server = server.with_custom_op::<Flex, _>(id, handler);
+            }
+            server
+        }
+        Backend::Wgpu => {
+            let values = name_values(&name, "");
+            server.with_custom_op::<Cube, _>(DESCRIBE_OP, move |handles, ir, device| {
             let t = Cube::float_from_data(TensorData::new(values.clone(), [NAME_BYTES]), device);
             handles.register_float_tensor::<Cube>(&ir.outputs[0].id, t);
-        }),
+            })
+        }
         Backend::Remote => return Err(failed("a remote device cannot be served again".into())),
     };
     log_panics(log);
@@ -362,9 +390,22 @@ mod tests {
 
     #[test]
     fn names_round_trip_through_the_float_encoding() {
-        let values = name_values("CPU (flex)");
+        let values = name_values("CPU (flex)", SERVED_CAPABILITY);
         assert_eq!(values.len(), NAME_BYTES);
-        let back: Vec<u8> = values.iter().map(|v| *v as u8).take_while(|b| *b != 0).collect();
-        assert_eq!(String::from_utf8(back).unwrap(), "CPU (flex)");
+        let bytes: Vec<u8> = values.iter().map(|v| *v as u8).collect();
+        // What an older client reads: the name alone.
+        let old: Vec<u8> = bytes.iter().copied().take_while(|b| *b != 0).collect();
+        assert_eq!(String::from_utf8(old).unwrap(), "CPU (flex)");
+        assert_eq!(
+            split_description(&bytes),
+            ("CPU (flex)".to_string(), SERVED_CAPABILITY.to_string())
+        );
+        // An older server's answer: no capabilities.
+        let old_server = name_values("CPU (flex)", "").iter().map(|v| *v as u8).collect::<Vec<_>>();
+        assert_eq!(split_description(&old_server).1, "");
+        // A long name is cut, the capabilities are kept.
+        let long = name_values(&"x".repeat(300), SERVED_CAPABILITY);
+        let long: Vec<u8> = long.iter().map(|v| *v as u8).collect();
+        assert_eq!(split_description(&long).1, SERVED_CAPABILITY);
     }
 }

@@ -196,6 +196,11 @@ pub struct ServeFlex {
 impl ServeFlex {
     /// Starts it on a free port and waits until it listens.
     pub fn start() -> Self {
+        Self::start_logging(None)
+    }
+
+    /// [`start`](Self::start), its log (stdout) written to `log` when given.
+    pub fn start_logging(log: Option<&Path>) -> Self {
         // A free port: bind port 0, read it, release it for the server.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -211,7 +216,10 @@ impl ServeFlex {
                 &format!("127.0.0.1:{port}"),
             ])
             .env("MNIST_WORKBENCH_TOKEN", TOKEN)
-            .stdout(std::process::Stdio::null())
+            .stdout(match log {
+                Some(path) => std::fs::File::create(path).expect("the log file").into(),
+                None => std::process::Stdio::null(),
+            })
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("the server starts");
