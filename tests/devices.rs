@@ -365,3 +365,49 @@ fn an_ensemble_that_lost_every_device_continues_from_its_finished_groups() {
     }
     assert!(!dir.join("ensemble-groups").exists(), "the kept groups are folded into the results");
 }
+
+/// A batch sweep's answers per image, without where each ran.
+fn flips(dir: &Path) -> (Vec<String>, Vec<String>, serde_json::Value) {
+    let text = std::fs::read_to_string(dir.join("batch_sweep_results.json")).expect("batch_sweep_results.json");
+    let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let answers = |group: &str| -> Vec<String> {
+        results[group]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{} {} {} {}", f["index"], f["rows"], f["at"], f["became"]))
+            .collect()
+    };
+    let devices: Vec<String> = ["erased", "painted"]
+        .iter()
+        .flat_map(|g| results[*g].as_array().unwrap().iter().map(|f| f["device"].to_string()))
+        .collect();
+    (answers("erased"), answers("painted"), serde_json::json!({"devices": devices, "tallies": results["devices"]}))
+}
+
+#[test]
+fn a_batch_sweep_spread_over_flex_and_a_server_gives_the_answers_of_one_device() {
+    let server = ServeFlex::start();
+    let (one, two) = (common::temp_dir("batch-one"), common::temp_dir("batch-two"));
+    let list = format!("flex,{}", server.address());
+    for (devices, out) in [("flex", &one), (list.as_str(), &two)] {
+        let args = [
+            "probe", "batch-sweep", "--run", "bundled", "--synthetic", "--per-class", "8", "--max-bar", "4",
+            "--out", out.to_str().unwrap(), "--device", devices,
+        ];
+        let (ok, out, err) = common::cli(&args, &[("MNIST_WORKBENCH_TOKEN", Path::new(TOKEN))], &[]);
+        assert!(ok, "{out}\n{err}");
+    }
+    let (erased, painted, _) = flips(&one);
+    let (spread_erased, spread_painted, placed) = flips(&two);
+    assert!(erased.len() + painted.len() >= 4, "enough images to spread: {erased:?} {painted:?}");
+    assert_eq!((spread_erased, spread_painted), (erased, painted), "the same answer for every image");
+    // Both devices ran images, and the results say which ran each and how many.
+    let ran: std::collections::BTreeSet<String> =
+        placed["devices"].as_array().unwrap().iter().map(|d| d.to_string()).collect();
+    assert_eq!(ran.len(), 2, "{placed}");
+    let tallies = placed["tallies"].as_array().unwrap();
+    assert_eq!(tallies.len(), 2, "{placed}");
+    let items: u64 = tallies.iter().map(|t| t["items"].as_u64().unwrap()).sum();
+    assert_eq!(items as usize, placed["devices"].as_array().unwrap().len(), "{placed}");
+}

@@ -323,7 +323,8 @@ fn synthetic_probes_run_end_to_end() {
         per_class: 3,
         ..Default::default()
     };
-    let b = quiet(|rep| batch_sweep(&model, &data.test, &batch, &device, rep)).unwrap();
+    let flex = [mnist_workbench::device::flex()];
+    let b = quiet(|rep| batch_sweep(&model, &data.test, &batch, &flex, rep)).unwrap();
     // Up to 3 correctly predicted images of each class, rows erased or a bar painted.
     assert!(!b.erased.is_empty() && !b.painted.is_empty(), "{b:?}");
     assert!(b.erased.len() <= 3 && b.painted.len() <= 3);
@@ -334,7 +335,7 @@ fn synthetic_probes_run_end_to_end() {
         &model,
         &data.test,
         &batch,
-        &device,
+        &flex,
         &mut Reporter::new(&mut sink, &always),
     );
     assert!(

@@ -231,6 +231,64 @@ impl ConvBlockOps for Flex {
     }
 }
 
+/// A training block the kernels' way on plain flex tensors, for a server that keeps the state
+/// itself ([`served`](super::served)): the outputs (pooled, then mean and variance when
+/// `vectors` are BatchNorm's gamma and beta rather than a bias) and what [`backward_kept`]
+/// needs; `None` where the kernels do not take these inputs (the caller composes burn's ops).
+pub(crate) fn forward_kept(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    vectors: &[&FlexTensor],
+    epsilon: f64,
+) -> Option<(Vec<FlexTensor>, Arc<Saved>)> {
+    let g = geometry(x, weight, vectors)?;
+    let vectors: Vec<Vec<f32>> = vectors.iter().map(|v| values(v)).collect();
+    let norm = match vectors.as_slice() {
+        [bias] => Norm::Bias(bias),
+        [gamma, beta] => Norm::Batch {
+            gamma,
+            beta,
+            epsilon,
+        },
+        _ => return None,
+    };
+    let out = block::forward_train(input(x), input(weight), norm, &g);
+    super::record(|runs| runs.blocks += 1);
+    let co = g.out_channels;
+    let mut outputs = vec![nhwc_tensor(out.output, pooled_dims(&g))];
+    if vectors.len() == 2 {
+        outputs.extend([plain_tensor(out.mean, [co]), plain_tensor(out.variance, [co])]);
+    }
+    Some((outputs, Arc::new(out.saved)))
+}
+
+/// The gradients of a block kept by [`forward_kept`] for the output gradient `grad` (the pooled
+/// shape, f32), for the inputs `wanted` names (bits in input order: x, weight, then the
+/// vectors), in that order.
+pub(crate) fn backward_kept(saved: &Saved, grad: &FlexTensor, wanted: u64) -> Vec<FlexTensor> {
+    let g = *saved.geometry();
+    let out = block::backward(saved, input(grad), wanted & 1 != 0);
+    super::record(|runs| runs.block_backwards += 1);
+    let mut grads = vec![];
+    if let Some(dx) = out.input.filter(|_| wanted & 1 != 0) {
+        grads.push(nhwc_tensor(dx, [g.batch, g.in_channels, g.height, g.width]));
+    }
+    if wanted & 2 != 0 {
+        let dims = [g.out_channels, g.in_channels, g.kernel, g.kernel];
+        grads.push(plain_tensor(out.weight, dims));
+    }
+    let vectors = match out.gamma {
+        Some(gamma) => vec![gamma, out.shift],
+        None => vec![out.shift],
+    };
+    for (i, grad) in vectors.into_iter().enumerate() {
+        if wanted & (4 << i) != 0 {
+            grads.push(plain_tensor(grad, [g.out_channels]));
+        }
+    }
+    grads
+}
+
 /// The gradients of a block registered for the parents that asked for them: input, weight,
 /// then the per-channel vectors (bias; or gamma and beta).
 fn register_grads<const N: usize>(ops: Ops<Arc<Saved>, N>, grads: &mut Gradients) {

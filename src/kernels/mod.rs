@@ -19,7 +19,7 @@
 pub mod adam;
 pub mod compose;
 pub mod cpu;
-mod flex;
+pub(crate) mod flex;
 pub mod remote;
 pub mod served;
 

@@ -5,8 +5,8 @@
 //! the client's graph holds a small key tensor that names it; the backward op sends the key and
 //! the output gradient, and gets the parameters' gradients back.
 //!
-//! A server of an older version has no handlers for these ops: [`connect`](crate::remote::connect)
-//! asks the server what it serves and records it here ([`set_served`]); a device whose server
+//! A server of an older version has no handlers for these ops: `remote::connect` asks the
+//! server what it serves and records it here ([`set_served`]); a device whose server
 //! did not say so runs the standard ops, as before. So does a client whose kernels are turned
 //! off (`MNIST_WORKBENCH_KERNELS=burn`), which is how `bench` measures both paths on one server.
 
@@ -84,15 +84,10 @@ pub fn set_served(device: &burn::backend::RemoteDevice, served: bool) {
 
 /// Whether `device` is a remote device whose server runs our kernels.
 pub fn served(device: &burn::tensor::Device) -> bool {
-    let burn::backend::DispatchDevice::Remote(remote) = device.clone().inner().as_dispatch().clone() else {
-        return false;
-    };
-    let id = burn::backend::Device::to_id(&remote);
-    SERVED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .any(|(known, yes)| *known == id && *yes)
+    match device.clone().inner().as_dispatch() {
+        burn::backend::DispatchDevice::Remote(remote) => device_served(remote),
+        _ => false,
+    }
 }
 
 /// The client for a custom op on the device of `tensor`, when its server runs our kernels and
@@ -107,19 +102,37 @@ fn served_client(tensor: &FloatTensor<Remote>, adam: bool) -> Option<CustomOpCli
         return None;
     }
     let device = tensor.client.device();
+    device_served(device).then(|| CustomOpClient::new(device))
+}
+
+fn device_served(device: &burn::backend::RemoteDevice) -> bool {
     let id = burn::backend::Device::to_id(device);
-    let served = SERVED
+    SERVED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .any(|(known, yes)| *known == id && *yes);
-    served.then(|| CustomOpClient::new(device))
+        .any(|(known, yes)| *known == id && *yes)
 }
 
-/// The pooled output shape when the server's kernels can take these inputs (f32, a 4-d input
-/// and an odd square kernel, maps of at least 2×2, one value per output channel in each
-/// vector); `None` sends the block as standard ops. The server checks the same.
-pub(crate) fn pooled_shape(x: &Shape, weight: &Shape, vectors: &[Shape]) -> Option<Shape> {
+/// Most elements of any buffer a served op reads or makes (2^28 floats, 1 GiB): a larger block
+/// or parameter runs as standard ops, and a server refuses such an op (sizes are checked, never
+/// multiplied unchecked, before anything is allocated).
+pub const MAX_SERVED_ELEMENTS: usize = 1 << 28;
+/// Widest kernel a served block takes.
+pub const MAX_SERVED_KERNEL: usize = 31;
+
+/// The product of `dims` when it is at most [`MAX_SERVED_ELEMENTS`].
+pub(crate) fn served_elements(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, d| n.checked_mul(*d))
+        .filter(|n| *n <= MAX_SERVED_ELEMENTS)
+}
+
+/// The pooled output shape when the server's kernels can take these inputs (a 4-d input and an
+/// odd square kernel of at most [`MAX_SERVED_KERNEL`], maps of at least 2×2, one value per
+/// output channel in each vector, every buffer within [`MAX_SERVED_ELEMENTS`]); `None` sends
+/// the block as standard ops. The server checks the same.
+pub fn pooled_shape(x: &Shape, weight: &Shape, vectors: &[Shape]) -> Option<Shape> {
     if x.num_dims() != 4 || weight.num_dims() != 4 {
         return None;
     }
@@ -127,7 +140,21 @@ pub(crate) fn pooled_shape(x: &Shape, weight: &Shape, vectors: &[Shape]) -> Opti
     let (co, wi, k, k2) = (weight[0], weight[1], weight[2], weight[3]);
     let fits = n > 0 && ci > 0 && co > 0 && h >= 2 && w >= 2 && wi == ci && k == k2 && k % 2 == 1;
     let vectors_fit = vectors.iter().all(|v| v.num_dims() == 1 && v[0] == co);
-    (fits && vectors_fit).then(|| Shape::new([n, co, h / 2, w / 2]))
+    if !(fits && vectors_fit && k <= MAX_SERVED_KERNEL) {
+        return None;
+    }
+    // The input, the weights, the padded input and the convolution's output.
+    let pad = k / 2;
+    let buffers = [
+        served_elements(&[n, ci, h, w]),
+        served_elements(&[co, ci, k, k]),
+        served_elements(&[n, ci, h + 2 * pad, w + 2 * pad]),
+        served_elements(&[n, co, h, w]),
+    ];
+    buffers
+        .iter()
+        .all(Option::is_some)
+        .then(|| Shape::new([n, co, h / 2, w / 2]))
 }
 
 /// The pooled shape for these tensors, also checking their dtype.
@@ -200,7 +227,13 @@ impl ConvBlockOps for Remote {
             return compose::conv_norm_relu_pool::<Self>(x, weight, gamma, beta, epsilon);
         };
         let inputs = vec![x, weight, gamma, beta];
-        let [output, mean, variance] = three(untracked_block(&client, BlockKind::BatchNorm, inputs, pooled, epsilon));
+        let [output, mean, variance] = three(untracked_block(
+            &client,
+            BlockKind::BatchNorm,
+            inputs,
+            pooled,
+            epsilon,
+        ));
         NormalizedBlock {
             output,
             mean,
@@ -251,9 +284,18 @@ fn register_server_grads<const N: usize>(ops: Ops<Arc<ServerState>, N>, grads: &
         .collect();
     let mask = wanted.iter().fold(0u64, |mask, (i, _)| mask | 1 << i);
     let client = CustomOpClient::new(state.key.client.device());
-    let shapes = wanted.iter().map(|(i, _)| state.input_shapes[*i].clone()).collect();
+    let shapes = wanted
+        .iter()
+        .map(|(i, _)| state.input_shapes[*i].clone())
+        .collect();
     let inputs = vec![state.key.clone(), grad];
-    let computed = send(&client, BLOCK_BACKWARD_OP, inputs, shapes, vec![ScalarIr::UInt(mask)]);
+    let computed = send(
+        &client,
+        BLOCK_BACKWARD_OP,
+        inputs,
+        shapes,
+        vec![ScalarIr::UInt(mask)],
+    );
     super::record(|runs| runs.remote_block_backwards += 1);
     for ((_, node), grad) in wanted.into_iter().zip(computed) {
         grads.register::<Remote>(node.id, grad);
@@ -305,16 +347,18 @@ fn tracked_block(
     ];
     let mut out = send(client, TRACKED_BLOCK_OP, inputs, outputs, scalars);
     super::record(|runs| runs.remote_blocks += 1);
-    let key = out.pop().unwrap_or_else(|| unreachable!("a tracked block op declares its key"));
+    let key = out
+        .pop()
+        .unwrap_or_else(|| unreachable!("a tracked block op declares its key"));
     (out, Arc::new(ServerState { key, input_shapes }))
 }
 
 /// Which of `tensors` are tracked, as bits in input order.
 fn tracked_mask<C: CheckpointStrategy>(tensors: &[&FloatTensor<Autodiff<Remote, C>>]) -> u64 {
-    tensors
-        .iter()
-        .enumerate()
-        .fold(0, |mask, (i, t)| if t.is_tracked() { mask | 1 << i } else { mask })
+    tensors.iter().enumerate().fold(
+        0,
+        |mask, (i, t)| if t.is_tracked() { mask | 1 << i } else { mask },
+    )
 }
 
 impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Remote, C> {
@@ -378,7 +422,12 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Remote, C> {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> NormalizedBlock<Self> {
-        let inner = [x.primitive(), weight.primitive(), gamma.primitive(), beta.primitive()];
+        let inner = [
+            x.primitive(),
+            weight.primitive(),
+            gamma.primitive(),
+            beta.primitive(),
+        ];
         let served = served_client(inner[0], false).zip(block_shape(&inner));
         let Some((client, pooled)) = served else {
             return compose::conv_norm_relu_pool::<Self>(x, weight, gamma, beta, epsilon);
@@ -458,7 +507,8 @@ impl AdamOps for Remote {
         let shape = state.param.shape();
         let plain = [&state.param, &state.moment_1, &state.moment_2, &grad]
             .iter()
-            .all(|t| t.dtype() == DType::F32 && t.shape() == shape);
+            .all(|t| t.dtype() == DType::F32 && t.shape() == shape)
+            && served_elements(&shape).is_some();
         let client = served_client(&state.param, true).filter(|_| plain);
         let Some(client) = client else {
             return super::adam::compose::<Self>(state, grad, step);

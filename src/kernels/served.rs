@@ -1,12 +1,14 @@
 //! The server's side of [`remote`](super::remote): handlers for the block and Adam ops, which
-//! run the flex kernels on the tensors the ops name. A tracked block runs under autodiff on the
-//! server (`Autodiff<Flex>`, so a non-finite input takes the composition exactly as it does
-//! locally) and keeps its graph until the backward op asks for the gradients or the client
-//! drops the block's key tensor.
+//! run the flex kernels on the tensors the ops name. A tracked block keeps what its backward
+//! needs (the kernels' saved buffers; for a block the kernels do not take, a non-finite input
+//! say, burn's autodiff graph of the composition, exactly as locally) until the backward op
+//! asks for the gradients or the client drops the block's key tensor.
 //!
-//! An op that does not fit (wrong counts, shapes, dtypes or scalars, a key this server never
-//! gave out) stops with a message naming what was wrong; the server turns that into a log
-//! line and closes that connection only.
+//! Every op is checked before anything is computed or allocated: tensor counts, dtypes,
+//! shapes (and the sizes they imply, within [`MAX_SERVED_ELEMENTS`]), scalars, the declared
+//! outputs, a key only through the very tensor it was given out as. An op that does not fit
+//! stops with a message naming the op and what was wrong; burn-remote turns that into a log
+//! line and closes that session only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +22,12 @@ use burn::tensor::{Bytes, DType, FloatDType, Shape, TensorData};
 use burn_flex::{FlexDevice, FlexTensor};
 
 use super::adam::{AdamOps, AdamTensors};
-use super::remote::{ADAM_OP, BLOCK_BACKWARD_OP, BLOCK_OP, BlockKind, KEY_LEN, TRACKED_BLOCK_OP, adam_step, pooled_shape};
+use super::cpu::block::Saved;
+use super::flex::{backward_kept, forward_kept};
+use super::remote::{
+    ADAM_OP, BLOCK_BACKWARD_OP, BLOCK_OP, BlockKind, KEY_LEN, MAX_SERVED_ELEMENTS, TRACKED_BLOCK_OP,
+    adam_step, pooled_shape, served_elements,
+};
 use super::{ConvBlockOps, RunningNorm};
 
 type Handles = HandleContainer<HandleKind<Flex>>;
@@ -71,48 +78,83 @@ fn inputs(handles: &mut Handles, ir: &CustomOpIr, count: usize) -> Vec<FlexTenso
         .collect()
 }
 
-/// The kind, inputs and epsilon of a block op, checked the way the client checks them.
-fn block_inputs(handles: &mut Handles, ir: &CustomOpIr) -> (BlockKind, Vec<FlexTensor>, f64) {
-    let kind = BlockKind::from_code(scalar_uint(ir, 0))
-        .unwrap_or_else(|| refuse(ir, "unknown block kind"));
-    let epsilon = scalar_float(ir, 1);
-    let tensors = inputs(handles, ir, kind.inputs());
-    let vectors: Vec<Shape> = tensors[2..].iter().map(|t| t.shape()).collect();
-    let f32s = tensors.iter().all(|t| t.dtype() == DType::F32);
-    if !f32s || pooled_shape(&tensors[0].shape(), &tensors[1].shape(), &vectors).is_none() {
-        refuse(ir, "inputs of shapes or dtypes the block kernels do not take");
-    }
-    (kind, tensors, epsilon)
+/// The dims of `shape`.
+fn dims(shape: &Shape) -> Vec<usize> {
+    (0..shape.num_dims()).map(|i| shape[i]).collect()
 }
 
-/// Registers `outputs` under the ids the op declared, checking that they are what the client
-/// was told to expect.
-fn publish(handles: &mut Handles, ir: &CustomOpIr, outputs: Vec<FlexTensor>) {
-    if ir.outputs.len() != outputs.len() {
-        refuse(ir, format_args!("{} outputs declared, {} computed", ir.outputs.len(), outputs.len()));
+/// Refuses the op unless it declares exactly these f32 outputs (checked before computing).
+fn expect_outputs(ir: &CustomOpIr, shapes: &[Shape]) {
+    if ir.outputs.len() != shapes.len() {
+        refuse(
+            ir,
+            format_args!(
+                "{} outputs declared, the op makes {}",
+                ir.outputs.len(),
+                shapes.len()
+            ),
+        );
     }
-    for (declared, tensor) in ir.outputs.iter().zip(outputs) {
-        if declared.shape != tensor.shape() || declared.dtype != tensor.dtype() {
+    for (i, (declared, shape)) in ir.outputs.iter().zip(shapes).enumerate() {
+        if declared.shape != *shape || declared.dtype != DType::F32 {
             refuse(
                 ir,
                 format_args!(
-                    "an output declared {:?} {:?} is {:?} {:?}",
-                    declared.shape,
-                    declared.dtype,
-                    tensor.shape(),
-                    tensor.dtype()
+                    "output {i} declared {:?} {:?}, the op makes {shape:?} F32",
+                    declared.shape, declared.dtype
                 ),
             );
         }
+    }
+}
+
+/// The kind, inputs, epsilon and pooled shape of a block op, checked the way the client checks
+/// them.
+fn block_inputs(handles: &mut Handles, ir: &CustomOpIr) -> (BlockKind, Vec<FlexTensor>, f64, Shape) {
+    let kind = BlockKind::from_code(scalar_uint(ir, 0)).unwrap_or_else(|| refuse(ir, "unknown block kind"));
+    let epsilon = scalar_float(ir, 1);
+    let tensors = inputs(handles, ir, kind.inputs());
+    let vectors: Vec<Shape> = tensors[2..].iter().map(|t| t.shape()).collect();
+    let pooled = pooled_shape(&tensors[0].shape(), &tensors[1].shape(), &vectors)
+        .filter(|_| tensors.iter().all(|t| t.dtype() == DType::F32))
+        .unwrap_or_else(|| {
+            refuse(
+                ir,
+                "inputs of shapes, sizes or dtypes the block kernels do not take",
+            )
+        });
+    (kind, tensors, epsilon, pooled)
+}
+
+/// The outputs a block makes: pooled maps, then (BatchNorm with batch statistics) mean and
+/// variance.
+fn block_outputs(kind: BlockKind, pooled: &Shape) -> Vec<Shape> {
+    let co = pooled[1];
+    match kind {
+        BlockKind::BatchNorm => vec![pooled.clone(), Shape::new([co]), Shape::new([co])],
+        _ => vec![pooled.clone()],
+    }
+}
+
+/// Registers `outputs` under the ids the op declared (checked by [`expect_outputs`] before the
+/// computation; checked again here against what was computed).
+fn publish(handles: &mut Handles, ir: &CustomOpIr, outputs: Vec<FlexTensor>) {
+    let made: Vec<Shape> = outputs.iter().map(|t| t.shape()).collect();
+    expect_outputs(ir, &made);
+    for (declared, tensor) in ir.outputs.iter().zip(outputs) {
         handles.register_float_tensor::<Flex>(&declared.id, tensor);
     }
     SERVED.fetch_add(1, Ordering::Relaxed);
 }
 
 fn block(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
-    let (kind, tensors, epsilon) = block_inputs(handles, ir);
+    let (kind, tensors, epsilon, pooled) = block_inputs(handles, ir);
+    expect_outputs(ir, &block_outputs(kind, &pooled));
     let mut t = tensors.into_iter();
-    let mut next = || t.next().unwrap_or_else(|| unreachable!("counted by block_inputs"));
+    let mut next = || {
+        t.next()
+            .unwrap_or_else(|| unreachable!("counted by block_inputs"))
+    };
     let outputs = match kind {
         BlockKind::Bias => vec![Flex::conv_relu_pool(next(), next(), next())],
         BlockKind::BatchNorm => {
@@ -136,12 +178,23 @@ fn block(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
 
 type Ad = Autodiff<Flex>;
 
-/// A tracked block's graph on the server, until its backward runs.
+/// What a tracked block's backward needs.
+enum Kept {
+    /// The kernels' saved buffers.
+    Kernels(Arc<Saved>),
+    /// burn's autodiff graph of the composition: the inputs as leaves (those the client tracks
+    /// require gradients) and the pooled output.
+    Graph {
+        leaves: Vec<FloatTensor<Ad>>,
+        output: FloatTensor<Ad>,
+    },
+}
+
+/// A tracked block on the server, until its backward takes it or its key is dropped.
 struct State {
-    /// The inputs as autodiff leaves (those the client tracks require gradients).
-    leaves: Vec<FloatTensor<Ad>>,
-    /// The block's pooled output.
-    output: FloatTensor<Ad>,
+    kept: Kept,
+    input_shapes: Vec<Shape>,
+    output_shape: Shape,
     /// The key tensor's buffer: the state is only found through that very tensor, and is
     /// dropped once the client has dropped it.
     key: Weak<Bytes>,
@@ -151,12 +204,39 @@ struct State {
 static STATES: Mutex<Option<HashMap<u64, State>>> = Mutex::new(None);
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
-fn tracked_block(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
-    let (kind, tensors, epsilon) = block_inputs(handles, ir);
-    if kind == BlockKind::RunningNorm {
-        refuse(ir, "a block with running statistics is not tracked");
+/// Runs `f` on the states after dropping those whose key the client dropped without a
+/// backward (or whose session ended); lets burn's autodiff free the graphs among them.
+fn with_states<T>(device: &FlexDevice, f: impl FnOnce(&mut HashMap<u64, State>) -> T) -> T {
+    let (out, graphs_dropped) = {
+        let mut states = STATES.lock().unwrap_or_else(|e| e.into_inner());
+        let states = states.get_or_insert_with(HashMap::new);
+        let before = states
+            .values()
+            .filter(|s| matches!(s.kept, Kept::Graph { .. }))
+            .count();
+        states.retain(|_, s| s.key.strong_count() > 0);
+        let after = states
+            .values()
+            .filter(|s| matches!(s.kept, Kept::Graph { .. }))
+            .count();
+        (f(states), after < before)
+    };
+    if graphs_dropped {
+        // burn's autodiff frees the graphs of dropped tensors during a backward pass only.
+        let leaf = Flex::float_zeros(Shape::new([1]), device, FloatDType::F32);
+        let leaf = Ad::float_set_require_grad(Ad::from_inner(leaf), true);
+        drop(Ad::backward(Ad::float_sum(leaf)));
     }
-    let tracked = scalar_uint(ir, 2);
+    out
+}
+
+/// The block composed from burn's ops under autodiff (a block the kernels do not take).
+fn graph_forward(
+    kind: BlockKind,
+    tensors: Vec<FlexTensor>,
+    epsilon: f64,
+    tracked: u64,
+) -> (Vec<FlexTensor>, Kept) {
     let leaves: Vec<FloatTensor<Ad>> = tensors
         .into_iter()
         .enumerate()
@@ -170,25 +250,41 @@ fn tracked_block(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
             (out.output, vec![Ad::inner(out.mean), Ad::inner(out.variance)])
         }
     };
+    let mut outputs = vec![Ad::inner(output.clone())];
+    outputs.append(&mut rest);
+    (outputs, Kept::Graph { leaves, output })
+}
+
+fn tracked_block(handles: &mut Handles, ir: &CustomOpIr, device: &FlexDevice) {
+    let (kind, tensors, epsilon, pooled) = block_inputs(handles, ir);
+    if kind == BlockKind::RunningNorm {
+        refuse(ir, "a block with running statistics is not tracked");
+    }
+    let tracked = scalar_uint(ir, 2);
+    if tracked >> kind.inputs() != 0 {
+        refuse(ir, "tracked inputs the block does not have");
+    }
+    let mut shapes = block_outputs(kind, &pooled);
+    shapes.push(Shape::new([KEY_LEN]));
+    expect_outputs(ir, &shapes);
+    let input_shapes: Vec<Shape> = tensors.iter().map(|t| t.shape()).collect();
+    let refs: Vec<&FlexTensor> = tensors.iter().collect();
+    let (mut outputs, kept) = match forward_kept(refs[0], refs[1], &refs[2..], epsilon) {
+        Some((outputs, saved)) => (outputs, Kept::Kernels(saved)),
+        None => graph_forward(kind, tensors, epsilon, tracked),
+    };
     let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed) ^ salt();
     let key_tensor = FlexTensor::from_data(TensorData::new(
         vec![f32::from_bits(key as u32), f32::from_bits((key >> 32) as u32)],
         [KEY_LEN],
     ));
     let state = State {
-        leaves,
-        output: output.clone(),
+        kept,
+        input_shapes,
+        output_shape: pooled,
         key: Arc::downgrade(&key_tensor.data_arc()),
     };
-    {
-        let mut states = STATES.lock().unwrap_or_else(|e| e.into_inner());
-        let states = states.get_or_insert_with(HashMap::new);
-        // States whose key the client has dropped (a forward without a backward) go now.
-        states.retain(|_, s| s.key.strong_count() > 0);
-        states.insert(key, state);
-    }
-    let mut outputs = vec![Ad::inner(output)];
-    outputs.append(&mut rest);
+    with_states(device, |states| states.insert(key, state));
     outputs.push(key_tensor);
     publish(handles, ir, outputs);
 }
@@ -201,61 +297,88 @@ fn salt() -> u64 {
 }
 
 /// Takes the state the key tensor `t` names, when it is that very tensor.
-fn take_state(ir: &CustomOpIr, t: &FlexTensor) -> State {
-    let key = match (t.dtype(), t.shape().dims::<1>()) {
+fn take_state(ir: &CustomOpIr, t: &FlexTensor, device: &FlexDevice) -> State {
+    let key = match (t.dtype(), dims(&t.shape()).as_slice()) {
         (DType::F32, [KEY_LEN]) if t.is_contiguous() => {
-            let bits: Vec<u32> = t.storage::<f32>()[..KEY_LEN].iter().map(|v| v.to_bits()).collect();
+            let bits: Vec<u32> = t.storage::<f32>()[..KEY_LEN]
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
             bits[0] as u64 | (bits[1] as u64) << 32
         }
         _ => refuse(ir, "the first input is not a block's key"),
     };
-    let mut states = STATES.lock().unwrap_or_else(|e| e.into_inner());
-    let states = states.get_or_insert_with(HashMap::new);
-    let owned = states
-        .get(&key)
-        .and_then(|s| s.key.upgrade())
-        .is_some_and(|bytes| Arc::ptr_eq(&bytes, &t.data_arc()));
-    if !owned {
-        refuse(ir, "no block state for this key (already used, or never given out)");
-    }
-    states.remove(&key).unwrap_or_else(|| unreachable!("found above"))
+    let taken = with_states(device, |states| {
+        let owned = states
+            .get(&key)
+            .and_then(|s| s.key.upgrade())
+            .is_some_and(|bytes| Arc::ptr_eq(&bytes, &t.data_arc()));
+        owned.then(|| states.remove(&key)).flatten()
+    });
+    // Refused after the lock is released: other sessions' states are untouched.
+    taken.unwrap_or_else(|| {
+        refuse(
+            ir,
+            "no block state for this key (already used, or never given out)",
+        )
+    })
 }
 
 fn block_backward(handles: &mut Handles, ir: &CustomOpIr, device: &FlexDevice) {
     let [key, grad] = <[FlexTensor; 2]>::try_from(inputs(handles, ir, 2))
         .unwrap_or_else(|_| unreachable!("counted by inputs"));
-    let state = take_state(ir, &key);
-    drop(key);
     let wanted = scalar_uint(ir, 0);
-    if grad.shape() != state.output.shape() || grad.dtype() != DType::F32 {
+    let state = take_state(ir, &key, device);
+    drop(key);
+    if grad.shape() != state.output_shape || grad.dtype() != DType::F32 {
         refuse(ir, "the output gradient does not have the block output's shape");
     }
-    if wanted >> state.leaves.len() != 0 {
+    if wanted >> state.input_shapes.len() != 0 {
         refuse(ir, "gradients asked for inputs the block does not have");
     }
-    // d/d(inputs) of Σ output · grad is the block's backward applied to grad.
-    let seeded = Ad::float_sum(Ad::float_mul(state.output, Ad::from_inner(grad)));
-    let grads = Ad::backward(seeded);
-    let outputs = state
-        .leaves
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| wanted & (1 << i) != 0)
-        .map(|(_, leaf)| {
-            Ad::grad(leaf, &grads).unwrap_or_else(|| Flex::float_zeros(leaf.shape(), device, FloatDType::F32))
-        })
+    let asked = |i: &usize| wanted & (1 << i) != 0;
+    let shapes: Vec<Shape> = (0..state.input_shapes.len())
+        .filter(asked)
+        .map(|i| state.input_shapes[i].clone())
         .collect();
+    expect_outputs(ir, &shapes);
+    let outputs = match state.kept {
+        Kept::Kernels(saved) => backward_kept(&saved, &grad, wanted),
+        Kept::Graph { leaves, output } => {
+            // d/d(inputs) of Σ output · grad is the block's backward applied to grad.
+            let grads = Ad::backward(Ad::float_sum(Ad::float_mul(output, Ad::from_inner(grad))));
+            (0..leaves.len())
+                .filter(asked)
+                .map(|i| {
+                    Ad::grad(&leaves[i], &grads).unwrap_or_else(|| {
+                        refuse(ir, format_args!("input {i} was not tracked in the forward"))
+                    })
+                })
+                .collect()
+        }
+    };
     publish(handles, ir, outputs);
 }
 
 fn adam(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
-    let step = adam_step(&ir.scalars).unwrap_or_else(|| refuse(ir, "the step's scalars are not an Adam step"));
+    let step =
+        adam_step(&ir.scalars).unwrap_or_else(|| refuse(ir, "the step's scalars are not an Adam step"));
     let [param, moment_1, moment_2, grad] = <[FlexTensor; 4]>::try_from(inputs(handles, ir, 4))
         .unwrap_or_else(|_| unreachable!("counted by inputs"));
     let shape = param.shape();
-    if [&moment_1, &moment_2, &grad].iter().any(|t| t.shape() != shape) {
-        refuse(ir, "the moments and the gradient do not have the parameter's shape");
+    let fits = [&param, &moment_1, &moment_2, &grad]
+        .iter()
+        .all(|t| t.shape() == shape && t.dtype() == DType::F32);
+    if !fits || served_elements(&dims(&shape)).is_none() {
+        refuse(
+            ir,
+            format_args!(
+                "the parameter, moments and gradient must be f32 of one shape of at most \
+                 {MAX_SERVED_ELEMENTS} elements"
+            ),
+        );
     }
+    expect_outputs(ir, &[shape.clone(), shape.clone(), shape]);
     let state = AdamTensors {
         param,
         moment_1,
@@ -264,3 +387,7 @@ fn adam(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
     let out = Flex::adam_update(state, grad, step);
     publish(handles, ir, vec![out.param, out.moment_1, out.moment_2]);
 }
+
+#[cfg(test)]
+#[path = "served_tests.rs"]
+mod tests;

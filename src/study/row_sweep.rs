@@ -219,7 +219,7 @@ impl Study for RowSweep {
                     model,
                     &inputs.data()?.test,
                     &batch_config,
-                    &device,
+                    &inputs.devices()?,
                     reporter,
                 )?)
             }

@@ -9,19 +9,21 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use burn::tensor::Device;
+mod compute;
 
+pub use compute::batch_sweep;
+
+use super::shared::devices_summary;
 use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
-use crate::analysis::rows::{Bar, MarginClasses, ROWS, RowRange, erase_rows, paint_bar};
-use crate::data::{Digits, IMAGE_PIXELS, NUM_CLASSES};
+use crate::analysis::rows::{MarginClasses, ROWS, RowRange};
+use crate::experiment::pool::DeviceTally;
+use crate::data::NUM_CLASSES;
 use crate::figure::Canvas;
 use crate::figure::plot::{Axes, PAPER, SERIES};
 use crate::jobs::Reporter;
-use crate::model::Model;
-use crate::model::mc::{McDropout, logits_of_intensities};
+use crate::model::mc::McDropout;
 use crate::report::{Figure, title};
 use crate::run::RunConfig;
-use crate::train::metrics::argmax;
 
 /// The `probe batch-sweep` study.
 pub struct BatchSweepStudy;
@@ -232,6 +234,7 @@ impl Study for BatchSweepStudy {
     const TIE: Tie = Tie::Data;
     const LANE: Lane = Lane::Probe;
     const DEFAULT_DEVICE: &'static str = "flex";
+    const SPREADS: bool = true;
 
     type Config = BatchSweepSettings;
     type Args = BatchSweepArgs;
@@ -279,9 +282,9 @@ impl Study for BatchSweepStudy {
         reporter: &mut Reporter,
     ) -> Result<BatchSweep, StudyError> {
         Self::validate(config)?;
-        let (model, device) = inputs.model_on_device()?;
+        let model = inputs.model()?;
         let data = inputs.data()?;
-        batch_sweep(model, &data.test, &config.engine_config(), &device, reporter)
+        batch_sweep(model, &data.test, &config.engine_config(), &inputs.devices()?, reporter)
     }
 
     fn save(results: &BatchSweep, dir: &Path) -> Result<(), StudyError> {
@@ -300,7 +303,7 @@ impl Study for BatchSweepStudy {
     }
 
     fn summary(results: &BatchSweep) -> String {
-        flip_lines(results)
+        flip_lines(results) + &devices_summary(&results.devices, None)
     }
 }
 
@@ -339,6 +342,12 @@ pub struct ImageFlip {
     pub at: Option<RowRange>,
     /// What the image became.
     pub became: Option<u8>,
+    /// The device that ran this image (empty in results written before batch sweeps spread).
+    #[serde(default)]
+    pub device: String,
+    /// Seconds it took there.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// How many rows it takes, over many images.
@@ -350,6 +359,9 @@ pub struct BatchSweep {
     pub erased: Vec<ImageFlip>,
     /// Images of the rival class, bar painted.
     pub painted: Vec<ImageFlip>,
+    /// Each device's share of the images (empty before batch sweeps spread).
+    #[serde(default)]
+    pub devices: Vec<DeviceTally>,
 }
 
 impl BatchSweep {
@@ -371,139 +383,6 @@ impl BatchSweep {
         }
         h
     }
-}
-
-/// The first (fewest rows) flipping erasure of one image, trying short ranges first.
-fn first_erase_flip(
-    model: &Model,
-    image: &[f32],
-    original: u8,
-    mc: Option<McDropout>,
-    device: &Device,
-) -> (Option<usize>, Option<RowRange>, Option<u8>) {
-    // Widths are tried in growing groups, so an image that flips early costs few passes.
-    for widths in [1..=3, 4..=8, 9..=16, 17..=ROWS] {
-        let mut tried = Vec::new();
-        let mut batch = Vec::new();
-        for w in widths {
-            for a in 0..=ROWS - w {
-                tried.push((a, a + w - 1));
-                batch.extend(erase_rows(image, (a, a + w - 1)));
-            }
-        }
-        let logits = logits_of_intensities(model, &batch, mc, device);
-        if let Some((range, l)) = tried
-            .iter()
-            .zip(&logits)
-            .find(|(_, l)| argmax(&l[..]) != original)
-        {
-            return (Some(range.1 - range.0 + 1), Some(*range), Some(argmax(l)));
-        }
-    }
-    (None, None, None)
-}
-
-fn first_bar_flip(
-    model: &Model,
-    image: &[f32],
-    original: u8,
-    max_bar: usize,
-    mc: Option<McDropout>,
-    device: &Device,
-) -> (Option<usize>, Option<RowRange>, Option<u8>) {
-    let mut tried = Vec::new();
-    let mut batch = Vec::new();
-    for thickness in 1..=max_bar.clamp(1, ROWS) {
-        let bar = Bar::for_image(image, thickness);
-        for row in 0..=ROWS - thickness {
-            tried.push((thickness, row));
-            batch.extend(paint_bar(image, row, bar));
-        }
-    }
-    let logits = logits_of_intensities(model, &batch, mc, device);
-    tried
-        .iter()
-        .zip(&logits)
-        .find(|(_, l)| argmax(&l[..]) != original)
-        .map_or((None, None, None), |(&(t, row), l)| {
-            (Some(t), Some((row, row + t - 1)), Some(argmax(l)))
-        })
-}
-
-/// For up to `per_class` correctly predicted test images of each class: the fewest erased
-/// rows that change a target image's prediction, and the thinnest bar that changes a rival
-/// image's.
-pub fn batch_sweep(
-    model: &Model,
-    test: &Digits,
-    config: &BatchSweepConfig,
-    device: &Device,
-    reporter: &mut Reporter,
-) -> Result<BatchSweep, StudyError> {
-    if config.per_class == 0 || config.classes.target == config.classes.rival {
-        return Err(StudyError::Config(
-            "choose two different classes and at least one image".into(),
-        ));
-    }
-    let pick = |class: u8| -> Vec<usize> {
-        (0..test.len())
-            .filter(|&i| test.labels[i] == class)
-            .take(config.per_class * 2)
-            .collect()
-    };
-    let mut out = BatchSweep {
-        config: config.clone(),
-        erased: Vec::new(),
-        painted: Vec::new(),
-    };
-    let groups = [(config.classes.target, true), (config.classes.rival, false)];
-    for (g, (class, erase)) in groups.into_iter().enumerate() {
-        let candidates = pick(class);
-        let mut images = Vec::with_capacity(candidates.len() * IMAGE_PIXELS);
-        for &i in &candidates {
-            images.extend(test.intensities(i));
-        }
-        let first = logits_of_intensities(model, &images, config.mc, device);
-        let correct: Vec<usize> = (0..candidates.len())
-            .filter(|&k| argmax(&first[k]) == class)
-            .take(config.per_class)
-            .collect();
-        for (done, &k) in correct.iter().enumerate() {
-            reporter.check()?;
-            reporter.progress(
-                format!(
-                    "{} {class}s: image {}/{}",
-                    if erase {
-                        "erasing rows of"
-                    } else {
-                        "painting a bar on"
-                    },
-                    done + 1,
-                    correct.len()
-                ),
-                (g as f64 + done as f64 / correct.len() as f64) / 2.0,
-            );
-            let image = &images[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
-            let (rows, at, became) = if erase {
-                first_erase_flip(model, image, class, config.mc, device)
-            } else {
-                first_bar_flip(model, image, class, config.max_bar, config.mc, device)
-            };
-            let flip = ImageFlip {
-                index: candidates[k],
-                rows,
-                at,
-                became,
-            };
-            if erase {
-                out.erased.push(flip);
-            } else {
-                out.painted.push(flip);
-            }
-        }
-    }
-    reporter.progress("done", 1.0);
-    Ok(out)
 }
 
 fn histogram_panel(c: &mut Canvas, axes: Axes, counts: &[usize], title: &str, x_label: &str, color: [u8; 3]) {
