@@ -2,8 +2,9 @@
 //! [`ConvBlockOps`](super::ConvBlockOps) (what wgpu and remote devices run), the fallback of the
 //! flex kernels for inputs they do not take, and what the kernels are tested against.
 
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, TensorMetadata};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, TensorMetadata};
 use burn::tensor::ops::ConvOptions;
 
 use super::{NormalizedBlock, RunningNorm};
@@ -73,4 +74,38 @@ pub fn conv_norm_eval<B: Backend>(
 ) -> FloatTensor<B> {
     let (weight, bias) = fold_norm::<B>(weight, norm, epsilon);
     conv_relu_pool::<B>(x, weight, bias)
+}
+
+/// A block of `B`'s tensors under autodiff: `(x, weight, bias) → pooled output`.
+pub type AutodiffBlock<B, C> = fn(
+    FloatTensor<Autodiff<B, C>>,
+    FloatTensor<Autodiff<B, C>>,
+    FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>>;
+
+/// [`ConvBlockOps::conv_norm_eval`](super::ConvBlockOps::conv_norm_eval) under autodiff over a
+/// backend `B` whose own op is the fast one: with any input tracked (input gradients of an
+/// eval-mode network) the fold and `tracked_block` (the autodiff backend's `conv_relu_pool`);
+/// otherwise `B`'s op on the inner tensors.
+pub fn conv_norm_eval_autodiff<B: super::ConvBlockOps, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    norm: RunningNorm<Autodiff<B, C>>,
+    epsilon: f64,
+    tracked_block: AutodiffBlock<B, C>,
+) -> FloatTensor<Autodiff<B, C>> {
+    let tracked = [&x, &weight, &norm.gamma, &norm.beta, &norm.mean, &norm.variance]
+        .iter()
+        .any(|t| t.is_tracked());
+    if tracked {
+        let (weight, bias) = fold_norm::<Autodiff<B, C>>(weight, norm, epsilon);
+        return tracked_block(x, weight, bias);
+    }
+    let inner = RunningNorm {
+        gamma: norm.gamma.into_primitive(),
+        beta: norm.beta.into_primitive(),
+        mean: norm.mean.into_primitive(),
+        variance: norm.variance.into_primitive(),
+    };
+    Autodiff::<B, C>::from_inner(B::conv_norm_eval(x.into_primitive(), weight.into_primitive(), inner, epsilon))
 }

@@ -380,26 +380,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Flex, C> {
         norm: RunningNorm<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let tracked = [&x, &weight, &norm.gamma, &norm.beta, &norm.mean, &norm.variance]
-            .iter()
-            .any(|t| t.is_tracked());
-        if tracked {
-            // Gradients wanted (input gradients of an eval-mode network): fold with tracked ops.
-            let (weight, bias) = compose::fold_norm::<Self>(weight, norm, epsilon);
-            return Self::conv_relu_pool(x, weight, bias);
-        }
-        let inner = RunningNorm {
-            gamma: norm.gamma.into_primitive(),
-            beta: norm.beta.into_primitive(),
-            mean: norm.mean.into_primitive(),
-            variance: norm.variance.into_primitive(),
-        };
-        Self::from_inner(Flex::conv_norm_eval(
-            x.into_primitive(),
-            weight.into_primitive(),
-            inner,
-            epsilon,
-        ))
+        compose::conv_norm_eval_autodiff::<Flex, C>(x, weight, norm, epsilon, Self::conv_relu_pool)
     }
 
     fn conv_norm_relu_pool(

@@ -302,24 +302,14 @@ fn register_server_grads<const N: usize>(ops: Ops<Arc<ServerState>, N>, grads: &
     }
 }
 
+/// The backward of a block with `N` inputs computed on the server.
 #[derive(Debug)]
-struct ServedBiasBackward;
+struct ServedBackward<const N: usize>;
 
-impl Backward<Remote, 3> for ServedBiasBackward {
+impl<const N: usize> Backward<Remote, N> for ServedBackward<N> {
     type State = Arc<ServerState>;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        register_server_grads(ops, grads);
-    }
-}
-
-#[derive(Debug)]
-struct ServedNormBackward;
-
-impl Backward<Remote, 4> for ServedNormBackward {
-    type State = Arc<ServerState>;
-
-    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         register_server_grads(ops, grads);
     }
 }
@@ -373,7 +363,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Remote, C> {
             return compose::conv_relu_pool::<Self>(x, weight, bias);
         };
         let tracked = tracked_mask::<C>(&[&x, &weight, &bias]);
-        let prep = ServedBiasBackward.prepare::<C>([x.node(), weight.node(), bias.node()]);
+        let prep = ServedBackward::<3>.prepare::<C>([x.node(), weight.node(), bias.node()]);
         let inputs = vec![x.into_primitive(), weight.into_primitive(), bias.into_primitive()];
         match prep.compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
@@ -393,26 +383,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Remote, C> {
         norm: RunningNorm<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let tracked = [&x, &weight, &norm.gamma, &norm.beta, &norm.mean, &norm.variance]
-            .iter()
-            .any(|t| t.is_tracked());
-        if tracked {
-            // Gradients wanted (input gradients of an eval-mode network): fold with tracked ops.
-            let (weight, bias) = compose::fold_norm::<Self>(weight, norm, epsilon);
-            return Self::conv_relu_pool(x, weight, bias);
-        }
-        let inner = RunningNorm {
-            gamma: norm.gamma.into_primitive(),
-            beta: norm.beta.into_primitive(),
-            mean: norm.mean.into_primitive(),
-            variance: norm.variance.into_primitive(),
-        };
-        Self::from_inner(Remote::conv_norm_eval(
-            x.into_primitive(),
-            weight.into_primitive(),
-            inner,
-            epsilon,
-        ))
+        compose::conv_norm_eval_autodiff::<Remote, C>(x, weight, norm, epsilon, Self::conv_relu_pool)
     }
 
     fn conv_norm_relu_pool(
@@ -433,7 +404,7 @@ impl<C: CheckpointStrategy> ConvBlockOps for Autodiff<Remote, C> {
             return compose::conv_norm_relu_pool::<Self>(x, weight, gamma, beta, epsilon);
         };
         let tracked = tracked_mask::<C>(&[&x, &weight, &gamma, &beta]);
-        let prep = ServedNormBackward.prepare::<C>([x.node(), weight.node(), gamma.node(), beta.node()]);
+        let prep = ServedBackward::<4>.prepare::<C>([x.node(), weight.node(), gamma.node(), beta.node()]);
         let inputs = vec![
             x.into_primitive(),
             weight.into_primitive(),

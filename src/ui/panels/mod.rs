@@ -405,7 +405,7 @@ pub(crate) fn study_devices_ui(ui: &mut egui::Ui, wb: &Workbench, id: &str) {
 /// ([`Action::SetMoreDevices`](crate::ui::workbench::Action::SetMoreDevices)); a list that
 /// does not parse is shown with its error and not used.
 pub(crate) fn more_devices_ui(ui: &mut egui::Ui, wb: &Workbench) {
-    // One buffer for the three panels that show the field: they edit the same list.
+    // One buffer for the four panels that show the field: they edit the same list.
     let id = egui::Id::unique("more-devices-text");
     let current = || {
         wb.more_devices
@@ -418,7 +418,7 @@ pub(crate) fn more_devices_ui(ui: &mut egui::Ui, wb: &Workbench) {
     let mut error = None;
     ui.horizontal(|ui| {
         let label = ui.label("Also on").on_hover_text(
-            "Spread the models, fractions or trials over these devices too, each pulling the next \
+            "Spread the models, fractions, trials or batch images over these devices too, each pulling the next \
              item when it finishes one: remote://HOST:PORT of machines running `mnist-workbench \
              serve`, comma-separated. A device that fails mid-item leaves; its item runs elsewhere.",
         );

@@ -359,6 +359,8 @@ impl RowSweepPanel {
                 }
             });
         });
+        // The batch's images spread over these devices too, as the experiments' items do.
+        super::more_devices_ui(ui, wb);
         let Some((b, model_version)) = found else {
             return;
         };
