@@ -2,8 +2,9 @@
 //!
 //! One CNN block, conv (same padding) → (BatchNorm) → ReLU → 2×2 max pool, is a single op of
 //! [`ConvBlockOps`] instead of four burn ops. The trait's default bodies compose burn's standard
-//! ops ([`compose`]), so wgpu (`Cube`) and a remote device run exactly what they ran before;
-//! flex and autodiff-on-flex get the kernels of [`cpu`]: NHWC inside, convolutions as implicit
+//! ops ([`compose`]), so wgpu (`Cube`) runs exactly what it ran before; a remote device sends
+//! each block as one op to a flex server that runs these kernels ([`remote`], [`served`]), or
+//! the standard ops to one that does not; flex and autodiff-on-flex get the kernels of [`cpu`]: NHWC inside, convolutions as implicit
 //! GEMMs over a padded input (no im2col buffer), a direct kernel for single-channel input,
 //! BatchNorm statistics in two cache-resident passes per image, ReLU and pooling fused into
 //! the normalisation, the weight gradient as GEMMs against the same input rows, all parallel
