@@ -232,10 +232,13 @@ fn a_forward_without_a_backward_leaves_nothing_once_its_key_is_dropped() {
     ];
     let op = CustomOpIr::with_scalars(TRACKED_BLOCK_OP, &inputs, &outputs, scalars.clone());
     let kernels = super::super::Kernels::ALL;
+    let served = served_ops();
     assert_eq!(
         super::super::with_kernels(kernels, || refusal(tracked_block, &mut handles, &op)),
         None
     );
+    assert!(served_ops() > served, "the op counts as served");
+    assert!(handles.has_handle(&key), "the key was handed out");
     let held = count();
     assert!(held >= 1, "the state is kept while the key lives");
     // The client drops the key; the next tracked block sweeps the state away.
