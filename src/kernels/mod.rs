@@ -4,11 +4,11 @@
 //! [`ConvBlockOps`] instead of four burn ops. The trait's default bodies compose burn's standard
 //! ops ([`compose`]), so wgpu (`Cube`) runs exactly what it ran before; a remote device sends
 //! each block as one op to a flex server that runs these kernels ([`remote`], [`served`]), or
-//! the standard ops to one that does not; flex and autodiff-on-flex get the kernels of [`cpu`]: NHWC inside, convolutions as implicit
-//! GEMMs over a padded input (no im2col buffer), a direct kernel for single-channel input,
-//! BatchNorm statistics in two cache-resident passes per image, ReLU and pooling fused into
-//! the normalisation, the weight gradient as GEMMs against the same input rows, all parallel
-//! over the images of the batch. NaN propagates as through burn's ops.
+//! the standard ops to one that does not; flex and autodiff-on-flex get the kernels of
+//! [`cpu`]: NHWC inside, convolutions as implicit GEMMs over a padded input (no im2col
+//! buffer), a direct kernel for single-channel input, BatchNorm statistics in two
+//! cache-resident passes per image, ReLU and pooling fused into the normalisation, the weight
+//! gradient as GEMMs against the same input rows, all parallel over the images of the batch. NaN propagates as through burn's ops.
 //!
 //! Which path ran is observable: [`with_kernels`] chooses ours or burn's for one thread (the
 //! in-process `MNIST_WORKBENCH_KERNELS`), and [`runs_on_this_thread`] / [`runs_during`] count

@@ -58,6 +58,16 @@ impl BlockKind {
             .find(|k| *k as u64 == code)
     }
 
+    /// The shapes of the block's outputs for pooled maps of shape `pooled`: the maps, then
+    /// (BatchNorm with batch statistics) mean and variance per channel.
+    pub(crate) fn outputs(self, pooled: &Shape) -> Vec<Shape> {
+        let co = pooled[1];
+        match self {
+            Self::BatchNorm => vec![pooled.clone(), Shape::new([co]), Shape::new([co])],
+            _ => vec![pooled.clone()],
+        }
+    }
+
     /// Tensor inputs the op takes.
     pub(crate) fn inputs(self) -> usize {
         match self {
@@ -191,11 +201,7 @@ fn untracked_block(
     pooled: Shape,
     epsilon: f64,
 ) -> Vec<FloatTensor<Remote>> {
-    let co = pooled[1];
-    let outputs = match kind {
-        BlockKind::BatchNorm => vec![pooled, Shape::new([co]), Shape::new([co])],
-        _ => vec![pooled],
-    };
+    let outputs = kind.outputs(&pooled);
     let scalars = vec![ScalarIr::UInt(kind as u64), ScalarIr::Float(epsilon)];
     super::record(|runs| runs.remote_blocks += 1);
     send(client, BLOCK_OP, inputs, outputs, scalars)
@@ -324,11 +330,7 @@ fn tracked_block(
     epsilon: f64,
 ) -> (Vec<FloatTensor<Remote>>, Arc<ServerState>) {
     let input_shapes = inputs.iter().map(|t| t.shape()).collect();
-    let co = pooled[1];
-    let mut outputs = match kind {
-        BlockKind::BatchNorm => vec![pooled, Shape::new([co]), Shape::new([co])],
-        _ => vec![pooled],
-    };
+    let mut outputs = kind.outputs(&pooled);
     outputs.push(Shape::new([KEY_LEN]));
     let scalars = vec![
         ScalarIr::UInt(kind as u64),

@@ -126,16 +126,6 @@ fn block_inputs(handles: &mut Handles, ir: &CustomOpIr) -> (BlockKind, Vec<FlexT
     (kind, tensors, epsilon, pooled)
 }
 
-/// The outputs a block makes: pooled maps, then (BatchNorm with batch statistics) mean and
-/// variance.
-fn block_outputs(kind: BlockKind, pooled: &Shape) -> Vec<Shape> {
-    let co = pooled[1];
-    match kind {
-        BlockKind::BatchNorm => vec![pooled.clone(), Shape::new([co]), Shape::new([co])],
-        _ => vec![pooled.clone()],
-    }
-}
-
 /// Registers `outputs` under the ids the op declared (checked by [`expect_outputs`] before the
 /// computation; checked again here against what was computed).
 fn publish(handles: &mut Handles, ir: &CustomOpIr, outputs: Vec<FlexTensor>) {
@@ -149,7 +139,7 @@ fn publish(handles: &mut Handles, ir: &CustomOpIr, outputs: Vec<FlexTensor>) {
 
 fn block(handles: &mut Handles, ir: &CustomOpIr, _: &FlexDevice) {
     let (kind, tensors, epsilon, pooled) = block_inputs(handles, ir);
-    expect_outputs(ir, &block_outputs(kind, &pooled));
+    expect_outputs(ir, &kind.outputs(&pooled));
     let mut t = tensors.into_iter();
     let mut next = || {
         t.next()
@@ -264,7 +254,7 @@ fn tracked_block(handles: &mut Handles, ir: &CustomOpIr, device: &FlexDevice) {
     if tracked >> kind.inputs() != 0 {
         refuse(ir, "tracked inputs the block does not have");
     }
-    let mut shapes = block_outputs(kind, &pooled);
+    let mut shapes = kind.outputs(&pooled);
     shapes.push(Shape::new([KEY_LEN]));
     expect_outputs(ir, &shapes);
     let input_shapes: Vec<Shape> = tensors.iter().map(|t| t.shape()).collect();
