@@ -411,3 +411,40 @@ fn a_batch_sweep_spread_over_flex_and_a_server_gives_the_answers_of_one_device()
     let items: u64 = tallies.iter().map(|t| t["items"].as_u64().unwrap()).sum();
     assert_eq!(items as usize, placed["devices"].as_array().unwrap().len(), "{placed}");
 }
+
+/// A stability test's figures without where each batch ran, and where each ran.
+fn stability_figures(dir: &Path) -> (serde_json::Value, Vec<String>, serde_json::Value) {
+    let text = std::fs::read_to_string(dir.join("stability.json")).expect("stability.json");
+    let mut results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let batches = results.as_object_mut().unwrap().remove("batches").unwrap();
+    let tallies = results.as_object_mut().unwrap().remove("devices").unwrap();
+    let ran = batches.as_array().unwrap().iter().map(|b| b["device"].to_string()).collect();
+    (results, ran, tallies)
+}
+
+#[test]
+fn a_stability_test_spread_over_flex_and_a_server_gives_the_figures_of_one_device() {
+    let server = ServeFlex::start();
+    let (one, two) = (common::temp_dir("stability-one"), common::temp_dir("stability-two"));
+    let list = format!("flex,{}", server.address());
+    for (devices, out) in [("flex", &one), (list.as_str(), &two)] {
+        let args = [
+            "experiment", "stability", "--run", "bundled", "--synthetic", "--passes", "3",
+            "--out", out.to_str().unwrap(), "--device", devices,
+        ];
+        let (ok, out, err) = common::cli(&args, &[("MNIST_WORKBENCH_TOKEN", Path::new(TOKEN))], &[]);
+        assert!(ok, "{out}\n{err}");
+    }
+    let (figures, ran_alone, no_tallies) = stability_figures(&one);
+    let (spread_figures, ran, tallies) = stability_figures(&two);
+    assert!(ran.len() >= 2, "enough test batches to spread: {ran:?}");
+    assert_eq!(ran_alone.len(), ran.len());
+    assert_eq!(no_tallies, serde_json::json!([]), "one device keeps no tally");
+    assert!(figures["changed_images"].as_u64().unwrap() > 0, "dropout changes some prediction: {figures}");
+    assert_eq!(spread_figures, figures, "the same accuracies, entropies and unstable images");
+    // Both devices ran batches, and the results say which ran each and how many.
+    let devices: std::collections::BTreeSet<&String> = ran.iter().collect();
+    assert_eq!(devices.len(), 2, "{ran:?}");
+    let items: u64 = tallies.as_array().unwrap().iter().map(|t| t["items"].as_u64().unwrap()).sum();
+    assert_eq!(items as usize, ran.len(), "{tallies}");
+}

@@ -11,7 +11,7 @@ use mnist_workbench::data::{
 use mnist_workbench::device::flex;
 use mnist_workbench::study::ensemble::{EnsembleConfig, EnsembleResults, train_members};
 use mnist_workbench::study::ensemble::{GROUPS_FOLDER, run_ensemble, run_ensemble_on};
-use mnist_workbench::study::stability::{StabilityConfig, class_distribution, run_stability};
+use mnist_workbench::study::stability::{StabilityConfig, StabilityResults, class_distribution, run_stability};
 use mnist_workbench::experiment::stacked::evaluate_stacked;
 use mnist_workbench::study::subset_curve::{SubsetCurveConfig, SubsetCurveResults, run_subset_curve};
 use mnist_workbench::study::{Progress, Reporter, StudyError};
@@ -259,11 +259,16 @@ fn stability_passes_vary_with_dropout_and_repeat_with_the_seed() {
     };
     let (_, model) = common::collect(common::flex_job(config, data.clone()), &Default::default());
     let model = model.unwrap();
+    let devices = [flex()];
     let device = flex().device;
     let settings = StabilityConfig { passes: 6, seed: 1 };
-    let a = quiet(|r| run_stability(&settings, &model, &data, &device, r)).unwrap();
-    let b = quiet(|r| run_stability(&settings, &model, &data, &device, r)).unwrap();
-    assert_eq!(a, b, "same seed, same passes");
+    let a = quiet(|r| run_stability(&settings, &model, &data, &devices, r)).unwrap();
+    let b = quiet(|r| run_stability(&settings, &model, &data, &devices, r)).unwrap();
+    // Every figure repeats; only the seconds each batch took may differ.
+    let figures = |r: &StabilityResults| StabilityResults { batches: Vec::new(), ..r.clone() };
+    assert_eq!(figures(&a), figures(&b), "same seed, same passes");
+    assert_eq!(a.batches.len(), 1, "200 test images are one batch");
+    assert_eq!(a.batches[0].device, flex().name);
     assert_eq!(a.accuracies.len(), 6);
     assert!(a.changed_images > 0, "dropout 0.3 changes some prediction");
     assert_eq!(a.entropy.iter().filter(|&&e| e > 0.0).count(), a.changed_images);
@@ -285,7 +290,7 @@ fn stability_passes_vary_with_dropout_and_repeat_with_the_seed() {
         ),
         &Default::default(),
     );
-    let err = quiet(|r| run_stability(&settings, &mlp.unwrap(), &data, &device, r)).unwrap_err();
+    let err = quiet(|r| run_stability(&settings, &mlp.unwrap(), &data, &devices, r)).unwrap_err();
     assert!(err.to_string().contains("no dropout"), "{err}");
 }
 

@@ -237,10 +237,12 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
                 .cloned()
                 .unwrap_or(DeviceList(vec![DeviceChoice::Flex]));
             if list.0.len() > 1 && !study.spreads() {
+                let spreading: Vec<&str> =
+                    mnist_workbench::study::STUDIES.iter().filter(|s| s.spreads()).map(|s| s.id()).collect();
                 anyhow::bail!(
-                    "--device {list}: {} runs on one device (a list spreads the work of the ensemble, \
-                     the size curve and the sweep)",
-                    study.id()
+                    "--device {list}: {} runs on one device (a list spreads the work of {})",
+                    study.id(),
+                    spreading.join(", ")
                 );
             }
             select_devices(&list, &mut |note| eprintln!("device {note}"))?

@@ -91,8 +91,8 @@ pub struct AppArgs {
     reset_layout: bool,
     /// What "auto" means in the app: auto (wgpu on a hardware GPU, else the CPU), wgpu (any
     /// adapter, software ones too; the window then renders on burn's wgpu device), flex. More
-    /// devices after a comma (remote://HOST:PORT) fill the experiments' "Also on" list: the
-    /// ensemble, size curve and sweep spread their work over them too.
+    /// devices after a comma (remote://HOST:PORT) fill the "Also on" list: the ensemble, size
+    /// curve, sweep, stability test and batch sweep spread their work over them too.
     #[arg(long, default_value = "auto")]
     device: mnist_workbench::device::DeviceList,
     /// A PyTorch checkpoint (.pt, .pth, .safetensors) to import: the app opens with the

@@ -62,3 +62,31 @@ pub(crate) fn devices_summary(devices: &[crate::experiment::pool::DeviceTally], 
     format!("\n{took}on {} devices:\n  {}", devices.len(), lines.join("\n  "))
 }
 
+
+/// One model moved to each device of a pool once, by device name: the items a device runs
+/// share its copy.
+pub(crate) struct ModelOnDevices<'a> {
+    model: &'a crate::model::Model,
+    moved: std::sync::Mutex<Vec<(String, crate::model::Model)>>,
+}
+
+impl<'a> ModelOnDevices<'a> {
+    pub(crate) fn new(model: &'a crate::model::Model) -> Self {
+        Self {
+            model,
+            moved: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The model on `device`, moved there on first use.
+    pub(crate) fn on(&self, device: &crate::device::SelectedDevice) -> crate::model::Model {
+        use burn::module::Module as _;
+        let mut moved = self.moved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, model)) = moved.iter().find(|(name, _)| *name == device.name) {
+            return model.clone();
+        }
+        let model = self.model.clone().to_device(&device.device);
+        moved.push((device.name.clone(), model.clone()));
+        model
+    }
+}

@@ -56,7 +56,7 @@ fn results_folders() -> (PathBuf, PathBuf, PathBuf) {
         &StabilityConfig { passes: 2, seed: 1 },
         &model.unwrap(),
         &data,
-        &device.device,
+        std::slice::from_ref(&device),
         &mut Reporter::new(&mut sink, &never),
     )
     .unwrap()
@@ -188,6 +188,14 @@ fn damaged_results_files_are_refused_naming_the_file() {
             replace("\"index\": ", "\"index\": 99999"),
             load_stability,
             "stability.json",
+        ),
+        (
+            "stability.json a batch that ran for negative seconds",
+            &stability,
+            "stability.json",
+            replace("\"seconds\": ", "\"seconds\": -"),
+            load_stability,
+            "batches[0].seconds",
         ),
     ];
     for (name, folder, file, damage, load, needle) in cases {

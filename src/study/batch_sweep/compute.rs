@@ -3,8 +3,6 @@
 //! ([`crate::experiment::pool`]), so a device list spreads the images. An image's answer does
 //! not depend on where it ran: the dropout masks of each image come from the sweep's own seed.
 
-use std::sync::Mutex;
-
 use burn::module::Module as _;
 use burn::tensor::Device;
 
@@ -17,6 +15,7 @@ use crate::jobs::Reporter;
 use crate::model::Model;
 use crate::model::mc::{McDropout, logits_of_intensities};
 use crate::study::StudyError;
+use crate::study::shared::ModelOnDevices;
 use crate::train::metrics::argmax;
 
 /// A flip: rows (or bar thickness), where, and what the image became.
@@ -98,7 +97,6 @@ pub fn batch_sweep(
         .first()
         .ok_or_else(|| StudyError::Config("no device to run on".into()))?;
     let mut work = FlipWork {
-        model,
         config,
         groups: [(config.classes.target, true), (config.classes.rival, false)].map(|(class, erase)| Group {
             class,
@@ -106,7 +104,7 @@ pub fn batch_sweep(
             candidates: Vec::new(),
             images: Vec::new(),
         }),
-        on_devices: Mutex::new(Vec::new()),
+        on_devices: ModelOnDevices::new(model),
     };
     let mut items = Vec::new();
     for (g, group) in work.groups.iter_mut().enumerate() {
@@ -169,23 +167,9 @@ struct Group {
 
 /// The images of a batch sweep as pool work: an item is `(group, candidate)`.
 struct FlipWork<'a> {
-    model: &'a Model,
     config: &'a BatchSweepConfig,
     groups: [Group; 2],
-    /// The model on each device it has run on, by device name (moved there once).
-    on_devices: Mutex<Vec<(String, Model)>>,
-}
-
-impl FlipWork<'_> {
-    fn model_on(&self, device: &SelectedDevice) -> Model {
-        let mut models = self.on_devices.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, model)) = models.iter().find(|(name, _)| *name == device.name) {
-            return model.clone();
-        }
-        let model = self.model.clone().to_device(&device.device);
-        models.push((device.name.clone(), model.clone()));
-        model
-    }
+    on_devices: ModelOnDevices<'a>,
 }
 
 impl ItemWork for FlipWork<'_> {
@@ -202,7 +186,7 @@ impl ItemWork for FlipWork<'_> {
         if ctx.stopping() {
             return Err(ItemFailure::Study(StudyError::Cancelled));
         }
-        let model = self.model_on(device);
+        let model = self.on_devices.on(device);
         let group = &self.groups[g];
         let image = &group.images[k * IMAGE_PIXELS..(k + 1) * IMAGE_PIXELS];
         let (mc, on) = (self.config.mc, &device.device);

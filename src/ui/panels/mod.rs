@@ -400,7 +400,8 @@ pub(crate) fn study_devices_ui(ui: &mut egui::Ui, wb: &Workbench, id: &str) {
     }
 }
 
-/// The devices an ensemble, size curve or sweep spreads its work over besides the app's own:
+/// The devices a study that spreads its work (ensemble, size curve, sweep, stability test,
+/// batch sweep) runs on besides the app's own:
 /// a comma-separated list (`remote://gpu1:3950, remote://gpu2:3950`), kept by the workbench
 /// ([`Action::SetMoreDevices`](crate::ui::workbench::Action::SetMoreDevices)); a list that
 /// does not parse is shown with its error and not used.
@@ -418,7 +419,7 @@ pub(crate) fn more_devices_ui(ui: &mut egui::Ui, wb: &Workbench) {
     let mut error = None;
     ui.horizontal(|ui| {
         let label = ui.label("Also on").on_hover_text(
-            "Spread the models, fractions, trials or batch images over these devices too, each pulling the next \
+            "Spread the models, fractions, trials, test batches or batch images over these devices too, each pulling the next \
              item when it finishes one: remote://HOST:PORT of machines running `mnist-workbench \
              serve`, comma-separated. A device that fails mid-item leaves; its item runs elsewhere.",
         );

@@ -54,6 +54,9 @@ impl Panel for StabilityPanel {
             }
         }
         self.controls_ui(ui, wb);
+        super::study_devices_ui(ui, wb, Stability::ID);
+        // The batches of test images spread over these devices too.
+        super::more_devices_ui(ui, wb);
         self.pad_ui(ui, wb);
         ui.separator();
         let Some(loaded) = wb.studies.latest::<Stability>() else {
@@ -175,6 +178,9 @@ fn summary_ui(ui: &mut egui::Ui, r: &StabilityResults, dir: Option<&std::path::P
             r.changed_images
         ));
     });
+    for line in crate::experiment::pool::tally_lines(&r.devices) {
+        ui.weak(line);
+    }
     if let Some(dir) = dir {
         ui.weak(format!("saved in {}", dir.display()));
     }

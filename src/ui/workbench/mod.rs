@@ -164,8 +164,8 @@ pub struct Workbench {
     pub form_fill: Option<(u64, TrainConfig)>,
     /// The device `auto` means here.
     pub device: SelectedDevice,
-    /// Devices the ensemble, size curve and sweep spread their work over besides
-    /// [`Workbench::device`] (opened when such a study starts).
+    /// Devices the studies that spread their work (ensemble, size curve, sweep, stability,
+    /// batch sweep) run on besides [`Workbench::device`] (opened when such a study starts).
     pub more_devices: Vec<crate::device::DeviceChoice>,
     /// Data.
     pub data: DataState,

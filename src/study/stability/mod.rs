@@ -13,22 +13,23 @@ use clap::builder::TypedValueParser as _;
 use serde::{Deserialize, Serialize};
 
 use super::DataInfo;
+use super::shared::devices_summary;
+use crate::experiment::pool::{DeviceTally, Placement, check_tallies};
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
-use crate::analysis::ensemble::mean_std;
-use crate::data::batch::normalized_inputs;
-use crate::data::{Dataset, NUM_CLASSES};
+use crate::data::NUM_CLASSES;
 use crate::figure::Canvas;
 use crate::figure::plot::{Axes, INK, MUTED, PAPER, SERIES, legend};
 use crate::jobs::Reporter;
 use crate::model::Model;
-use crate::model::mc::{dropout_logits, dropout_prob};
+use crate::model::mc::dropout_logits;
 use crate::report::{Figure, title};
 use crate::rng::Rng;
 use crate::run::RunConfig;
 use crate::train::metrics::argmax_rows;
 
-/// Test images per batch of the stability passes.
-const BATCH: usize = 500;
+mod compute;
+
+pub use compute::{BATCH, run_stability};
 /// Unstable images listed in the results.
 pub const UNSTABLE_LISTED: usize = 24;
 
@@ -92,6 +93,13 @@ pub struct StabilityResults {
     pub changed_images: usize,
     /// The most unstable images, highest entropy first.
     pub unstable: Vec<UnstableImage>,
+    /// Where and how long each batch of [`BATCH`] test images ran, in test-set order (empty
+    /// in results written before stability tests spread over devices).
+    #[serde(default)]
+    pub batches: Vec<Placement>,
+    /// Each device's share of the batches, when several ran them.
+    #[serde(default)]
+    pub devices: Vec<DeviceTally>,
 }
 
 /// File name of the results JSON.
@@ -125,6 +133,7 @@ impl Study for Stability {
     const HOME: Home = Home::RunFolder;
     const TIE: Tie = Tie::Model;
     const DEFAULT_DEVICE: &'static str = "flex";
+    const SPREADS: bool = true;
 
     type Config = StabilityConfig;
     type Args = StabilityArgs;
@@ -158,7 +167,7 @@ impl Study for Stability {
             config,
             inputs.model()?,
             inputs.data()?,
-            &inputs.device()?.device,
+            &inputs.devices()?,
             reporter,
         )
     }
@@ -186,7 +195,7 @@ impl Study for Stability {
             100.0 * r.std_accuracy,
             r.eval_accuracy,
             r.changed_images
-        )
+        ) + &devices_summary(&r.devices, None)
     }
 }
 
@@ -248,6 +257,10 @@ impl StabilityResults {
         for (i, &a) in r.accuracies.iter().enumerate() {
             crate::study::check_figure(&path, &format!("accuracies[{i}]"), a, true)?;
         }
+        for (i, b) in r.batches.iter().enumerate() {
+            crate::study::check_figure(&path, &format!("batches[{i}].seconds"), b.seconds, false)?;
+        }
+        check_tallies(&path, &r.devices)?;
         // Indices into the test set must stay inside the images it describes.
         if let Some(u) = r
             .unstable
@@ -266,90 +279,6 @@ impl StabilityResults {
         }
         Ok(r)
     }
-}
-
-/// Runs `config.passes` dropout passes of `model` over the test set.
-pub fn run_stability(
-    config: &StabilityConfig,
-    model: &Model,
-    data: &Dataset,
-    device: &Device,
-    reporter: &mut Reporter,
-) -> Result<StabilityResults, StudyError> {
-    config.validate()?;
-    let p = dropout_prob(model);
-    if p <= 0.0 {
-        return Err(StudyError::Config(
-            "this model has no dropout, so every pass would give the same predictions; \
-             train one with dropout (small-cnn and seed3-cnn have it)"
-                .into(),
-        ));
-    }
-    let test = &data.test;
-    let n = test.len();
-    let mut rng = Rng::new(config.seed);
-    let mut votes = vec![[0usize; NUM_CLASSES]; n];
-    let mut right = vec![0usize; config.passes];
-    let mut eval_right = 0;
-    let mut start = 0;
-    while start < n {
-        reporter.check()?;
-        let end = (start + BATCH).min(n);
-        let indices: Vec<usize> = (start..end).collect();
-        let inputs = normalized_inputs(test, &indices, None);
-        for (pass, logits) in dropout_logits(model, &inputs, config.passes, &mut rng, device)
-            .iter()
-            .enumerate()
-        {
-            for (k, predicted) in argmax_rows(logits).into_iter().enumerate() {
-                let i = start + k;
-                votes[i][predicted as usize] += 1;
-                if predicted == test.labels[i] {
-                    right[pass] += 1;
-                }
-            }
-        }
-        eval_right += crate::train::eval::logits_of(model, test, &indices, device)
-            .chunks(NUM_CLASSES)
-            .zip(&indices)
-            .filter(|(row, i)| argmax_rows(row)[0] == test.labels[**i])
-            .count();
-        reporter.progress(
-            format!("dropout passes: {end} of {n} test images"),
-            end as f64 / n as f64,
-        );
-        start = end;
-    }
-    let accuracies: Vec<f64> = right.iter().map(|&r| r as f64 / n.max(1) as f64).collect();
-    let (mean_accuracy, std_accuracy) = mean_std(&accuracies);
-    let entropy: Vec<f64> = votes.iter().map(|v| vote_entropy(v)).collect();
-    let mut order: Vec<usize> = (0..n).filter(|&i| entropy[i] > 0.0).collect();
-    let changed_images = order.len();
-    order.sort_by(|&a, &b| entropy[b].total_cmp(&entropy[a]).then(a.cmp(&b)));
-    let unstable = order
-        .into_iter()
-        .take(UNSTABLE_LISTED)
-        .map(|i| UnstableImage {
-            index: i,
-            label: test.labels[i],
-            entropy: entropy[i],
-            votes: votes[i],
-        })
-        .collect();
-    reporter.progress("done", 1.0);
-    Ok(StabilityResults {
-        kind: "stability".into(),
-        config: config.clone(),
-        data: DataInfo::of(data),
-        dropout: p,
-        eval_accuracy: eval_right as f64 / n.max(1) as f64,
-        accuracies,
-        mean_accuracy,
-        std_accuracy,
-        entropy,
-        changed_images,
-        unstable,
-    })
 }
 
 /// Share of `passes` dropout passes predicting each digit for one normalised image.
