@@ -254,3 +254,33 @@ fn a_forged_block_key_closes_only_that_connection() {
     let (summary, _) = train(&server.address(), &common::temp_dir("after-forged-key"));
     assert!(summary["outcome"]["test_accuracy"].as_f64().unwrap() > 0.1);
 }
+
+#[test]
+fn an_ensemble_on_a_server_evaluates_each_model_through_its_kernels() {
+    use mnist_workbench::model::ModelSpec;
+    use mnist_workbench::model::plain::Architecture;
+    use mnist_workbench::study::Reporter;
+    use mnist_workbench::study::ensemble::{eval_plan, predict_members};
+    let server = Server::start();
+    let address: RemoteAddress = server.address().parse().unwrap();
+    let remote = connect(&address, Some(TOKEN)).expect("the server answers").selected;
+    let local = mnist_workbench::device::flex();
+    // A flex server with the kernels evaluates one model at a time, as flex does, not stacked.
+    assert_eq!(eval_plan(&remote), eval_plan(&local));
+    let spec = ModelSpec::preset("small-cnn").unwrap();
+    let arch = Architecture::of(&spec);
+    let weights: Vec<_> = (0..2).map(|i| arch.init(&mut Rng::new(i))).collect();
+    let weights: Vec<_> = weights.iter().collect();
+    let data = common::synthetic_dataset(50, 40, 4);
+    let predict = |device: &mnist_workbench::device::SelectedDevice| {
+        let (mut sink, never) = (|_| {}, || false);
+        let mut reporter = Reporter::new(&mut sink, &never);
+        with_kernels(Kernels::ALL, || {
+            runs_during(|| predict_members(&spec, &weights, &data.test, eval_plan(device), &device.device, &mut reporter))
+        })
+    };
+    let (want, _) = predict(&local);
+    let (got, runs) = predict(&remote);
+    assert_eq!(got.unwrap(), want.unwrap(), "the same prediction for every model and image");
+    assert!(runs.remote_blocks >= 2 * 3, "each model's blocks ran on the server as fused ops: {runs:?}");
+}

@@ -330,10 +330,13 @@ pub(crate) fn stats_of(members: &[MemberResult], matrix: &Correctness, labels: &
 /// How the test set is pushed through the trained models: `(models stacked, images per
 /// batch)`. On the CPU (flex) each model runs alone as an ordinary network through the fused
 /// block kernels (`kernels`), which fold BatchNorm into the convolution and stream the images
-/// through per-thread buffers; a GPU wants big stacked batches.
+/// through per-thread buffers; so does a flex server that runs those kernels, where a model's
+/// batch is then a handful of ops instead of the stacked network's dozens. A GPU wants big
+/// stacked batches.
 pub fn eval_plan(device: &SelectedDevice) -> (usize, usize) {
     match device.backend {
         Backend::Flex => (1, 500),
+        Backend::Remote if crate::kernels::remote::served(&device.device) => (1, 500),
         _ => (10, 200),
     }
 }
