@@ -4,7 +4,8 @@
 //! predicted classes over the passes, with the most unstable images. For one image (the
 //! pad's), the distribution of predicted classes ([`class_distribution`]).
 //!
-//! Results: `stability.json` in the trained run's folder; figure `09_stability_test`.
+//! Results: `stability.json` in the trained run's folder; figure `09_stability_test`. The
+//! passes themselves, spread over a device list in batches of test images: `compute.rs`.
 
 use std::path::Path;
 
@@ -14,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::DataInfo;
 use super::shared::devices_summary;
-use crate::experiment::pool::{DeviceTally, Placement, check_tallies};
 use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
 use crate::data::NUM_CLASSES;
+use crate::experiment::pool::{DeviceTally, Placement, check_tallies};
 use crate::figure::Canvas;
 use crate::figure::plot::{Axes, INK, MUTED, PAPER, SERIES, legend};
 use crate::jobs::Reporter;
@@ -30,6 +31,7 @@ use crate::train::metrics::argmax_rows;
 mod compute;
 
 pub use compute::{BATCH, run_stability};
+
 /// Unstable images listed in the results.
 pub const UNSTABLE_LISTED: usize = 24;
 
