@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::pool::DeviceTally;
@@ -441,6 +441,12 @@ pub fn predict_members(
     let total_work = (weights.len() * n) as f64;
     let mut work = 0.0;
     let arch = Architecture::of(spec);
+    // The test set is normalised once, and goes to the device once for the models that run
+    // alone: each batch is then a view of it there (a remote device receives it once, not
+    // once per model and batch).
+    let all: Vec<usize> = (0..n).collect();
+    let inputs = normalized_inputs(test, &all, None);
+    let mut on_device: Option<Tensor<4>> = None; // [n, 1, 28, 28]
     for (chunk_index, chunk) in weights.chunks(stack.max(1)).enumerate() {
         // One model alone runs as an ordinary network (the fused kernels on flex).
         let alone = match chunk {
@@ -453,15 +459,19 @@ pub fn predict_members(
         while start < n {
             reporter.check()?;
             let end = (start + batch.max(1)).min(n);
-            let indices: Vec<usize> = (start..end).collect();
-            let inputs = normalized_inputs(test, &indices, None);
             let logits = match &alone {
                 Some(model) => model
-                    .forward(crate::data::batch::images_tensor(inputs, device))
+                    .forward(
+                        on_device
+                            .get_or_insert_with(|| crate::data::batch::images_tensor(inputs.clone(), device))
+                            .clone()
+                            .narrow(0, start, end - start),
+                    )
                     .into_data()
                     .iter::<f32>()
                     .collect(), // [images, 10]
-                None => evaluate_stacked(&arch, chunk, &inputs, device), // [rows, images, 10]
+                // [rows, images, 10]
+                None => evaluate_stacked(&arch, chunk, &inputs[start * IMAGE_PIXELS..end * IMAGE_PIXELS], device),
             };
             let per_model = (end - start) * NUM_CLASSES;
             for (r, rows) in logits.chunks(per_model).enumerate() {
