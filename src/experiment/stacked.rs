@@ -1,7 +1,8 @@
 //! Many networks of one architecture trained together as one stacked network (seed S0's
-//! ensemble, vectorised). Every parameter is one `[members, numel]` tensor; convolutions run
-//! grouped (one group per member) and dense layers as batched matmuls, so one burn op serves
-//! every member. Members never mix: each has its own weights, images, batch statistics,
+//! ensemble, vectorised). All parameters of the members are one `[members, Σ numel]` tensor
+//! (AdamW updates it in one pass), each parameter a `[members, numel]` view of it;
+//! convolutions run grouped (one group per member) and dense layers as batched matmuls, so one
+//! burn op serves every member. Members never mix: each has its own weights, images, batch statistics,
 //! dropout masks (from its own generator) and optimiser state. A member that reaches its
 //! target leaves the stack with its weights copied out, so later steps only cost what is
 //! still training. Training one member alone gives the same weights (see the tests).
