@@ -64,7 +64,7 @@ pub struct StackedTrainer {
     dropout_rngs: Vec<Rng>,
     /// Every parameter of a member side by side in one row, in the architecture's order:
     /// `[rows, Σ numel]`. The optimiser updates all of them in one pass of element-wise ops
-    /// (a tenth of the ops of one pass per parameter, the same values bit for bit), which is
+    /// instead of one pass per parameter (the same values bit for bit), and the op count is
     /// what a remote device's op stream pays for.
     params: Tensor<2>,
     /// Element count of each parameter, in order: where each one sits in a row of `params`.
