@@ -61,17 +61,47 @@ pub fn synthetic_dataset(train: usize, test: usize, seed: u64) -> Arc<Dataset> {
     })
 }
 
-/// A fresh empty folder under the system temp dir.
+/// A fresh empty folder for one test, under cargo's temp folder for tests
+/// (`target/tmp/mw-test`), so test runs do not litter the system temp dir. The first time a
+/// process asks for one, it removes those of test processes that have ended and were last
+/// changed over an hour ago: a run's folders stay for a look after a failure, and do not pile
+/// up.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mw-test-{tag}-{}-{}",
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mw-test");
+    SWEPT.call_once(|| remove_stale_folders(&root));
+    let dir = root.join(format!(
+        "{tag}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes the folders `temp_dir` made for processes that are no longer running (the process
+/// id is the second-to-last `-` field of a folder's name) and that were last changed more
+/// than an hour ago.
+fn remove_stale_folders(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600))
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Small fake "MNIST" files (gzip, the four standard names): `train` synthetic digits, the
