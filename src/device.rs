@@ -126,7 +126,7 @@ fn wgpu_init() -> &'static WgpuInit {
                     .into(),
             ));
         }
-        let attempt = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
+        let attempt = crate::panics::catch(|| Device::wgpu_options().init_with_setup());
         match attempt {
             Ok(Ok((device, setup))) => {
                 let info = setup.adapter.get_info();

@@ -8,7 +8,6 @@
 //! Event order for one job: any number of `Progress`, then exactly one of `Finished`,
 //! `Failed` or `Cancelled`. `wake` is called after every event, so a window can repaint.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -371,12 +370,12 @@ where
         last_progress: Cell::new(None),
     };
     let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&context)));
+        let outcome = crate::panics::catch(|| work(&context));
         context.emit(match outcome {
             Ok(Ok(value)) => JobEvent::Finished(value),
             Ok(Err(JobError::Cancelled)) => JobEvent::Cancelled,
             Ok(Err(JobError::Failed(message))) => JobEvent::Failed(message),
-            Err(panic) => JobEvent::Failed(format!("internal error: {}", panic_message(panic.as_ref()))),
+            Err(panic) => JobEvent::Failed(format!("internal error: {}", panic.with_location())),
         });
     })?;
     Ok(Job {
@@ -385,15 +384,6 @@ where
         thread: Some(thread),
         ended: false,
     })
-}
-
-/// The text of a panic payload (`panic!` with a message gives a `String` or `&str`).
-pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .unwrap_or("no details")
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ pub mod kernels;
 pub mod memory;
 pub mod model;
 pub mod pad;
+pub mod panics;
 pub mod preprocess;
 pub mod remote;
 pub mod report;

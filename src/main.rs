@@ -12,6 +12,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    mnist_workbench::panics::install_hook();
     let own_runtime_dir = give_mesa_a_runtime_dir();
     let args = cli::Cli::try_parse().unwrap_or_else(|e| {
         if e.kind() == clap::error::ErrorKind::InvalidUtf8
@@ -22,10 +23,17 @@ fn main() -> std::process::ExitCode {
         }
         e.exit()
     });
-    let code = match cli::run(args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
+    let code = match mnist_workbench::panics::catch(|| cli::run(args)) {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+        // The reader of a pipe (`… | head`) has gone: stop without a word, as Unix tools do
+        // (128 + SIGPIPE).
+        Err(panic) if panic.message.starts_with("failed printing to stdout") => std::process::ExitCode::from(141),
+        Err(panic) => {
+            eprintln!("error: internal error: {}", panic.with_location());
             std::process::ExitCode::FAILURE
         }
     };

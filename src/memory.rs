@@ -125,10 +125,11 @@ fn data_bytes(data: &crate::data::Dataset) -> u64 {
     (data.train.pixels.len() + data.test.pixels.len() + data.train.len() + data.test.len()) as u64
 }
 
-/// Refuses a training run that cannot fit: its batches (the training set's size at most) and
-/// the end-of-epoch evaluation, with the model and `data`.
+/// Refuses a training run that cannot fit: its batches (the size of the training set it uses
+/// at most: `--per-digit 2` trains on 20 images whatever the batch size) and the end-of-epoch
+/// evaluation, with the model and `data`.
 pub fn check_training(config: &crate::train::TrainConfig, data: &crate::data::Dataset) -> Result<(), TooBig> {
-    let batch = config.batch_size.min(data.train.len().max(1));
+    let batch = largest_batch(config, data);
     let needed = training_peak_bytes(&config.model, &config.optimizer, batch, data_bytes(data)).max(
         eval_peak_bytes(&config.model, crate::train::eval::EVAL_BATCH, data_bytes(data)),
     );
@@ -141,6 +142,13 @@ pub fn check_training(config: &crate::train::TrainConfig, data: &crate::data::Da
         available_bytes(),
         "lower the batch size (64 or 128 is the usual) or use a smaller model",
     )
+}
+
+/// The largest batch a training run makes: its batch size, or the size of the training set it
+/// uses when that is smaller.
+fn largest_batch(config: &crate::train::TrainConfig, data: &crate::data::Dataset) -> usize {
+    let training_images = crate::train::job::training_indices(config, data).len();
+    config.batch_size.min(training_images.max(1))
 }
 
 /// Refuses an ensemble that cannot fit: up to `stack` models train at once (with AdamW, as
@@ -171,6 +179,30 @@ pub fn check_ensemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_larger_than_the_subset_counts_as_the_subset() {
+        // Seed S0's command line: full-batch training on 2 images per digit.
+        let data = crate::data::Dataset {
+            train: crate::data::synthetic::generate(600, 1),
+            test: crate::data::synthetic::generate(20, 2),
+            source: crate::data::DataSource::Synthetic {
+                reason: "test".into(),
+                train_size: 600,
+                seed: 1,
+            },
+        };
+        let mut config = crate::train::TrainConfig {
+            batch_size: 60_000,
+            subset: crate::train::Subset::PerDigit { k: 2 },
+            ..Default::default()
+        };
+        assert_eq!(largest_batch(&config, &data), 20);
+        config.subset = crate::train::Subset::All;
+        assert_eq!(largest_batch(&config, &data), 600);
+        config.batch_size = 64;
+        assert_eq!(largest_batch(&config, &data), 64);
+    }
 
     #[test]
     fn mem_available_is_read_in_bytes() {

@@ -45,6 +45,26 @@ fn predict_without_a_run_reads_a_seven_on_a_bare_machine_and_repairs_its_copy() 
 }
 
 #[test]
+fn a_reader_that_left_the_pipe_ends_predict_quietly() {
+    // `mnist-workbench predict … | head -0`: the reading end is closed before anything is
+    // printed, so every write to stdout fails with a broken pipe.
+    let home = common::temp_dir("bundled-pipe");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
+        .args(["predict", SEVEN, "--device", "flex"])
+        .env("HOME", &home)
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("MNIST_DIR")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "128 + SIGPIPE, as Unix tools end: {stderr}");
+}
+
+#[test]
 fn the_provenance_matches_the_bundled_run_folder() {
     let p = provenance();
     let dir = bundled_run_dir().unwrap();

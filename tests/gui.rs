@@ -155,8 +155,8 @@ fn training_through_the_ui_draws_curves_finishes_and_lists_the_run() {
     assert_eq!(session.history.epochs.len(), 2);
     assert_eq!(session.config.model, ModelSpec::preset("tiny-cnn").unwrap());
     // The dashboard says so, the status bar too.
-    h.get_by_label("· finished (EpochsDone)");
-    h.get_by_label("Training: finished (EpochsDone)");
+    h.get_by_label("· finished (all epochs done)");
+    h.get_by_label("Training: finished (all epochs done)");
     // The Runs panel lists the run with its model.
     h.get_by_label("Runs").click();
     h.run_steps(3);

@@ -330,7 +330,8 @@ fn import_and_export_subcommands() {
         "{out}"
     );
     let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
-    let to = runs.join("exported.safetensors");
+    // Into a folder that does not exist yet: export makes it.
+    let to = runs.join("exported").join("model.safetensors");
     let (ok, out, err) = common::cli(
         &[
             "export",
@@ -343,7 +344,7 @@ fn import_and_export_subcommands() {
         &[],
     );
     assert!(ok, "{out}\n{err}");
-    assert!(to.exists() && runs.join("model.py").exists());
+    assert!(to.exists() && to.with_file_name("model.py").exists());
     // Refusals exit non-zero with the reason, and no panic.
     let (ok, _, err) = common::cli(
         &[

@@ -68,7 +68,7 @@ struct RunFlag {
 /// `--out` of a study that makes its own folder.
 #[derive(Debug, Args)]
 struct NewFolderOut {
-    /// Results folder (created if missing; a size curve resumes from the one there).
+    /// Results folder (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
@@ -98,6 +98,9 @@ fn subcommand(study: &dyn AnyStudy) -> Command {
         cmd = RunFlag::augment_args(cmd);
     }
     cmd = match study.home() {
+        Home::NewFolder if study.resumes() => NewFolderOut::augment_args(cmd).mut_arg("out", |out| {
+            out.help("Results folder (created if missing; what an earlier run left there is continued)")
+        }),
         Home::NewFolder => NewFolderOut::augment_args(cmd),
         Home::RunFolder => RunFolderOut::augment_args(cmd),
         Home::SharedFolder => SharedOut::augment_args(cmd),

@@ -354,7 +354,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                 ..
             } => {
                 println!(
-                    "finished ({reason:?}) in {elapsed_secs:.1}s, test accuracy {}",
+                    "finished ({reason}) in {elapsed_secs:.1}s, test accuracy {}",
                     test_accuracy.map_or("n/a".into(), |a| format!("{a:.4}"))
                 );
             }

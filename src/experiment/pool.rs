@@ -374,9 +374,7 @@ fn device_loop<W: ItemWork>(
             slot,
         };
         let started = Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            work.run(&items[item], device, &ctx)
-        }));
+        let outcome = crate::panics::catch(|| work.run(&items[item], device, &ctx));
         let failure = match outcome {
             Ok(Ok(output)) => {
                 shared.pending.fetch_sub(1, Ordering::Relaxed);
@@ -393,10 +391,9 @@ fn device_loop<W: ItemWork>(
             }
             Ok(Err(failure)) => failure,
             Err(panic) => {
-                let detail = crate::jobs::panic_message(panic.as_ref());
                 ItemFailure::Device(match device.backend {
-                    Backend::Remote => format!("connection lost ({})", last_line(detail)),
-                    _ => format!("the backend failed ({})", last_line(detail)),
+                    Backend::Remote => format!("connection lost ({})", panic.cause()),
+                    _ => format!("the backend failed ({})", panic.cause()),
                 })
             }
         };
@@ -427,14 +424,6 @@ fn device_loop<W: ItemWork>(
         }
         return;
     }
-}
-
-/// The last non-empty line of a backend's message (burn's ends with the cause).
-fn last_line(text: &str) -> &str {
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("no message")
 }
 
 /// A message on one line of at most 300 characters, for progress rows and the summary.

@@ -34,6 +34,15 @@ pub enum Format {
     Safetensors,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Pytorch => "PyTorch",
+            Format::Safetensors => "SafeTensors",
+        })
+    }
+}
+
 /// A checkpoint's tensors and where they came from.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {

@@ -35,10 +35,10 @@ const MAX_ZIP_ENTRIES: usize = MAX_TENSORS + 64;
 /// may make a parser panic rather than fail) is a refusal; the reader's own error is handed
 /// back for the caller to judge.
 fn try_open(path: &Path, key: Option<&str>) -> Result<Result<PytorchReader, PytorchError>, ImportError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match key {
+    crate::panics::catch(|| match key {
         None => PytorchReader::new(path),
         Some(key) => PytorchReader::with_top_level_key(path, key),
-    }))
+    })
     .map_err(|_| ImportError::damaged(path, "the PyTorch reader could not parse it"))
 }
 
@@ -130,7 +130,7 @@ pub(super) fn read(path: &Path, content: Content, file_len: u64) -> Result<Raw, 
             raw.skipped.push(name);
             continue;
         };
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tensor.read()));
+        let read = crate::panics::catch(|| tensor.read());
         let bytes = match read {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) => return Err(ImportError::damaged(path, e.to_string())),

@@ -275,6 +275,8 @@ pub fn serve(
         )));
     }
     let public = TcpListener::bind(listen).map_err(|e| failed(format!("cannot listen: {e}")))?;
+    // The address bound, so `--listen HOST:0` announces the port the system chose.
+    let listen = public.local_addr().map_err(|e| failed(format!("the listening port: {e}")))?;
     let internal = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| failed(format!("cannot open the internal port: {e}")))?;
     let backend = internal

@@ -195,13 +195,13 @@ pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Mode
         expected: expected.clone(),
         detail,
     };
-    let record = std::panic::catch_unwind(|| {
+    let record = crate::panics::catch(|| {
         burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
     })
     .map_err(|_| checkpoint_err("the file is damaged (reader panicked)".into()))?
     .map_err(|e| checkpoint_err(format!("the file is damaged or not burnpack ({e})")))?;
     let load = |model: Model, record| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.try_load_record(record)))
+        crate::panics::catch(|| model.try_load_record(record))
             .map_err(|_| checkpoint_err("the weights do not fit (loader panicked)".into()))?
             .map_err(|e| checkpoint_err(format!("found weights of another shape: {e}")))
     };

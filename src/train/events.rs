@@ -54,6 +54,17 @@ pub enum StopReason {
     Cancelled,
 }
 
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::EpochsDone => "all epochs done",
+            StopReason::TargetReached => "target accuracy reached",
+            StopReason::TimeBudget => "time budget used",
+            StopReason::Cancelled => "stopped",
+        })
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -28,17 +28,14 @@ pub fn run_training(job: TrainJob, control: &Control, emit: &mut dyn FnMut(Event
         ended |= event.is_terminal();
         emit(event);
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        super::session::run_job(job, control, &mut watch)
-    }));
+    let outcome = crate::panics::catch(|| super::session::run_job(job, control, &mut watch));
     match outcome {
         Ok(model) => model,
         Err(panic) => {
-            let detail = crate::jobs::panic_message(panic.as_ref());
             let message = if remote {
-                format!("connection lost: the remote server stopped answering ({detail})")
+                format!("connection lost: the remote server stopped answering ({})", panic.cause())
             } else {
-                format!("internal error: {detail}")
+                format!("internal error: {}", panic.with_location())
             };
             let failed = Event::Failed {
                 run_id,

@@ -434,7 +434,7 @@ impl WorkbenchApp {
                         s.history.total_steps(),
                         s.history.samples_per_sec
                     ),
-                    RunPhase::Finished(r) => format!("Training: finished ({r:?})"),
+                    RunPhase::Finished(r) => format!("Training: finished ({r})"),
                     RunPhase::Failed(_) => "Training: failed".into(),
                 },
             };

@@ -174,7 +174,8 @@ impl Study for Sweep {
             Some(t) => {
                 let params: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!(
-                    "best by validation: {} (seed {}): validation {:.2} %, test {:.2} %, {} epochs, {}",
+                    "best by validation: {} (seed {}): validation {:.2} %, test {:.2} %, {} epochs, \
+                     run folder {} in the results folder",
                     params.join(" "),
                     t.seed,
                     100.0 * t.val_accuracy,

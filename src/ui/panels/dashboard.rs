@@ -232,7 +232,7 @@ impl DashboardPanel {
             RunPhase::Starting => "starting…".to_string(),
             RunPhase::Running if s.paused => "paused".to_string(),
             RunPhase::Running => "training".to_string(),
-            RunPhase::Finished(r) => format!("finished ({r:?})"),
+            RunPhase::Finished(r) => format!("finished ({r})"),
             RunPhase::Failed(m) => format!("failed: {m}"),
         };
         ui.horizontal_wrapped(|ui| {

@@ -175,7 +175,7 @@ impl Workbench {
             }
             match phase {
                 RunPhase::Failed(message) => self.notify(format!("Training failed: {message}"), true),
-                RunPhase::Finished(reason) => self.notify(format!("Training ended: {reason:?}"), false),
+                RunPhase::Finished(reason) => self.notify(format!("Training ended: {reason}"), false),
                 _ => {}
             }
             self.refresh_runs();
