@@ -23,6 +23,9 @@ fn main() -> std::process::ExitCode {
         }
         e.exit()
     });
+    if args.serves() {
+        quiet_burn_server_log();
+    }
     let code = match mnist_workbench::panics::catch(|| cli::run(args)) {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -89,6 +92,23 @@ fn give_mesa_a_runtime_dir() -> Option<std::path::PathBuf> {
         std::env::set_var("XDG_RUNTIME_DIR", &dir)
     };
     remove_on_exit.then_some(dir)
+}
+
+/// burn's server logs through `RUST_LOG`, `info` when it is unset: a colour-coded "Server
+/// started" naming `serve`'s internal port (not the one clients dial, which `serve` announces
+/// itself), and a warning after every session a client ends without a closing handshake,
+/// which is how every session of a finished run ends. `serve` logs who connects and why a
+/// session ended on its own, so burn's own log keeps to errors unless `RUST_LOG` asks for more.
+fn quiet_burn_server_log() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    // SAFETY: called from `main` before any thread is started (only argument parsing and the
+    // runtime folder came before), so nothing reads the environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("RUST_LOG", "warn,burn_remote=error,burn_communication=error")
+    };
 }
 
 /// `mnist-workbench-runtime-<uid>` under the temporary folder, made if missing; `None` when

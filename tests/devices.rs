@@ -183,6 +183,21 @@ fn an_item_that_takes_down_two_devices_is_blamed_not_a_third() {
 }
 
 #[test]
+fn auto_and_flex_on_a_machine_without_a_gpu_are_named_as_listed() {
+    use mnist_workbench::device::{Backend, DeviceChoice, DeviceList, select_device, select_devices};
+    let list: DeviceList = "auto,flex".parse().unwrap();
+    let auto = select_device(DeviceChoice::Auto).unwrap();
+    let opened = select_devices(&list, &mut |_| {});
+    if auto.backend == Backend::Flex {
+        // No hardware GPU (these machines): auto opens flex too.
+        let e = opened.expect_err("the same device twice is refused").to_string();
+        assert!(e.contains("auto and flex both open CPU (flex)"), "{e}");
+    } else {
+        assert_eq!(opened.unwrap().len(), 2, "auto opened {}, not flex", auto.name);
+    }
+}
+
+#[test]
 fn one_device_of_this_machine_is_listed_once() {
     let e = mnist_workbench::device::distinct(&[flex(), named("CPU (flex) again")]).unwrap_err();
     assert!(e.contains("same device of this machine"), "{e}");

@@ -30,6 +30,13 @@ pub struct Cli {
     token_file: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Whether this is `serve`.
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Some(Cmd::Serve(_)))
+    }
+}
+
 // Parsed once per process: the size difference between variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]

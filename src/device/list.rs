@@ -47,11 +47,26 @@ pub fn select_devices(list: &DeviceList, note: &mut dyn FnMut(String)) -> Result
     if let [one] = list.0.as_slice() {
         return select_device(one.clone()).map(|d| vec![d]);
     }
-    let mut opened = Vec::new();
+    let mut opened: Vec<SelectedDevice> = Vec::new();
+    let mut opened_from: Vec<&DeviceChoice> = Vec::new();
     let mut last_error = None;
     for choice in &list.0 {
         match select_device(choice.clone()) {
-            Ok(device) => opened.push(device),
+            Ok(device) => {
+                // `auto,flex` on a machine without a GPU: name the two entries, not the device
+                // twice.
+                let same = opened
+                    .iter()
+                    .position(|d| d.backend != Backend::Remote && d.backend == device.backend);
+                if let Some(at) = same {
+                    return Err(DeviceError::Duplicate(format!(
+                        "{} and {choice} both open {}, one device of this machine; list it once",
+                        opened_from[at], device.name
+                    )));
+                }
+                opened.push(device);
+                opened_from.push(choice);
+            }
             Err(e) => {
                 note(format!("{choice} left out: {e}"));
                 last_error = Some(e);
@@ -60,10 +75,7 @@ pub fn select_devices(list: &DeviceList, note: &mut dyn FnMut(String)) -> Result
     }
     match (opened.is_empty(), last_error) {
         (true, Some(e)) => Err(e),
-        _ => {
-            distinct(&opened).map_err(DeviceError::Duplicate)?;
-            Ok(opened)
-        }
+        _ => Ok(opened),
     }
 }
 
