@@ -275,9 +275,13 @@ fn resume_keeps_the_runs_own_optimiser_schedule_and_batch() {
         args.extend_from_slice(&["--device", "flex", "--runs", into.to_str().unwrap()]);
         let (ok, out, err) = common::cli(&args, &[], &[]);
         assert!(ok, "{out}\n{err}");
+        assert!(err.contains("resuming "), "says it resumes: {err}");
         let resumed = std::fs::read_dir(&into).unwrap().next().unwrap().unwrap().path();
         let text = std::fs::read_to_string(resumed.join("config.json")).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()["train"].clone()
+        let config = serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        // The new run records the run it started from.
+        assert_eq!(config["resumed_from"], run.to_str().unwrap(), "{config}");
+        config["train"].clone()
     };
     let train = resume(&[]);
     assert_eq!(train["optimizer"]["kind"], "sgd", "{train}");

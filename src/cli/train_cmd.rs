@@ -286,8 +286,12 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         None => None,
     };
     mnist_workbench::memory::check_training(&config, &data)?;
-    let run_config = RunConfig::for_dataset(config.clone(), &data);
+    let mut run_config = RunConfig::for_dataset(config.clone(), &data);
+    run_config.resumed_from = resume_from.as_ref().map(|(dir, _)| dir.path.display().to_string());
     let run_dir = RunDir::create(&a.runs, &run_config)?;
+    if let Some(from) = &run_config.resumed_from {
+        eprintln!("resuming {from}: its weights and optimiser state, in a new run folder whose epochs count from 1");
+    }
     eprintln!("run folder: {}", run_dir.path.display());
     eprintln!(
         "model: {} — {}",

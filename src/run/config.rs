@@ -25,6 +25,10 @@ pub struct RunConfig {
     /// For a model imported from a PyTorch checkpoint: the file, its digest and the mapping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<ImportedFrom>,
+    /// For `train --resume RUN`: the run folder whose weights and optimiser state this run
+    /// started from, as it was given. This run counts its epochs from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 impl RunConfig {
@@ -44,6 +48,7 @@ impl RunConfig {
             train_digest,
             test_digest,
             imported_from: None,
+            resumed_from: None,
         }
     }
 
