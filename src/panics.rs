@@ -63,7 +63,7 @@ pub fn catch<R>(work: impl FnOnce() -> R) -> Result<R, Caught> {
 }
 
 /// The text of a panic payload (`panic!` with a message gives a `String` or `&str`).
-pub fn payload_message(payload: &(dyn Any + Send)) -> &str {
+fn payload_message(payload: &(dyn Any + Send)) -> &str {
     payload
         .downcast_ref::<String>()
         .map(String::as_str)

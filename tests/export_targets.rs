@@ -127,6 +127,24 @@ fn an_existing_file_is_still_refused_unasked() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn a_missing_folder_is_made_but_not_for_a_refused_name() {
+    let (spec, weights) = tiny();
+    let dir = common::temp_dir("export-new-folder");
+    let refused = dir.join("never").join("w.bin");
+    assert!(matches!(export(&spec, &weights, &refused, false), Err(ExportError::NotSafetensors(_))));
+    assert!(!dir.join("never").exists(), "a refusal makes no folder");
+    // A dangling link where the folder should be is refused, naming it; nothing is made.
+    link(&dir.join("nowhere"), &dir.join("linked"));
+    let err = export(&spec, &weights, &dir.join("linked").join("w.safetensors"), false).unwrap_err();
+    assert!(err.to_string().contains("linked"), "{err}");
+    assert!(!dir.join("nowhere").exists());
+    let to = dir.join("made").join("deeper").join("w.safetensors");
+    let written = export(&spec, &weights, &to, false).unwrap();
+    assert!(is_regular_file(&to) && is_regular_file(&written.module));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A run folder holding the tiny network (exported, then imported as a run).
 fn tiny_run(root: &Path) -> PathBuf {
     let (spec, weights) = tiny();

@@ -204,3 +204,46 @@ fn a_server_stopped_mid_run_ends_the_run_with_its_checkpoint_intact() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("accuracy"), "{out}");
 }
+
+#[test]
+fn a_server_on_port_0_announces_the_port_it_bound_and_keeps_burns_log_quiet() {
+    use std::io::{BufRead, Read};
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
+        .args(["serve", "--device", "flex", "--listen", "127.0.0.1:0"])
+        .env("MNIST_WORKBENCH_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("serving ") {
+                let _ = tx.send(line.clone());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let serving = rx.recv_timeout(Duration::from_secs(30)).expect("serve announces where it listens");
+    let port: u16 = serving
+        .split("ws://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {serving:?}"));
+    assert_ne!(port, 0, "{serving}");
+    // A client session opens and ends without a closing handshake, as a finished run's does.
+    drop(std::net::TcpStream::connect(("127.0.0.1", port)).expect("the announced port listens"));
+    // burn's own "Server started" line (info, colour-coded, the internal port) would be out by now.
+    std::thread::sleep(Duration::from_secs(1));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut stderr = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let log = reader.join().unwrap().join("\n") + &stderr;
+    assert!(!log.contains("Server started") && !log.contains('\u{1b}'), "{log}");
+}

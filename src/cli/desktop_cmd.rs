@@ -57,7 +57,7 @@ enum Found {
 
 /// Runs `install-desktop`.
 pub fn run(a: InstallDesktopArgs) -> anyhow::Result<()> {
-    let chosen = a.prefix.clone();
+    let into_the_menu = a.prefix.is_none();
     let prefix = match a.prefix {
         Some(p) => p,
         None => dirs::data_dir()
@@ -74,20 +74,20 @@ pub fn run(a: InstallDesktopArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the running program's path")?;
     let entry = desktop_entry(&exe)?;
     install(&[(desktop, entry.as_bytes()), (icon, ICON_PNG)], a.force)?;
-    match chosen {
-        None => println!(
+    if into_the_menu {
+        println!(
             "MNIST Workbench is in the application menu now (some desktops list it only after the \
              next login); `mnist-workbench install-desktop --uninstall` takes it out"
-        ),
+        );
+    } else {
         // A prefix the desktop may not read (a staging folder, a package's root): the files
         // are written (each said above), but the menu may not have them.
-        Some(p) => println!(
-            "a desktop lists MNIST Workbench when {} is one of its data folders \
-             ($XDG_DATA_DIRS); `mnist-workbench install-desktop --prefix {} --uninstall` takes \
+        println!(
+            "a desktop lists MNIST Workbench when {0} is one of its data folders \
+             ($XDG_DATA_DIRS); `mnist-workbench install-desktop --prefix {0} --uninstall` takes \
              it out",
-            p.display(),
-            p.display()
-        ),
+            prefix.display()
+        );
     }
     Ok(())
 }

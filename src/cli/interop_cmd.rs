@@ -91,13 +91,6 @@ pub fn export_run(a: ExportArgs) -> anyhow::Result<()> {
     let (dir, config) = RunDir::open(&a.run)?;
     let device = mnist_workbench::device::flex().device;
     let model = dir.load_model(&config.train.model, &device)?;
-    // `--to exported/model.safetensors` makes `exported/`, as `--out` does for the other
-    // subcommands (a name without the extension is refused below, before anything is made).
-    if let Some(folder) = a.to.parent().filter(|p| !p.as_os_str().is_empty())
-        && a.to.extension().and_then(|e| e.to_str()) == Some("safetensors")
-    {
-        std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    }
     let written = match export(&config.train.model, &model.to_plain(), &a.to, a.overwrite) {
         Ok(written) => written,
         Err(e @ (ExportError::Exists(_) | ExportError::Symlink { .. })) => {

@@ -53,17 +53,6 @@ pub fn select_devices(list: &DeviceList, note: &mut dyn FnMut(String)) -> Result
     for choice in &list.0 {
         match select_device(choice.clone()) {
             Ok(device) => {
-                // `auto,flex` on a machine without a GPU: name the two entries, not the device
-                // twice.
-                let same = opened
-                    .iter()
-                    .position(|d| d.backend != Backend::Remote && d.backend == device.backend);
-                if let Some(at) = same {
-                    return Err(DeviceError::Duplicate(format!(
-                        "{} and {choice} both open {}, one device of this machine; list it once",
-                        opened_from[at], device.name
-                    )));
-                }
                 opened.push(device);
                 opened_from.push(choice);
             }
@@ -72,6 +61,13 @@ pub fn select_devices(list: &DeviceList, note: &mut dyn FnMut(String)) -> Result
                 last_error = Some(e);
             }
         }
+    }
+    // `auto,flex` on a machine without a GPU: named as listed, not by the device's name twice.
+    if let Some((a, b)) = same_device(&opened) {
+        return Err(DeviceError::Duplicate(format!(
+            "{} and {} both open {}, one device of this machine; list it once",
+            opened_from[a], opened_from[b], opened[a].name
+        )));
     }
     match (opened.is_empty(), last_error) {
         (true, Some(e)) => Err(e),
@@ -83,18 +79,24 @@ pub fn select_devices(list: &DeviceList, note: &mut dyn FnMut(String)) -> Result
 /// machine without a GPU): they would share one backend, whose random numbers several runs at
 /// once would draw from in turn, so a run's result would depend on the other's.
 pub fn distinct(devices: &[SelectedDevice]) -> Result<(), String> {
-    for (i, a) in devices.iter().enumerate() {
-        if a.backend == Backend::Remote {
-            continue;
-        }
-        if let Some(b) = devices[i + 1..].iter().find(|b| b.backend == a.backend) {
-            return Err(format!(
-                "{} and {} are the same device of this machine; list it once",
-                a.name, b.name
-            ));
-        }
+    match same_device(devices) {
+        Some((a, b)) => Err(format!(
+            "{} and {} are the same device of this machine; list it once",
+            devices[a].name, devices[b].name
+        )),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The first two entries (indices) that are one device of this machine, if any; remote
+/// devices are never the same (two servers may run on one host).
+fn same_device(devices: &[SelectedDevice]) -> Option<(usize, usize)> {
+    devices.iter().enumerate().find_map(|(i, a)| {
+        (a.backend != Backend::Remote)
+            .then(|| devices[i + 1..].iter().position(|b| b.backend == a.backend))
+            .flatten()
+            .map(|j| (i, i + 1 + j))
+    })
 }
 
 #[cfg(test)]

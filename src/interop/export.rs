@@ -127,7 +127,8 @@ pub fn pytorch_tensors(spec: &ModelSpec, weights: &PlainWeights) -> Result<Vec<N
 /// Writes `to` (a `.safetensors` file) and `model.py` beside it. Unless `overwrite`, nothing
 /// is written when either name is taken, by a file, a folder or a symbolic link (dangling or
 /// not: the check does not follow links); with it, a link is replaced by the file, never written
-/// through. Each file is written to a temporary name and renamed.
+/// through. Each file is written to a temporary name and renamed; a missing folder is made
+/// first.
 pub fn export(
     spec: &ModelSpec,
     weights: &PlainWeights,
@@ -180,6 +181,11 @@ pub fn export(
         let path = path.to_path_buf();
         move |cause| ExportError::Io { path, cause }
     };
+    // `--to exported/model.safetensors` makes `exported/`, as `--out` does elsewhere; only
+    // now, so a refusal above makes nothing.
+    if let Some(folder) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(io(folder))?;
+    }
     atomic_write(to, &serialized).map_err(io(to))?;
     let file_name = to.file_name().unwrap_or_default();
     atomic_write(&module, module_source(spec, file_name).as_bytes()).map_err(io(&module))?;
