@@ -319,3 +319,32 @@ fn headless_commands_do_not_complain_about_xdg_runtime_dir() {
     assert!(ok, "{out}\n{err}");
     assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
 }
+
+/// `bench` prints one JSON line per task, and the figures README's GPU table reads: the time
+/// to the first step (epoch) and the first call alone (latency), each inside its task's total.
+#[test]
+fn bench_reports_the_first_step_and_the_first_call() {
+    let (ok, out, err) = common::cli(
+        &[
+            "bench", "--task", "epoch", "--task", "latency", "--device", "flex", "--synthetic",
+            "--synthetic-size", "200",
+        ],
+        &[],
+        &[],
+    );
+    assert!(ok, "bench failed: {err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let epoch = &lines[0];
+    assert_eq!(epoch["task"], "epoch");
+    let first = epoch["first_step_seconds"].as_f64().expect("first_step_seconds");
+    let total = epoch["seconds"].as_f64().expect("seconds");
+    assert!(first > 0.0 && first <= total, "first step {first} s, epoch {total} s");
+    let latency = &lines[1];
+    assert_eq!(latency["task"], "latency");
+    let first_ms = latency["first_ms"].as_f64().expect("first_ms");
+    assert!(first_ms > 0.0 && latency["median_ms"].as_f64().expect("median_ms") > 0.0);
+}
