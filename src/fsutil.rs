@@ -210,6 +210,59 @@ pub fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     file.write_all(b"\n")
 }
 
+/// Scratch folders for the library's unit tests, removed when dropped (also when the test
+/// fails and unwinds), so `cargo test` leaves nothing in the temporary folder.
+#[cfg(test)]
+pub(crate) mod scratch {
+    use std::path::{Path, PathBuf};
+
+    /// A fresh folder `mw-<tag>-<pid>` under the system's temporary folder.
+    pub(crate) struct ScratchDir(PathBuf);
+
+    impl ScratchDir {
+        pub(crate) fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("mw-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("a scratch folder in the temporary folder");
+            Self(dir)
+        }
+
+        /// A file `name` in the folder holding `bytes`; the folder goes with the returned guard.
+        pub(crate) fn file(tag: &str, name: &str, bytes: &[u8]) -> ScratchFile {
+            let dir = Self::new(tag);
+            let path = dir.0.join(name);
+            std::fs::write(&path, bytes).expect("a scratch file");
+            ScratchFile { path, _dir: dir }
+        }
+    }
+
+    impl std::ops::Deref for ScratchDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for ScratchDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// One file in a folder of its own, both removed when dropped.
+    pub(crate) struct ScratchFile {
+        path: PathBuf,
+        _dir: ScratchDir,
+    }
+
+    impl std::ops::Deref for ScratchFile {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.path
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

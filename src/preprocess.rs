@@ -164,12 +164,10 @@ mod tests {
         assert_eq!(out[0], 0.0);
     }
 
-    fn temp_png(name: &str, img: &image::RgbaImage) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("mw-preprocess-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        img.save(&path).unwrap();
-        path
+    fn temp_png(name: &str, img: &image::RgbaImage) -> crate::fsutil::scratch::ScratchFile {
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        crate::fsutil::scratch::ScratchDir::file("preprocess", name, png.get_ref())
     }
 
     #[test]
@@ -190,7 +188,6 @@ mod tests {
         let out = mnist_style(&grey, w, h).unwrap();
         let rows_with_ink = (0..28).filter(|y| (0..28).any(|x| out[y * 28 + x] > 0.5)).count();
         assert_eq!(rows_with_ink, 20, "the bar fills the 20-row box");
-        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

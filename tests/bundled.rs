@@ -45,6 +45,26 @@ fn predict_without_a_run_reads_a_seven_on_a_bare_machine_and_repairs_its_copy() 
 }
 
 #[test]
+fn saliency_of_a_picture_needs_no_mnist_but_of_a_test_image_says_it_does() {
+    let home = common::temp_dir("bundled-saliency");
+    let out = home.join("maps");
+    let probe = |image: &[&str]| {
+        let mut args = vec!["probe", "saliency", "--run", "bundled", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(image);
+        common::cli(&args, &[("HOME", &home)], &["XDG_CACHE_HOME", "MNIST_DIR", "DISPLAY", "WAYLAND_DISPLAY"])
+    };
+    let (ok, stdout, stderr) = probe(&["--image", SEVEN]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("class 7"), "the bundled model explains its prediction, a 7: {stdout}");
+    assert!(out.join("saliency.json").is_file() && out.join("saliency.png").is_file());
+    assert!(!stderr.contains("data:"), "no data were loaded: {stderr}");
+    // A test image does need the test set, and there is none here.
+    let (ok, _, stderr) = probe(&["--index", "0"]);
+    assert!(!ok);
+    assert!(stderr.contains("no MNIST data found"), "{stderr}");
+}
+
+#[test]
 fn a_reader_that_left_the_pipe_ends_predict_quietly() {
     // `mnist-workbench predict … | head -0`: the reading end is closed before anything is
     // printed, so every write to stdout fails with a broken pipe.

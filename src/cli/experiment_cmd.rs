@@ -254,7 +254,7 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
     };
     let more_devices = devices.split_off(devices.len().min(1));
     let device = devices.pop();
-    let data = match needs.data {
+    let data = match needs.data && study.reads_data(&config) {
         true => {
             let flags = DataArgs::from_arg_matches(m)?;
             let request = match &run {

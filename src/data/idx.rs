@@ -282,12 +282,8 @@ pub fn sha256_decompressed(path: &Path) -> Result<String, IdxError> {
 mod tests {
     use super::*;
 
-    fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mw-idx-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
+    fn tmp(name: &str, bytes: &[u8]) -> crate::fsutil::scratch::ScratchFile {
+        crate::fsutil::scratch::ScratchDir::file(&format!("idx-{name}"), name, bytes)
     }
 
     #[test]

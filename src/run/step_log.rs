@@ -290,12 +290,6 @@ mod tests {
         }
     }
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mw-steplog-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("steps.csv")
-    }
 
     #[test]
     fn rows_round_trip_at_f32_precision() {
@@ -311,7 +305,8 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_ignored_and_cut_before_appending() {
-        let path = temp("torn");
+        let dir = crate::fsutil::scratch::ScratchDir::new("steplog-torn");
+        let path = dir.join("steps.csv");
         let mut log = StepLog::open(&path).unwrap();
         for s in 1..=3 {
             log.record(&row(s, 1).to_event(1)).unwrap();

@@ -114,6 +114,8 @@ pub trait AnyStudy: Sync {
     fn quick_config(&self, run: Option<&RunConfig>) -> AnyConfig;
     /// [`Study::validate`].
     fn validate(&self, config: &AnyConfig) -> Result<(), StudyError>;
+    /// [`Study::reads_data`].
+    fn reads_data(&self, config: &AnyConfig) -> bool;
     /// [`Study::folder_label`].
     fn folder_label(&self, config: &AnyConfig) -> String;
     /// The settings as JSON (for `study.json`).
@@ -197,6 +199,9 @@ impl<S: Study> AnyStudy for Registered<S> {
     }
     fn validate(&self, config: &AnyConfig) -> Result<(), StudyError> {
         S::validate(config_of::<S>(config))
+    }
+    fn reads_data(&self, config: &AnyConfig) -> bool {
+        S::reads_data(config_of::<S>(config))
     }
     fn folder_label(&self, config: &AnyConfig) -> String {
         S::folder_label(config_of::<S>(config))

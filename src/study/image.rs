@@ -55,6 +55,11 @@ pub struct PickedImage {
 }
 
 impl ImageChoice {
+    /// Whether picking it reads the test set (a picture file or given pixels do not).
+    pub fn reads_data(&self) -> bool {
+        matches!(self, ImageChoice::TestIndex { .. } | ImageChoice::FirstOf { .. })
+    }
+
     /// The pad's (or any) pixels, labelled.
     pub fn pixels(pixels: &[f32], label: &str) -> Self {
         ImageChoice::Pixels {

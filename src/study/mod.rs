@@ -341,6 +341,12 @@ pub trait Study: Sized + 'static {
     /// Refuses settings that cannot work, naming the setting.
     fn validate(config: &Self::Config) -> Result<(), StudyError>;
 
+    /// Whether these settings read the dataset: a probe of a picture file does not, so the
+    /// CLI runs it without MNIST. What [`Study::NEEDS`] says unless a study knows better.
+    fn reads_data(_config: &Self::Config) -> bool {
+        Self::NEEDS.data
+    }
+
     /// The label of a new results folder (`<UTC>-<label>`), from the settings.
     fn folder_label(config: &Self::Config) -> String;
 

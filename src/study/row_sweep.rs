@@ -180,6 +180,10 @@ impl Study for RowSweep {
         }
     }
 
+    fn reads_data(config: &RowSweepSettings) -> bool {
+        config.batch.is_some() || config.image.reads_data() || config.bar_image.reads_data()
+    }
+
     fn folder_label(_config: &RowSweepSettings) -> String {
         "row-sweep".into()
     }

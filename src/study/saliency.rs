@@ -142,6 +142,10 @@ impl Study for Saliency {
         Ok(())
     }
 
+    fn reads_data(config: &SaliencySettings) -> bool {
+        config.image.reads_data()
+    }
+
     fn folder_label(_config: &SaliencySettings) -> String {
         "saliency".into()
     }
