@@ -8,10 +8,11 @@ use mnist_workbench::data::{load_dataset, normalize_intensity};
 use mnist_workbench::device::{DeviceChoice, select_device};
 use mnist_workbench::preprocess::{load_grey, mnist_style};
 use mnist_workbench::run::RunDir;
-use mnist_workbench::train::evaluate;
+use mnist_workbench::train::eval::evaluate_unless;
 use mnist_workbench::train::metrics::softmax;
 
 use super::DataArgs;
+use super::progress::ProgressBar;
 
 /// Flags of `eval`.
 #[derive(Debug, Args)]
@@ -41,7 +42,17 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             run_config.data_source
         );
     }
-    let report = evaluate(&model, &data.test, &device.device);
+    // A GPU's first batch compiles kernels, and a remote one waits on the network: show it.
+    let mut bar = ProgressBar::terminal_only("evaluating");
+    let total = data.test.len() as u64;
+    let report = evaluate_unless(&model, &data.test, &device.device, &mut |done| {
+        bar.update(done as u64, total, &format!("{done} of {total} test images"));
+        false
+    });
+    bar.finish();
+    let Some(report) = report else {
+        anyhow::bail!("the evaluation stopped before its end");
+    };
     if a.json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(obj) = value.as_object_mut() {

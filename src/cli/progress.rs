@@ -8,6 +8,8 @@ pub struct ProgressBar {
     label: String,
     tty: bool,
     last_percent: Option<u64>,
+    /// Off the terminal, print nothing (a step of seconds whose output is read by scripts).
+    terminal_only: bool,
 }
 
 impl ProgressBar {
@@ -17,6 +19,15 @@ impl ProgressBar {
             label: label.into(),
             tty: std::io::stderr().is_terminal(),
             last_percent: None,
+            terminal_only: false,
+        }
+    }
+
+    /// A bar drawn on a terminal only.
+    pub fn terminal_only(label: impl Into<String>) -> Self {
+        Self {
+            terminal_only: true,
+            ..Self::new(label)
         }
     }
 
@@ -37,9 +48,10 @@ impl ProgressBar {
                 "-".repeat(25 - filled)
             );
             let _flush = std::io::stderr().flush();
-        } else if self
-            .last_percent
-            .is_none_or(|p| percent >= p + 10 || (percent == 100 && p != 100))
+        } else if !self.terminal_only
+            && self
+                .last_percent
+                .is_none_or(|p| percent >= p + 10 || (percent == 100 && p != 100))
         {
             eprintln!("{} {percent:3}% {note}", self.label);
             self.last_percent = Some(percent);

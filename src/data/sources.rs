@@ -106,7 +106,11 @@ impl DataSource {
 impl std::fmt::Display for DataSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DataSource::Folder { path } => write!(f, "MNIST from {}", path.display()),
+            DataSource::Folder { path } => {
+                // `--data mnist` says where that is.
+                let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                write!(f, "MNIST from {}", shown.display())
+            }
             DataSource::EnvVar { path } => write!(f, "MNIST from $MNIST_DIR ({})", path.display()),
             DataSource::Cache { path } => write!(f, "MNIST from cache ({})", path.display()),
             DataSource::Elsewhere { note } => write!(f, "trained outside the workbench ({note})"),

@@ -47,24 +47,28 @@ pub fn evaluate(model: &Model, data: &Digits, device: &Device) -> EvalReport {
     report_from_logits(&logits, &data.labels)
 }
 
-/// Evaluates `model` on every image of `data`, asking `stop` before each batch of
-/// [`EVAL_BATCH`] images; `None` when it said stop.
+/// Evaluates `model` on every image of `data`, calling `stop` with the number of images done
+/// before each batch of [`EVAL_BATCH`] images (and once at the end; a progress bar can follow
+/// it); `None` when it said stop.
 pub fn evaluate_unless(
     model: &Model,
     data: &Digits,
     device: &Device,
-    stop: &dyn Fn() -> bool,
+    stop: &mut dyn FnMut(usize) -> bool,
 ) -> Option<EvalReport> {
     let valid = model.valid();
     let plain = device.clone().without_autodiff();
     let mut logits = Vec::with_capacity(data.len() * 10);
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
-        if stop() {
+        if stop(logits.len() / 10) {
             return None;
         }
         let (x, _) = batch::batch(data, chunk, None, &plain);
         logits.extend(valid.forward(x).into_data().iter::<f32>());
+    }
+    if stop(data.len()) {
+        return None;
     }
     Some(report_from_logits(&logits, &data.labels))
 }

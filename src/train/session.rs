@@ -343,7 +343,7 @@ impl<'j> Session<'j> {
         let report = config
             .evaluate_each_epoch
             .then(|| {
-                evaluate_unless(self.model(), &self.job.data.test, &self.selected.device, &|| {
+                evaluate_unless(self.model(), &self.job.data.test, &self.selected.device, &mut |_| {
                     control.is_cancelled()
                 })
             })
