@@ -192,27 +192,17 @@ fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// burn-remote's session request presenting `token` (MessagePack, as its client encodes it).
+/// burn-remote's session request presenting `token` (MessagePack, as its client encodes it),
+/// each with a session id of its own: the server refuses an id a closing session still holds,
+/// which would end the session for another reason than the one a test looks for.
 fn init_payload(token: &[u8]) -> Vec<u8> {
+    static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(42);
+    let session = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut b = vec![0x91, 0x81, 0xA4];
     b.extend_from_slice(b"Init");
-    b.extend([
-        0x94,
-        0x02,
-        0x91,
-        0xCF,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-        42,
-        0x00,
-        0xC4,
-        token.len() as u8,
-    ]);
+    b.extend([0x94, 0x02, 0x91, 0xCF]);
+    b.extend(session.to_be_bytes());
+    b.extend([0x00, 0xC4, token.len() as u8]);
     b.extend_from_slice(token);
     b
 }

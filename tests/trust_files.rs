@@ -355,3 +355,45 @@ fn nan_weights_in_model_bpk_are_refused_even_without_checkpoint_json() {
     mnist_workbench::run::save_model(&poisoned, &run.join("model.bpk")).unwrap();
     refused("NaN in model.bpk", &strs(&eval_args(&run)), &["model.bpk", "NaN"]);
 }
+
+#[test]
+fn finite_weights_that_overflow_are_refused_like_nan_ones() {
+    use mnist_workbench::model::Model;
+    let good = cli_run("huge-weights-src");
+    let root = common::temp_dir("huge-weights");
+    let run = root.join("run");
+    copy_run(&good, &run);
+    // Every weight of the first layer near f32's limit: each value is finite, but the logits
+    // overflow to NaN, and `eval` printed "test loss NaN" and exited 0.
+    let _ = std::fs::remove_file(run.join("checkpoint.json"));
+    let (dir, config) = mnist_workbench::run::RunDir::open(&run).unwrap();
+    let flex = mnist_workbench::device::flex().device;
+    let spec = config.train.model.clone();
+    let mut plain = dir.load_model(&spec, &flex).unwrap().to_plain();
+    plain.params[0].iter_mut().for_each(|v| *v = 3.0e38);
+    let poisoned = Model::from_plain(&spec, &plain, &flex).unwrap();
+    mnist_workbench::run::save_model(&poisoned, &run.join("model.bpk")).unwrap();
+    refused("huge weights in model.bpk", &strs(&eval_args(&run)), &["model.bpk", "non-finite"]);
+}
+
+#[test]
+fn a_damaged_checkpoint_json_does_not_switch_the_weight_check_off() {
+    let good = cli_run("damaged-manifest-src");
+    let root = common::temp_dir("damaged-manifest");
+    let run = root.join("run");
+    copy_run(&good, &run);
+    // model.bpk damaged, and checkpoint.json, which records its digest, cut short: the
+    // weights used to load unchecked ("a damaged manifest only costs the check").
+    let model = run.join("model.bpk");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 64].fill(0x7f);
+    std::fs::write(&model, &bytes).unwrap();
+    std::fs::write(run.join("checkpoint.json"), "{\"current\":").unwrap();
+    refused("a cut-short checkpoint.json", &strs(&eval_args(&run)), &["model.bpk", "checkpoint.json", "remove it"]);
+    // A folder in its place is no better.
+    std::fs::remove_file(run.join("checkpoint.json")).unwrap();
+    std::fs::create_dir(run.join("checkpoint.json")).unwrap();
+    refused("a folder as checkpoint.json", &strs(&eval_args(&run)), &["checkpoint.json"]);
+    assert_eq!(std::fs::read(&model).unwrap(), bytes, "nothing was changed");
+}

@@ -166,41 +166,19 @@ pub fn import_checkpoint(
     })
 }
 
-/// Refuses weights that make the network's logits non-finite (values near f32's limit
-/// overflow on the way through) on two test inputs, a blank image and a fixed pseudo-random
-/// one, before they can be evaluated into a meaningless "loss 2.3026, accuracy 0.10". The
-/// message names the tensor with the largest magnitude, the likely culprit.
+/// Refuses weights that make the network's logits non-finite
+/// ([`crate::model::plain::non_finite_input`]) before they can be evaluated into a
+/// meaningless "loss 2.3026, accuracy 0.10". The message names the tensor with the largest
+/// magnitude, the likely culprit.
 fn outputs_are_finite(
     path: &Path,
     spec: &ModelSpec,
     weights: &PlainWeights,
     checkpoint: &Checkpoint,
 ) -> Result<(), ImportError> {
-    use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, normalize_pixel};
-    use burn::tensor::{Tensor, TensorData};
-    let device = crate::device::flex().device;
-    let Some(model) = Model::from_plain(spec, weights, &device) else {
-        return Err(ImportError::Mismatch(format!(
-            "the weights do not make a {}",
-            spec.describe()
-        )));
-    };
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut pixels: Vec<f32> = vec![normalize_pixel(0); IMAGE_PIXELS];
-    pixels.extend((0..IMAGE_PIXELS).map(|_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        normalize_pixel((state >> 56) as u8)
-    }));
-    let images = Tensor::<4>::from_data(TensorData::new(pixels, [2, 1, IMAGE_SIDE, IMAGE_SIDE]), &device);
-    let logits: Vec<f32> = model.forward(images).into_data().iter().collect();
-    if let Some(i) = logits.iter().position(|v| !v.is_finite()) {
-        let input = if i < logits.len() / 2 {
-            "a blank image"
-        } else {
-            "a random image"
-        };
+    let verdict = crate::model::plain::non_finite_input(spec, weights)
+        .map_err(|()| ImportError::Mismatch(format!("the weights do not make a {}", spec.describe())))?;
+    if let Some(input) = verdict {
         let largest = checkpoint
             .tensors
             .iter()

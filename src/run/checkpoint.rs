@@ -105,9 +105,17 @@ impl RunDir {
         if !manifest_path.exists() {
             return Ok(()); // imported and saved models, and runs from before the manifest
         }
-        let Ok(manifest) = read_json::<CheckpointManifest>(&manifest_path) else {
-            return Ok(()); // a damaged manifest only costs the check
-        };
+        // A manifest that is there but unreadable is no licence to skip the check: the
+        // weights it vouches for may be as damaged as it is.
+        let manifest = read_json::<CheckpointManifest>(&manifest_path).map_err(|e| RunError::Checkpoint {
+            path: self.model_path(),
+            expected: "the weights recorded in checkpoint.json".into(),
+            detail: format!(
+                "checkpoint.json, which records their SHA-256, cannot be read ({}); remove it to \
+                 load model.bpk unchecked",
+                RunError::from(e)
+            ),
+        })?;
         let bytes = read_model_file(&self.model_path(), spec)?;
         let digest = crate::data::sha256_hex(&bytes);
         let known = digest == manifest.current.model_sha256
@@ -226,7 +234,14 @@ pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Mode
             "BatchNorm statistics #{i} hold NaN or infinite values"
         )));
     }
-    Ok(model)
+    // Finite weights can still overflow on the way through (values near f32's limit).
+    match crate::model::plain::non_finite_input(spec, &plain) {
+        Ok(None) => Ok(model),
+        Ok(Some(input)) => Err(checkpoint_err(format!(
+            "its weights make the network's outputs non-finite on {input} (values near f32's limit?)"
+        ))),
+        Err(()) => Err(checkpoint_err("the weights do not fit the architecture".into())),
+    }
 }
 
 /// Writes `model` with `config` as a new run folder at `path` (config.json, model.bpk, and
