@@ -4,7 +4,8 @@
 //! that can be configured. So `serve` binds burn-remote to an internal loopback port and puts
 //! this front on the public address:
 //!
-//! 1. accept, and count the connection against [`FrontLimits::max_pending`];
+//! 1. accept, and count the connection against [`FrontLimits::max_pending`] and its peer's
+//!    share, [`FrontLimits::max_pending_per_peer`] (a refused one is answered "503 busy");
 //! 2. read the HTTP upgrade request (at most [`FrontLimits::request_bytes`]), refuse anything
 //!    but a WebSocket upgrade of `/session`, answer it ourselves;
 //! 3. read the first frame (at most [`FrontLimits::init_bytes`], declared size checked before a
@@ -28,10 +29,11 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::admission::{NoPlace, Pending, PeerCounts, Slot, admit};
 use super::wire;
 use crate::fsutil::human_bytes;
 
@@ -45,6 +47,9 @@ pub struct FrontLimits {
     pub idle_timeout: Duration,
     /// Connections waiting to authenticate at once; further ones are closed at once.
     pub max_pending: usize,
+    /// Of those, the most from one peer address: a host that opens sockets and never signs
+    /// in fills its share, not the front.
+    pub max_pending_per_peer: usize,
     /// Authenticated sessions at once.
     pub max_sessions: usize,
     /// Bytes of the HTTP upgrade request.
@@ -63,6 +68,7 @@ impl Default for FrontLimits {
             auth_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             max_pending: 64,
+            max_pending_per_peer: 8,
             max_sessions: 32,
             request_bytes: 8 << 10,
             init_bytes: 4 << 10,
@@ -102,6 +108,7 @@ pub(super) struct Front {
 struct Shared {
     front: Front,
     pending: Arc<AtomicUsize>,
+    pending_by_peer: Arc<PeerCounts>,
     sessions: Arc<AtomicUsize>,
 }
 
@@ -110,6 +117,7 @@ pub(super) fn spawn(listener: TcpListener, front: Front) -> io::Result<()> {
     let shared = Arc::new(Shared {
         front,
         pending: Arc::default(),
+        pending_by_peer: Arc::default(),
         sessions: Arc::default(),
     });
     std::thread::Builder::new()
@@ -118,32 +126,14 @@ pub(super) fn spawn(listener: TcpListener, front: Front) -> io::Result<()> {
         .map(drop)
 }
 
-/// One place counted against a limit, given back when dropped.
-struct Slot(Arc<AtomicUsize>);
-
-impl Slot {
-    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        counter
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
-            .ok()
-            .map(|_| Self(counter.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     let log = shared.front.log;
-    let max_pending = shared.front.limits.max_pending;
+    let limits = (shared.front.limits.max_pending, shared.front.limits.max_pending_per_peer);
     // Refusals for a full queue are logged at most once a second, with a count.
     let (mut unlogged, mut last_logged) = (0usize, None::<Instant>);
     loop {
-        let (stream, peer) = match listener.accept() {
-            Ok((stream, peer)) => (stream, peer.to_string()),
+        let (stream, address) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
                 log(&format!("cannot accept a connection: {e}"));
@@ -151,19 +141,30 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 continue;
             }
         };
-        let Some(slot) = Slot::take(&shared.pending, max_pending) else {
-            unlogged += 1;
-            if last_logged.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
-                let more = match unlogged - 1 {
-                    0 => String::new(),
-                    n => format!(" and {n} more since the last such line"),
-                };
-                log(&format!(
-                    "refused {peer}{more}: {max_pending} connections are already waiting to authenticate"
-                ));
-                (unlogged, last_logged) = (0, Some(Instant::now()));
+        let peer = address.to_string();
+        let slot = match admit(&shared.pending, &shared.pending_by_peer, address.ip(), limits) {
+            Ok(slot) => slot,
+            Err(full) => {
+                // One write into an empty socket buffer: it cannot hold the accept loop.
+                let _ = stream.set_nonblocking(true);
+                let _ = (&stream).write(&wire::http_refusal("503 Service Unavailable"));
+                unlogged += 1;
+                if last_logged.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
+                    let more = match unlogged - 1 {
+                        0 => String::new(),
+                        n => format!(" and {n} more since the last such line"),
+                    };
+                    let why = match full {
+                        NoPlace::Front(max) => format!("{max} connections are already waiting to authenticate"),
+                        NoPlace::Peer(max) => {
+                            format!("{max} connections from its address are already waiting to authenticate")
+                        }
+                    };
+                    log(&format!("refused {peer}{more}: {why}"));
+                    (unlogged, last_logged) = (0, Some(Instant::now()));
+                }
+                continue;
             }
-            continue;
         };
         let conn = shared.clone();
         let who = peer.clone();
@@ -191,7 +192,7 @@ enum PreAuth {
     Refused(String),
 }
 
-fn connection(shared: &Shared, mut client: TcpStream, peer: &str, pending: Slot) {
+fn connection(shared: &Shared, mut client: TcpStream, peer: &str, pending: Pending) {
     let (front, log) = (&shared.front, shared.front.log);
     let _ = client.set_nodelay(true);
     let init = match authenticate(&mut client, front) {

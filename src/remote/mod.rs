@@ -12,6 +12,7 @@
 //! Files: `wire.rs` (HTTP upgrade, WebSocket frames, the session request), `front.rs` (the
 //! front's threads), `token.rs` (where the token comes from).
 
+mod admission;
 mod front;
 mod token;
 mod wire;
@@ -157,6 +158,10 @@ pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connectio
         .ok_or_else(|| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
         .map_err(|e| match e {
             ConnectError::Unauthorized => RemoteError::Unauthorized(shown.clone()),
+            ConnectError::Unreachable { reason } if reason.contains("503") => unreachable(format!(
+                "the server is busy: too many connections are waiting to sign in there ({reason}); \
+                 try again in a few seconds"
+            )),
             ConnectError::Unreachable { reason } => unreachable(reason),
             other => RemoteError::Failed {
                 address: shown.clone(),
