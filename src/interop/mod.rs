@@ -167,7 +167,7 @@ pub fn import_checkpoint(
 }
 
 /// Refuses weights that make the network's logits non-finite
-/// ([`crate::model::plain::non_finite_input`]) before they can be evaluated into a
+/// ([`crate::model::plain::check_outputs`]) before they can be evaluated into a
 /// meaningless "loss 2.3026, accuracy 0.10". The message names the tensor with the largest
 /// magnitude, the likely culprit.
 fn outputs_are_finite(
@@ -176,24 +176,27 @@ fn outputs_are_finite(
     weights: &PlainWeights,
     checkpoint: &Checkpoint,
 ) -> Result<(), ImportError> {
-    let verdict = crate::model::plain::non_finite_input(spec, weights)
-        .map_err(|()| ImportError::Mismatch(format!("the weights do not make a {}", spec.describe())))?;
-    if let Some(input) = verdict {
-        let largest = checkpoint
-            .tensors
-            .iter()
-            .filter(|t| !t.values.is_empty())
-            .map(|t| (t.values.iter().fold(0.0f32, |m, v| m.max(v.abs())), &t.name))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let culprit = largest.map_or_else(String::new, |(peak, name)| {
-            format!("; the largest magnitude is {peak:e}, in tensor {name}")
-        });
-        return Err(ImportError::damaged(
-            path,
-            format!("its weights make the network's outputs non-finite on {input}{culprit}"),
-        ));
-    }
-    Ok(())
+    use crate::model::plain::{OutputCheck, check_outputs};
+    let input = match check_outputs(spec, weights) {
+        OutputCheck::Finite => return Ok(()),
+        OutputCheck::DoesNotFit => {
+            return Err(ImportError::Mismatch(format!("the weights do not make a {}", spec.describe())));
+        }
+        OutputCheck::NonFiniteOn(input) => input,
+    };
+    let largest = checkpoint
+        .tensors
+        .iter()
+        .filter(|t| !t.values.is_empty())
+        .map(|t| (t.values.iter().fold(0.0f32, |m, v| m.max(v.abs())), &t.name))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let culprit = largest.map_or_else(String::new, |(peak, name)| {
+        format!("; the largest magnitude is {peak:e}, in tensor {name}")
+    });
+    Err(ImportError::damaged(
+        path,
+        format!("its weights make the network's outputs non-finite on {input}{culprit}"),
+    ))
 }
 
 /// Writes `imported` as a run folder under `root` (built under a temporary name and renamed,

@@ -177,15 +177,28 @@ pub(crate) fn running(values: &[f32], device: &Device) -> RunningState<Tensor<1>
     ))
 }
 
-/// Which of two test inputs, a blank image and a fixed pseudo-random one, `weights` answer
-/// with non-finite logits (values near f32's limit overflow on the way through), computed on
-/// flex; `None` when both logits are finite. Such weights would be evaluated into a
-/// meaningless "loss NaN" or every image read as digit 0. `Err` when they do not make `spec`.
-pub fn non_finite_input(spec: &ModelSpec, weights: &PlainWeights) -> Result<Option<&'static str>, ()> {
+/// What [`check_outputs`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputCheck {
+    /// The logits of both test inputs are finite.
+    Finite,
+    /// The logits of this input ("a blank image", "a random image") are not.
+    NonFiniteOn(&'static str),
+    /// The weights do not make the architecture.
+    DoesNotFit,
+}
+
+/// Whether `weights` answer two test inputs, a blank image and a fixed pseudo-random one,
+/// with finite logits (values near f32's limit overflow on the way through), computed on
+/// flex. Weights that do not would be evaluated into a meaningless "loss NaN", every image
+/// read as digit 0.
+pub fn check_outputs(spec: &ModelSpec, weights: &PlainWeights) -> OutputCheck {
     use crate::data::{IMAGE_SIDE, normalize_pixel};
     use burn::module::Module;
     let device = crate::device::flex().device;
-    let model = Model::from_plain(spec, weights, &device).ok_or(())?;
+    let Some(model) = Model::from_plain(spec, weights, &device) else {
+        return OutputCheck::DoesNotFit;
+    };
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut pixels: Vec<f32> = vec![normalize_pixel(0); IMAGE_PIXELS];
     pixels.extend((0..IMAGE_PIXELS).map(|_| {
@@ -196,9 +209,11 @@ pub fn non_finite_input(spec: &ModelSpec, weights: &PlainWeights) -> Result<Opti
     }));
     let images = Tensor::<4>::from_data(TensorData::new(pixels, [2, 1, IMAGE_SIDE, IMAGE_SIDE]), &device);
     let logits: Vec<f32> = model.valid().forward(images).into_data().iter().collect(); // [2, 10]
-    Ok(logits.iter().position(|v| !v.is_finite()).map(|i| {
-        if i < logits.len() / 2 { "a blank image" } else { "a random image" }
-    }))
+    match logits.iter().position(|v| !v.is_finite()) {
+        None => OutputCheck::Finite,
+        Some(i) if i < logits.len() / 2 => OutputCheck::NonFiniteOn("a blank image"),
+        Some(_) => OutputCheck::NonFiniteOn("a random image"),
+    }
 }
 
 impl Model {

@@ -235,12 +235,13 @@ pub fn load_model(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Mode
         )));
     }
     // Finite weights can still overflow on the way through (values near f32's limit).
-    match crate::model::plain::non_finite_input(spec, &plain) {
-        Ok(None) => Ok(model),
-        Ok(Some(input)) => Err(checkpoint_err(format!(
+    use crate::model::plain::{OutputCheck, check_outputs};
+    match check_outputs(spec, &plain) {
+        OutputCheck::Finite => Ok(model),
+        OutputCheck::NonFiniteOn(input) => Err(checkpoint_err(format!(
             "its weights make the network's outputs non-finite on {input} (values near f32's limit?)"
         ))),
-        Err(()) => Err(checkpoint_err("the weights do not fit the architecture".into())),
+        OutputCheck::DoesNotFit => Err(checkpoint_err("the weights do not fit the architecture".into())),
     }
 }
 
