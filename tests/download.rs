@@ -210,3 +210,35 @@ fn a_mirror_that_trickles_a_byte_at_a_time_is_given_up() {
     let err = download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap_err();
     assert!(err.to_string().contains("sent only"), "{err}");
 }
+
+#[test]
+fn a_different_file_under_an_mnist_name_is_never_replaced() {
+    // Found by a hostile-input review: `data download --dest` silently replaced a user's own
+    // IDX file of the same name with MNIST's.
+    let (files, digests) = common::fake_mnist_files(30, 10, 1);
+    let labels_name = files[1].0.clone();
+    let good = common::LocalServer::start(files.clone());
+    let dest = common::temp_dir("dl-keep");
+    let mine = b"someone else's labels".to_vec();
+    std::fs::write(dest.join(&labels_name), &mine).unwrap();
+    let err = download_mnist(
+        &plan(dest.clone(), vec![good.base_url.clone()], Some(digests.clone())),
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DownloadError::WouldReplace(_)), "{err}");
+    assert!(err.to_string().contains(&labels_name), "{err}");
+    assert_eq!(std::fs::read(dest.join(&labels_name)).unwrap(), mine, "left as it was");
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 1, "nothing downloaded beside it");
+    // The same file with MNIST's contents is kept and the rest is fetched.
+    std::fs::write(dest.join(&labels_name), &files[1].1).unwrap();
+    download_mnist(&plan(dest.clone(), vec![good.base_url.clone()], Some(digests)), &|_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert!(has_mnist(&dest));
+    // A file where the folder should be.
+    let file = dest.join(&labels_name);
+    let err = download_mnist(&plan(file, vec![good.base_url.clone()], None), &|_| {}, &AtomicBool::new(false))
+        .unwrap_err();
+    assert!(matches!(err, DownloadError::NotAFolder(_)), "{err}");
+}

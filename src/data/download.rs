@@ -43,8 +43,17 @@ pub enum DownloadError {
         attempts: Vec<String>,
     },
     /// The destination folder cannot be written.
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    /// The destination is not a folder.
+    #[error("{0}: not a folder; --dest takes the folder the four files go into")]
+    NotAFolder(PathBuf),
+    /// A file of an MNIST file's name is there with other contents: it is never replaced.
+    #[error(
+        "{0} is already there and is not that MNIST file (its contents differ); nothing was \
+         downloaded or replaced: move it away, or choose another --dest"
+    )]
+    WouldReplace(PathBuf),
 }
 
 /// Progress of a download, reported as bytes arrive.
@@ -130,9 +139,21 @@ pub fn download_mnist(
 ) -> Result<(), DownloadError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| DownloadError::Io { path, source }
+        move |cause| DownloadError::Io { path, cause }
     };
+    if plan.dest.exists() && !plan.dest.is_dir() {
+        return Err(DownloadError::NotAFolder(plan.dest.clone()));
+    }
     std::fs::create_dir_all(&plan.dest).map_err(io(&plan.dest))?;
+    // Before a byte is fetched: a file of one of the names that is not the expected one (the
+    // user's own data, or a damaged copy) stays as it is, and so does everything else.
+    for (name, expected) in MNIST_FILES.iter().zip(&plan.sha256) {
+        let path = plan.dest.join(format!("{name}.gz"));
+        let present = std::fs::symlink_metadata(&path).is_ok();
+        if present && !(path.is_file() && gz_payload_sha256(&path).ok().as_ref() == Some(expected)) {
+            return Err(DownloadError::WouldReplace(path));
+        }
+    }
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(10)))

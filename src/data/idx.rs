@@ -21,8 +21,8 @@ pub const MAX_ITEMS: usize = 1_000_000;
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
     /// The file could not be opened or read.
-    #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
     /// The file looks gzip-compressed but does not decompress.
     #[error("{path}: not a valid gzip stream ({detail})")]
     Gzip {
@@ -88,9 +88,9 @@ pub struct IdxImages {
 }
 
 fn open_stream(path: &Path) -> Result<Box<dyn Read>, IdxError> {
-    let io = |source| IdxError::Io {
+    let io = |cause| IdxError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     // A special file (a FIFO, /dev/zero) is refused at once instead of blocking or never ending.
     let mut file = crate::fsutil::open_regular(path).map_err(io)?;
@@ -123,7 +123,7 @@ fn read_up_to(path: &Path, reader: &mut dyn Read, buf: &mut [u8]) -> Result<usiz
                     },
                     _ => IdxError::Io {
                         path: path.to_path_buf(),
-                        source: e,
+                        cause: e,
                     },
                 });
             }

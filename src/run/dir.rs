@@ -46,7 +46,7 @@ impl RunDir {
                 ModelSpec::Cnn { .. } => "cnn-custom",
             });
         let name = stamped_name(&config.created, &format!("{model}-seed{}", config.train.seed));
-        std::fs::create_dir_all(root).map_err(io(root))?;
+        create_root(root)?;
         // Another thread (a sweep's trials on several devices) may take the same name between
         // the check and the creation: take the next free one then.
         let mut attempts = 0;
@@ -72,7 +72,7 @@ impl RunDir {
         config: &RunConfig,
         write: impl FnOnce(&RunDir) -> Result<(), RunError>,
     ) -> Result<Self, RunError> {
-        std::fs::create_dir_all(root).map_err(io(root))?;
+        create_root(root)?;
         let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
         if partial.exists() {
             std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
@@ -200,4 +200,16 @@ impl RunDir {
         }
         Ok(Some(read_json(&self.summary_path())?))
     }
+}
+
+/// Creates the runs folder `root` where missing; a file in its place is named as such (the
+/// system only says "File exists").
+fn create_root(root: &Path) -> Result<(), RunError> {
+    if root.exists() && !root.is_dir() {
+        return Err(io(root)(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a folder; --runs takes the folder run folders are made in",
+        )));
+    }
+    std::fs::create_dir_all(root).map_err(io(root))
 }
