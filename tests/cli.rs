@@ -348,3 +348,25 @@ fn bench_reports_the_first_step_and_the_first_call() {
     let first_ms = latency["first_ms"].as_f64().expect("first_ms");
     assert!(first_ms > 0.0 && latency["median_ms"].as_f64().expect("median_ms") > 0.0);
 }
+
+/// Found by a hostile-input review (a full disk): the results were saved, their figures
+/// failed, and running the study again was refused because "results are already there".
+#[test]
+fn results_whose_figures_cannot_be_written_are_not_left_behind() {
+    let runs = common::temp_dir("cli-figure-fails");
+    let run = train_tiny(&runs);
+    let out = common::temp_dir("cli-figure-fails-out");
+    // A folder where the figure goes: its write fails, as on a full disk.
+    let blocker = out.join("class_curves.png");
+    std::fs::create_dir(&blocker).unwrap();
+    let args = ["experiment", "class-curves", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let (ok, _, err) = common::cli(&args, &[], &[]);
+    assert!(!ok, "the figure could not be written: {err}");
+    assert!(err.contains("writing the figures") && err.contains("run again"), "{err}");
+    assert!(!out.join("class_curves.json").exists(), "no results without their figure");
+    assert!(!out.join("class-curves.study.json").exists(), "nor their stamp");
+    std::fs::remove_dir(&blocker).unwrap();
+    let (ok, stdout, err) = common::cli(&args, &[], &[]);
+    assert!(ok, "the retry runs: {err}");
+    assert!(stdout.contains("class_curves.png") && out.join("class_curves.json").is_file(), "{stdout}");
+}

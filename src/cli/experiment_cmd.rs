@@ -230,8 +230,16 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
         Home::SharedFolder => SharedOut::from_arg_matches(m)?.out,
     };
     check_out(&out)?;
+    // Results this command writes where none were: taken back if their figures cannot be
+    // written, so a retry is not refused for "results already there".
+    let mut written_here = Vec::new();
     if keeps_earlier(study) {
         keep_earlier(&out, study.results_file(), m.get_flag("overwrite"))?;
+        for file in [study.results_file().to_string(), study.record_file()] {
+            if std::fs::symlink_metadata(out.join(&file)).is_err() {
+                written_here.push(out.join(file));
+            }
+        }
     }
     let mut devices = match needs.device {
         true => {
@@ -312,9 +320,17 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
     };
     println!("{}", study.summary(&results));
     for figure in study.figures(&results) {
-        let paths = figure
-            .save(&out)
-            .with_context(|| format!("writing the figures into {}", out.display()))?;
+        let paths = figure.save(&out).map_err(|e| {
+            for path in &written_here {
+                let _ = std::fs::remove_file(path);
+            }
+            let kept = if written_here.is_empty() {
+                "the results themselves are saved"
+            } else {
+                "the results were not kept either, so the command can simply be run again"
+            };
+            anyhow::anyhow!("writing the figures into {}: {e}; {kept}", out.display())
+        })?;
         for path in paths {
             println!("{}", path.display());
         }
