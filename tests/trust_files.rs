@@ -397,3 +397,48 @@ fn a_damaged_checkpoint_json_does_not_switch_the_weight_check_off() {
     refused("a folder as checkpoint.json", &strs(&eval_args(&run)), &["checkpoint.json"]);
     assert_eq!(std::fs::read(&model).unwrap(), bytes, "nothing was changed");
 }
+
+#[test]
+fn figures_no_training_produces_cost_their_line_of_metrics_jsonl() {
+    // Found by a hostile-input review: `experiment class-curves` drew and summarised a
+    // per-class accuracy of 1e300 and -5 ("hardest digit 1 at -500.00 %").
+    let good = cli_run("absurd-metrics-src");
+    let root = common::temp_dir("absurd-metrics");
+    let curves = |run: &Path, out: &str| {
+        let out = root.join(out);
+        let args = ["experiment", "class-curves", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let (ok, stdout, stderr) = common::cli(&args, &[], &[]);
+        (ok, stdout, stderr, out)
+    };
+    let (ok, before, err, _) = curves(&good, "before");
+    assert!(ok, "{err}");
+    let run = root.join("run");
+    copy_run(&good, &run);
+    let metrics = run.join("metrics.jsonl");
+    let mut damaged_one = false;
+    let lines: Vec<String> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let per_class = event.pointer_mut("/metrics/per_class_accuracy").filter(|v| v.is_array());
+            match per_class {
+                Some(v) if !damaged_one => {
+                    v[0] = serde_json::json!(1e300);
+                    v[1] = serde_json::json!(-5.0);
+                    damaged_one = true;
+                    event.to_string()
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    assert!(damaged_one, "an epoch line with per-class accuracies");
+    std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+    // The run's one epoch was that line: without it there is nothing to draw, and it says so.
+    assert!(before.contains("1 evaluated epoch"), "{before}");
+    let (ok, after, err, out) = curves(&run, "after");
+    assert!(!ok && !after.contains("-500"), "{after}");
+    assert!(err.contains("no epoch of this run was evaluated"), "{err}");
+    assert!(!out.join("class_curves.csv").exists());
+}

@@ -154,12 +154,14 @@ impl RunDir {
         if !path.exists() {
             return Ok(Vec::new());
         }
-        // Damaged bytes cost only the lines they fall in.
+        // Damaged bytes cost only the lines they fall in, and so do figures no training
+        // produces (an accuracy of 1e300 would be drawn and summarised as found).
         let bytes = crate::fsutil::read_capped(&path, crate::fsutil::limits::LOG_BYTES).map_err(io(&path))?;
         let text = String::from_utf8_lossy(&bytes);
         Ok(text
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|e| !matches!(e, Event::Epoch { metrics, .. } if !metrics.is_plausible()))
             .collect())
     }
 

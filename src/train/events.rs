@@ -40,6 +40,25 @@ pub struct EpochMetrics {
     pub elapsed_secs: f64,
 }
 
+impl EpochMetrics {
+    /// Whether every figure is one training can produce: accuracies in [0, 1], losses,
+    /// the learning rate and the time finite and not negative, an epoch number from 1. A line
+    /// of `metrics.jsonl` that fails this is damaged, like one that does not parse.
+    pub fn is_plausible(&self) -> bool {
+        let share = |v: f64| (0.0..=1.0).contains(&v);
+        let amount = |v: f64| v.is_finite() && v >= 0.0;
+        self.epoch >= 1
+            && self.epoch <= u32::MAX as usize
+            && amount(self.train_loss)
+            && share(self.train_accuracy)
+            && self.test_loss.is_none_or(amount)
+            && self.test_accuracy.is_none_or(share)
+            && self.per_class_accuracy.is_none_or(|p| p.iter().all(|&v| share(v)))
+            && amount(self.learning_rate)
+            && amount(self.elapsed_secs)
+    }
+}
+
 /// Why a run ended normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
