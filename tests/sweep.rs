@@ -216,3 +216,30 @@ fn the_cli_runs_a_sweep_and_refuses_bad_params_by_name() {
         assert!(!ok && stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn trials_the_sweep_could_not_have_run_are_refused_by_field() {
+    // Found by a hostile-input review: a continued sweep took `epochs` 2^64 - 1 (its total
+    // overflowed to "0 epochs"), params not in the sweep ("best: lr=nan") and any setting index.
+    let data = data();
+    let dir = common::temp_dir("sweep-tampered");
+    let c = config(&["lr=0.001,0.01"]);
+    let full = sweep(&c, &data, &dir);
+    assert!(SweepResults::load(&dir).is_ok());
+    let tamper = |field: &str, change: &dyn Fn(&mut mnist_workbench::study::sweep::Trial)| {
+        let mut r = full.clone();
+        change(&mut r.trials[1]);
+        r.save(&dir).unwrap();
+        let err = SweepResults::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("sweep.json") && err.contains(&format!("trials[1].{field}")), "{field}: {err}");
+    };
+    tamper("epochs", &|t| t.epochs = usize::MAX);
+    tamper("params", &|t| {
+        t.params.insert("lr".into(), "nan".into());
+    });
+    tamper("setting", &|t| t.setting = usize::MAX);
+    tamper("seed", &|t| t.seed = u64::MAX);
+    tamper("rung", &|t| t.rung = usize::MAX);
+    full.save(&dir).unwrap();
+    assert_eq!(SweepResults::load(&dir).unwrap(), full, "the untouched file still loads");
+}

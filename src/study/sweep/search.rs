@@ -232,9 +232,9 @@ impl SweepResults {
 
     /// Epochs trained in all, and what the full grid (every trial for the full epochs) costs.
     pub fn epochs_spent(&self) -> (usize, usize) {
-        let spent = self.trials.iter().map(|t| t.epochs).sum();
+        let spent = self.trials.iter().fold(0usize, |sum, t| sum.saturating_add(t.epochs));
         let settings = self.trials.iter().map(|t| (t.setting, t.seed)).collect::<std::collections::BTreeSet<_>>();
-        (spent, settings.len() * self.config.epochs)
+        (spent, settings.len().saturating_mul(self.config.epochs))
     }
 
     /// Writes `sweep.json` and `sweep.csv` (each atomically).
@@ -279,7 +279,27 @@ impl SweepResults {
     pub fn load(dir: &Path) -> Result<Self, StudyError> {
         let path = dir.join(RESULTS_FILE);
         let r: SweepResults = read_json(&path)?;
+        let settings = r.config.settings();
+        let seeds = r.config.base.seed..r.config.base.seed.saturating_add(r.config.seeds as u64);
+        let bad = |i: usize, field: &str, what: String| StudyError::format(&path, format!("field `trials[{i}].{field}` {what}"));
         for (i, t) in r.trials.iter().enumerate() {
+            // What a trial is must be what the sweep's own settings say: a continued sweep
+            // skips the trials it finds, and the summary names the best one's params.
+            let Some(setting) = settings.get(t.setting) else {
+                return Err(bad(i, "setting", format!("is {}; the sweep has {} settings", t.setting, settings.len())));
+            };
+            if &t.params != setting {
+                return Err(bad(i, "params", format!("are not those of setting {}", t.setting)));
+            }
+            if !seeds.contains(&t.seed) {
+                return Err(bad(i, "seed", format!("is {}; the sweep's seeds are {seeds:?}", t.seed)));
+            }
+            if t.epochs == 0 || t.epochs > r.config.epochs {
+                return Err(bad(i, "epochs", format!("is {}; a trial trains 1 to {}", t.epochs, r.config.epochs)));
+            }
+            if t.rung >= r.config.epochs.max(1) {
+                return Err(bad(i, "rung", format!("is {}; the sweep has fewer rungs than its {} epochs", t.rung, r.config.epochs)));
+            }
             check_figure(&path, &format!("trials[{i}].val_accuracy"), t.val_accuracy, true)?;
             check_figure(&path, &format!("trials[{i}].test_accuracy"), t.test_accuracy, true)?;
             check_figure(&path, &format!("trials[{i}].seconds"), t.seconds, false)?;
