@@ -23,9 +23,15 @@ pub enum PreprocessError {
 /// Largest picture side accepted (a phone photo is about 4,000 pixels).
 const MAX_SIDE: u32 = 8192;
 
+/// Most memory the decoder may take: a 12-megapixel RGBA photo is 48 MiB. The PNG decoder
+/// also spends it on ancillary chunks (a compressed colour profile, text), which it grows by
+/// doubling: at 512 MiB a 486 KB file with a 500 MB profile took about 1 GB.
+const MAX_DECODE_BYTES: u64 = 64 << 20;
+
 /// Loads a picture file (PNG) as grey intensities in [0, 1], with its width and height. The
 /// file must be a regular file of at most [`crate::fsutil::limits::IMAGE_BYTES`]; its declared
-/// width and height are checked (at most [`MAX_SIDE`] each) before the pixels are decoded.
+/// width and height are checked (at most [`MAX_SIDE`] each) before the pixels are decoded,
+/// and the decoder's memory is capped at [`MAX_DECODE_BYTES`].
 /// A picture with transparency is read through its alpha channel: ink is what is opaque,
 /// whatever its colour, so dark ink on a transparent background is a digit, not a blank.
 pub fn load_grey(path: &Path) -> Result<(Vec<f32>, usize, usize), PreprocessError> {
@@ -41,7 +47,7 @@ pub fn load_grey(path: &Path) -> Result<(Vec<f32>, usize, usize), PreprocessErro
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 << 20);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| unreadable(e.to_string()))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
