@@ -245,3 +245,31 @@ fn integer_tensors_other_than_batch_counters_are_reported() {
     let cnn = import_checkpoint(&fixture("cnn.pt"), &ArchChoice::Auto, &[]).unwrap();
     assert!(cnn.mapping_lines().iter().all(|l| !l.contains("skipped")));
 }
+
+#[test]
+fn tensors_that_make_no_architecture_are_refused_naming_the_file() {
+    // Found by a hostile-input review: these messages named neither the file nor, for an
+    // output layer of 0 units, the count in words ("end in Some(0) outputs").
+    let dir = common::temp_dir("st-no-arch");
+    let mut extra = fixture_tensors("mlp.safetensors");
+    extra.push(("x".into(), vec![1], vec![0.5]));
+    let path = dir.join("extra.safetensors");
+    std::fs::write(&path, serialize(&extra)).unwrap();
+    let message = refused(&path);
+    assert!(message.contains("extra.safetensors") && message.contains("x (shape [1])"), "{message}");
+
+    let mut empty_out = fixture_tensors("mlp.safetensors");
+    let last_weight = empty_out
+        .iter()
+        .rposition(|(name, shape, _)| name.ends_with("weight") && shape.len() == 2)
+        .unwrap();
+    let in_features = empty_out[last_weight].1[1];
+    empty_out[last_weight].1 = vec![0, in_features];
+    empty_out[last_weight].2.clear();
+    let bias = empty_out[last_weight].0.replace("weight", "bias");
+    empty_out.retain(|(name, _, _)| name != &bias);
+    let path = dir.join("no-outputs.safetensors");
+    std::fs::write(&path, serialize(&empty_out)).unwrap();
+    let message = refused(&path);
+    assert!(message.contains("no-outputs.safetensors") && !message.contains("Some("), "{message}");
+}

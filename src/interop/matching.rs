@@ -409,10 +409,8 @@ pub fn infer_spec(modules: &[ForeignModule]) -> Result<ModelSpec, ImportError> {
     let spec = if convs.is_empty() {
         let widths = chain(&linears, IMAGE_PIXELS, "linear layer")?;
         if widths.last() != Some(&NUM_CLASSES) {
-            return Err(cannot(format!(
-                "the linear layers end in {:?} outputs, not 10",
-                widths.last()
-            )));
+            let last = widths.last().map_or_else(|| "no".to_string(), usize::to_string);
+            return Err(cannot(format!("the linear layers end in {last} outputs, not 10")));
         }
         ModelSpec::Mlp {
             hidden: widths[..widths.len() - 1].to_vec(),

@@ -134,7 +134,12 @@ pub fn import_checkpoint(
     maps: &[(String, String)],
 ) -> Result<Imported, ImportError> {
     let checkpoint = read_checkpoint(path)?;
-    let (spec, weights, mapping, inferred) = {
+    // What does not fit is said of this file.
+    let of_this_file = |e: ImportError| match e {
+        ImportError::Mismatch(reason) => ImportError::Mismatch(format!("{}: {reason}", path.display())),
+        other => other,
+    };
+    let (spec, weights, mapping, inferred) = (|| {
         let modules = matching::modules(&checkpoint)?;
         let (spec, inferred) = match arch {
             ArchChoice::Spec(spec) => {
@@ -147,8 +152,9 @@ pub fn import_checkpoint(
         let assigned = matching::assign(&slots, &modules, maps)?;
         matching::check_statistics(&assigned).map_err(|reason| ImportError::damaged(path, reason))?;
         let (weights, mapping) = matching::plain_weights(&spec, &slots, &assigned);
-        (spec, weights, mapping, inferred)
-    };
+        Ok((spec, weights, mapping, inferred))
+    })()
+    .map_err(of_this_file)?;
     let finite = |v: &Vec<f32>| v.iter().all(|x| x.is_finite());
     if !weights.params.iter().chain(&weights.running).all(finite) {
         return Err(ImportError::damaged(
