@@ -336,44 +336,37 @@ fn figures_out_of_range_in_saved_size_curves_are_refused_on_resume() {
     }
 }
 
-#[test]
-fn nan_weights_in_model_bpk_are_refused_even_without_checkpoint_json() {
+/// A copy of a trained run without `checkpoint.json` (as imported runs are), its first
+/// weight tensor changed by `poison` and saved: what `eval` says of it.
+fn eval_poisoned(tag: &str, poison: impl Fn(&mut Vec<f32>), case: &str, needles: &[&str]) {
     use mnist_workbench::model::Model;
-    let good = cli_run("nan-weights-src");
-    let root = common::temp_dir("nan-weights");
-    let run = root.join("run");
+    let good = cli_run(&format!("{tag}-src"));
+    let run = common::temp_dir(tag).join("run");
     copy_run(&good, &run);
-    // Imported runs have no checkpoint.json, so nothing caught weights saved as NaN: `predict`
-    // printed "prediction: 0 (NaN%)" and `eval` called every image 0.
     let _ = std::fs::remove_file(run.join("checkpoint.json"));
     let (dir, config) = mnist_workbench::run::RunDir::open(&run).unwrap();
     let flex = mnist_workbench::device::flex().device;
     let spec = config.train.model.clone();
     let mut plain = dir.load_model(&spec, &flex).unwrap().to_plain();
-    plain.params[0][3] = f32::NAN;
+    poison(&mut plain.params[0]);
     let poisoned = Model::from_plain(&spec, &plain, &flex).unwrap();
     mnist_workbench::run::save_model(&poisoned, &run.join("model.bpk")).unwrap();
-    refused("NaN in model.bpk", &strs(&eval_args(&run)), &["model.bpk", "NaN"]);
+    refused(case, &strs(&eval_args(&run)), needles);
+}
+
+#[test]
+fn nan_weights_in_model_bpk_are_refused_even_without_checkpoint_json() {
+    // Imported runs have no checkpoint.json, so nothing caught weights saved as NaN: `predict`
+    // printed "prediction: 0 (NaN%)" and `eval` called every image 0.
+    eval_poisoned("nan-weights", |w| w[3] = f32::NAN, "NaN in model.bpk", &["model.bpk", "NaN"]);
 }
 
 #[test]
 fn finite_weights_that_overflow_are_refused_like_nan_ones() {
-    use mnist_workbench::model::Model;
-    let good = cli_run("huge-weights-src");
-    let root = common::temp_dir("huge-weights");
-    let run = root.join("run");
-    copy_run(&good, &run);
     // Every weight of the first layer near f32's limit: each value is finite, but the logits
     // overflow to NaN, and `eval` printed "test loss NaN" and exited 0.
-    let _ = std::fs::remove_file(run.join("checkpoint.json"));
-    let (dir, config) = mnist_workbench::run::RunDir::open(&run).unwrap();
-    let flex = mnist_workbench::device::flex().device;
-    let spec = config.train.model.clone();
-    let mut plain = dir.load_model(&spec, &flex).unwrap().to_plain();
-    plain.params[0].iter_mut().for_each(|v| *v = 3.0e38);
-    let poisoned = Model::from_plain(&spec, &plain, &flex).unwrap();
-    mnist_workbench::run::save_model(&poisoned, &run.join("model.bpk")).unwrap();
-    refused("huge weights in model.bpk", &strs(&eval_args(&run)), &["model.bpk", "non-finite"]);
+    let huge = |w: &mut Vec<f32>| w.iter_mut().for_each(|v| *v = 3.0e38);
+    eval_poisoned("huge-weights", huge, "huge weights in model.bpk", &["model.bpk", "non-finite"]);
 }
 
 #[test]
