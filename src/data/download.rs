@@ -146,11 +146,13 @@ pub fn download_mnist(
     }
     std::fs::create_dir_all(&plan.dest).map_err(io(&plan.dest))?;
     // Before a byte is fetched: a file of one of the names that is not the expected one (the
-    // user's own data, or a damaged copy) stays as it is, and so does everything else.
-    for (name, expected) in MNIST_FILES.iter().zip(&plan.sha256) {
+    // user's own data, or a damaged copy) stays as it is, and so does everything else. Those
+    // that are the expected ones are kept and not fetched.
+    let mut present = [false; 4];
+    for ((name, expected), present) in MNIST_FILES.iter().zip(&plan.sha256).zip(&mut present) {
         let path = plan.dest.join(format!("{name}.gz"));
-        let present = std::fs::symlink_metadata(&path).is_ok();
-        if present && !(path.is_file() && gz_payload_sha256(&path).ok().as_ref() == Some(expected)) {
+        *present = std::fs::symlink_metadata(&path).is_ok();
+        if *present && !(path.is_file() && gz_payload_sha256(&path).ok().as_ref() == Some(expected)) {
             return Err(DownloadError::WouldReplace(path));
         }
     }
@@ -165,8 +167,8 @@ pub fn download_mnist(
         let file = format!("{name}.gz");
         let final_path = plan.dest.join(&file);
         let expected = &plan.sha256[file_index];
-        if final_path.is_file() && gz_payload_sha256(&final_path).ok().as_ref() == Some(expected) {
-            continue;
+        if present[file_index] {
+            continue; // checked above
         }
         let mut attempts = Vec::new();
         let mut done = false;
