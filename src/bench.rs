@@ -2,10 +2,11 @@
 //!
 //! - `epoch`: one epoch of seed3-cnn over the training set (batch 64, Adam 1e-3), then test
 //!   accuracy: samples/s, seconds, seconds to the first step, accuracy.
-//! - `ensemble`: N small-cnn models (default 50), each full-batch on its own 2-per-digit sample
-//!   with AdamW 1e-3 / 1e-4 until training accuracy ≥ 0.99 or 200 steps, then each on the test
-//!   set: total seconds, mean steps, mean ± std accuracy. Runs `study::ensemble` (the
-//!   models train stacked and are evaluated stacked).
+//! - every registered study that declares a benchmark ([`Study::bench`](crate::study::Study::bench)),
+//!   under its id: the ensemble's N small-cnn models (default 50), each full-batch on its own
+//!   2-per-digit sample with AdamW 1e-3 / 1e-4 until training accuracy ≥ 0.99 or 200 steps,
+//!   then each on the test set: total seconds, mean steps, mean ± std accuracy. The study
+//!   itself runs (the models train stacked and are evaluated stacked).
 //! - `latency`: one 28×28 image through small-cnn in eval mode: median ms over 200 calls
 //!   after 20 warm-up calls, and the first call alone (on a GPU, compiling its kernels).
 
@@ -16,14 +17,15 @@ use serde_json::{Value, json};
 
 use crate::data::{Dataset, IMAGE_PIXELS, batch};
 use crate::device::SelectedDevice;
-use crate::jobs::Reporter;
-use crate::study::ensemble::EnsembleConfig;
-use crate::study::ensemble::run_ensemble_on;
 use crate::model::ModelSpec;
+use crate::study::{AnyStudy, STUDIES};
 use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, run_training};
 
-/// Names of the benchmark tasks.
-pub const TASKS: [&str; 3] = ["epoch", "ensemble", "latency"];
+/// Names of the benchmark tasks: `epoch`, the studies that have one, `latency`.
+pub fn tasks() -> Vec<&'static str> {
+    let studies = STUDIES.iter().filter(|s| s.has_bench()).map(|s| s.id());
+    std::iter::once("epoch").chain(studies).chain(std::iter::once("latency")).collect()
+}
 
 /// Trains without printing; returns the events other than steps, the model, and the seconds
 /// from the call to the first step's report (on a GPU, mostly compiling its kernels).
@@ -97,34 +99,26 @@ pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
     })
 }
 
-/// The `ensemble` task with `models` models: the ensemble experiment itself (stacked
-/// training, stacked evaluation), timed from sampling to the last test prediction, its groups
-/// of models spread over `devices`.
-pub fn ensemble(data: &Arc<Dataset>, devices: &[SelectedDevice], models: usize) -> Value {
-    let config = EnsembleConfig {
-        models,
-        ..EnsembleConfig::default()
-    };
+/// The benchmark of `study` at `size` (its models), timed from start to finish, its work
+/// spread over `devices` where the study spreads.
+pub fn study_task(study: &dyn AnyStudy, data: &Dataset, devices: &[SelectedDevice], size: usize) -> Value {
     let start = Instant::now();
-    let mut sink = |_: crate::jobs::Progress| {};
-    let never = || false;
-    let outcome = run_ensemble_on(&config, data, devices, None, &mut Reporter::new(&mut sink, &never));
+    let outcome = study.bench(data, devices, size);
     let seconds = start.elapsed().as_secs_f64();
     let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
     match outcome {
-        Ok(r) => json!({
-            "task": "ensemble", "model": "small-cnn", "device": names.join(", "), "models": models,
-            "kernels": devices.first().map_or("", kernels_in_use), "threads": rayon::current_num_threads(),
-            "seconds": seconds, "train_seconds": r.train_seconds, "eval_seconds": r.eval_seconds,
-            "mean_epochs": r.stats.summary.mean_steps,
-            "mean_test_accuracy": r.stats.summary.mean_accuracy,
-            "std_test_accuracy": r.stats.summary.std_accuracy,
-            "vectorised": true,
-            "per_device": r.devices.iter().map(|d| json!({
-                "device": d.device, "groups": d.items, "seconds": d.seconds, "lost": d.lost,
-            })).collect::<Vec<_>>(),
-        }),
-        Err(e) => json!({"task": "ensemble", "error": e.to_string()}),
+        Ok(figures) => {
+            let mut line = json!({
+                "task": study.id(), "device": names.join(", "),
+                "kernels": devices.first().map_or("", kernels_in_use), "threads": rayon::current_num_threads(),
+                "seconds": seconds,
+            });
+            if let Value::Object(fields) = &mut line {
+                fields.extend(figures);
+            }
+            line
+        }
+        Err(e) => json!({"task": study.id(), "error": e.to_string()}),
     }
 }
 

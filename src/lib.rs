@@ -39,8 +39,8 @@
 //! - **S0**, digit-correlation notebook: 50 small CNNs, each trained full-batch with AdamW on
 //!   its own 2-per-digit sample until 99 % training accuracy, then tested; model-model and
 //!   digit-digit correlations, per-image difficulty, hardest and easiest images. Here: the
-//!   Ensemble panel and `experiment ensemble` ([`study::ensemble`],
-//!   [`analysis::ensemble`]); the `small-cnn` preset is its `SmallCNN`.
+//!   Ensemble panel and `experiment ensemble` ([`study::ensemble`], its statistics in
+//!   [`study::ensemble::EnsembleStats`]); the `small-cnn` preset is its `SmallCNN`.
 //! - **S1**, "MNIST 1 vs 7" lab notes: an MLP with dropout; rows of a 7 erased by hand (a
 //!   binary search for the rows that make it a 1), a bar added to a 1, then the units whose
 //!   1-vs-7 mean activations differ most zeroed against random ablations. Here: the Row sweep

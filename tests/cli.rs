@@ -349,6 +349,34 @@ fn bench_reports_the_first_step_and_the_first_call() {
     assert!(first_ms > 0.0 && latency["median_ms"].as_f64().expect("median_ms") > 0.0);
 }
 
+/// A study's benchmark comes from its registration (`Study::bench`): `bench --task ensemble`
+/// runs the ensemble study and reports its figures beside the shared ones, and only a study
+/// that spreads takes a list of devices.
+#[test]
+fn bench_runs_a_registered_studys_task() {
+    let (ok, out, err) = common::cli(
+        &["bench", "--task", "ensemble", "--models", "3", "--device", "flex", "--synthetic", "--synthetic-size", "200"],
+        &[],
+        &[],
+    );
+    assert!(ok, "bench failed: {err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    assert_eq!(line["task"], "ensemble", "{line}");
+    assert_eq!(line["models"], 3, "{line}");
+    assert!(line["kernels"].is_string() && line["threads"].as_u64() > Some(0), "the shared fields: {line}");
+    let accuracy = line["mean_test_accuracy"].as_f64().expect("mean_test_accuracy");
+    assert!((0.0..=1.0).contains(&accuracy), "{line}");
+    let train = line["train_seconds"].as_f64().expect("train_seconds");
+    assert!(train > 0.0 && train <= line["seconds"].as_f64().expect("seconds"), "{line}");
+    assert_eq!(line["per_device"][0]["groups"], 1, "3 models make one group: {line}");
+    let (ok, _, err) = common::cli(
+        &["bench", "--task", "epoch", "--device", "flex,remote://127.0.0.1:9", "--synthetic"],
+        &[],
+        &[],
+    );
+    assert!(!ok && err.contains("only the ensemble task runs on a list of devices"), "{err}");
+}
+
 /// Found by a hostile-input review (a full disk): the results were saved, their figures
 /// failed, and running the study again was refused because "results are already there".
 #[test]

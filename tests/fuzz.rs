@@ -176,7 +176,7 @@ fn damaged_run_and_results_files_never_panic_their_readers() {
     });
     restore("model.bpk", &model);
     let matrix = mnist_workbench::study::ensemble::matrix_bytes(
-        &mnist_workbench::analysis::ensemble::Correctness::from_bits(3, 20, vec![0xa5; 3 * 3]).unwrap(),
+        &mnist_workbench::study::ensemble::Correctness::from_bits(3, 20, vec![0xa5; 3 * 3]).unwrap(),
     );
     let dir = common::temp_dir("fuzz-matrix");
     fuzz(

@@ -9,6 +9,7 @@ use mnist_workbench::data::load_dataset;
 use mnist_workbench::data::worker::LoadedData;
 use mnist_workbench::device::{DeviceList, select_devices};
 use mnist_workbench::model::ModelSpec;
+use mnist_workbench::study::find;
 use mnist_workbench::ui::frame_bench;
 
 /// Tasks that measure the app rather than the engine.
@@ -47,7 +48,7 @@ pub struct BenchArgs {
 
 /// Runs `bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let all: Vec<&str> = bench::TASKS.iter().chain(APP_TASKS.iter()).copied().collect();
+    let all: Vec<&str> = bench::tasks().into_iter().chain(APP_TASKS).collect();
     let tasks: Vec<String> = if a.tasks.is_empty() {
         all.iter().map(|t| t.to_string()).collect()
     } else {
@@ -56,8 +57,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     if let Some(bad) = tasks.iter().find(|t| !all.contains(&t.as_str())) {
         anyhow::bail!("unknown task '{bad}': use {}", all.join(", "));
     }
-    if a.device.0.len() > 1 && tasks.iter().any(|t| t != "ensemble") {
-        anyhow::bail!("--device {}: only the ensemble task runs on a list of devices; add --task ensemble", a.device);
+    let spreading: Vec<&str> = all.iter().copied().filter(|t| find(t).is_some_and(|s| s.spreads())).collect();
+    if a.device.0.len() > 1 && tasks.iter().any(|t| !spreading.contains(&t.as_str())) {
+        anyhow::bail!(
+            "--device {}: only the {} task runs on a list of devices; add --task {}",
+            a.device,
+            spreading.join(", "),
+            spreading.join(" --task ")
+        );
     }
     let devices = select_devices(&a.device, &mut |note| eprintln!("device {note}"))?;
     let device = devices[0].clone();
@@ -69,7 +76,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     for task in tasks {
         let line = match task.as_str() {
             "epoch" => bench::epoch(&data, &device),
-            "ensemble" => bench::ensemble(&data, &devices, a.models),
             "frame" => {
                 let runs = tempfile_dir()?;
                 let loaded = LoadedData::shared(data.clone());
@@ -78,7 +84,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
                 line
             }
             "pad" => frame_bench::pad(&ModelSpec::preset("small-cnn").expect("preset"), 500),
-            _ => bench::latency(&data, &device),
+            "latency" => bench::latency(&data, &device),
+            study => match find(study) {
+                Some(s) => bench::study_task(s, &data, &devices, a.models),
+                None => anyhow::bail!("unknown task '{study}'"),
+            },
         };
         println!("{line}");
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
+use super::{BenchFigures, Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
+use crate::data::Dataset;
+use crate::device::SelectedDevice;
 use crate::jobs::{Job, Progress, Reporter, Wake, spawn_reporting};
 use crate::report::Figure;
 use crate::run::RunConfig;
@@ -131,6 +133,10 @@ pub trait AnyStudy: Sync {
     fn figures(&self, results: &AnyResults) -> Vec<Figure>;
     /// [`Study::summary`].
     fn summary(&self, results: &AnyResults) -> String;
+    /// [`Study::BENCH`].
+    fn has_bench(&self) -> bool;
+    /// [`Study::bench`].
+    fn bench(&self, data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError>;
 }
 
 /// The registry's entry for study `S`.
@@ -228,6 +234,12 @@ impl<S: Study> AnyStudy for Registered<S> {
     }
     fn summary(&self, results: &AnyResults) -> String {
         S::summary(results_of::<S>(results))
+    }
+    fn has_bench(&self) -> bool {
+        S::BENCH
+    }
+    fn bench(&self, data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError> {
+        S::bench(data, devices, size)
     }
 }
 

@@ -323,6 +323,8 @@ pub trait Study: Sized + 'static {
     /// Whether its work items can be spread over a list of devices ([`StudyInputs::devices`]);
     /// otherwise a list of more than one device is refused.
     const SPREADS: bool = false;
+    /// Whether `bench --task <ID>` runs it ([`Study::bench`]).
+    const BENCH: bool = false;
 
     /// Settings; serialised into `study.json`.
     type Config: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
@@ -366,7 +368,17 @@ pub trait Study: Sized + 'static {
 
     /// One line (or a small table) saying what was found, for the terminal and the status bar.
     fn summary(results: &Self::Results) -> String;
+
+    /// `bench --task <ID>`, called only when [`Study::BENCH`]: runs the study's benchmark
+    /// workload of `size` (`bench --models`) on `devices`, without a results folder, and
+    /// returns its figures; `bench` adds the task, devices, kernels, threads and wall seconds.
+    fn bench(_data: &Dataset, _devices: &[SelectedDevice], _size: usize) -> Result<BenchFigures, StudyError> {
+        Err(StudyError::Config(format!("{} has no benchmark task", Self::ID)))
+    }
 }
+
+/// The JSON fields a study's benchmark reports ([`Study::bench`]).
+pub type BenchFigures = serde_json::Map<String, serde_json::Value>;
 
 /// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename).
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StudyError> {

@@ -200,6 +200,18 @@ pub struct SrcFile {
     /// Crate (`lib` or `bin`) then module names.
     module: Vec<String>,
     tokens: Vec<Token>,
+    /// The file as written.
+    pub text: String,
+}
+
+impl SrcFile {
+    /// The identifiers and keywords of its code (comments and strings left out).
+    pub fn idents(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().filter_map(|t| match &t.tok {
+            Tok::Ident(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
 }
 
 /// `src/`'s files and the uses between them.
@@ -262,6 +274,7 @@ impl Graph {
                     rel: rel.clone(),
                     module,
                     tokens: tokenize(text),
+                    text: text.clone(),
                 }
             })
             .collect();

@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::ensemble::mean_std;
+use crate::analysis::stats::mean_std;
 use crate::data::{Digits, NUM_CLASSES, batch};
 use crate::jobs::Reporter;
 use crate::model::Model;
@@ -71,7 +71,7 @@ pub struct Accuracies {
 
 /// One point of the threshold sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepPoint {
+pub struct ThresholdPoint {
     /// The threshold.
     pub threshold: f32,
     /// Units above it.
@@ -106,7 +106,7 @@ pub struct AblationResults {
     /// Share of random ablations whose pair accuracy is at or below the targeted one.
     pub random_at_or_below: f64,
     /// The threshold sweep.
-    pub sweep: Vec<SweepPoint>,
+    pub sweep: Vec<ThresholdPoint>,
     /// Test images used.
     pub images: usize,
 }
@@ -269,7 +269,7 @@ pub fn run_ablation(
             .iter()
             .map(|a| a.pair)
             .collect();
-        sweep.push(SweepPoint {
+        sweep.push(ThresholdPoint {
             threshold,
             units: count,
             targeted: acc[k],

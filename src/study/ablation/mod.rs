@@ -27,7 +27,7 @@ mod compute;
 mod figure;
 
 pub use compute::{
-    AblationConfig, AblationResults, Accuracies, SweepPoint, ablation_mask, class_means, random_units,
+    AblationConfig, AblationResults, Accuracies, ThresholdPoint, ablation_mask, class_means, random_units,
     run_ablation, units_above,
 };
 pub use figure::figure;

@@ -5,7 +5,7 @@
 //! [`eval_plan`] says is fastest on the device.
 //!
 //! Results folder: `ensemble.json` (settings, each model's seed, training images by index,
-//! steps and accuracies, test labels, and the statistics of `analysis::ensemble`) and
+//! steps and accuracies, test labels, and the statistics of [`super::stats`]) and
 //! `correctness.bin`, the models × test-images correctness matrix, one bit per entry:
 //! magic `MWCM`, format 1, models and images as little-endian u32, then the packed rows.
 //! While it runs, each finished group of models is kept in `ensemble-groups/`
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::experiment::pool::DeviceTally;
 use crate::experiment::stacked::{AdamW, Finished, MemberData, StackedTrainer, evaluate_stacked};
 use crate::study::{DataInfo, Reporter, StudyError, read_json, write_json};
-use crate::analysis::ensemble::{Correctness, EnsembleStats};
+use super::stats::{Correctness, EnsembleStats};
 use crate::data::subset::k_per_digit;
 use crate::data::{Digits, IMAGE_PIXELS, NUM_CLASSES, batch::normalized_inputs};
 use crate::device::{Backend, SelectedDevice};

@@ -5,16 +5,21 @@
 use std::path::Path;
 
 use clap::builder::TypedValueParser as _;
+use serde_json::json;
 
 mod figure;
 mod members;
 mod run;
+mod stats;
 
 pub use figure::figure;
 pub use members::*;
 pub use run::{GROUP_MODELS, run_ensemble, run_ensemble_on};
+pub use stats::{Correctness, EnsembleStats, EnsembleSummary};
 
-use super::{Home, Needs, Study, StudyError, StudyInputs, Tie, devices_summary, preset};
+use super::{BenchFigures, Home, Needs, Study, StudyError, StudyInputs, Tie, devices_summary, preset};
+use crate::data::Dataset;
+use crate::device::SelectedDevice;
 use crate::jobs::Reporter;
 use crate::model::ModelSpec;
 use crate::report::Figure;
@@ -74,6 +79,7 @@ impl Study for Ensemble {
     const HOME: Home = Home::NewFolder;
     const TIE: Tie = Tie::Nothing;
     const SPREADS: bool = true;
+    const BENCH: bool = true;
 
     type Config = EnsembleConfig;
     type Args = EnsembleArgs;
@@ -148,6 +154,37 @@ impl Study for Ensemble {
             r.eval_seconds
         ) + &devices_summary(&r.devices, Some(r.seconds))
             + &retrained_summary(&r.retrained)
+    }
+
+    /// `shared/bench/SPEC.md`'s ensemble task: `size` small-cnn models with the default
+    /// settings (2 per digit, AdamW 1e-3 / 1e-4, to 99 % training accuracy or 200 steps),
+    /// trained stacked and evaluated stacked, their groups spread over `devices`.
+    fn bench(data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError> {
+        let config = EnsembleConfig {
+            models: size,
+            ..EnsembleConfig::default()
+        };
+        let mut sink = |_: crate::jobs::Progress| {};
+        let never = || false;
+        let r = run_ensemble_on(&config, data, devices, None, &mut Reporter::new(&mut sink, &never))?;
+        let per_device: Vec<serde_json::Value> = r
+            .devices
+            .iter()
+            .map(|d| json!({"device": d.device, "groups": d.items, "seconds": d.seconds, "lost": d.lost}))
+            .collect();
+        let s = &r.stats.summary;
+        let figures = [
+            ("model", json!(config.model.preset_name().unwrap_or("custom"))),
+            ("models", json!(size)),
+            ("train_seconds", json!(r.train_seconds)),
+            ("eval_seconds", json!(r.eval_seconds)),
+            ("mean_epochs", json!(s.mean_steps)),
+            ("mean_test_accuracy", json!(s.mean_accuracy)),
+            ("std_test_accuracy", json!(s.std_accuracy)),
+            ("vectorised", json!(true)),
+            ("per_device", json!(per_device)),
+        ];
+        Ok(figures.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
     }
 }
 

@@ -16,7 +16,7 @@ use super::members::{
     stats_of, train_members,
 };
 use crate::experiment::pool::{ItemContext, ItemFailure, ItemWork, spread};
-use crate::analysis::ensemble::Correctness;
+use super::stats::Correctness;
 use crate::data::{Dataset, NUM_CLASSES};
 use crate::device::SelectedDevice;
 use crate::model::plain::PlainWeights;

@@ -4,7 +4,7 @@
 //! every figure equals that of one device, wherever each batch ran.
 
 use super::{StabilityConfig, StabilityResults, UNSTABLE_LISTED, UnstableImage, vote_entropy};
-use crate::analysis::ensemble::mean_std;
+use crate::analysis::stats::mean_std;
 use crate::data::batch::normalized_inputs;
 use crate::data::{Dataset, Digits, NUM_CLASSES};
 use crate::device::SelectedDevice;

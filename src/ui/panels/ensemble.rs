@@ -10,9 +10,8 @@ use egui::Color32;
 use egui_plot::{Bar, BarChart};
 
 use super::{ModelAndConfig, Panel, saved_results_ui, study_controls_ui};
-use crate::analysis::ensemble::EnsembleStats;
 use crate::data::NUM_CLASSES;
-use crate::study::ensemble::{EnsembleConfig, EnsembleResults, RESULTS_FILE};
+use crate::study::ensemble::{EnsembleConfig, EnsembleResults, EnsembleStats, RESULTS_FILE};
 use crate::model::{ModelSpec, PRESET_NAMES};
 use crate::ui::gallery::Gallery;
 use crate::ui::heatmap::{Heatmap, correlation_color};

@@ -46,7 +46,7 @@ impl Default for RowSweepSettings {
 
 /// What an automatic sweep was computed from: a new sweep starts when any of it changes.
 #[derive(Clone, Copy, PartialEq)]
-struct SweepKey {
+struct SweptInputs {
     /// The pad image's revision (`PadState::revision`).
     pad_revision: u64,
     /// The model in use (`ActiveModel::version`).
@@ -68,7 +68,7 @@ pub struct RowSweepPanel {
     mc_passes: usize,
     batch_per_class: usize,
     /// What the last automatic sweep was computed from.
-    swept: Option<SweepKey>,
+    swept: Option<SweptInputs>,
     selected: Option<(usize, usize)>,
     bar_row: usize,
     /// Set when this panel loads an edit into the pad (the pad revision then): the next pad
@@ -161,7 +161,7 @@ impl RowSweepPanel {
             && let Some(v) = version
             && !wb.studies.lane_busy(Lane::Probe)
         {
-            let key = SweepKey {
+            let key = SweptInputs {
                 pad_revision: revision,
                 model_version: v,
                 classes: self.classes,
