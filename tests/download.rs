@@ -69,6 +69,8 @@ fn downloads_verify_and_fall_back_to_the_next_mirror() {
             .iter()
             .any(|p| p.file_index == 3 && Some(p.received) == p.total)
     );
+    // Each file is reported as being checked once it has arrived, before it is kept.
+    assert!((0..4).all(|f| progress.iter().any(|p| p.file_index == f && p.checking)));
     // Only final files remain: no temporary leftovers.
     let names: Vec<String> = std::fs::read_dir(&dest)
         .unwrap()
@@ -241,4 +243,27 @@ fn a_different_file_under_an_mnist_name_is_never_replaced() {
     let err = download_mnist(&plan(file, vec![good.base_url.clone()], None), &|_| {}, &AtomicBool::new(false))
         .unwrap_err();
     assert!(matches!(err, DownloadError::NotAFolder(_)), "{err}");
+}
+
+/// Found by a hostile-input review: a mirror redirecting to `file://` was reported as "too many
+/// redirects". Redirects to http(s) are followed; one anywhere else is refused by name.
+#[test]
+fn redirects_are_followed_to_http_only() {
+    let (files, digests) = common::fake_mnist_files(30, 10, 1);
+    let good = common::LocalServer::start(files);
+    let to_file = common::LocalServer::redirecting("file:///etc/".into());
+    let to_good = common::LocalServer::redirecting(good.base_url.clone());
+    let dest = common::temp_dir("dl-redirect");
+    let p = plan(dest.clone(), vec![to_file.base_url.clone(), to_good.base_url.clone()], Some(digests));
+    download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap();
+    assert!(has_mnist(&dest), "fetched through the http redirect");
+    std::fs::remove_dir_all(&dest).unwrap();
+    let dest = common::temp_dir("dl-redirect-file");
+    let p = plan(dest.clone(), vec![to_file.base_url.clone()], None);
+    let err = download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap_err().to_string();
+    assert!(
+        err.contains("redirects to file:///etc/train-images-idx3-ubyte.gz") && err.contains("not followed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "nothing left behind");
 }

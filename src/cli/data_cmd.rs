@@ -100,7 +100,12 @@ pub fn run(action: DataAction) -> anyhow::Result<()> {
                     bar.borrow_mut().update(
                         p.received,
                         total,
-                        &format!("{} ({}/4)", p.file, p.file_index + 1),
+                        &format!(
+                            "{} ({}/4){}",
+                            p.file,
+                            p.file_index + 1,
+                            if p.checking { ", checking its digest" } else { "" }
+                        ),
                     );
                 },
                 &cancel,

@@ -69,6 +69,9 @@ pub struct DownloadProgress {
     pub total: Option<u64>,
     /// The mirror in use.
     pub mirror: String,
+    /// Whether the file has arrived and its digest is being checked (a damaged one is then
+    /// refused and the next mirror tried).
+    pub checking: bool,
 }
 
 /// What to download and where.
@@ -161,6 +164,7 @@ pub fn download_mnist(
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_recv_response(Some(plan.stall_timeout))
             .timeout_per_read(Some(plan.stall_timeout))
+            .max_redirects(0) // followed by `get_following_redirects`, http and https only
             .build(),
     );
     for (file_index, name) in MNIST_FILES.iter().enumerate() {
@@ -175,15 +179,17 @@ pub fn download_mnist(
         for mirror in &plan.mirrors {
             let url = format!("{mirror}{file}");
             let part = temp_path_for(&final_path);
-            let report = |received, total| {
+            let report_as = |received, total, checking| {
                 progress(&DownloadProgress {
                     file_index,
                     file: file.clone(),
                     received,
                     total,
                     mirror: mirror.clone(),
+                    checking,
                 })
             };
+            let report = |received, total| report_as(received, total, false);
             let result = fetch_to(
                 &agent,
                 &url,
@@ -192,7 +198,8 @@ pub fn download_mnist(
                 &report,
                 cancel,
             )
-            .and_then(|()| {
+            .and_then(|received| {
+                report_as(received, Some(received), true);
                 let got = gz_payload_sha256(&part).map_err(|e| format!("not a valid gzip file: {e}"))?;
                 if &got != expected {
                     return Err(format!("checksum mismatch: expected {expected}, got {got}"));
@@ -227,9 +234,8 @@ fn fetch_to(
     (max_bytes, stall_timeout): (u64, Duration),
     report: &dyn Fn(u64, Option<u64>),
     cancel: &AtomicBool,
-) -> Result<(), String> {
-    let response = agent.get(url).call().map_err(|e| e.to_string())?;
-    let body = response.into_body();
+) -> Result<u64, String> {
+    let body = get_following_redirects(agent, url)?.into_body();
     let total = body.content_length();
     let too_big = |n: u64| {
         format!(
@@ -282,6 +288,84 @@ fn fetch_to(
         .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
     match total {
         Some(t) if t != received => Err(format!("incomplete: {received} of {t} bytes")),
-        _ => Ok(()),
+        _ => Ok(received),
+    }
+}
+
+/// Redirects followed for one file.
+const MAX_REDIRECTS: usize = 5;
+
+/// GET `url`, following up to [`MAX_REDIRECTS`] redirects to http or https addresses; a
+/// redirect anywhere else (`file:`, `ftp:`, …) is refused, naming where it pointed.
+fn get_following_redirects(agent: &ureq::Agent, url: &str) -> Result<ureq::http::Response<ureq::Body>, String> {
+    let mut url = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let response = agent.get(&url).call().map_err(|e| e.to_string())?;
+        if !response.status().is_redirection() {
+            return Ok(response);
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("the mirror answers {} without a usable Location", response.status()))?;
+        url = redirect_target(&url, location)?;
+    }
+    Err(format!("more than {MAX_REDIRECTS} redirects"))
+}
+
+/// The scheme a URL or reference starts with (`http` of `http://…`, `file` of `file:/…`).
+fn scheme_of(s: &str) -> Option<&str> {
+    let (scheme, _) = s.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(scheme)
+}
+
+/// Where a redirect from `from` to `location` leads, resolved as a browser would (absolute,
+/// `//host/…`, `/path`, or relative to `from`'s folder); only http and https are followed.
+fn redirect_target(from: &str, location: &str) -> Result<String, String> {
+    let location = location.trim();
+    if let Some(scheme) = scheme_of(location) {
+        if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
+            return Ok(location.to_string());
+        }
+        let shown: String = location.chars().take(200).collect();
+        return Err(format!(
+            "the mirror redirects to {shown}, which is not an http or https address; not followed"
+        ));
+    }
+    let (scheme, rest) = from.split_once("://").ok_or_else(|| format!("{from} is not a URL"))?;
+    if let Some(network_path) = location.strip_prefix("//") {
+        return Ok(format!("{scheme}://{network_path}"));
+    }
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..authority_end]);
+    if location.starts_with('/') {
+        return Ok(origin + location);
+    }
+    let path = rest[authority_end..].split(['?', '#']).next().unwrap_or("");
+    let folder = path.rfind('/').map_or("/", |i| &path[..=i]);
+    Ok(format!("{origin}{folder}{location}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_target;
+
+    #[test]
+    fn redirects_resolve_like_a_browser_and_leave_http_only_for_http() {
+        let from = "http://mirror.test/mnist/train.gz?x=1";
+        let to = |l| redirect_target(from, l);
+        assert_eq!(to("https://cdn.test/a.gz").unwrap(), "https://cdn.test/a.gz");
+        assert_eq!(to("//cdn.test/a.gz").unwrap(), "http://cdn.test/a.gz");
+        assert_eq!(to("/other/a.gz").unwrap(), "http://mirror.test/other/a.gz");
+        assert_eq!(to("a.gz").unwrap(), "http://mirror.test/mnist/a.gz");
+        assert_eq!(redirect_target("http://mirror.test", "a.gz").unwrap(), "http://mirror.test/a.gz");
+        for hostile in ["file:///etc/passwd", "file:/etc/passwd", "FTP://x/y", "javascript:alert(1)"] {
+            let err = to(hostile).unwrap_err();
+            assert!(err.contains(hostile) && err.contains("not followed"), "{err}");
+        }
     }
 }

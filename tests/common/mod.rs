@@ -145,6 +145,28 @@ pub struct LocalServer {
 
 impl LocalServer {
     pub fn start(files: Vec<(String, Vec<u8>)>) -> Self {
+        Self::answering(move |path, stream| match files.iter().find(|(name, _)| name == path) {
+            Some((_, body)) => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+            None => {
+                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        })
+    }
+
+    /// A server that answers every request for `path` with a 302 to `target` + `path`.
+    pub fn redirecting(target: String) -> Self {
+        Self::answering(move |path, stream| {
+            let head = format!("HTTP/1.1 302 Found\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes());
+        })
+    }
+
+    /// A server that hands each request's path (without its leading `/`) to `answer`.
+    fn answering(answer: impl Fn(&str, &mut std::net::TcpStream) + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let base_url = format!("http://{}/", listener.local_addr().unwrap());
@@ -164,16 +186,7 @@ impl LocalServer {
                             let n = stream.read(&mut buf).unwrap_or(0);
                             let req = String::from_utf8_lossy(&buf[..n]);
                             let path = req.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
-                            match files.iter().find(|(name, _)| *name == path) {
-                                Some((_, body)) => {
-                                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                                    let _ = stream.write_all(head.as_bytes());
-                                    let _ = stream.write_all(body);
-                                }
-                                None => {
-                                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                                }
-                            }
+                            answer(&path, &mut stream);
                         }
                         Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
                     }

@@ -79,6 +79,7 @@ impl DataPanel {
                         p.received as f64 / 1e6
                     ),
                 };
+                let text = if p.checking { format!("{text}, checking its digest") } else { text };
                 ui.add(egui::ProgressBar::new(frac).text(text));
                 ui.small(format!("from {}", p.mirror));
             }
