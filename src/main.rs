@@ -3,8 +3,6 @@
 
 mod cli;
 
-use clap::Parser;
-
 /// mimalloc keeps freed pages mapped for reuse: every training step allocates and frees the
 /// same large buffers, which glibc's allocator hands back to the kernel and faults in again
 /// (measured: about a fifth of an epoch's time in page faults and TLB shootdowns without it).
@@ -14,7 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     mnist_workbench::panics::install_hook();
     let own_runtime_dir = give_mesa_a_runtime_dir();
-    let args = cli::Cli::try_parse().unwrap_or_else(|e| {
+    let args = cli::Cli::try_parse_args().unwrap_or_else(|e| {
         if e.kind() == clap::error::ErrorKind::InvalidUtf8
             && let Some(message) = name_the_non_utf8_argument()
         {

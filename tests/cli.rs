@@ -229,6 +229,29 @@ fn help_describes_every_subcommand_once() {
     }
 }
 
+/// `--token-file` is global, so it is accepted after any subcommand, but only the commands
+/// that can reach a server list it.
+#[test]
+fn token_file_is_listed_only_where_a_server_is_reached() {
+    let help = |args: &[&str]| {
+        let (ok, out, err) = common::cli(args, &[], &[]);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    for listed in [&["--help"][..], &["train", "--help"], &["serve", "--help"], &["experiment", "ensemble", "--help"]] {
+        assert!(help(listed).contains("--token-file"), "{listed:?} lists it");
+    }
+    for unlisted in [&["data", "--help"][..], &["data", "download", "--help"], &["import", "--help"]] {
+        assert!(!help(unlisted).contains("--token-file"), "{unlisted:?} does not list it");
+    }
+    // Still accepted there: the command runs on to its own check (the destination is a file).
+    let file = common::temp_dir("token-file-hidden").join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let (ok, _, err) =
+        common::cli(&["data", "download", "--token-file", "/nonexistent", "--dest", file.to_str().unwrap()], &[], &[]);
+    assert!(!ok && err.contains("not a folder"), "{err}");
+}
+
 #[test]
 fn resume_keeps_the_runs_own_optimiser_schedule_and_batch() {
     let runs = common::temp_dir("resume-config");

@@ -31,10 +31,43 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Parses the command line. `--token-file` is accepted everywhere (it is global), but
+    /// listed only in the help of the commands that can reach a server: `serve`, those with
+    /// `--device` and the groups holding them, and the app itself.
+    pub fn try_parse_args() -> Result<Self, clap::Error> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let mut cmd = Self::command();
+        let flag = cmd.get_arguments().find(|a| a.get_id() == "token_file").cloned();
+        if let Some(flag) = flag {
+            cmd = hide_where_no_server_is_reached(cmd, &flag.hide(true));
+        }
+        let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+        Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+    }
+
     /// Whether this is `serve`.
     pub fn serves(&self) -> bool {
         matches!(self.command, Some(Cmd::Serve(_)))
     }
+}
+
+/// `cmd` with `hidden` (a hidden copy of the global `--token-file`) given to every subcommand
+/// that cannot reach a server; clap then propagates that copy, not the listed one, below it.
+fn hide_where_no_server_is_reached(cmd: clap::Command, hidden: &clap::Arg) -> clap::Command {
+    cmd.mut_subcommands(|sub| {
+        if reaches_a_server(&sub) {
+            hide_where_no_server_is_reached(sub, hidden)
+        } else {
+            sub.arg(hidden.clone())
+        }
+    })
+}
+
+/// Whether `cmd` or a subcommand of it serves or takes `--device`.
+fn reaches_a_server(cmd: &clap::Command) -> bool {
+    cmd.get_name() == "serve"
+        || cmd.get_arguments().any(|a| a.get_id() == "device")
+        || cmd.get_subcommands().any(reaches_a_server)
 }
 
 // Parsed once per process: the size difference between variants does not matter.
