@@ -266,4 +266,11 @@ fn redirects_are_followed_to_http_only() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "nothing left behind");
+    // A mirror that redirects to itself is given up after a bounded number of requests.
+    let looping = common::LocalServer::redirecting("/".into()); // Location: /<the same file>
+    let p = plan(dest.clone(), vec![looping.base_url.clone()], None);
+    let err = download_mnist(&p, &|_| {}, &AtomicBool::new(false)).unwrap_err().to_string();
+    assert!(err.contains("more than 5 redirects"), "{err}");
+    let requests = looping.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(requests, 6, "the first request and five redirects, then the file is given up");
 }

@@ -125,8 +125,10 @@ fn registered_studies(g: &Graph) -> Vec<(String, String)> {
 /// `ui/panels/mod.rs`, and one more, such as the tour that drives it). A unit names a study
 /// when its code (comments aside) uses a file of the study's module (resolved through the
 /// import graph, re-exports included), mentions its type or an identifier that starts with
-/// it or with the id in CamelCase (`RowSweep`, `RowSweepResults`), or holds its id as a
-/// string literal (`"row-sweep"`).
+/// it or with the id in CamelCase (`RowSweep`, `RowSweepResults`), or holds its id in quotes
+/// (`"row-sweep"`, searched in the whole text, comments too, so that check can only count
+/// more). Not seen: lower-case names outside the study's paths, and the id inside a longer
+/// string.
 #[test]
 fn each_study_is_named_in_at_most_five_units_of_src() {
     let g = graph();

@@ -86,6 +86,11 @@ impl Server {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
+    /// Open file descriptors (sockets included).
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).unwrap().count()
+    }
+
     fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
@@ -368,10 +373,14 @@ fn hostile_clients_before_authentication_are_closed_within_bounds_and_memory() {
     (&s).write_all(&frame_header(0x82, 100)).unwrap();
     reset(s);
 
-    // 50 idle connections at once, all closed by the server within the timeout; twice, and the
-    // second round reuses what the first took (the allocator keeps exited threads' memory).
+    // 50 idle connections at once, all closed by the server within the timeout; three times.
+    // Every socket is given back (the server's open files return to what they were), and the
+    // later rounds reuse the memory the first took (the allocator keeps exited threads'
+    // memory). A leak grows every round; the allocator's own steps, up to 2.0 MB between two
+    // rounds (measured on CI and here, 2026-12-04), come now and then.
     let mut rounds = Vec::new();
-    for _ in 0..2 {
+    let mut fds = Vec::new();
+    for _ in 0..3 {
         let opened = Instant::now();
         let mut idle: Vec<TcpStream> = (0..50).map(|_| server.connect()).collect();
         std::thread::sleep(Duration::from_millis(300));
@@ -384,17 +393,21 @@ fn hostile_clients_before_authentication_are_closed_within_bounds_and_memory() {
             );
         }
         std::thread::sleep(Duration::from_millis(300));
+        fds.push(server.open_fds());
         rounds.push(server.rss_kib());
         peak_kib = peak_kib.max(rounds[rounds.len() - 1]);
     }
-    eprintln!("serve RSS: idle {idle_kib} KiB, peak {peak_kib} KiB, after each round of 50 {rounds:?} KiB");
+    eprintln!(
+        "serve RSS: idle {idle_kib} KiB, peak {peak_kib} KiB, after each round of 50 {rounds:?} KiB, open files {fds:?}"
+    );
+    assert!(fds.iter().all(|&n| n == fds[0]), "sockets are not given back: open files {fds:?}");
     assert!(
         peak_kib <= idle_kib + 32 * 1024,
         "idle {idle_kib} KiB, peak {peak_kib} KiB"
     );
     assert!(
-        rounds[1] <= rounds[0] + 2 * 1024,
-        "memory grows round after round: {rounds:?} KiB"
+        rounds[2] <= rounds[0] + 6 * 1024,
+        "memory grows round after round (more than 3 MB a round): {rounds:?} KiB"
     );
     server.assert_healthy();
 

@@ -60,10 +60,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let spreading: Vec<&str> = all.iter().copied().filter(|t| find(t).is_some_and(|s| s.spreads())).collect();
     if a.device.0.len() > 1 && tasks.iter().any(|t| !spreading.contains(&t.as_str())) {
         anyhow::bail!(
-            "--device {}: only the {} task runs on a list of devices; add --task {}",
+            "--device {}: only the {} task{} on a list of devices; add --task {}",
             a.device,
             spreading.join(", "),
-            spreading.join(" --task ")
+            if spreading.len() == 1 { " runs" } else { "s run" },
+            spreading.first().copied().unwrap_or("…")
         );
     }
     let devices = select_devices(&a.device, &mut |note| eprintln!("device {note}"))?;

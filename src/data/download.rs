@@ -227,6 +227,8 @@ pub fn download_mnist(
     Ok(())
 }
 
+/// Streams `url` into `dest`, reporting progress, within the plan's size cap and stall rule;
+/// the number of bytes received when the whole body arrived.
 fn fetch_to(
     agent: &ureq::Agent,
     url: &str,
@@ -235,7 +237,7 @@ fn fetch_to(
     report: &dyn Fn(u64, Option<u64>),
     cancel: &AtomicBool,
 ) -> Result<u64, String> {
-    let body = get_following_redirects(agent, url)?.into_body();
+    let body = get_following_redirects(agent, url, cancel)?.into_body();
     let total = body.content_length();
     let too_big = |n: u64| {
         format!(
@@ -297,9 +299,16 @@ const MAX_REDIRECTS: usize = 5;
 
 /// GET `url`, following up to [`MAX_REDIRECTS`] redirects to http or https addresses; a
 /// redirect anywhere else (`file:`, `ftp:`, …) is refused, naming where it pointed.
-fn get_following_redirects(agent: &ureq::Agent, url: &str) -> Result<ureq::http::Response<ureq::Body>, String> {
+fn get_following_redirects(
+    agent: &ureq::Agent,
+    url: &str,
+    cancel: &AtomicBool,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
     let mut url = url.to_string();
     for _ in 0..=MAX_REDIRECTS {
+        if cancel.load(Ordering::Relaxed) {
+            return Err("cancelled".into());
+        }
         let response = agent.get(&url).call().map_err(|e| e.to_string())?;
         if !response.status().is_redirection() {
             return Ok(response);
@@ -324,7 +333,8 @@ fn scheme_of(s: &str) -> Option<&str> {
 }
 
 /// Where a redirect from `from` to `location` leads, resolved as a browser would (absolute,
-/// `//host/…`, `/path`, or relative to `from`'s folder); only http and https are followed.
+/// `//host/…`, `/path`, `?query`, or relative to `from`'s folder, with `.` and `..` segments
+/// removed); only http and https are followed.
 fn redirect_target(from: &str, location: &str) -> Result<String, String> {
     let location = location.trim();
     if let Some(scheme) = scheme_of(location) {
@@ -340,14 +350,42 @@ fn redirect_target(from: &str, location: &str) -> Result<String, String> {
     if let Some(network_path) = location.strip_prefix("//") {
         return Ok(format!("{scheme}://{network_path}"));
     }
-    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let origin = format!("{scheme}://{}", &rest[..authority_end]);
-    if location.starts_with('/') {
-        return Ok(origin + location);
+    let from_path = rest[authority_end..].split(['?', '#']).next().unwrap_or("");
+    let location = location.split('#').next().unwrap_or("");
+    let (path, query) = location.split_once('?').map_or((location, None), |(p, q)| (p, Some(q)));
+    let merged = if path.is_empty() {
+        from_path.to_string()
+    } else if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let folder = from_path.rfind('/').map_or("/", |i| &from_path[..=i]);
+        format!("{folder}{path}")
+    };
+    let query = query.map_or(String::new(), |q| format!("?{q}"));
+    Ok(format!("{origin}{}{query}", without_dot_segments(&merged)))
+}
+
+/// `path` with its `.` and `..` segments applied (RFC 3986, 5.2.4); never above the root.
+fn without_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." {
+                    out.pop();
+                }
+                if last {
+                    out.push(""); // `a/..` and `a/.` name a folder: keep the trailing slash
+                }
+            }
+            other => out.push(other),
+        }
     }
-    let path = rest[authority_end..].split(['?', '#']).next().unwrap_or("");
-    let folder = path.rfind('/').map_or("/", |i| &path[..=i]);
-    Ok(format!("{origin}{folder}{location}"))
+    format!("/{}", out.join("/"))
 }
 
 #[cfg(test)]
@@ -363,6 +401,11 @@ mod tests {
         assert_eq!(to("/other/a.gz").unwrap(), "http://mirror.test/other/a.gz");
         assert_eq!(to("a.gz").unwrap(), "http://mirror.test/mnist/a.gz");
         assert_eq!(redirect_target("http://mirror.test", "a.gz").unwrap(), "http://mirror.test/a.gz");
+        assert_eq!(to("?sig=2").unwrap(), "http://mirror.test/mnist/train.gz?sig=2");
+        assert_eq!(to("#part").unwrap(), "http://mirror.test/mnist/train.gz");
+        assert_eq!(to("../other/./a.gz?x=/y").unwrap(), "http://mirror.test/other/a.gz?x=/y");
+        assert_eq!(to("../../../a.gz").unwrap(), "http://mirror.test/a.gz");
+        assert_eq!(redirect_target("http://mirror.test?next=/a", "b.gz").unwrap(), "http://mirror.test/b.gz");
         for hostile in ["file:///etc/passwd", "file:/etc/passwd", "FTP://x/y", "javascript:alert(1)"] {
             let err = to(hostile).unwrap_err();
             assert!(err.contains(hostile) && err.contains("not followed"), "{err}");

@@ -323,7 +323,7 @@ pub trait Study: Sized + 'static {
     /// Whether its work items can be spread over a list of devices ([`StudyInputs::devices`]);
     /// otherwise a list of more than one device is refused.
     const SPREADS: bool = false;
-    /// Whether `bench --task <ID>` runs it ([`Study::bench`]).
+    /// Whether `bench --task <ID>` runs it: set it together with [`Study::bench`].
     const BENCH: bool = false;
 
     /// Settings; serialised into `study.json`.

@@ -156,7 +156,7 @@ impl Study for Ensemble {
             + &retrained_summary(&r.retrained)
     }
 
-    /// `shared/bench/SPEC.md`'s ensemble task: `size` small-cnn models with the default
+    /// `bench/SPEC.md`'s ensemble task: `size` small-cnn models with the default
     /// settings (2 per digit, AdamW 1e-3 / 1e-4, to 99 % training accuracy or 200 steps),
     /// trained stacked and evaluated stacked, their groups spread over `devices`.
     fn bench(data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError> {

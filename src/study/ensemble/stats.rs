@@ -326,5 +326,4 @@ mod tests {
         // Off-diagonal means: models (1/3 + 1/3 − 1/3)·2/6 = 1/9.
         assert!(close(s.summary.mean_model_correlation.unwrap(), 1.0 / 9.0));
     }
-
 }

@@ -7,9 +7,8 @@ use egui_plot::{Bar, BarChart, PlotPoints, Points};
 
 use super::{BLUE, EnsemblePanel, RANGE_LIMIT, RIGHT, WRONG};
 use crate::analysis::stats::pearson;
-use crate::study::ensemble::EnsembleStats;
 use crate::data::{Dataset, NUM_CLASSES};
-use crate::study::ensemble::EnsembleResults;
+use crate::study::ensemble::{EnsembleResults, EnsembleStats};
 use crate::ui::gallery::{Caption, key_of, send_split_image_to_pad, send_to_pad};
 use crate::ui::heatmap::Heatmap;
 use crate::ui::workbench::Workbench;
