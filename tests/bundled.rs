@@ -37,11 +37,18 @@ fn predict_without_a_run_reads_a_seven_on_a_bare_machine_and_repairs_its_copy() 
         .expect("the bundled run folder under the cache");
     let model = copy.join("model.bpk");
     let original = std::fs::read(&model).unwrap();
+    // Results a study wrote into the copy (`experiment class-curves --run bundled`) outlive
+    // the repair.
+    let results = copy.join("class_curves.json");
+    std::fs::write(&results, b"{\"user\": \"results\"}").unwrap();
     std::fs::write(&model, b"not a model").unwrap();
+    std::fs::remove_file(copy.join("summary.json")).unwrap();
     let (ok, again, stderr) = predict_in(&home);
     assert!(ok, "{stderr}");
     assert_eq!(again, stdout);
     assert_eq!(std::fs::read(&model).unwrap(), original);
+    assert!(copy.join("summary.json").is_file(), "the missing file is written again");
+    assert_eq!(std::fs::read(&results).unwrap(), b"{\"user\": \"results\"}", "kept");
 }
 
 #[test]

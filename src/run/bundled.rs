@@ -102,11 +102,26 @@ fn is_intact(dir: &Path) -> bool {
         .all(|(file, bytes)| std::fs::read(dir.join(file)).is_ok_and(|on_disk| on_disk == *bytes))
 }
 
-/// Makes `dir` hold the bundled run: kept when intact, otherwise written beside it and
-/// renamed into place (a damaged copy is moved aside first, then removed).
+/// Makes `dir` hold the bundled run: kept when intact; a folder with a damaged or missing
+/// file gets that file written again (atomically), keeping everything else in it (the
+/// results of studies run on the bundled model); otherwise written beside it and renamed
+/// into place.
 fn write_out(dir: &Path) -> std::io::Result<PathBuf> {
     if is_intact(dir) {
         return Ok(dir.to_path_buf());
+    }
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        for (file, bytes) in FILES {
+            let path = dir.join(file);
+            if std::fs::read(&path).ok().as_deref() != Some(*bytes) {
+                crate::fsutil::atomic_write(&path, bytes)?;
+            }
+        }
+        return if is_intact(dir) {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(std::io::Error::other(format!("{}: could not be repaired", dir.display())))
+        };
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
