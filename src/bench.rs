@@ -2,7 +2,7 @@
 //!
 //! - `epoch`: one epoch of seed3-cnn over the training set (batch 64, Adam 1e-3), then test
 //!   accuracy: samples/s, seconds, seconds to the first step, accuracy.
-//! - every registered study that declares a benchmark ([`Study::bench`](crate::study::Study::bench)),
+//! - every registered study that declares a benchmark ([`Study::BENCH`](crate::study::Study::BENCH)),
 //!   under its id: the ensemble's N small-cnn models (default 50), each full-batch on its own
 //!   2-per-digit sample with AdamW 1e-3 / 1e-4 until training accuracy ≥ 0.99 or 200 steps,
 //!   then each on the test set: total seconds, mean steps, mean ± std accuracy. The study
@@ -23,7 +23,7 @@ use crate::train::{Control, Event, Schedule, TrainConfig, TrainJob, evaluate, ru
 
 /// Names of the benchmark tasks: `epoch`, the studies that have one, `latency`.
 pub fn tasks() -> Vec<&'static str> {
-    let studies = STUDIES.iter().filter(|s| s.has_bench()).map(|s| s.id());
+    let studies = STUDIES.iter().filter(|s| s.bench_task().is_some()).map(|s| s.id());
     std::iter::once("epoch").chain(studies).chain(std::iter::once("latency")).collect()
 }
 
@@ -103,7 +103,10 @@ pub fn epoch(data: &Arc<Dataset>, device: &SelectedDevice) -> Value {
 /// spread over `devices` where the study spreads.
 pub fn study_task(study: &dyn AnyStudy, data: &Dataset, devices: &[SelectedDevice], size: usize) -> Value {
     let start = Instant::now();
-    let outcome = study.bench(data, devices, size);
+    let outcome = match study.bench_task() {
+        Some(task) => task(data, devices, size),
+        None => Err(crate::study::StudyError::Config(format!("{} has no benchmark task", study.id()))),
+    };
     let seconds = start.elapsed().as_secs_f64();
     let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
     match outcome {

@@ -372,7 +372,7 @@ fn bench_reports_the_first_step_and_the_first_call() {
     assert!(first_ms > 0.0 && latency["median_ms"].as_f64().expect("median_ms") > 0.0);
 }
 
-/// A study's benchmark comes from its registration (`Study::bench`): `bench --task ensemble`
+/// A study's benchmark comes from its registration (`Study::BENCH`): `bench --task ensemble`
 /// runs the ensemble study and reports its figures beside the shared ones, and only a study
 /// that spreads takes a list of devices.
 #[test]

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BenchFigures, Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
-use crate::data::Dataset;
-use crate::device::SelectedDevice;
+use super::{BenchTask, Home, Lane, Needs, Study, StudyError, StudyInputs, Tie, read_json, write_json};
 use crate::jobs::{Job, Progress, Reporter, Wake, spawn_reporting};
 use crate::report::Figure;
 use crate::run::RunConfig;
@@ -134,9 +132,7 @@ pub trait AnyStudy: Sync {
     /// [`Study::summary`].
     fn summary(&self, results: &AnyResults) -> String;
     /// [`Study::BENCH`].
-    fn has_bench(&self) -> bool;
-    /// [`Study::bench`].
-    fn bench(&self, data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError>;
+    fn bench_task(&self) -> Option<BenchTask>;
 }
 
 /// The registry's entry for study `S`.
@@ -235,11 +231,8 @@ impl<S: Study> AnyStudy for Registered<S> {
     fn summary(&self, results: &AnyResults) -> String {
         S::summary(results_of::<S>(results))
     }
-    fn has_bench(&self) -> bool {
+    fn bench_task(&self) -> Option<BenchTask> {
         S::BENCH
-    }
-    fn bench(&self, data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError> {
-        S::bench(data, devices, size)
     }
 }
 

@@ -323,8 +323,10 @@ pub trait Study: Sized + 'static {
     /// Whether its work items can be spread over a list of devices ([`StudyInputs::devices`]);
     /// otherwise a list of more than one device is refused.
     const SPREADS: bool = false;
-    /// Whether `bench --task <ID>` runs it: set it together with [`Study::bench`].
-    const BENCH: bool = false;
+    /// Its `bench --task <ID>`, if it has one: runs the study's benchmark workload of `size`
+    /// (`bench --models`) on `devices`, without a results folder, and returns its figures;
+    /// `bench` adds the task, devices, kernels, threads and wall seconds.
+    const BENCH: Option<BenchTask> = None;
 
     /// Settings; serialised into `study.json`.
     type Config: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
@@ -368,16 +370,12 @@ pub trait Study: Sized + 'static {
 
     /// One line (or a small table) saying what was found, for the terminal and the status bar.
     fn summary(results: &Self::Results) -> String;
-
-    /// `bench --task <ID>`, called only when [`Study::BENCH`]: runs the study's benchmark
-    /// workload of `size` (`bench --models`) on `devices`, without a results folder, and
-    /// returns its figures; `bench` adds the task, devices, kernels, threads and wall seconds.
-    fn bench(_data: &Dataset, _devices: &[SelectedDevice], _size: usize) -> Result<BenchFigures, StudyError> {
-        Err(StudyError::Config(format!("{} has no benchmark task", Self::ID)))
-    }
 }
 
-/// The JSON fields a study's benchmark reports ([`Study::bench`]).
+/// A study's benchmark ([`Study::BENCH`]): data, devices, size → its figures.
+pub type BenchTask = fn(&Dataset, &[SelectedDevice], usize) -> Result<BenchFigures, StudyError>;
+
+/// The JSON fields a study's benchmark reports ([`Study::BENCH`]).
 pub type BenchFigures = serde_json::Map<String, serde_json::Value>;
 
 /// Writes `value` as pretty JSON to `path` atomically (temporary file, then rename).

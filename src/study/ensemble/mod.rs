@@ -17,7 +17,7 @@ pub use members::*;
 pub use run::{GROUP_MODELS, run_ensemble, run_ensemble_on};
 pub use stats::{Correctness, EnsembleStats, EnsembleSummary};
 
-use super::{BenchFigures, Home, Needs, Study, StudyError, StudyInputs, Tie, devices_summary, preset};
+use super::{BenchFigures, BenchTask, Home, Needs, Study, StudyError, StudyInputs, Tie, devices_summary, preset};
 use crate::data::Dataset;
 use crate::device::SelectedDevice;
 use crate::jobs::Reporter;
@@ -79,7 +79,7 @@ impl Study for Ensemble {
     const HOME: Home = Home::NewFolder;
     const TIE: Tie = Tie::Nothing;
     const SPREADS: bool = true;
-    const BENCH: bool = true;
+    const BENCH: Option<BenchTask> = Some(bench);
 
     type Config = EnsembleConfig;
     type Args = EnsembleArgs;
@@ -155,37 +155,37 @@ impl Study for Ensemble {
         ) + &devices_summary(&r.devices, Some(r.seconds))
             + &retrained_summary(&r.retrained)
     }
+}
 
-    /// `bench/SPEC.md`'s ensemble task: `size` small-cnn models with the default
-    /// settings (2 per digit, AdamW 1e-3 / 1e-4, to 99 % training accuracy or 200 steps),
-    /// trained stacked and evaluated stacked, their groups spread over `devices`.
-    fn bench(data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError> {
-        let config = EnsembleConfig {
-            models: size,
-            ..EnsembleConfig::default()
-        };
-        let mut sink = |_: crate::jobs::Progress| {};
-        let never = || false;
-        let r = run_ensemble_on(&config, data, devices, None, &mut Reporter::new(&mut sink, &never))?;
-        let per_device: Vec<serde_json::Value> = r
-            .devices
-            .iter()
-            .map(|d| json!({"device": d.device, "groups": d.items, "seconds": d.seconds, "lost": d.lost}))
-            .collect();
-        let s = &r.stats.summary;
-        let figures = [
-            ("model", json!(config.model.preset_name().unwrap_or("custom"))),
-            ("models", json!(size)),
-            ("train_seconds", json!(r.train_seconds)),
-            ("eval_seconds", json!(r.eval_seconds)),
-            ("mean_epochs", json!(s.mean_steps)),
-            ("mean_test_accuracy", json!(s.mean_accuracy)),
-            ("std_test_accuracy", json!(s.std_accuracy)),
-            ("vectorised", json!(true)),
-            ("per_device", json!(per_device)),
-        ];
-        Ok(figures.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-    }
+/// `bench/SPEC.md`'s ensemble task: `size` small-cnn models with the default
+/// settings (2 per digit, AdamW 1e-3 / 1e-4, to 99 % training accuracy or 200 steps),
+/// trained stacked and evaluated stacked, their groups spread over `devices`.
+fn bench(data: &Dataset, devices: &[SelectedDevice], size: usize) -> Result<BenchFigures, StudyError> {
+    let config = EnsembleConfig {
+        models: size,
+        ..EnsembleConfig::default()
+    };
+    let mut sink = |_: crate::jobs::Progress| {};
+    let never = || false;
+    let r = run_ensemble_on(&config, data, devices, None, &mut Reporter::new(&mut sink, &never))?;
+    let per_device: Vec<serde_json::Value> = r
+        .devices
+        .iter()
+        .map(|d| json!({"device": d.device, "groups": d.items, "seconds": d.seconds, "lost": d.lost}))
+        .collect();
+    let s = &r.stats.summary;
+    let figures = [
+        ("model", json!(config.model.preset_name().unwrap_or("custom"))),
+        ("models", json!(size)),
+        ("train_seconds", json!(r.train_seconds)),
+        ("eval_seconds", json!(r.eval_seconds)),
+        ("mean_epochs", json!(s.mean_steps)),
+        ("mean_test_accuracy", json!(s.mean_accuracy)),
+        ("std_test_accuracy", json!(s.std_accuracy)),
+        ("vectorised", json!(true)),
+        ("per_device", json!(per_device)),
+    ];
+    Ok(figures.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 /// The kept groups trained again, as a summary's last sentence (empty when none).
