@@ -284,3 +284,37 @@ fn an_ensemble_on_a_server_evaluates_each_model_through_its_kernels() {
     assert_eq!(got.unwrap(), want.unwrap(), "the same prediction for every model and image");
     assert!(runs.remote_blocks >= 2 * 3, "each model's blocks ran on the server as fused ops: {runs:?}");
 }
+
+/// The threads burn starts for a remote device wait with relaxed timers
+/// (`remote::relax_timers`): its device thread, idle while the server computes, otherwise wakes
+/// every 150 µs, which cost a two-server ensemble's client about a third of its CPU (README
+/// "Several servers"). The thread that asked for the device keeps its own timers.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_remote_devices_threads_wait_with_relaxed_timers() {
+    use mnist_workbench::remote::REMOTE_TIMER_SLACK;
+    // Linux lists timerslack_ns under /proc/<thread id>, not under /proc/self/task/<id>.
+    let slack = |tid: &str| -> Option<u128> {
+        let text = std::fs::read_to_string(format!("/proc/{tid}/timerslack_ns")).ok()?;
+        text.trim().parse().ok()
+    };
+    let server = Server::start();
+    let device = remote_device(&server);
+    assert_eq!(values(tensor(&[1.0, 2.0], [2], &device) * 2.0), vec![2.0, 4.0]);
+    let threads: Vec<(String, u128)> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|entry| {
+            let tid = entry.ok()?.file_name().into_string().ok()?;
+            let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+            Some((name.trim().to_string(), slack(&tid)?))
+        })
+        .collect();
+    let device_threads: Vec<_> = threads.iter().filter(|(name, _)| name.starts_with("DS")).collect();
+    assert!(!device_threads.is_empty(), "no device thread among {threads:?}");
+    for (name, thread_slack) in device_threads {
+        assert_eq!(*thread_slack, REMOTE_TIMER_SLACK.as_nanos(), "{name}");
+    }
+    let own = std::fs::read_link("/proc/thread-self").unwrap();
+    let own = own.file_name().unwrap().to_str().unwrap();
+    assert_ne!(slack(own).expect("this thread's timer slack"), REMOTE_TIMER_SLACK.as_nanos());
+}

@@ -21,6 +21,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Remote, TensorMetadata};
 use burn::tensor::remote::CustomOpClient;
 use burn::tensor::{DType, Shape};
+use burn_router::RouterClient;
 
 use super::adam::{AdamOps, AdamStep, AdamTensors, Formula};
 use super::{ConvBlockOps, NormalizedBlock, RunningNorm, compose};
@@ -111,7 +112,7 @@ fn served_client(tensor: &FloatTensor<Remote>, adam: bool) -> Option<CustomOpCli
     if !enabled {
         return None;
     }
-    let device = tensor.client.device();
+    let device = &tensor.client.device();
     device_served(device).then(|| CustomOpClient::new(device))
 }
 
@@ -289,7 +290,7 @@ fn register_server_grads<const N: usize>(ops: Ops<Arc<ServerState>, N>, grads: &
         .filter_map(|(i, node)| node.map(|node| (i, node)))
         .collect();
     let mask = wanted.iter().fold(0u64, |mask, (i, _)| mask | 1 << i);
-    let client = CustomOpClient::new(state.key.client.device());
+    let client = CustomOpClient::new(&state.key.client.device());
     let shapes = wanted
         .iter()
         .map(|(i, _)| state.input_shapes[*i].clone())

@@ -208,13 +208,39 @@ pub fn connect(address: &RemoteAddress, token: Option<&str>) -> Result<Connectio
 }
 
 /// Runs `f` on a helper thread and waits at most `limit` (a hung network call cannot block the
-/// caller; the helper finishes or fails in the background).
+/// caller; the helper finishes or fails in the background). The helper is where burn starts a
+/// remote device's threads, so they inherit its relaxed timers ([`relax_timers`]).
 fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     // A dead connection makes burn panic in the helper: the job reports it as a failure.
-    let mut job = crate::jobs::spawn("mnist-remote-connect", Arc::new(|| {}), move |_| Ok(f())).ok()?;
+    let mut job = crate::jobs::spawn("mnist-remote-connect", Arc::new(|| {}), move |_| {
+        relax_timers();
+        Ok(f())
+    })
+    .ok()?;
     match job.next_timeout(limit)? {
         crate::jobs::JobEvent::<(), T>::Finished(value) => Some(value),
         _ => None,
+    }
+}
+
+/// How late the kernel may end a timed wait of the remote device's threads.
+pub const REMOTE_TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// Lets the kernel end this thread's timed waits up to [`REMOTE_TIMER_SLACK`] late, and those of
+/// the threads it starts (Linux threads inherit their creator's timer slack). burn's device
+/// thread for a remote device, idle while the server computes, wakes every 150 µs to see
+/// whether it should stop (cubecl-common's `PARK_STEP_SERVER`); work wakes it at once whatever
+/// the slack. With the default slack of 50 µs those wake-ups took about a third of a client's
+/// CPU in a two-server ensemble, taken from the servers when they share its cores (README
+/// "Several servers").
+fn relax_timers() {
+    #[cfg(target_os = "linux")]
+    {
+        let nanoseconds = REMOTE_TIMER_SLACK.as_nanos() as libc::c_ulong;
+        // SAFETY: PR_SET_TIMERSLACK takes a number and no pointer, and changes only this
+        // thread's timer slack; a failure leaves the default, which is only slower.
+        #[allow(unsafe_code)]
+        let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0) };
     }
 }
 
