@@ -65,6 +65,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod burn_settings;
 pub mod data;
 pub mod device;
 pub mod experiment;

@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     mnist_workbench::panics::install_hook();
+    mnist_workbench::burn_settings::ignore_setting_files();
     let own_runtime_dir = give_mesa_a_runtime_dir();
     let args = cli::Cli::try_parse_args().unwrap_or_else(|e| {
         if e.kind() == clap::error::ErrorKind::InvalidUtf8

@@ -412,3 +412,32 @@ fn an_export_is_written_on_its_job_and_a_folder_that_cannot_be_written_is_named(
     assert!(notice.text.contains("not-a-folder"), "{}", notice.text);
     assert_eq!(std::fs::read(&blocked).unwrap(), b"mine");
 }
+
+/// burn reads `burn.toml` from the working folder and every folder above it; one two folders
+/// up that sends burn's autodiff log into a file made `train` replace that file. The program
+/// fixes burn's and cubecl's settings at start-up (`burn_settings.rs`), so the file stays as
+/// it was and training runs as usual.
+#[test]
+fn a_burn_toml_above_the_working_folder_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let working = dir.path().join("a").join("b");
+    std::fs::create_dir_all(&working).unwrap();
+    let victim = dir.path().join("notes.txt");
+    std::fs::write(&victim, "the user's notes\n").unwrap();
+    let logger = format!("level = \"full\"\nfile = {:?}\nappend = false\n", victim.to_str().unwrap());
+    std::fs::write(dir.path().join("burn.toml"), format!("[autodiff.logger]\n{logger}")).unwrap();
+    std::fs::write(dir.path().join("a").join("cubecl.toml"), format!("[compilation.logger]\n{logger}")).unwrap();
+    let runs = dir.path().join("runs");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
+        .args(["train", "--synthetic", "--synthetic-size", "200", "--epochs", "1", "--model", "mlp"])
+        .args(["--device", "flex", "--runs", runs.to_str().unwrap()])
+        .current_dir(&working)
+        .env("HOME", dir.path())
+        .env_remove("MNIST_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "the user's notes\n");
+}
