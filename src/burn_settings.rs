@@ -10,9 +10,8 @@ use burn::BurnConfig;
 use cubecl_runtime::config::{CubeClRuntimeConfig, RuntimeConfig};
 
 /// Fixes burn's and cubecl's settings to their defaults and environment variables. Call it
-/// before any tensor exists; returns false when a library had already read its settings.
-pub fn ignore_setting_files() -> bool {
-    let burn = BurnConfig::try_set(BurnConfig::default().override_from_env());
-    let cubecl = CubeClRuntimeConfig::try_set(CubeClRuntimeConfig::default().override_from_env());
-    burn && cubecl
+/// before any tensor exists: a library that has read its settings keeps them.
+pub fn ignore_setting_files() {
+    BurnConfig::try_set(BurnConfig::default().override_from_env());
+    CubeClRuntimeConfig::try_set(CubeClRuntimeConfig::default().override_from_env());
 }

@@ -413,12 +413,10 @@ fn an_export_is_written_on_its_job_and_a_folder_that_cannot_be_written_is_named(
     assert_eq!(std::fs::read(&blocked).unwrap(), b"mine");
 }
 
-/// burn reads `burn.toml` from the working folder and every folder above it; one two folders
-/// up that sends burn's autodiff log into a file made `train` replace that file. The program
-/// fixes burn's and cubecl's settings at start-up (`burn_settings.rs`), so the file stays as
-/// it was and training runs as usual.
-#[test]
-fn a_burn_toml_above_the_working_folder_is_not_read() {
+/// Runs the program with `args` two folders below a `burn.toml` and a `cubecl.toml` that send
+/// burn's autodiff log and cubecl's compilation log into a file of the user's, and checks that
+/// the program worked and the file is as it was.
+fn settings_files_above_are_not_read(args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let working = dir.path().join("a").join("b");
     std::fs::create_dir_all(&working).unwrap();
@@ -427,10 +425,8 @@ fn a_burn_toml_above_the_working_folder_is_not_read() {
     let logger = format!("level = \"full\"\nfile = {:?}\nappend = false\n", victim.to_str().unwrap());
     std::fs::write(dir.path().join("burn.toml"), format!("[autodiff.logger]\n{logger}")).unwrap();
     std::fs::write(dir.path().join("a").join("cubecl.toml"), format!("[compilation.logger]\n{logger}")).unwrap();
-    let runs = dir.path().join("runs");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-workbench"))
-        .args(["train", "--synthetic", "--synthetic-size", "200", "--epochs", "1", "--model", "mlp"])
-        .args(["--device", "flex", "--runs", runs.to_str().unwrap()])
+        .args(args)
         .current_dir(&working)
         .env("HOME", dir.path())
         .env_remove("MNIST_DIR")
@@ -438,6 +434,28 @@ fn a_burn_toml_above_the_working_folder_is_not_read() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "{stderr}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "the user's notes\n");
+}
+
+/// burn reads `burn.toml` from the working folder and every folder above it; one two folders
+/// up that sends burn's autodiff log into a file made `train` replace that file. The program
+/// fixes burn's and cubecl's settings at start-up (`burn_settings.rs`), so the file stays as
+/// it was and training runs as usual.
+#[test]
+fn a_burn_toml_above_the_working_folder_is_not_read() {
+    let runs = tempfile::tempdir().unwrap();
+    settings_files_above_are_not_read(&[
+        "train", "--synthetic", "--synthetic-size", "200", "--epochs", "1", "--model", "mlp", "--device", "flex",
+        "--runs", runs.path().to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_dir(runs.path()).unwrap().count(), 1);
+}
+
+/// The same for cubecl, which compiles the wgpu path's kernels: a `cubecl.toml` above the
+/// working folder made `predict --device wgpu` replace the file its compilation log named.
+#[test]
+#[ignore = "needs a wgpu adapter (a GPU, or Mesa's lavapipe: apt-get install mesa-vulkan-drivers); run with -- --include-ignored"]
+fn a_cubecl_toml_above_the_working_folder_is_not_read() {
+    let picture = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/handwritten-7.png");
+    settings_files_above_are_not_read(&["predict", picture, "--device", "wgpu"]);
 }
