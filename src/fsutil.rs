@@ -85,6 +85,50 @@ pub fn write_folder_atomically(dir: &Path, files: &[(&str, &[u8])], replace: boo
     Ok(())
 }
 
+/// Writes files that belong together (a report's figures) beside whatever else their folders
+/// hold, all or nothing as far as the disk allows: every file is first written and synced
+/// under its temporary name, and only when all of them are there are they renamed into place.
+/// A full disk or another write error therefore leaves none of them, old or new, changed and
+/// no temporary file behind. A target that is a folder is refused before anything is written.
+/// Errors name the file.
+pub fn write_files_together(files: &[(PathBuf, Vec<u8>)]) -> std::io::Result<()> {
+    let named = |path: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    for (path, _) in files {
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{}: a folder is in the file's place; nothing was written", path.display()),
+            ));
+        }
+    }
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::with_capacity(files.len());
+    let remove_staged = |staged: &[(PathBuf, &Path)]| {
+        for (tmp, _) in staged {
+            let _ignored = std::fs::remove_file(tmp);
+        }
+    };
+    for (path, bytes) in files {
+        let tmp = temp_path_for(path);
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })();
+        staged.push((tmp, path));
+        if let Err(e) = written {
+            remove_staged(&staged);
+            return Err(named(path, e));
+        }
+    }
+    for (i, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, path) {
+            remove_staged(&staged[i..]);
+            return Err(named(path, e));
+        }
+    }
+    Ok(())
+}
+
 /// Opens `path` for reading only if it is a regular file. Special files (a FIFO, a device such
 /// as `/dev/zero`, a socket, a folder) are refused with a message naming the path, without
 /// blocking: on Unix the file is opened non-blocking (so opening a FIFO with no writer returns
@@ -277,6 +321,37 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert!(!temp_path_for(&path).exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write that fails part-way (here the second file's temporary name is taken by a
+    /// folder, as a full disk would fail it) changes neither file and leaves no temporary one.
+    #[test]
+    fn files_written_together_are_all_or_none() {
+        let dir = scratch::ScratchDir::new("fsutil-together");
+        let (a, b) = (dir.join("a.png"), dir.join("b.csv"));
+        std::fs::write(&a, b"old a").unwrap();
+        std::fs::write(&b, b"old b").unwrap();
+        let files = [(a.clone(), b"new a".to_vec()), (b.clone(), b"new b".to_vec())];
+        std::fs::create_dir(temp_path_for(&b)).unwrap();
+        let err = write_files_together(&files).unwrap_err();
+        assert!(err.to_string().contains("b.csv"), "the error names the file: {err}");
+        assert_eq!(std::fs::read(&a).unwrap(), b"old a");
+        assert_eq!(std::fs::read(&b).unwrap(), b"old b");
+        assert!(!temp_path_for(&a).exists(), "the first file's temporary copy is removed");
+        std::fs::remove_dir(temp_path_for(&b)).unwrap();
+
+        // A folder in a target's place is refused before anything is written.
+        let c = dir.join("c.png");
+        std::fs::create_dir(&c).unwrap();
+        let err = write_files_together(&[(a.clone(), b"new a".to_vec()), (c, b"c".to_vec())]).unwrap_err();
+        assert!(err.to_string().contains("c.png") && err.to_string().contains("folder"), "{err}");
+        assert_eq!(std::fs::read(&a).unwrap(), b"old a");
+
+        write_files_together(&files).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"new a");
+        assert_eq!(std::fs::read(&b).unwrap(), b"new b");
+        let left: Vec<_> = std::fs::read_dir(&*dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.iter().all(|n| !is_temp_name(&n.to_string_lossy())), "{left:?}");
     }
 
     #[cfg(unix)]

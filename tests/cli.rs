@@ -372,6 +372,20 @@ fn bench_reports_the_first_step_and_the_first_call() {
     assert!(first_ms > 0.0 && latency["median_ms"].as_f64().expect("median_ms") > 0.0);
 }
 
+/// `bench --help` names the tasks from the registry (each study registered with a benchmark
+/// among them), and a task that does not exist is refused with that list.
+#[test]
+fn bench_names_its_tasks_from_the_registry() {
+    let (ok, help, err) = common::cli(&["bench", "--help"], &[], &[]);
+    assert!(ok, "{err}");
+    let listed = help.lines().find(|l| l.contains("possible values")).unwrap_or_else(|| panic!("{help}"));
+    for task in mnist_workbench::bench::tasks().into_iter().chain(["frame", "pad"]) {
+        assert!(listed.contains(task), "{task} missing from: {listed}");
+    }
+    let (ok, _, err) = common::cli(&["bench", "--task", "no-such-task"], &[], &[]);
+    assert!(!ok && err.contains("no-such-task") && err.contains("epoch"), "{err}");
+}
+
 /// A study's benchmark comes from its registration (`Study::BENCH`): `bench --task ensemble`
 /// runs the ensemble study and reports its figures beside the shared ones, and only a study
 /// that spreads takes a list of devices.

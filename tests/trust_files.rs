@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::gui::{harness, notice_texts, trained_run};
 
@@ -20,35 +20,9 @@ use common::gui::{harness, notice_texts, trained_run};
 /// second), far less than a blocked read would wait.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Runs the CLI with `args` and without MNIST or a display; kills it at [`DEADLINE`].
-/// Returns (success, stderr); panics when the deadline passed (the process blocked).
+/// [`common::cli_bounded`] with this file's deadline.
 fn cli_bounded(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mnist-workbench"));
-    cmd.args(args)
-        .env_remove("MNIST_DIR")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("the binary starts");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            return (status.success(), err);
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} still running after {DEADLINE:?}: it blocked");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::cli_bounded(args, env, DEADLINE)
 }
 
 fn refused(case: &str, args: &[&str], needles: &[&str]) {

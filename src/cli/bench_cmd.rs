@@ -27,8 +27,8 @@ use super::DataArgs;
 /// Flags of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Tasks to run (default: all): epoch, ensemble, latency, frame, pad.
-    #[arg(long = "task", value_name = "TASK")]
+    /// Tasks to run, the flag repeated for several (default: all).
+    #[arg(long = "task", value_name = "TASK", value_parser = clap::builder::PossibleValuesParser::new(all_tasks()))]
     tasks: Vec<String>,
     /// Models in the ensemble task (1 to 1000).
     #[arg(long, default_value_t = 50,
@@ -46,17 +46,19 @@ pub struct BenchArgs {
     data: DataArgs,
 }
 
+/// The engine's tasks (among them each study registered with a benchmark) and the app's.
+fn all_tasks() -> Vec<&'static str> {
+    bench::tasks().into_iter().chain(APP_TASKS).collect()
+}
+
 /// Runs `bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let all: Vec<&str> = bench::tasks().into_iter().chain(APP_TASKS).collect();
+    let all = all_tasks();
     let tasks: Vec<String> = if a.tasks.is_empty() {
         all.iter().map(|t| t.to_string()).collect()
     } else {
         a.tasks
     };
-    if let Some(bad) = tasks.iter().find(|t| !all.contains(&t.as_str())) {
-        anyhow::bail!("unknown task '{bad}': use {}", all.join(", "));
-    }
     let spreading: Vec<&str> = all.iter().copied().filter(|t| find(t).is_some_and(|s| s.spreads())).collect();
     if a.device.0.len() > 1 && tasks.iter().any(|t| !spreading.contains(&t.as_str())) {
         anyhow::bail!(

@@ -319,21 +319,20 @@ pub fn run<L: LaneGroup>(action: StudyAction<L>) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     println!("{}", study.summary(&results));
-    for figure in study.figures(&results) {
-        let paths = figure.save(&out).map_err(|e| {
-            for path in &written_here {
-                let _ = std::fs::remove_file(path);
-            }
-            let kept = if written_here.is_empty() {
-                "the results themselves are saved"
-            } else {
-                "the results were not kept either, so the command can simply be run again"
-            };
-            anyhow::anyhow!("writing the figures into {}: {e}; {kept}", out.display())
-        })?;
-        for path in paths {
-            println!("{}", path.display());
+    // All figures or none (`save_figures`), so a failure leaves only what was there before.
+    let paths = mnist_workbench::report::save_figures(&study.figures(&results), &out).map_err(|e| {
+        for path in &written_here {
+            let _ = std::fs::remove_file(path);
         }
+        let kept = if written_here.is_empty() {
+            "the results themselves are saved"
+        } else {
+            "the results were not kept either, so the command can simply be run again"
+        };
+        anyhow::anyhow!("writing the figures into {}: {e}; {kept}", out.display())
+    })?;
+    for path in paths {
+        println!("{}", path.display());
     }
     println!("results: {}", out.display());
     Ok(())

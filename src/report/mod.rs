@@ -47,16 +47,31 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// Writes `<name>.png` and `<name>.<ext>` into `dir` (each to a temporary name first),
-    /// returning both paths.
+    /// The two files of this figure in `dir`, `<name>.png` and `<name>.<ext>`, with their bytes.
+    pub fn files(&self, dir: &Path) -> [(PathBuf, Vec<u8>); 2] {
+        [
+            (dir.join(format!("{}.png", self.name)), self.canvas.to_png()),
+            (dir.join(format!("{}.{}", self.name, self.data_ext)), self.data.as_bytes().to_vec()),
+        ]
+    }
+
+    /// Writes `<name>.png` and `<name>.<ext>` into `dir`, both or neither
+    /// ([`crate::fsutil::write_files_together`]), returning both paths.
     pub fn save(&self, dir: &Path) -> std::io::Result<[PathBuf; 2]> {
         std::fs::create_dir_all(dir)?;
-        let png = dir.join(format!("{}.png", self.name));
-        let data = dir.join(format!("{}.{}", self.name, self.data_ext));
-        self.canvas.save_png(&png)?;
-        crate::fsutil::atomic_write(&data, self.data.as_bytes())?;
-        Ok([png, data])
+        let files = self.files(dir);
+        crate::fsutil::write_files_together(&files)?;
+        Ok(files.map(|(path, _)| path))
     }
+}
+
+/// Writes every figure's two files into `dir` (created if missing), all or none of them
+/// ([`crate::fsutil::write_files_together`]), returning the paths in the figures' order.
+pub fn save_figures(figures: &[Figure], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files: Vec<(PathBuf, Vec<u8>)> = figures.iter().flat_map(|figure| figure.files(dir)).collect();
+    crate::fsutil::write_files_together(&files)?;
+    Ok(files.into_iter().map(|(path, _)| path).collect())
 }
 
 /// Errors of [`write_run_report`].
@@ -76,7 +91,8 @@ pub enum ReportError {
 /// Writes seed S3's figures for the run in `run_dir` into `out`, evaluating its checkpoint
 /// on `data`'s test set: training history, sample data, predictions, filters, feature maps,
 /// confusion matrix, confidence analysis, the errors gallery and the dataset overview.
-/// `progress` hears one line per figure. Returns the files written.
+/// `progress` hears one line per figure drawn. The figures are written together, all or
+/// none ([`save_figures`]). Returns the files written.
 pub fn write_run_report(
     run_dir: &Path,
     data: &Dataset,
@@ -122,13 +138,10 @@ pub fn write_run_report(
     figures.push(figures::errors(&data.test, &eval, None, None, 40));
     figures.push(figures::dataset(&stats, data));
 
-    let mut written = Vec::new();
     for figure in &figures {
         progress(&figure.name);
-        let paths = figure
-            .save(out)
-            .map_err(|e| ReportError::Write(out.to_path_buf(), e))?;
-        written.extend(paths);
     }
-    Ok(written)
+    // All figures or none: a report cut short by a full disk would look complete in a file
+    // browser while part of it is missing or from an earlier run.
+    save_figures(&figures, out).map_err(|e| ReportError::Write(out.to_path_buf(), e))
 }

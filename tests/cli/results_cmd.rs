@@ -362,3 +362,25 @@ fn stability_results_are_not_replaced_without_overwrite() {
     assert!(ok, "{out}\n{err}");
     assert_ne!(std::fs::read(run.join("stability.json")).unwrap(), before);
 }
+
+/// Found by a hostile-input review (a full disk): `report` wrote its figures one by one, so
+/// a write failing at the last figure left the first eight, which looked like a whole report.
+#[test]
+fn a_report_that_cannot_write_every_figure_writes_none() {
+    let runs = common::temp_dir("report-all-or-none");
+    let run = train_tiny(&runs);
+    let out = runs.join("figures");
+    // A folder where the last figure goes: its write fails, as on a full disk.
+    let blocker = out.join("10_dataset.png");
+    std::fs::create_dir_all(&blocker).unwrap();
+    let args = ["report", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let (ok, _, err) = common::cli(&args, &[], &[]);
+    assert!(!ok, "the last figure could not be written: {err}");
+    assert!(err.contains("10_dataset.png"), "the message names the file: {err}");
+    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["10_dataset.png"], "only the blocker is there, no figure and no temporary file");
+    std::fs::remove_dir(&blocker).unwrap();
+    let (ok, stdout, err) = common::cli(&args, &[], &[]);
+    assert!(ok, "the retry writes the report: {err}");
+    assert!(stdout.contains("01_training_history.png") && out.join("10_dataset.json").is_file(), "{stdout}");
+}

@@ -225,6 +225,37 @@ pub fn cli(args: &[&str], env: &[(&str, &Path)], remove_env: &[&str]) -> (bool, 
     )
 }
 
+/// Runs the CLI with `args` and without MNIST or a display; kills it at `deadline`.
+/// Returns (success, stderr); panics when the deadline passed (the process blocked).
+pub fn cli_bounded(args: &[&str], env: &[(&str, &str)], deadline: std::time::Duration) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-workbench"));
+    cmd.args(args)
+        .env_remove("MNIST_DIR")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status.success(), err);
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after {deadline:?}: it blocked");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The token the test servers accept.
 pub const TOKEN: &str = "test-token-0123456789";
 
