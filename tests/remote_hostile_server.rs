@@ -156,7 +156,7 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, stop: &AtomicBool) {
 }
 
 /// Runs `predict` on the bundled model against a fake server with `behaviour`.
-/// Returns (success, stderr, seconds taken).
+/// Returns (success, stderr, seconds taken, the fake server's port).
 fn predict_against(behaviour: Behaviour) -> (bool, String, f64, u16) {
     let server = FakeServer::start(behaviour);
     let device = format!("remote://127.0.0.1:{}", server.port);
